@@ -1,0 +1,55 @@
+"""The pipeline's own bookkeeping in the warehouse (schema ``lnob_meta``): the delivery ledger that
+makes loads idempotent, and the run log that the summary and the report read."""
+
+from __future__ import annotations
+
+from lnob.config import META_SCHEMA, RAW_SCHEMA
+
+DDL = f"""
+create schema if not exists {META_SCHEMA};
+create schema if not exists {RAW_SCHEMA};
+create table if not exists {META_SCHEMA}.delivery_ledger (
+    delivery_id    bigserial primary key,
+    source_id      text        not null,
+    partner_id     text        not null,
+    delivery_date  date        not null,
+    file_name      text        not null,
+    file_path      text        not null,
+    file_sha256    text        not null,
+    status         text        not null check (status in ('loaded', 'quarantined', 'superseded')),
+    rows_loaded    bigint      not null default 0,
+    reason         jsonb,
+    unexpected_fields text[],
+    run_id         text,
+    loaded_at      timestamptz not null default now(),
+    unique (source_id, file_sha256)
+);
+create table if not exists {META_SCHEMA}.run_log (
+    run_id       text        not null,
+    stage        text        not null,
+    subject      text        not null,
+    outcome      text        not null,
+    detail       jsonb,
+    logged_at    timestamptz not null default now(),
+    primary key (run_id, stage, subject)
+);
+"""
+
+
+def ensure(cur) -> None:
+    """Create the bookkeeping tables once; serialised so parallel tasks do not race on DDL."""
+    cur.execute("select pg_advisory_xact_lock(hashtext('lnob_meta_ddl'))")
+    cur.execute(DDL)
+
+
+def log_outcome(cur, run_id: str, stage: str, subject: str, outcome: str, detail: dict | None = None) -> None:
+    """Record one stage's outcome for one subject (a source, a gate, a table); re-runs overwrite."""
+    import json
+
+    cur.execute(
+        f"""insert into {META_SCHEMA}.run_log (run_id, stage, subject, outcome, detail)
+            values (%s, %s, %s, %s, %s)
+            on conflict (run_id, stage, subject)
+            do update set outcome = excluded.outcome, detail = excluded.detail, logged_at = now()""",
+        (run_id, stage, subject, outcome, json.dumps(detail or {}, default=str)),
+    )
