@@ -1,0 +1,137 @@
+"""The nightly pipeline of the Leave No One Behind data platform.
+
+This file holds the DAG only: no work at import time; each task calls a stage in ``lnob.pipeline``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+from airflow.sdk.definitions.context import Context
+
+DOC = """
+### LNOB nightly pipeline
+
+Partner deliveries in, SDG marts disaggregated by marginalised group out; only data that passed
+every gate reaches the `marts` schema that BI tools read.
+
+1. **extract**: new deliveries in the landing folder `<partner_id>/<YYYY-MM-DD>/` (up to the night).
+2. **load_raw**: one mapped task per delivery; COPY into `raw.<source>` with lineage, or quarantine.
+3. **gate_raw**: Great Expectations on that delivery in the warehouse; failure quarantines it
+   (or blocks the night, per the source's `gate_policy`).
+4. **transform**: dbt builds staging, intermediate and the marts into the audit schema `marts_audit`.
+5. **gate_marts**: dbt mart tests + the GX mart suite on `marts_audit`; failure stops here.
+6. **publish**: `marts_audit` swapped into `marts` in one transaction (`marts_previous` kept).
+7. **export**: SDMX-CSV and CSV of every published mart, read back and checked.
+8. **report**: the run summary (`data/reports/<night>/summary.txt`); fails the run if any stage failed.
+
+Warehouse: Airflow connection `lnob_warehouse`. Owner: the partnership's data team.
+"""
+
+
+def _url() -> str:
+    from airflow.sdk import BaseHook
+
+    from lnob.warehouse import ConnInfo
+
+    conn = BaseHook.get_connection("lnob_warehouse")
+    return ConnInfo(conn.host, int(conn.port or 5432), conn.login or "postgres",
+                    conn.password or "", conn.schema or "postgres").url()
+
+
+def _night(context: Context):
+    return context["logical_date"].date()
+
+
+def _run_id(context: Context) -> str:
+    return context["run_id"]
+
+
+@dag(
+    dag_id="lnob_nightly",
+    schedule="0 2 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=DOC,
+    tags=["lnob", "nightly", "sdg"],
+    default_args={
+        "owner": "lnob-data-team",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+    },
+)
+def lnob_nightly():
+    @task
+    def extract() -> list[dict]:
+        from lnob import pipeline
+
+        ctx = get_current_context()
+        return pipeline.extract(_url(), _run_id(ctx), _night(ctx))
+
+    @task
+    def load_raw(delivery: dict) -> dict:
+        from lnob import pipeline
+
+        return pipeline.load_raw(_url(), _run_id(get_current_context()), delivery)
+
+    @task
+    def gate_raw(loaded: dict) -> dict:
+        from lnob import pipeline
+
+        return pipeline.gate_raw(_url(), _run_id(get_current_context()), loaded)
+
+    @task(trigger_rule="none_failed")
+    def transform() -> dict:
+        from lnob import pipeline
+
+        return pipeline.transform_stage(_url(), _run_id(get_current_context()))
+
+    @task(retries=0)
+    def gate_marts() -> dict:
+        from lnob import pipeline
+
+        return pipeline.gate_marts(_url(), _run_id(get_current_context()))
+
+    @task
+    def publish() -> dict:
+        from lnob import pipeline
+
+        return pipeline.publish_stage(_url(), _run_id(get_current_context()))
+
+    @task
+    def export() -> dict:
+        from lnob import pipeline
+
+        ctx = get_current_context()
+        return pipeline.export_stage(_url(), _run_id(ctx), _night(ctx))
+
+    @task(trigger_rule="all_done", retries=0)
+    def report() -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from lnob import pipeline
+
+        ctx = get_current_context()
+        summary = pipeline.report_stage(_url(), _run_id(ctx), _night(ctx))
+        if not summary["complete"]:
+            raise AirflowFailException(
+                "the night did not complete: " + "; ".join(summary["problems"])
+                + f". Summary: {summary['report_path']}"
+            )
+
+    deliveries = extract()
+    loaded = load_raw.expand(delivery=deliveries)
+    gated = gate_raw.expand(loaded=loaded)
+    built = transform()
+    gated >> built
+    checked = gate_marts()
+    published = publish()
+    exported = export()
+    built >> checked >> published >> exported >> report()
+
+
+lnob_nightly()

@@ -1,0 +1,222 @@
+"""``lnob``: the command line of the data platform.
+
+    lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
+    lnob registry check                      validate the partner and source registry
+    lnob sample generate ...                 write synthetic partner deliveries
+    lnob load <source_id> <path>             load one delivery (the DAG's code path)
+    lnob gates scaffold                      (re)write the GX suites and checkpoints
+    lnob reference seeds                     regenerate the dbt seeds from shared/reference
+    lnob publish rollback                    restore last night's marts
+    lnob airflow <args...>                   Airflow with the project's home and connection
+    lnob demo [--date D] [--persons N]       one night end to end, then the summary
+    lnob summary                             print the last run summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+
+def _cmd_warehouse(args) -> int:
+    from lnob import warehouse
+
+    if args.action == "start":
+        url = warehouse.start()
+        print(f"warehouse ready: {warehouse.redact(url)}")
+    elif args.action == "stop":
+        print("stopped" if warehouse.stop() else "not running (nothing to stop)")
+    elif args.action == "status":
+        st = warehouse.status()
+        print(json.dumps(st, indent=2))
+        return 0 if st["running"] else 3
+    elif args.action == "url":
+        print(warehouse.url())
+    return 0
+
+
+def _cmd_registry(args) -> int:
+    from lnob import registry
+
+    try:
+        reg = registry.load(Path(args.path) if args.path else None)
+    except registry.RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"registry OK: {reg.path}: {len(reg.partners)} partners, {len(reg.sources)} sources, "
+          f"{len(reg.countries)} countries")
+    return 0
+
+
+def _cmd_sample(args) -> int:
+    from lnob import sample
+    from lnob.config import settings
+
+    out = Path(args.out) if args.out else settings().landing_dir
+    for p in sample.generate(out, args.persons, args.seed, date.fromisoformat(args.date)):
+        print(p)
+    return 0
+
+
+def _cmd_load(args) -> int:
+    from lnob import load, registry, warehouse
+
+    reg = registry.load()
+    src = reg.source(args.source_id)
+    path = Path(args.path).resolve()
+    try:
+        ddate = date.fromisoformat(path.parent.name).isoformat()
+    except ValueError:
+        ddate = args.date or date.today().isoformat()
+    d = load.Delivery(src.id, src.partner, ddate, str(path), load.file_sha256(path))
+    with warehouse.connect() as conn:
+        r = load.load_delivery(conn, reg, d, run_id="cli")
+    print(json.dumps(load.as_dict(r), indent=2, default=str))
+    return 0 if r.outcome != "quarantined" else 4
+
+
+def _cmd_gates(args) -> int:
+    from lnob import gates, registry, warehouse
+
+    print("\n".join(gates.scaffold(registry.load(), warehouse.url())))
+    return 0
+
+
+def _cmd_reference(args) -> int:
+    from lnob import reference
+
+    for p in reference.write_seeds():
+        print(p)
+    return 0
+
+
+def _cmd_publish(args) -> int:
+    from lnob import publish, warehouse
+
+    with warehouse.connect() as conn:
+        publish.rollback(conn)
+        counts = publish.table_counts(conn)
+    print("rolled back: marts restored from marts_previous")
+    for t, n in counts.items():
+        print(f"  marts.{t}: {n} rows")
+    return 0
+
+
+def _cmd_airflow(args) -> int:
+    from lnob import airflow_env, warehouse
+
+    return airflow_env.run_airflow(args.rest, warehouse.start())
+
+
+def _cmd_summary(args) -> int:
+    from lnob import pipeline
+
+    s = pipeline.latest_summary()
+    if not s:
+        print("no run summary yet: run `make demo`", file=sys.stderr)
+        return 1
+    print(pipeline.format_summary(s))
+    return 0
+
+
+def demo_key() -> str:
+    """A throwaway pseudonymisation key for the demo only, derived from the local state folder
+    (stable across demo runs so re-runs are idempotent; never used when LNOB_PSEUDONYM_KEY is set)."""
+    from lnob.config import settings
+
+    return "demo-only-" + hashlib.sha256(str(settings().home).encode()).hexdigest()[:32]
+
+
+def _cmd_demo(args) -> int:
+    from lnob import airflow_env, pipeline, sample, warehouse
+    from lnob.config import settings
+
+    if not os.environ.get("LNOB_PSEUDONYM_KEY"):
+        os.environ["LNOB_PSEUDONYM_KEY"] = demo_key()
+        print("LNOB_PSEUDONYM_KEY not set: using a throwaway demo key (never use it for real data)")
+    cfg = settings()
+    night = date.fromisoformat(args.date)
+    url = warehouse.start(cfg)
+    mode = "external" if cfg.external_warehouse else "embedded"
+    print(f"warehouse ({mode}): {warehouse.redact(url)}")
+    for p in sample.generate(cfg.landing_dir, args.persons, args.seed, night):
+        print(f"sample delivery: {p}")
+    rc = airflow_env.run_airflow(["dags", "test", "lnob_nightly", night.isoformat()], url, cfg)
+    s = pipeline.latest_summary(cfg)
+    print()
+    print("=" * 78)
+    if s and s["night"] == night.isoformat():
+        print(pipeline.format_summary(s))
+    else:
+        print("no run summary was written: see the Airflow log above")
+    print("=" * 78)
+    if rc != 0 or not (s and s.get("complete")):
+        print(f"the nightly run did not complete (airflow exit {rc})", file=sys.stderr)
+        return rc or 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lnob", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("warehouse", help="the embedded or configured PostgreSQL")
+    p.add_argument("action", choices=["start", "stop", "status", "url"])
+    p.set_defaults(func=_cmd_warehouse)
+
+    p = sub.add_parser("registry", help="the partner and source registry")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("--path", help="registry file (default: LNOB_REGISTRY or the bundled one)")
+    p.set_defaults(func=_cmd_registry)
+
+    p = sub.add_parser("sample", help="synthetic partner deliveries")
+    p.add_argument("action", choices=["generate"])
+    p.add_argument("--persons", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--date", default=(date.today() - timedelta(days=1)).isoformat())
+    p.add_argument("--out", help="landing folder (default: LNOB_LANDING_DIR)")
+    p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("load", help="load one delivery through the DAG's code path")
+    p.add_argument("source_id")
+    p.add_argument("path")
+    p.add_argument("--date", help="delivery date when the file is not in a <YYYY-MM-DD> folder")
+    p.set_defaults(func=_cmd_load)
+
+    p = sub.add_parser("gates", help="Great Expectations context")
+    p.add_argument("action", choices=["scaffold"])
+    p.set_defaults(func=_cmd_gates)
+
+    p = sub.add_parser("reference", help="seeds generated from shared/reference")
+    p.add_argument("action", choices=["seeds"])
+    p.set_defaults(func=_cmd_reference)
+
+    p = sub.add_parser("publish", help="published schema")
+    p.add_argument("action", choices=["rollback"])
+    p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("airflow", help="run Airflow with the project's home and connection")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_airflow)
+
+    p = sub.add_parser("demo", help="one night end to end on sample data, then the summary")
+    p.add_argument("--date", default=os.environ.get("LNOB_DEMO_DATE", "2026-11-21"))
+    p.add_argument("--persons", type=int, default=int(os.environ.get("LNOB_DEMO_PERSONS", "20000")))
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("summary", help="print the last run summary")
+    p.set_defaults(func=_cmd_summary)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""The nightly pipeline's stages as plain functions, one per Airflow task.
+
+The DAG file only wires these together; each function is a transaction of its own: re-running it
+for the same night gives the same result. Every stage records its outcome in ``lnob_meta.run_log``
+so the run summary (and later the report) can say what the night did, even when it failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+
+from lnob import gates, load, meta, publish, registry, transform, warehouse
+from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
+
+log = logging.getLogger(__name__)
+
+
+class GateFailed(RuntimeError):
+    """A quality gate failed: publication must not happen."""
+
+
+def _log(url: str, run_id: str, stage: str, subject: str, outcome: str, detail: dict | None = None) -> None:
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        meta.ensure(cur)
+        meta.log_outcome(cur, run_id, stage, subject, outcome, detail)
+
+
+def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> list[dict]:
+    """Find tonight's new deliveries in the landing folder (any date up to ``night``)."""
+    cfg = cfg or settings()
+    reg = registry.load()  # raises RegistryError naming file and key path: the night stops here
+    with warehouse.connect(url) as conn:
+        fresh, known = load.new_deliveries(conn, reg, cfg.landing_dir, night)
+    per_source: dict[str, int] = {}
+    for d in fresh:
+        per_source[d.source_id] = per_source.get(d.source_id, 0) + 1
+    for source_id in reg.sources:
+        _log(url, run_id, "extract", source_id, "ok",
+             {"new_deliveries": per_source.get(source_id, 0)})
+    _log(url, run_id, "extract", "*", "ok", {"new": len(fresh), "already_loaded": known,
+                                              "landing_dir": str(cfg.landing_dir)})
+    log.info("extract: %d new deliveries, %d already loaded", len(fresh), known)
+    return [asdict(d) for d in fresh]
+
+
+def load_raw(url: str, run_id: str, delivery: dict, cfg: Settings | None = None) -> dict:
+    """Load one delivery; a contract break quarantines it (the task succeeds, the night goes on)."""
+    reg = registry.load()
+    d = load.Delivery(**delivery)
+    with warehouse.connect(url) as conn:
+        result = load.load_delivery(conn, reg, d, run_id, cfg)
+    detail = asdict(result)
+    _log(url, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}", result.outcome, detail)
+    if result.outcome == "quarantined":
+        log.warning("QUARANTINED %s %s: %s", d.source_id, d.path, json.dumps(result.reason)[:2000])
+    else:
+        log.info("%s %s: %s rows", result.outcome, d.path, result.rows_loaded)
+    return detail
+
+
+def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -> dict:
+    """Validate one loaded delivery in the warehouse; on failure apply the source's gate policy."""
+    if loaded["outcome"] != "loaded":
+        return {**loaded, "gate": "not run"}
+    reg = registry.load()
+    src = reg.source(loaded["source_id"])
+    result = gates.gate_raw(src.id, loaded["delivery_id"], url, cfg)
+    subject = f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
+    _log(url, run_id, "gate_raw", subject, "passed" if result.success else "failed",
+         {"failed": result.failed, "evaluated": result.evaluated})
+    log.info(result.describe())
+    if result.success:
+        return {**loaded, "gate": "passed"}
+    if src.gate_policy == "block":
+        raise GateFailed(result.describe())
+    reason = {"partner": src.partner, "source": src.id, "kind": "raw_gate_failed",
+              "file": loaded["file_name"], "delivery_date": loaded["delivery_date"],
+              "errors": result.failed}
+    with warehouse.connect(url) as conn:
+        target = load.unload_delivery(conn, reg, loaded["delivery_id"], reason, cfg)
+    _log(url, run_id, "load_raw", subject, "quarantined", {**loaded, "reason": reason, "rows_loaded": 0,
+                                                           "quarantine_path": target})
+    log.warning("QUARANTINED after raw gate: %s -> %s", subject, target)
+    return {**loaded, "outcome": "quarantined", "gate": "failed", "quarantine_path": target}
+
+
+def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
+    """dbt: seeds, staging, intermediate (with tests), then the marts into the audit schema."""
+    cfg = cfg or settings()
+    reg = registry.load()
+    seed = cfg.dbt_project_dir / "seeds" / "lnob" / "partner_code_map.csv"
+    csv_text = reg.code_map_csv()
+    if not seed.exists() or seed.read_text() != csv_text:
+        seed.write_text(csv_text)
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        meta.ensure(cur)
+        for src in reg.sources.values():
+            load.ensure_raw_table(cur, src)  # a source with no delivery yet is an empty table
+        cur.execute(f"drop schema if exists {AUDIT_SCHEMA} cascade")  # no leftovers of a failed night
+    results = transform.build_audit(url, cfg)
+    detail = {"seconds": round(sum(r.seconds for r in results), 1),
+              "nodes": sum(len(r.results) for r in results)}
+    _log(url, run_id, "transform", "dbt", "ok", detail)
+    return detail
+
+
+def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
+    """dbt's mart tests and the GX mart suite on the audit schema; both must pass to publish."""
+    problems: list[str] = []
+    try:
+        dbt_result = transform.test_audit(url, cfg)
+        _log(url, run_id, "gate_marts", "dbt_tests", "passed", {"tests": len(dbt_result.results)})
+    except transform.DbtError as exc:
+        _log(url, run_id, "gate_marts", "dbt_tests", "failed", {"error": str(exc)[:4000]})
+        problems.append(str(exc))
+    gx_result = gates.gate_marts(url, cfg)
+    _log(url, run_id, "gate_marts", "gx_marts", "passed" if gx_result.success else "failed",
+         {"failed": gx_result.failed, "evaluated": gx_result.evaluated,
+          "data_docs": gates.data_docs_index(cfg)})
+    log.info(gx_result.describe())
+    if not gx_result.success:
+        problems.append(gx_result.describe())
+    if problems:
+        raise GateFailed("mart gate failed; publication skipped, marts unchanged:\n" + "\n".join(problems))
+    return {"dbt_tests": "passed", "gx": gx_result.evaluated}
+
+
+def publish_stage(url: str, run_id: str) -> dict:
+    with warehouse.connect(url) as conn:
+        publish.swap(conn)
+        counts = publish.table_counts(conn, PUBLISHED_SCHEMA)
+    _log(url, run_id, "publish", PUBLISHED_SCHEMA, "published", {"tables": counts})
+    return counts
+
+
+def export_stage(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
+    from lnob import export
+
+    cfg = cfg or settings()
+    out = cfg.exports_dir / night.isoformat()
+    with warehouse.connect(url) as conn:
+        files = export.export_all(conn, out)
+    _log(url, run_id, "export", str(out), "ok", {"files": files})
+    return files
+
+
+def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
+    """What the night did, from the run log: per source, per gate, published tables, files."""
+    cfg = cfg or settings()
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        meta.ensure(cur)
+        cur.execute(
+            f"select stage, subject, outcome, detail from {META_SCHEMA}.run_log where run_id = %s "
+            "order by logged_at, stage, subject", (run_id,))
+        rows = cur.fetchall()
+        published = publish.table_counts(conn, PUBLISHED_SCHEMA)
+    sources: dict[str, dict] = {}
+    gates_out: list[dict] = []
+    exports: dict = {}
+    extract_info: dict = {}
+    for stage, subject, outcome, detail in rows:
+        if stage == "extract" and subject == "*":
+            extract_info = detail
+        if stage == "load_raw":
+            s = sources.setdefault(detail.get("source_id", subject.split(":")[0]),
+                                   {"deliveries": 0, "rows_loaded": 0, "duplicates": 0,
+                                    "quarantined": 0, "quarantine": []})
+            s["deliveries"] += 1
+            if outcome == "loaded":
+                s["rows_loaded"] += detail.get("rows_loaded", 0)
+            elif outcome == "duplicate":
+                s["duplicates"] += 1
+            elif outcome == "quarantined":
+                s["quarantined"] += 1
+                s["quarantine"].append(detail.get("quarantine_path"))
+        if stage in ("gate_raw", "gate_marts"):
+            gates_out.append({"stage": stage, "subject": subject, "outcome": outcome,
+                              "failed": [f"{f.get('table')}: {f.get('expectation')}({f.get('column') or ''})"
+                                         for f in (detail or {}).get("failed", [])]})
+        if stage == "export":
+            exports = {"dir": subject, "files": detail.get("files", {})}
+    stages = sorted({r[0] for r in rows})
+    published_tonight = any(r[0] == "publish" for r in rows)
+    problems = [f"{g['stage']} {g['subject']} failed" for g in gates_out
+                if g["outcome"] == "failed" and g["stage"] == "gate_marts"]
+    for stage in ("extract", "transform", "publish", "export"):
+        if stage not in stages:
+            problems.append(f"stage {stage} did not complete")
+    return {
+        "run_id": run_id,
+        "night": night.isoformat(),
+        "extract": extract_info,
+        "sources": sources,
+        "gates": gates_out,
+        "published_tonight": published_tonight,
+        "published_tables": published,
+        "exports": exports,
+        "stages_logged": stages,
+        "complete": not problems,
+        "problems": problems,
+        "data_docs": gates.data_docs_index(cfg),
+    }
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"LNOB nightly run {s['run_id']} (night of {s['night']})", ""]
+    ex = s.get("extract") or {}
+    lines.append(f"Extract: {ex.get('new', 0)} new deliveries, {ex.get('already_loaded', 0)} already loaded "
+                 f"(landing: {ex.get('landing_dir', '?')})")
+    lines.append("Sources (rows loaded / duplicates / quarantined):")
+    if not s["sources"]:
+        lines.append("  (no new deliveries tonight)")
+    for src, info in sorted(s["sources"].items()):
+        lines.append(f"  {src:32s} {info['rows_loaded']:>10,d} rows  {info['duplicates']} dup  "
+                     f"{info['quarantined']} quarantined")
+        for q in info["quarantine"]:
+            lines.append(f"      quarantined file: {q}")
+    lines.append("Gates:")
+    for g in s["gates"]:
+        lines.append(f"  {g['stage']:10s} {g['subject']:48s} {g['outcome'].upper()}")
+        for f in g["failed"]:
+            lines.append(f"      failed: {f}")
+    state = "published tonight" if s["published_tonight"] else "NOT published tonight (marts unchanged)"
+    lines.append(f"Published schema `marts`: {state}")
+    for t, n in sorted(s["published_tables"].items()):
+        lines.append(f"  marts.{t:40s} {n:>8,d} rows")
+    if s.get("exports"):
+        lines.append(f"Exports: {s['exports']['dir']}")
+        for name, info in sorted(s["exports"]["files"].items()):
+            lines.append(f"  {name:48s} {info['rows']:>8,d} rows")
+    if s.get("report_path"):
+        lines.append(f"Run summary: {s['report_path']}")
+    lines.append(f"GX Data Docs: {s['data_docs']}")
+    return "\n".join(lines)
+
+
+def report_stage(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
+    """Write the run summary (JSON and text); ``complete`` says whether every stage succeeded."""
+    cfg = cfg or settings()
+    s = summary(url, run_id, night, cfg)
+    folder = cfg.reports_dir / night.isoformat()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "summary.json"
+    s["report_path"] = str(path)
+    path.write_text(json.dumps(s, indent=2, default=str))
+    (folder / "summary.txt").write_text(format_summary(s) + "\n")
+    latest = cfg.reports_dir / "latest.json"
+    latest.write_text(json.dumps(s, indent=2, default=str))
+    log.info("\n%s", format_summary(s))
+    return s
+
+
+def latest_summary(cfg: Settings | None = None) -> dict | None:
+    cfg = cfg or settings()
+    p = Path(cfg.reports_dir / "latest.json")
+    return json.loads(p.read_text()) if p.exists() else None
