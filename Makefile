@@ -1,0 +1,48 @@
+# Leave No One Behind data platform. Everything runs locally on an embedded PostgreSQL;
+# set LNOB_WAREHOUSE_URL to use your own PostgreSQL instead.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
+	  || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## virtualenv with every pinned dependency and the lnob package
+
+demo: install  ## one night end to end on sample data (starts the embedded warehouse), then the summary
+	$(BIN)/lnob demo
+
+test: install  ## the whole test suite (embedded PostgreSQL, dbt, Great Expectations, Airflow)
+	$(BIN)/pytest -v
+
+test-unit: install
+	$(BIN)/pytest -v -m unit
+
+airflow: install  ## the Airflow UI on the embedded warehouse
+	@echo "Airflow UI: http://localhost:8080  (user admin; password in .lnob/airflow/simple_auth_manager_passwords.json.generated)"
+	$(BIN)/lnob airflow standalone
+
+warehouse-start: install
+	$(BIN)/lnob warehouse start
+
+warehouse-stop: install
+	$(BIN)/lnob warehouse stop
+
+lint: install
+	$(BIN)/ruff check include dags tests
+
+bench: install  ## speed and memory figures (printed, never asserted)
+	$(BIN)/python -m lnob.bench
+
+clean:  ## stop the embedded warehouse and remove local state (keeps the virtualenv)
+	-$(BIN)/lnob warehouse stop
+	rm -rf .lnob data

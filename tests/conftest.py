@@ -1,0 +1,76 @@
+"""Shared fixtures: every test session gets its own embedded PostgreSQL, landing folder and
+Airflow home under a temporary directory, so tests never touch the developer's demo state."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+_SESSION = Path(tempfile.mkdtemp(prefix="lnob-tests-"))
+
+# Set before anything imports airflow or lnob settings.
+os.environ.update(
+    LNOB_PROJECT_DIR=str(PROJECT),
+    LNOB_HOME=str(_SESSION / "home"),
+    LNOB_LANDING_DIR=str(_SESSION / "landing"),
+    LNOB_QUARANTINE_DIR=str(_SESSION / "quarantine"),
+    LNOB_EXPORTS_DIR=str(_SESSION / "exports"),
+    LNOB_REPORTS_DIR=str(_SESSION / "reports"),
+    LNOB_WAREHOUSE_PORT=os.environ.get("LNOB_TEST_PORT", "55441"),
+    LNOB_PSEUDONYM_KEY="test-only-pseudonym-key",
+    AIRFLOW_HOME=str(_SESSION / "home" / "airflow"),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    GX_ANALYTICS_ENABLED="false",
+    DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+)
+os.environ.pop("LNOB_WAREHOUSE_URL", None)
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION
+
+
+@pytest.fixture(scope="session")
+def warehouse_url():
+    """The embedded PostgreSQL of this test session, started once and stopped at the end."""
+    from lnob import warehouse
+
+    url = warehouse.start()
+    yield url
+    warehouse.stop()
+
+
+@pytest.fixture
+def db(warehouse_url):
+    import psycopg2
+
+    conn = psycopg2.connect(warehouse_url)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+def lnob(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the `lnob` command line as a user would."""
+    return subprocess.run([str(BIN / "lnob"), *args], env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from lnob import warehouse
+
+    try:
+        warehouse.stop()
+    except Exception:  # noqa: BLE001 - best effort at the end of the session
+        pass
+    shutil.rmtree(_SESSION, ignore_errors=True)

@@ -1,0 +1,157 @@
+"""Loading deliveries: idempotent, lineage on every row, bad files quarantined with a reason."""
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lnob import load, registry, sample
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "aavn_household_survey"
+
+
+def _delivery(path: Path, day: str) -> load.Delivery:
+    return load.Delivery(SOURCE, "actionaid_vietnam", day, str(path), load.file_sha256(path))
+
+
+@pytest.fixture
+def reg():
+    return registry.load()
+
+
+def _count(db, delivery_id):
+    with db.cursor() as cur:
+        cur.execute(f"select count(*) from raw.{SOURCE} where _delivery_id = %s", (delivery_id,))
+        return cur.fetchone()[0]
+
+
+def test_same_delivery_twice_loads_once_with_lineage(db, reg, tmp_path, warehouse_url):
+    import psycopg2
+
+    (path,) = sample.generate(tmp_path, persons=500, seed=7, day=date(2025, 3, 1))
+    conn = psycopg2.connect(warehouse_url)
+    first = load.load_delivery(conn, reg, _delivery(path, "2025-03-01"))
+    second = load.load_delivery(conn, reg, _delivery(path, "2025-03-01"))
+    conn.close()
+    assert first.outcome == "loaded" and first.rows_loaded == 500
+    assert second.outcome == "duplicate"
+    assert _count(db, first.delivery_id) == 500
+    with db.cursor() as cur:
+        cur.execute(f"""select min(_row_number), max(_row_number), count(distinct _file_sha256),
+                               bool_and(_partner_id = 'actionaid_vietnam'), bool_and(_loaded_at is not null),
+                               bool_and(length(respondent_id_pid) = 64)
+                        from raw.{SOURCE} where _delivery_id = %s""", (first.delivery_id,))
+        assert cur.fetchone() == (2, 501, 1, True, True, True)
+
+
+def test_corrected_redelivery_replaces_the_earlier_one(db, reg, tmp_path, warehouse_url):
+    import psycopg2
+
+    (path,) = sample.generate(tmp_path, persons=300, seed=8, day=date(2025, 3, 2))
+    conn = psycopg2.connect(warehouse_url)
+    first = load.load_delivery(conn, reg, _delivery(path, "2025-03-02"))
+    sample.generate(tmp_path, persons=250, seed=9, day=date(2025, 3, 2))  # same name, new content
+    second = load.load_delivery(conn, reg, _delivery(path, "2025-03-02"))
+    conn.close()
+    assert second.outcome == "loaded" and second.superseded == [first.delivery_id]
+    assert _count(db, first.delivery_id) == 0
+    assert _count(db, second.delivery_id) == 250
+
+
+def _broken_copy(tmp_path: Path, day: str, mutate) -> Path:
+    (path,) = sample.generate(tmp_path / "src", persons=50, seed=11, day=date.fromisoformat(day))
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows = mutate(rows)
+    target = tmp_path / "actionaid_vietnam" / day / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return target
+
+
+def _set(rows, row, column, value):
+    rows[row][rows[0].index(column)] = value
+    return rows
+
+
+@pytest.mark.parametrize(
+    "kind, mutate, expect",
+    [
+        ("wrong type", lambda r: _set(r, 5, "age", "forty"),
+         {"kind": "contract_broken", "row": 6, "column": "age", "expected": "a whole number", "found": "forty"}),
+        ("renamed column", lambda r: _set(r, 0, "sex", "gender"),
+         {"kind": "missing_required_field", "row": 1, "column": "sex"}),
+        ("truncated file", lambda r: r[:10] + [r[10][:5]],
+         {"kind": "contract_broken", "row": 11, "column": None, "expected": "19 fields"}),
+    ],
+)
+def test_broken_delivery_is_quarantined_with_its_reason(kind, mutate, expect, reg, tmp_path, warehouse_url):
+    import psycopg2
+
+    from lnob.config import settings
+
+    path = _broken_copy(tmp_path, "2025-04-01", mutate)
+    conn = psycopg2.connect(warehouse_url)
+    result = load.load_delivery(conn, reg, _delivery(path, "2025-04-01"))
+    conn.close()
+    assert result.outcome == "quarantined", kind
+    reason = result.reason
+    assert reason["partner"] == "actionaid_vietnam" and reason["file"] == str(path)
+    assert reason["kind"] == expect["kind"]
+    err = reason["errors"][0]
+    for key in ("row", "column", "expected", "found"):
+        if key in expect:
+            assert err[key] == expect[key], (kind, err)
+    kept = Path(result.quarantine_path)
+    assert kept.read_bytes() == path.read_bytes()  # nothing is lost
+    assert json.loads(kept.with_name(kept.name + ".reason.json").read_text())["kind"] == expect["kind"]
+    assert str(settings().quarantine_dir) in str(kept)
+
+
+def test_wrong_encoding_is_quarantined(reg, tmp_path, warehouse_url):
+    import psycopg2
+
+    path = _broken_copy(tmp_path, "2025-04-02", lambda r: _set(r, 3, "respondent_name", "Nguyễn"))
+    path.write_bytes(path.read_text(encoding="utf-8-sig").encode("utf-16"))
+    conn = psycopg2.connect(warehouse_url)
+    result = load.load_delivery(conn, reg, _delivery(path, "2025-04-02"))
+    conn.close()
+    assert result.outcome == "quarantined"
+    assert result.reason["kind"] == "wrong_encoding"
+    assert "utf-8-sig" in result.reason["errors"][0]["expected"]
+
+
+def test_extra_column_is_kept_in_overflow(reg, tmp_path, warehouse_url, db):
+    import psycopg2
+
+    def add(rows):
+        rows[0].append("new_question")
+        for r in rows[1:]:
+            r.append("42")
+        return rows
+
+    path = _broken_copy(tmp_path, "2025-04-03", add)
+    conn = psycopg2.connect(warehouse_url)
+    result = load.load_delivery(conn, reg, _delivery(path, "2025-04-03"))
+    conn.close()
+    assert result.outcome == "loaded" and result.unexpected_fields == ["new_question"]
+    with db.cursor() as cur:
+        cur.execute(f"select distinct _overflow->>'new_question' from raw.{SOURCE} where _delivery_id = %s",
+                    (result.delivery_id,))
+        assert cur.fetchall() == [("42",)]
+
+
+def test_missing_pseudonym_key_fails_clearly(reg, tmp_path, warehouse_url, monkeypatch):
+    import psycopg2
+
+    monkeypatch.delenv("LNOB_PSEUDONYM_KEY")
+    (path,) = sample.generate(tmp_path, persons=5, seed=3, day=date(2025, 5, 1))
+    conn = psycopg2.connect(warehouse_url)
+    with pytest.raises(load.ConfigurationError, match="LNOB_PSEUDONYM_KEY is not set"):
+        load.load_delivery(conn, reg, _delivery(path, "2025-05-01"))
+    conn.close()
