@@ -39,6 +39,8 @@ def environment(warehouse_url: str, cfg: Settings | None = None) -> dict[str, st
         GX_ANALYTICS_ENABLED="false",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         NO_COLOR="1",
+        # Airflow's own services (standalone) start `airflow` and `dbt` by name.
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     return env
 

@@ -1,0 +1,11 @@
+# Production image: Airflow 3 with this project's pinned dependencies and the lnob package.
+FROM apache/airflow:3.3.2-python3.11
+USER airflow
+COPY --chown=airflow:root requirements.txt pyproject.toml /opt/lnob/
+COPY --chown=airflow:root include /opt/lnob/include
+RUN pip install --no-cache-dir -r /opt/lnob/requirements.txt \
+ && pip install --no-cache-dir --no-deps --no-build-isolation -e /opt/lnob
+COPY --chown=airflow:root dags /opt/airflow/dags
+COPY --chown=airflow:root dbt_project /opt/lnob/dbt_project
+COPY --chown=airflow:root expectations /opt/lnob/expectations
+ENV LNOB_PROJECT_DIR=/opt/lnob

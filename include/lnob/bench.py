@@ -1,0 +1,86 @@
+"""Benchmarks: figures and ratios, printed, never asserted (``make bench``).
+
+Runs on its own embedded warehouse (``.lnob/bench``) so it never touches the demo's data:
+generation, loading (rows/s and the ratio to PostgreSQL's own COPY of the same file), the dbt
+stage, and the gates, for ``LNOB_BENCH_PERSONS`` persons (default 200,000).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from datetime import date
+from pathlib import Path
+
+
+def main() -> None:
+    persons = int(os.environ.get("LNOB_BENCH_PERSONS", "200000"))
+    project = Path(__file__).resolve().parents[2]
+    home = project / ".lnob" / "bench"
+    os.environ.update(
+        LNOB_HOME=str(home), LNOB_LANDING_DIR=str(home / "landing"),
+        LNOB_QUARANTINE_DIR=str(home / "quarantine"), LNOB_WAREHOUSE_PORT="55451",
+    )
+    os.environ.setdefault("LNOB_PSEUDONYM_KEY", "bench-only-key")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from lnob import gates, load, registry, sample, transform, warehouse
+    from lnob.config import settings
+
+    cfg = settings()
+    url = warehouse.start(cfg)
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, marts_audit cascade")
+    reg = registry.load()
+    figures: list[tuple[str, str]] = []
+
+    t = time.monotonic()
+    (path,) = sample.generate(cfg.landing_dir, persons, 1, date(2026, 1, 1))
+    gen = time.monotonic() - t
+    figures.append(("generate", f"{persons:,} persons in {gen:.1f} s ({persons / gen:,.0f} rows/s)"))
+
+    delivery = load.Delivery("aavn_household_survey", "actionaid_vietnam", "2026-01-01", str(path),
+                             load.file_sha256(path))
+    t = time.monotonic()
+    with warehouse.connect(url) as conn:
+        r = load.load_delivery(conn, reg, delivery, "bench", cfg)
+    lt = time.monotonic() - t
+    figures.append(("load (validate + pseudonymise + COPY)", f"{r.rows_loaded:,} rows in {lt:.1f} s "
+                    f"({r.rows_loaded / lt:,.0f} rows/s)"))
+
+    # PostgreSQL's own COPY of the same file into a plain text table, for the ratio.
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        cols = ", ".join(f'"{c}" text' for c in sample.HEADER)
+        cur.execute(f"drop table if exists raw._bench_copy; create unlogged table raw._bench_copy ({cols})")
+        t = time.monotonic()
+        with open(path, encoding="utf-8-sig") as fh:
+            cur.copy_expert("copy raw._bench_copy from stdin with (format csv, header)", fh)
+        ct = time.monotonic() - t
+        cur.execute("drop table raw._bench_copy")
+    figures.append(("plain COPY of the same file", f"{ct:.1f} s; loader/COPY speed ratio {ct / lt:.2f}x"))
+
+    t = time.monotonic()
+    gate = gates.gate_raw("aavn_household_survey", r.delivery_id, url, cfg)
+    figures.append(("raw gate (GX, SQL in the warehouse)", f"{time.monotonic() - t:.1f} s, "
+                    f"{'passed' if gate.success else 'FAILED'}"))
+
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        for src in reg.sources.values():
+            load.ensure_raw_table(cur, src)
+    t = time.monotonic()
+    transform.build_audit(url, cfg)
+    figures.append(("dbt stage (seed, staging, intermediate, marts)", f"{time.monotonic() - t:.1f} s"))
+    t = time.monotonic()
+    gate = gates.gate_marts(url, cfg)
+    figures.append(("mart gate (GX)", f"{time.monotonic() - t:.1f} s, {'passed' if gate.success else 'FAILED'}"))
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures.append(("peak memory of this process", f"{peak:,.0f} MB"))
+    print(f"\nLNOB benchmark, {persons:,} persons, {os.cpu_count()} cores")
+    for name, value in figures:
+        print(f"  {name:48s} {value}")
+    warehouse.stop(cfg)
+
+
+if __name__ == "__main__":
+    main()
