@@ -33,7 +33,6 @@ Warehouse: Airflow connection `lnob_warehouse`. Owner: the partnership's data te
 
 def _url() -> str:
     from airflow.sdk import BaseHook
-
     from lnob.warehouse import ConnInfo
 
     conn = BaseHook.get_connection("lnob_warehouse")
@@ -112,7 +111,6 @@ def lnob_nightly():
     @task(trigger_rule="all_done", retries=0)
     def report() -> None:
         from airflow.sdk.exceptions import AirflowFailException
-
         from lnob import pipeline
 
         ctx = get_current_context()

@@ -36,7 +36,7 @@ def test_nightly_shape(dagbag):
     assert str(dag.timezone) in ("UTC", "Timezone('UTC')") or dag.timezone.name == "UTC"
     stages = ["extract", "load_raw", "gate_raw", "transform", "gate_marts", "publish", "export"]
     assert set(stages) <= set(dag.task_ids)
-    for upstream, downstream in zip(stages, stages[1:]):
+    for upstream, downstream in zip(stages, stages[1:], strict=False):
         assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
     # publication happens only when the mart gate succeeded
     assert dag.get_task("publish").trigger_rule == "all_success"

@@ -8,7 +8,6 @@ import json
 
 import psycopg2
 import pytest
-
 from conftest import lnob
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from lnob import load, registry, sample
 
 pytestmark = pytest.mark.integration
@@ -92,7 +91,6 @@ def _set(rows, row, column, value):
 )
 def test_broken_delivery_is_quarantined_with_its_reason(kind, mutate, expect, reg, tmp_path, warehouse_url):
     import psycopg2
-
     from lnob.config import settings
 
     path = _broken_copy(tmp_path, "2025-04-01", mutate)

@@ -10,7 +10,6 @@ import json
 from datetime import date
 
 import pytest
-
 from conftest import lnob
 from lnob import publish, sample
 from lnob.config import settings

@@ -2,7 +2,6 @@ import json
 import os
 
 import pytest
-
 from conftest import lnob
 from lnob import warehouse
 from lnob.config import settings

@@ -81,7 +81,7 @@ def export_all(conn, out_dir: Path) -> dict[str, dict]:
     files: dict[str, dict] = {}
     path, rows = write_sdmx_csv(conn, out_dir)
     files[path.name] = {"path": str(path), "rows": rows}
-    for table, (p, n) in write_mart_csvs(conn, out_dir / "marts").items():
+    for _table, (p, n) in write_mart_csvs(conn, out_dir / "marts").items():
         files[f"marts/{p.name}"] = {"path": str(p), "rows": n}
     for name, info in files.items():
         back = read_back_rows(Path(info["path"]))

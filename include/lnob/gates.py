@@ -13,9 +13,10 @@ from __future__ import annotations
 import csv
 import fcntl
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from lnob.config import AUDIT_SCHEMA, RAW_SCHEMA, Settings, settings
 from lnob.registry import Registry

@@ -17,10 +17,10 @@ import hmac
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Iterable
 
 from lnob import meta
 from lnob.config import META_SCHEMA, RAW_SCHEMA, Settings, settings

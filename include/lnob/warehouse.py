@@ -19,10 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote, unquote, urlsplit
 
 from lnob.config import EMBEDDED_DATABASE, Settings, settings
@@ -43,7 +43,7 @@ class ConnInfo:
     dbname: str
 
     @classmethod
-    def from_url(cls, url: str) -> "ConnInfo":
+    def from_url(cls, url: str) -> ConnInfo:
         parts = urlsplit(url)
         if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
             raise WarehouseError(f"warehouse URL must start with postgresql://, got {parts.scheme}://")
