@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,14 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 _SESSION = Path(tempfile.mkdtemp(prefix="lnob-tests-"))
 
+
+def free_port() -> int:
+    """A port nobody listens on now, so a stale server elsewhere cannot break the suite."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 # Set before anything imports airflow or lnob settings.
 os.environ.update(
     LNOB_PROJECT_DIR=str(PROJECT),
@@ -23,7 +32,7 @@ os.environ.update(
     LNOB_QUARANTINE_DIR=str(_SESSION / "quarantine"),
     LNOB_EXPORTS_DIR=str(_SESSION / "exports"),
     LNOB_REPORTS_DIR=str(_SESSION / "reports"),
-    LNOB_WAREHOUSE_PORT=os.environ.get("LNOB_TEST_PORT", "55441"),
+    LNOB_WAREHOUSE_PORT=os.environ.get("LNOB_TEST_PORT") or str(free_port()),
     LNOB_PSEUDONYM_KEY="test-only-pseudonym-key",
     AIRFLOW_HOME=str(_SESSION / "home" / "airflow"),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",

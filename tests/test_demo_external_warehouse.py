@@ -8,14 +8,14 @@ import json
 
 import psycopg2
 import pytest
-from conftest import lnob
+from conftest import free_port, lnob
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def second_server(tmp_path):
-    env = {"LNOB_HOME": str(tmp_path / "second"), "LNOB_WAREHOUSE_PORT": "55442"}
+    env = {"LNOB_HOME": str(tmp_path / "second"), "LNOB_WAREHOUSE_PORT": str(free_port())}
     r = lnob("warehouse", "start", env=env)
     assert r.returncode == 0, r.stderr
     url = lnob("warehouse", "url", env=env).stdout.strip()
