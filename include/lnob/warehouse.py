@@ -120,7 +120,11 @@ def _let_user_reach(path: Path, user: str) -> None:
             p.chmod(p.stat().st_mode | 0o055)
         for f in files:
             p = Path(root, f)
-            p.chmod(p.stat().st_mode | 0o044 | ((p.stat().st_mode & 0o100) >> 3) | ((p.stat().st_mode & 0o100) >> 6))
+            mode = p.stat().st_mode
+            readable = mode | 0o044
+            if mode & 0o100:  # executables stay executable for the server user
+                readable |= 0o011
+            p.chmod(readable)
 
 
 def _state_file(cfg: Settings) -> Path:
@@ -315,7 +319,8 @@ def redact(u: str | None) -> str:
     if not u:
         return ""
     info = ConnInfo.from_url(u)
-    return ConnInfo(info.host, info.port, info.user, "***" if info.password else "", info.dbname).url()
+    secret = ":***" if info.password else ""
+    return f"postgresql://{info.user}{secret}@{info.host}:{info.port}/{info.dbname}"
 
 
 def check_connection(u: str | None) -> None:
