@@ -138,8 +138,8 @@ def mart_expectations(cfg: Settings, table: str) -> list:
         ("activity", "CL_ACTIVITY"), ("product", "CL_PRODUCT"), ("obs_status", "CL_OBS_STATUS"),
         ("unit_measure", "CL_UNIT_MEASURE"), ("unit_mult", "CL_UNIT_MULT"), ("nature", "CL_NATURE"),
     ]:
-        out.append(ex.ExpectColumnValuesToNotBeNull(column=column)
-                   if column not in ("unit_mult", "nature") else None)
+        if column not in ("unit_mult", "nature"):  # attributes that may be absent
+            out.append(ex.ExpectColumnValuesToNotBeNull(column=column))
         out.append(ex.ExpectColumnValuesToBeInSet(column=column, value_set=_codes(cfg, codelist)))
     out += [
         # No published cell rests on fewer respondents than the minimum (suppressed cells have n null).
@@ -165,7 +165,7 @@ def mart_expectations(cfg: Settings, table: str) -> list:
             ),
         ),
     ]
-    return [e for e in out if e is not None]
+    return out
 
 
 def scaffold(registry: Registry, warehouse_url: str, cfg: Settings | None = None) -> list[str]:

@@ -242,8 +242,6 @@ def start(cfg: Settings | None = None) -> str:
 
 
 def _ensure_database(cfg: Settings, state: dict) -> None:
-    import psycopg2
-
     admin = _embedded_conninfo(cfg, state, dbname="postgres")
     conn = _connect_retry(admin.url())
     try:
@@ -254,7 +252,6 @@ def _ensure_database(cfg: Settings, state: dict) -> None:
                 cur.execute(f'create database "{state["database"]}"')
     finally:
         conn.close()
-    del psycopg2
 
 
 def _connect_retry(url: str, attempts: int = 20):
