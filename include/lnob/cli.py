@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -76,7 +77,7 @@ def _cmd_load(args) -> int:
     d = load.Delivery(src.id, src.partner, ddate, str(path), load.file_sha256(path))
     with warehouse.connect() as conn:
         r = load.load_delivery(conn, reg, d, run_id="cli")
-    print(json.dumps(load.as_dict(r), indent=2, default=str))
+    print(json.dumps(dataclasses.asdict(r), indent=2, default=str))
     return 0 if r.outcome != "quarantined" else 4
 
 

@@ -18,7 +18,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -406,6 +406,3 @@ def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cf
     conn.commit()
     return str(target)
 
-
-def as_dict(obj) -> dict:
-    return asdict(obj)

@@ -67,12 +67,6 @@ class Source:
     def raw_table(self) -> str:
         return self.id
 
-    def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(name)
-
 
 @dataclass(frozen=True)
 class Registry:
