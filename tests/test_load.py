@@ -31,7 +31,7 @@ def _count(db, delivery_id):
 def test_same_delivery_twice_loads_once_with_lineage(db, reg, tmp_path, warehouse_url):
     import psycopg2
 
-    (path,) = sample.generate(tmp_path, persons=500, seed=7, day=date(2025, 3, 1))
+    (path,) = sample.generate(tmp_path, persons=500, seed=7, day=date(2025, 3, 1), only=["aavn_household_survey"])
     conn = psycopg2.connect(warehouse_url)
     first = load.load_delivery(conn, reg, _delivery(path, "2025-03-01"))
     second = load.load_delivery(conn, reg, _delivery(path, "2025-03-01"))
@@ -50,10 +50,10 @@ def test_same_delivery_twice_loads_once_with_lineage(db, reg, tmp_path, warehous
 def test_corrected_redelivery_replaces_the_earlier_one(db, reg, tmp_path, warehouse_url):
     import psycopg2
 
-    (path,) = sample.generate(tmp_path, persons=300, seed=8, day=date(2025, 3, 2))
+    (path,) = sample.generate(tmp_path, persons=300, seed=8, day=date(2025, 3, 2), only=["aavn_household_survey"])
     conn = psycopg2.connect(warehouse_url)
     first = load.load_delivery(conn, reg, _delivery(path, "2025-03-02"))
-    sample.generate(tmp_path, persons=250, seed=9, day=date(2025, 3, 2))  # same name, new content
+    sample.generate(tmp_path, persons=250, seed=9, day=date(2025, 3, 2), only=["aavn_household_survey"])  # same name, new content
     second = load.load_delivery(conn, reg, _delivery(path, "2025-03-02"))
     conn.close()
     assert second.outcome == "loaded" and second.superseded == [first.delivery_id]
@@ -62,7 +62,7 @@ def test_corrected_redelivery_replaces_the_earlier_one(db, reg, tmp_path, wareho
 
 
 def _broken_copy(tmp_path: Path, day: str, mutate) -> Path:
-    (path,) = sample.generate(tmp_path / "src", persons=50, seed=11, day=date.fromisoformat(day))
+    (path,) = sample.generate(tmp_path / "src", persons=50, seed=11, day=date.fromisoformat(day), only=["aavn_household_survey"])
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     rows = mutate(rows)
@@ -148,7 +148,7 @@ def test_missing_pseudonym_key_fails_clearly(reg, tmp_path, warehouse_url, monke
     import psycopg2
 
     monkeypatch.delenv("LNOB_PSEUDONYM_KEY")
-    (path,) = sample.generate(tmp_path, persons=5, seed=3, day=date(2025, 5, 1))
+    (path,) = sample.generate(tmp_path, persons=5, seed=3, day=date(2025, 5, 1), only=["aavn_household_survey"])
     conn = psycopg2.connect(warehouse_url)
     with pytest.raises(load.ConfigurationError, match="LNOB_PSEUDONYM_KEY is not set"):
         load.load_delivery(conn, reg, _delivery(path, "2025-05-01"))

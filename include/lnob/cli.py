@@ -1,8 +1,9 @@
 """``lnob``: the command line of the data platform.
 
     lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
-    lnob registry check                      validate the partner and source registry
-    lnob sample generate ...                 write synthetic partner deliveries
+    lnob registry check|seeds                validate the registry | write the dbt seeds it owns
+    lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
+                                             write one night of synthetic partner deliveries
     lnob load <source_id> <path>             load one delivery (the DAG's code path)
     lnob gates scaffold                      (re)write the GX suites and checkpoints
     lnob reference seeds                     regenerate the dbt seeds from shared/reference
@@ -49,8 +50,19 @@ def _cmd_registry(args) -> int:
     except registry.RegistryError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(f"registry OK: {reg.path}: {len(reg.partners)} partners, {len(reg.sources)} sources, "
-          f"{len(reg.countries)} countries")
+    if args.action == "seeds":
+        from lnob.config import settings
+
+        for path in registry.write_seeds(reg, settings().dbt_project_dir):
+            print(f"wrote {path}")
+        return 0
+    print(f"registry OK: {reg.path}: {len(reg.icsos)} ICSOs, {len(reg.countries)} countries, "
+          f"{len(reg.groups)} groups, {len(reg.partners)} partners, {len(reg.sources)} sources")
+    for pid, partner in reg.partners.items():
+        print(f"  {pid:26s} {partner.kind:9s} {partner.country or '':4s} {partner.name}")
+        for src in reg.sources_of(pid):
+            print(f"      {src.id:28s} {src.type:13s} {src.kind:10s} {src.cadence:9s} "
+                  f"{len(src.fields)} fields, gate policy {src.gate_policy}")
     return 0
 
 
@@ -59,7 +71,7 @@ def _cmd_sample(args) -> int:
     from lnob.config import settings
 
     out = Path(args.out) if args.out else settings().landing_dir
-    for p in sample.generate(out, args.persons, args.seed, date.fromisoformat(args.date)):
+    for p in sample.generate(out, args.persons, args.seed, date.fromisoformat(args.date), args.only):
         print(p)
     return 0
 
@@ -145,8 +157,9 @@ def _cmd_demo(args) -> int:
     url = warehouse.start(cfg)
     mode = "external" if cfg.external_warehouse else "embedded"
     print(f"warehouse ({mode}): {warehouse.redact(url)}")
-    for p in sample.generate(cfg.landing_dir, args.persons, args.seed, night):
-        print(f"sample delivery: {p}")
+    files = sample.generate(cfg.landing_dir, args.persons, args.seed, night)
+    print(f"sample deliveries: {len(files)} files of {len({p.parent.parent for p in files})} partners "
+          f"in {cfg.landing_dir}")
     rc = airflow_env.run_airflow(["dags", "test", "lnob_nightly", night.isoformat()], url, cfg)
     s = pipeline.latest_summary(cfg)
     print()
@@ -172,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_warehouse)
 
     p = sub.add_parser("registry", help="the partner and source registry")
-    p.add_argument("action", choices=["check"])
+    p.add_argument("action", choices=["check", "seeds"])
     p.add_argument("--path", help="registry file (default: LNOB_REGISTRY or the bundled one)")
     p.set_defaults(func=_cmd_registry)
 
@@ -182,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--date", default=(date.today() - timedelta(days=1)).isoformat())
     p.add_argument("--out", help="landing folder (default: LNOB_LANDING_DIR)")
+    p.add_argument("--only", nargs="+", metavar="SOURCE", help="only these sources (default: all)")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("load", help="load one delivery through the DAG's code path")

@@ -94,7 +94,7 @@ def _codes(cfg: Settings, codelist: str) -> list[str]:
         codes = [r["code"] for r in csv.DictReader(fh) if r["codelist_id"] == codelist]
     if codelist == "CL_CUST_BREAKDOWN":
         with (cfg.dbt_project_dir / "seeds" / "lnob" / "lnob_custom_breakdowns.csv").open() as fh:
-            codes += [r["code"] for r in csv.DictReader(fh)]
+            codes += [r["cust_breakdown"] for r in csv.DictReader(fh)]
     return sorted(set(codes))
 
 
@@ -111,7 +111,7 @@ def raw_expectations(registry: Registry, source_id: str) -> list:
             out.append(ex.ExpectColumnValuesToNotBeNull(column=col))
         if f.name == "age":
             out.append(ex.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=120))
-        if f.name.startswith("wg_"):
+        if f.name.startswith("wg_") and f.type == "integer":
             # Washington Group answers: 1..4, 8 don't know, 9 refused.
             out.append(ex.ExpectColumnValuesToBeInSet(column=f.name, value_set=[1, 2, 3, 4, 8, 9]))
         if f.name == "weight":

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from lnob import meta
@@ -96,6 +96,15 @@ def file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+#: The delivery formats this loader reads. Sources in other formats wait for their connector and
+#: are listed as such in the run summary; they are never half-loaded.
+LOADABLE = {("file_drop", "csv"), ("open_sdg_csv", "csv")}
+
+
+def loadable(src: Source) -> bool:
+    return (src.type, src.kind) in LOADABLE
+
+
 def discover(registry: Registry, landing_dir: Path, up_to: date) -> list[Delivery]:
     """Every file-drop delivery in ``<landing>/<partner>/<YYYY-MM-DD>/`` dated on or before
     ``up_to`` (a late delivery for an earlier date is picked up too), sorted by date."""
@@ -112,7 +121,7 @@ def discover(registry: Registry, landing_dir: Path, up_to: date) -> list[Deliver
             if day > up_to:
                 continue
             for src in registry.sources_of(partner_id):
-                if src.type != "file_drop":
+                if not loadable(src):
                     continue
                 for f in sorted(day_dir.iterdir()):
                     if f.is_file() and not f.name.startswith(".") and fnmatch.fnmatch(f.name, src.file_pattern):
@@ -147,7 +156,7 @@ def _pseudonym(key: bytes, partner_id: str, value: str) -> str:
     return hmac.new(key, f"{partner_id}\x1f{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def _check_value(ftype: str, value: str) -> str:
+def _check_value(ftype: str, value: str, date_format: str | None = None) -> str:
     """Return the value as COPY should see it, or raise ValueError naming what was expected."""
     if ftype == "text":
         return value
@@ -158,6 +167,8 @@ def _check_value(ftype: str, value: str) -> str:
         float(value)
         return value
     if ftype == "date":
+        if date_format:
+            return datetime.strptime(value, date_format).date().isoformat()
         date.fromisoformat(value)
         return value
     if ftype == "boolean":
@@ -188,6 +199,7 @@ def _spool_csv(src: Source, delivery: Delivery, delivery_id: int, key: bytes | N
     fmt = src.format
     encoding = fmt.get("encoding", "utf-8")
     delimiter = fmt.get("delimiter", ",")
+    date_format = fmt.get("date_format")
     errors: list[dict] = []
     total_errors = 0
     writer = csv.writer(spool, lineterminator="\n")
@@ -203,15 +215,15 @@ def _spool_csv(src: Source, delivery: Delivery, delivery_id: int, key: bytes | N
                 raise ContractViolation("empty_file", [{"row": 1, "column": None,
                                         "expected": "a header row", "found": "an empty file"}]) from None
             header = [h.strip() for h in header]
-            names = {f.name for f in src.fields}
-            missing = [f.name for f in src.fields if f.required and f.name not in header]
+            labels = {f.label for f in src.fields}
+            missing = [f.label for f in src.fields if f.required and f.label not in header]
             if missing:
                 raise ContractViolation("missing_required_field", [
                     {"row": 1, "column": m, "expected": f"required column {m!r}",
                      "found": f"header {header}"} for m in missing])
-            unexpected = [h for h in header if h not in names]
+            unexpected = [h for h in header if h not in labels]
             index = {h: i for i, h in enumerate(header)}
-            plan = [(f, index.get(f.name)) for f in src.fields]
+            plan = [(f, index.get(f.label)) for f in src.fields]
             extra = [(h, index[h]) for h in unexpected]
             width = len(header)
             for line, row in enumerate(reader, start=2):
@@ -232,20 +244,23 @@ def _spool_csv(src: Source, delivery: Delivery, delivery_id: int, key: bytes | N
                             total_errors += 1
                             bad = True
                             if len(errors) < MAX_LISTED_ERRORS:
-                                errors.append({"row": line, "column": f.name,
+                                errors.append({"row": line, "column": f.label,
                                                "expected": "a value (required)", "found": "empty"})
                         out.append("")
                         if f.pseudonymise:
                             out.append("")
                         continue
                     try:
-                        out.append(_check_value(f.type, value))
+                        out.append(_check_value(f.type, value, date_format))
                     except ValueError:
                         total_errors += 1
                         bad = True
                         if len(errors) < MAX_LISTED_ERRORS:
-                            errors.append({"row": line, "column": f.name,
-                                           "expected": EXPECTED[f.type], "found": value[:80]})
+                            expected = EXPECTED[f.type]
+                            if f.type == "date" and date_format:
+                                expected = f"a date {date_format}"
+                            errors.append({"row": line, "column": f.label,
+                                           "expected": expected, "found": value[:80]})
                         out.append("")
                     if f.pseudonymise:
                         out.append(_pseudonym(key, delivery.partner_id, value) if key else "")

@@ -9,7 +9,7 @@ where {{ column_name }} is not null
   and {{ column_name }} not in (
       select code from {{ ref('sdmx_codes') }} where codelist_id = '{{ codelist }}'
       {% if codelist == 'CL_CUST_BREAKDOWN' %}
-      union all select code from {{ ref('lnob_custom_breakdowns') }}
+      union all select cust_breakdown from {{ ref('lnob_custom_breakdowns') }}
       {% endif %}
   )
 group by 1

@@ -2,13 +2,17 @@
 
 The registry is YAML (``registry.yml`` beside this file, or ``LNOB_REGISTRY``). It is validated as
 a whole before anything runs; every problem is reported with the file and the key path
-(``sources[0].fields[3].type``) so a data engineer can fix it without reading code.
+(``sources[0].fields[3].type``) so a data engineer can fix it without reading code. Adding a
+partner, a country or a source is an edit of that file, never of this module.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,15 +22,66 @@ import yaml
 from lnob.config import settings
 
 SOURCE_TYPES = {"file_drop", "kobotoolbox", "odk_central", "unsd_sdg_api", "sdmx_ml", "open_sdg_csv"}
+#: Which delivery formats each source type may use.
+TYPE_FORMATS = {
+    "file_drop": {"csv", "xlsx", "json", "jsonl"},
+    "kobotoolbox": {"kobo_json"},
+    "odk_central": {"odata_json"},
+    "unsd_sdg_api": {"unsd_json"},
+    "sdmx_ml": {"sdmx_ml"},
+    "open_sdg_csv": {"csv"},
+}
+API_TYPES = {"kobotoolbox", "odk_central", "unsd_sdg_api"}
 FIELD_TYPES = {"text": "text", "integer": "bigint", "numeric": "double precision", "date": "date",
                "boolean": "boolean", "timestamp": "timestamptz"}
-FILE_KINDS = {"csv"}
 GATE_POLICIES = {"block", "quarantine"}
 CADENCES = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92, "yearly": 366}
+PARTNER_KINDS = {"community", "official"}
+GROUP_DIMENSIONS = {"ethnicity", "caste", "displacement", "poverty", "migration"}
+ENTITIES = {"person", "household_member", "household", "testimony", "observation"}
+
+#: Canonical code lists a code map may produce. ``group``, ``voice_group`` and ``admin1`` are
+#: filled from the registry itself (its groups and each country's areas); the ``sdmx_*`` lists
+#: are the SDG DSD's codelists.
+FIXED_CANONICAL = {
+    "sex": {"F", "M", "_O", "_U"},
+    "urbanisation": {"U", "R", "_U"},
+    "yes_no": {"1", "0", "_U", "_Z"},
+    "wg": {"1", "2", "3", "4", "_U"},
+    "theme": {"HEALTH", "WATER", "DOCUMENTATION", "DISCRIMINATION", "POVERTY"},
+    "sdmx_sex": {"_T", "F", "M"},
+    "sdmx_age": {"_T", "Y0T4", "Y0T5", "Y_GE15", "Y_GE18"},
+    "sdmx_urbanisation": {"_T", "U", "R"},
+}
+DERIVED_CANONICAL = {"group", "voice_group", "admin1"}
+
+_KEYS = {
+    "top": {"icsos", "countries", "groups", "code_maps", "partners", "sources"},
+    "icso": {"id", "name"},
+    "country": {"iso3", "m49", "name", "areas"},
+    "area": {"code", "name", "aliases"},
+    "group": {"code", "cust_breakdown", "dimension", "label", "marginalised"},
+    "code_map": {"canonical", "codes"},
+    "partner": {"id", "name", "kind", "country", "icso", "members"},
+    "source": {"id", "partner", "type", "entity", "cadence", "connection", "file_pattern", "format",
+               "gate_policy", "fields", "codes"},
+    "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes"},
+}
+_FORMAT_KEYS = {
+    "csv": {"kind", "encoding", "delimiter", "date_format", "indicator_from"},
+    "xlsx": {"kind", "sheet", "header_row", "date_format"},
+    "json": {"kind", "records"},
+    "jsonl": {"kind"},
+    "kobo_json": {"kind", "asset_uid", "page_size", "repeat", "key", "incremental"},
+    "odata_json": {"kind", "project_id", "form_id", "page_size", "key", "incremental"},
+    "unsd_json": {"kind", "page_size", "series", "areas"},
+    "sdmx_ml": {"kind", "dsd", "dataflow"},
+}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class RegistryError(ValueError):
-    """The registry is invalid. ``problems`` lists each one as ``file: key.path: message``."""
+    """The registry is invalid. ``problems`` lists each one as ``key.path: message``."""
 
     def __init__(self, path: Path, problems: list[str]):
         self.path = path
@@ -41,13 +96,62 @@ class RegistryError(ValueError):
 class Field:
     name: str
     type: str
+    source_name: str = ""
     required: bool = False
     identifier: bool = False
     pseudonymise: bool = False
+    free_text: bool = False
+    codes: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The partner's own name for this field (what a quarantine reason shows)."""
+        return self.source_name or self.name
 
     @property
     def sql_type(self) -> str:
         return FIELD_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class CodeMap:
+    name: str
+    canonical: str
+    codes: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Area:
+    code: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Country:
+    iso3: str
+    m49: str
+    name: str
+    areas: tuple[Area, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    code: str
+    cust_breakdown: str
+    dimension: str
+    label: str
+    marginalised: bool
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    name: str
+    kind: str
+    country: str | None = None
+    icso: str | None = None
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,18 +165,30 @@ class Source:
     format: dict[str, Any]
     gate_policy: str
     fields: tuple[Field, ...]
-    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    codes: dict[str, CodeMap] = field(default_factory=dict)
+    connection: str | None = None
+    country: str | None = None
 
     @property
     def raw_table(self) -> str:
         return self.id
 
+    @property
+    def kind(self) -> str:
+        return self.format.get("kind", "")
+
+    @property
+    def cadence_days(self) -> int:
+        return CADENCES[self.cadence]
+
 
 @dataclass(frozen=True)
 class Registry:
     path: Path
-    countries: dict[str, dict[str, Any]]
-    partners: dict[str, dict[str, Any]]
+    icsos: dict[str, str]
+    countries: dict[str, Country]
+    groups: dict[str, Group]
+    partners: dict[str, Partner]
     sources: dict[str, Source]
 
     def source(self, source_id: str) -> Source:
@@ -87,25 +203,153 @@ class Registry:
         return [s for s in self.sources.values() if s.partner == partner_id]
 
     def code_map_csv(self) -> str:
-        """The partner code maps as the CSV of the ``partner_code_map`` dbt seed."""
+        """Every source's code maps as the CSV of the ``partner_code_map`` dbt seed."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["source_id", "code_list", "partner_code", "canonical_code"])
         for src in sorted(self.sources.values(), key=lambda s: s.id):
-            for code_list in sorted(src.codes):
-                for partner_code, canonical in sorted(src.codes[code_list].items()):
-                    writer.writerow([src.id, code_list, partner_code.strip().lower(), canonical])
+            for name in sorted(src.codes):
+                for partner_code, canonical in sorted(src.codes[name].codes.items()):
+                    writer.writerow([src.id, name, partner_code, canonical])
+        return buf.getvalue()
+
+    def custom_breakdowns_csv(self) -> str:
+        """The groups as the CSV of the ``lnob_custom_breakdowns`` dbt seed."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["group_code", "cust_breakdown", "label", "dimension", "is_marginalised"])
+        for g in sorted(self.groups.values(), key=lambda g: g.cust_breakdown):
+            writer.writerow([g.code, g.cust_breakdown, g.label, g.dimension, str(g.marginalised).lower()])
         return buf.getvalue()
 
 
-def _require(obj: Any, key: str, where: str, problems: list[str], kind: type = str) -> Any:
+# --------------------------------------------------------------------------------------------
+# Validation helpers: each appends ``key.path: message`` to ``problems``
+# --------------------------------------------------------------------------------------------
+
+
+def _require(obj: Any, key: str, where: str, problems: list[str], kind: type | tuple = str) -> Any:
     if not isinstance(obj, dict) or key not in obj or obj[key] in (None, ""):
         problems.append(f"{where}.{key}: missing (required)")
         return None
     if not isinstance(obj[key], kind):
-        problems.append(f"{where}.{key}: expected {kind.__name__}, found {type(obj[key]).__name__}")
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        problems.append(f"{where}.{key}: expected {expected}, found {type(obj[key]).__name__} {obj[key]!r}")
         return None
     return obj[key]
+
+
+def _one_of(value: Any, allowed: set[str] | dict, where: str, problems: list[str]) -> bool:
+    if value not in allowed:
+        problems.append(f"{where}: {value!r} is not one of {sorted(allowed)}")
+        return False
+    return True
+
+
+def _unknown_keys(obj: Any, allowed: set[str], where: str, problems: list[str]) -> None:
+    if not isinstance(obj, dict):
+        return
+    for key in obj:
+        if key not in allowed:
+            hint = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            problems.append(f"{where}.{key}: unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+
+
+def _mapping_list(doc: dict, key: str, problems: list[str]) -> list[tuple[str, dict]]:
+    """The entries of a top-level list, each with its key path; non-mappings are reported."""
+    items = doc.get(key) or []
+    if not isinstance(items, list):
+        problems.append(f"{key}: expected a list, found {type(items).__name__}")
+        return []
+    out = []
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: expected a mapping, found {type(item).__name__} {item!r}")
+            continue
+        out.append((where, item))
+    return out
+
+
+def _code_map(raw: Any, name: str, where: str, canonical_lists: dict[str, set[str]],
+              problems: list[str]) -> CodeMap | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected a mapping with canonical and codes")
+        return None
+    _unknown_keys(raw, _KEYS["code_map"], where, problems)
+    canonical = _require(raw, "canonical", where, problems)
+    codes = _require(raw, "codes", where, problems, dict)
+    if canonical is None or codes is None:
+        return None
+    if canonical == "admin1":
+        problems.append(f"{where}.canonical: 'admin1' maps are built from the country's areas; "
+                        "use `codes: admin1` on the field instead")
+        return None
+    if not _one_of(canonical, canonical_lists, f"{where}.canonical", problems):
+        return None
+    allowed = canonical_lists[canonical]
+    out: dict[str, str] = {}
+    for partner_code, code in codes.items():
+        key = str(partner_code).strip().lower()
+        if str(code) not in allowed:
+            problems.append(f"{where}.codes.{partner_code}: {code!r} is not a canonical {canonical} code "
+                            f"({', '.join(sorted(allowed))})")
+        out[key] = str(code)
+    return CodeMap(name, canonical, out)
+
+
+def _admin1_map(country: Country) -> CodeMap:
+    codes: dict[str, str] = {}
+    for area in country.areas:
+        for spelling in (area.code, area.name, *area.aliases):
+            codes[str(spelling).strip().lower()] = area.code
+    return CodeMap("admin1", "admin1", codes)
+
+
+def _check_format(fmt: Any, stype: str | None, where: str, problems: list[str]) -> dict:
+    if not isinstance(fmt, dict):
+        problems.append(f"{where}: missing (required): a mapping with at least `kind`")
+        return {}
+    kind = fmt.get("kind")
+    allowed = TYPE_FORMATS.get(stype or "", set())
+    if stype in TYPE_FORMATS and kind not in allowed:
+        problems.append(f"{where}.kind: {kind!r} is not a format of a {stype} source ({sorted(allowed)})")
+        return fmt
+    _unknown_keys(fmt, _FORMAT_KEYS.get(kind, {"kind"}), where, problems)
+    if kind == "csv":
+        try:
+            codecs.lookup(fmt.get("encoding", "utf-8"))
+        except LookupError:
+            problems.append(f"{where}.encoding: {fmt.get('encoding')!r} is not a known text encoding")
+        delimiter = fmt.get("delimiter", ",")
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            problems.append(f"{where}.delimiter: expected one character, found {delimiter!r}")
+    if kind in ("csv", "xlsx") and "date_format" in fmt:
+        if not isinstance(fmt["date_format"], str) or "%" not in fmt["date_format"]:
+            problems.append(f"{where}.date_format: expected a strftime pattern such as '%d/%m/%Y'")
+    if kind == "xlsx":
+        _require(fmt, "sheet", where, problems)
+        row = fmt.get("header_row", 1)
+        if not isinstance(row, int) or row < 1:
+            problems.append(f"{where}.header_row: expected a row number >= 1, found {row!r}")
+    if kind == "kobo_json":
+        _require(fmt, "asset_uid", where, problems)
+    if kind == "odata_json":
+        _require(fmt, "project_id", where, problems, int)
+        _require(fmt, "form_id", where, problems)
+    if kind == "unsd_json":
+        _require(fmt, "series", where, problems, list)
+        _require(fmt, "areas", where, problems, list)
+    if kind in ("kobo_json", "odata_json", "unsd_json"):
+        size = fmt.get("page_size", 1000)
+        if not isinstance(size, int) or not 1 <= size <= 30000:
+            problems.append(f"{where}.page_size: expected a whole number 1..30000, found {size!r}")
+    return fmt
+
+
+# --------------------------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------------------------
 
 
 def load(path: Path | None = None) -> Registry:
@@ -117,81 +361,215 @@ def load(path: Path | None = None) -> Registry:
         raise RegistryError(path, ["file not found"]) from None
     except yaml.YAMLError as exc:
         raise RegistryError(path, [f"not valid YAML: {exc}"]) from None
-    problems: list[str] = []
     if not isinstance(doc, dict):
-        raise RegistryError(path, ["top level must be a mapping with countries, partners, sources"])
+        raise RegistryError(path, ["top level must be a mapping with icsos, countries, groups, "
+                                   "code_maps, partners, sources"])
+    problems: list[str] = []
+    _unknown_keys(doc, _KEYS["top"], "(top level)", problems)
 
-    countries: dict[str, dict] = {}
-    for i, c in enumerate(doc.get("countries") or []):
-        iso3 = _require(c, "iso3", f"countries[{i}]", problems)
-        if iso3:
-            countries[iso3] = c
-    partners: dict[str, dict] = {}
-    for i, p in enumerate(doc.get("partners") or []):
-        where = f"partners[{i}]"
-        pid = _require(p, "id", where, problems)
-        _require(p, "name", where, problems)
-        country = _require(p, "country", where, problems)
+    icsos: dict[str, str] = {}
+    for where, item in _mapping_list(doc, "icsos", problems):
+        _unknown_keys(item, _KEYS["icso"], where, problems)
+        iid, name = _require(item, "id", where, problems), _require(item, "name", where, problems)
+        if iid in icsos:
+            problems.append(f"{where}.id: duplicate ICSO id {iid!r}")
+        if iid and name:
+            icsos[iid] = name
+
+    countries: dict[str, Country] = {}
+    area_codes: set[str] = set()
+    for where, item in _mapping_list(doc, "countries", problems):
+        _unknown_keys(item, _KEYS["country"], where, problems)
+        iso3 = _require(item, "iso3", where, problems)
+        m49 = _require(item, "m49", where, problems)
+        name = _require(item, "name", where, problems)
+        if iso3 and not re.fullmatch(r"[A-Z]{3}", iso3):
+            problems.append(f"{where}.iso3: {iso3!r} is not an ISO 3166 alpha-3 code (three capitals)")
+        if m49 and not re.fullmatch(r"\d{1,3}", m49):
+            problems.append(f"{where}.m49: {m49!r} is not a UN M49 code (1-3 digits, quoted)")
+        if iso3 in countries:
+            problems.append(f"{where}.iso3: duplicate country {iso3!r}")
+        areas: list[Area] = []
+        for j, a in enumerate(item.get("areas") or []):
+            awhere = f"{where}.areas[{j}]"
+            _unknown_keys(a, _KEYS["area"], awhere, problems)
+            code, aname = _require(a, "code", awhere, problems), _require(a, "name", awhere, problems)
+            if code in area_codes:
+                problems.append(f"{awhere}.code: duplicate area code {code!r}")
+            if code and aname:
+                area_codes.add(code)
+                areas.append(Area(code, aname, tuple(str(x) for x in a.get("aliases") or ())))
+        if iso3 and m49 and name:
+            countries[iso3] = Country(iso3, m49, name, tuple(areas))
+
+    groups: dict[str, Group] = {}
+    cust_codes: set[str] = set()
+    for where, item in _mapping_list(doc, "groups", problems):
+        _unknown_keys(item, _KEYS["group"], where, problems)
+        code = _require(item, "code", where, problems)
+        cust = _require(item, "cust_breakdown", where, problems)
+        dimension = _require(item, "dimension", where, problems)
+        label = _require(item, "label", where, problems)
+        marginalised = _require(item, "marginalised", where, problems, bool)
+        if cust and not re.fullmatch(r"C\d{2}", cust):
+            problems.append(f"{where}.cust_breakdown: {cust!r} is not a custom breakdown code C01..C99")
+        if cust in cust_codes:
+            problems.append(f"{where}.cust_breakdown: {cust!r} is used by another group")
+        if code in groups:
+            problems.append(f"{where}.code: duplicate group {code!r}")
+        if dimension:
+            _one_of(dimension, GROUP_DIMENSIONS, f"{where}.dimension", problems)
+        if code and cust and dimension and label and marginalised is not None:
+            cust_codes.add(cust)
+            groups[code] = Group(code, cust, dimension, label, marginalised)
+
+    canonical_lists = {k: set(v) for k, v in FIXED_CANONICAL.items()}
+    canonical_lists["group"] = set(groups)
+    canonical_lists["voice_group"] = set(groups) | {"PD"}
+
+    shared_maps: dict[str, CodeMap] = {}
+    raw_maps = doc.get("code_maps") or {}
+    if not isinstance(raw_maps, dict):
+        problems.append("code_maps: expected a mapping of map name -> {canonical, codes}")
+        raw_maps = {}
+    for name, raw in raw_maps.items():
+        cmap = _code_map(raw, name, f"code_maps.{name}", canonical_lists, problems)
+        if cmap:
+            shared_maps[name] = cmap
+
+    partners: dict[str, Partner] = {}
+    for where, item in _mapping_list(doc, "partners", problems):
+        _unknown_keys(item, _KEYS["partner"], where, problems)
+        pid = _require(item, "id", where, problems)
+        name = _require(item, "name", where, problems)
+        kind = _require(item, "kind", where, problems)
+        if kind:
+            _one_of(kind, PARTNER_KINDS, f"{where}.kind", problems)
+        if pid and not _NAME.match(pid):
+            problems.append(f"{where}.id: {pid!r} must be lower-case letters, digits and _ "
+                            "(it names the landing folder)")
+        country = item.get("country")
+        if kind == "community" and not country:
+            problems.append(f"{where}.country: missing (required for a community partner)")
         if country and country not in countries:
             problems.append(f"{where}.country: {country!r} is not in countries")
+        icso = item.get("icso")
+        if icso and icso not in icsos:
+            problems.append(f"{where}.icso: {icso!r} is not in icsos")
+        for j, member in enumerate(item.get("members") or []):
+            if member not in icsos:
+                problems.append(f"{where}.members[{j}]: {member!r} is not in icsos")
         if pid in partners:
             problems.append(f"{where}.id: duplicate partner id {pid!r}")
-        if pid:
-            partners[pid] = p
+        if pid and name and kind:
+            partners[pid] = Partner(pid, name, kind, country, icso, tuple(item.get("members") or ()))
 
     sources: dict[str, Source] = {}
-    for i, s in enumerate(doc.get("sources") or []):
-        where = f"sources[{i}]"
+    for where, s in _mapping_list(doc, "sources", problems):
+        before = len(problems)
+        _unknown_keys(s, _KEYS["source"], where, problems)
         sid = _require(s, "id", where, problems)
-        partner = _require(s, "partner", where, problems)
-        if partner and partner not in partners:
-            problems.append(f"{where}.partner: {partner!r} is not a registered partner")
-        stype = _require(s, "type", where, problems)
-        if stype and stype not in SOURCE_TYPES:
-            problems.append(f"{where}.type: {stype!r} is not one of {sorted(SOURCE_TYPES)}")
-        cadence = s.get("cadence", "daily") if isinstance(s, dict) else "daily"
-        if cadence not in CADENCES:
-            problems.append(f"{where}.cadence: {cadence!r} is not one of {sorted(CADENCES)}")
-        policy = s.get("gate_policy", "quarantine") if isinstance(s, dict) else "quarantine"
-        if policy not in GATE_POLICIES:
-            problems.append(f"{where}.gate_policy: {policy!r} is not one of {sorted(GATE_POLICIES)}")
-        fmt = s.get("format") or {} if isinstance(s, dict) else {}
-        if stype == "file_drop":
-            kind = fmt.get("kind")
-            if kind not in FILE_KINDS:
-                problems.append(f"{where}.format.kind: {kind!r} is not one of {sorted(FILE_KINDS)}")
-            _require(s, "file_pattern", where, problems)
-        fields: list[Field] = []
-        raw_fields = _require(s, "fields", where, problems, list) or []
-        seen: set[str] = set()
-        for j, f in enumerate(raw_fields):
-            fwhere = f"{where}.fields[{j}]"
-            name = _require(f, "name", fwhere, problems)
-            ftype = _require(f, "type", fwhere, problems)
-            if ftype and ftype not in FIELD_TYPES:
-                problems.append(f"{fwhere}.type: {ftype!r} is not one of {sorted(FIELD_TYPES)}")
-                ftype = None
-            if name in seen:
-                problems.append(f"{fwhere}.name: duplicate field {name!r}")
-            if name and not name.replace("_", "").isalnum():
-                problems.append(f"{fwhere}.name: {name!r} must be letters, digits and _")
-            if name and ftype:
-                seen.add(name)
-                fields.append(Field(name, ftype, bool(f.get("required")), bool(f.get("identifier")),
-                                    bool(f.get("pseudonymise"))))
-        codes = s.get("codes") or {} if isinstance(s, dict) else {}
-        for code_list, mapping in codes.items():
-            if not isinstance(mapping, dict):
-                problems.append(f"{where}.codes.{code_list}: expected a mapping partner code -> code")
+        if sid and not _NAME.match(sid):
+            problems.append(f"{where}.id: {sid!r} must be lower-case letters, digits and _ "
+                            "(it names the raw table)")
         if sid in sources:
             problems.append(f"{where}.id: duplicate source id {sid!r}")
-        if sid and not problems:
+        pid = _require(s, "partner", where, problems)
+        partner = partners.get(pid) if pid else None
+        if pid and partner is None:
+            problems.append(f"{where}.partner: {pid!r} is not a registered partner")
+        stype = _require(s, "type", where, problems)
+        if stype:
+            _one_of(stype, SOURCE_TYPES, f"{where}.type", problems)
+        entity = s.get("entity", "person")
+        _one_of(entity, ENTITIES, f"{where}.entity", problems)
+        cadence = s.get("cadence", "daily")
+        _one_of(cadence, CADENCES, f"{where}.cadence", problems)
+        policy = s.get("gate_policy", "quarantine")
+        _one_of(policy, GATE_POLICIES, f"{where}.gate_policy", problems)
+        if stype in API_TYPES and not s.get("connection"):
+            problems.append(f"{where}.connection: missing (required for a {stype} source: the "
+                            "Airflow connection holding its URL and credentials)")
+        _require(s, "file_pattern", where, problems)
+        fmt = _check_format(s.get("format"), stype, f"{where}.format", problems)
+
+        country = partner.country if partner else None
+        maps: dict[str, CodeMap] = dict(shared_maps)
+        raw_codes = s.get("codes") or {}
+        if not isinstance(raw_codes, dict):
+            problems.append(f"{where}.codes: expected a mapping of map name -> {{canonical, codes}}")
+            raw_codes = {}
+        for name, raw in raw_codes.items():
+            cmap = _code_map(raw, name, f"{where}.codes.{name}", canonical_lists, problems)
+            if cmap:
+                maps[name] = cmap
+
+        fields: list[Field] = []
+        seen: set[str] = set()
+        used_maps: set[str] = set()
+        for j, f in enumerate(_require(s, "fields", where, problems, list) or []):
+            fwhere = f"{where}.fields[{j}]"
+            if not isinstance(f, dict):
+                problems.append(f"{fwhere}: expected a mapping with name and type, found {f!r}")
+                continue
+            _unknown_keys(f, _KEYS["field"], fwhere, problems)
+            name = _require(f, "name", fwhere, problems)
+            ftype = _require(f, "type", fwhere, problems)
+            if ftype and not _one_of(ftype, FIELD_TYPES, f"{fwhere}.type", problems):
+                ftype = None
+            if name and not _NAME.match(name):
+                problems.append(f"{fwhere}.name: {name!r} must be lower-case letters, digits and _ "
+                                "(it names a raw column)")
+            if name in seen:
+                problems.append(f"{fwhere}.name: duplicate field {name!r}")
+            for flag in ("required", "identifier", "pseudonymise", "free_text"):
+                if flag in f and not isinstance(f[flag], bool):
+                    problems.append(f"{fwhere}.{flag}: expected true or false, found {f[flag]!r}")
+            if f.get("identifier") and f.get("required"):
+                problems.append(f"{fwhere}: an identifier field cannot be required (nothing may depend on it)")
+            code_map = f.get("codes")
+            if code_map == "admin1":
+                cty = countries.get(country or "")
+                if cty is None or not cty.areas:
+                    problems.append(f"{fwhere}.codes: 'admin1' needs the partner's country to list its areas")
+                else:
+                    maps["admin1"] = _admin1_map(cty)
+            elif code_map and code_map not in maps:
+                problems.append(f"{fwhere}.codes: {code_map!r} is not a code map of this source or of "
+                                f"code_maps ({', '.join(sorted(maps))})")
+            if code_map:
+                used_maps.add(code_map)
+            if name and ftype:
+                seen.add(name)
+                fields.append(Field(
+                    name=name, type=ftype, source_name=str(f.get("source") or ""),
+                    required=bool(f.get("required")), identifier=bool(f.get("identifier")),
+                    pseudonymise=bool(f.get("pseudonymise")), free_text=bool(f.get("free_text")),
+                    codes=code_map,
+                ))
+        if sid and len(problems) == before:
+            own = set(raw_codes)
             sources[sid] = Source(
-                id=sid, partner=partner, type=stype, entity=s.get("entity", "person"),
-                cadence=cadence, file_pattern=s.get("file_pattern", "*"), format=dict(fmt),
-                gate_policy=policy, fields=tuple(fields),
-                codes={k: {str(pc): str(cc) for pc, cc in v.items()} for k, v in codes.items()},
+                id=sid, partner=pid, type=stype, entity=entity, cadence=cadence,
+                file_pattern=s["file_pattern"], format=dict(fmt), gate_policy=policy,
+                fields=tuple(fields),
+                codes={k: v for k, v in maps.items() if k in used_maps or k in own},
+                connection=s.get("connection"), country=country,
             )
     if problems:
         raise RegistryError(path, problems)
-    return Registry(path=path, countries=countries, partners=partners, sources=sources)
+    return Registry(path=path, icsos=icsos, countries=countries, groups=groups, partners=partners,
+                    sources=sources)
+
+
+def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:
+    """Write the dbt seeds the registry owns (code maps, custom breakdowns) where they changed."""
+    folder = Path(dbt_project_dir) / "seeds" / "lnob"
+    written = []
+    for name, text in (("partner_code_map.csv", reg.code_map_csv()),
+                       ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv())):
+        path = folder / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            written.append(path)
+    return written

@@ -56,14 +56,12 @@ select
         else 'Y_GE65'
     end                                                     as age_group,
     age,
-    case ethnicity_group
-        when 'ETH_MINORITY' then 'C01'
-        when 'KINH' then 'C02'
-        else ethnicity_group
-    end                                                     as cust_breakdown,
+    coalesce(groups.cust_breakdown, ethnicity_group)        as cust_breakdown,
     disability_status,
-    safe_water,
-    felt_discriminated,
+    case safe_water when '1' then 1 when '0' then 0 end     as safe_water,
+    case felt_discriminated when '1' then 1 when '0' then 0 end as felt_discriminated,
     survey_weight,
     extract(year from interview_date)::int::text           as time_period
 from disability
+left join {{ ref('lnob_custom_breakdowns') }} as groups
+    on groups.group_code = disability.ethnicity_group

@@ -12,7 +12,7 @@ renamed as (
 
     select
         -- ids (pseudonymised; the raw ids, names and phone numbers are not selected)
-        respondent_id_pid                                               as person_pid,
+        person_id_pid                                                   as person_pid,
         household_id_pid                                                as household_pid,
         _delivery_id                                                    as delivery_id,
         _partner_id                                                     as partner_id,
@@ -20,12 +20,12 @@ renamed as (
 
         -- codes
         'VNM'                                                           as country_iso3,
-        upper(trim(province))                                           as area_code,
-        {{ recode('aavn_household_survey', 'area_type', 'area_type') }} as urbanisation,
+        {{ recode('aavn_household_survey', 'admin1', 'admin1') }}       as area_code,
+        {{ recode('aavn_household_survey', 'urbanisation', 'urbanisation') }} as urbanisation,
         {{ recode('aavn_household_survey', 'sex', 'sex') }}             as sex,
         {{ recode('aavn_household_survey', 'ethnicity', 'ethnicity') }} as ethnicity_group,
-        {{ recode('aavn_household_survey', 'yes_no', 'safe_water') }}::int         as safe_water,
-        {{ recode('aavn_household_survey', 'yes_no', 'felt_discriminated') }}::int as felt_discriminated,
+        {{ recode('aavn_household_survey', 'yes_no', 'safe_water') }}         as safe_water,
+        {{ recode('aavn_household_survey', 'yes_no', 'felt_discriminated') }} as felt_discriminated,
 
         -- numerics
         age::int                                                        as age,
