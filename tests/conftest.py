@@ -83,3 +83,11 @@ def pytest_sessionfinish(session, exitstatus):
     except Exception:  # noqa: BLE001 - best effort at the end of the session
         pass
     shutil.rmtree(_SESSION, ignore_errors=True)
+
+
+def csv_data_rows(path: Path, encoding: str = "utf-8-sig", delimiter: str = ",") -> int:
+    """How many data rows a delivered CSV holds (what a loader must load, no more, no less)."""
+    import csv
+
+    with open(path, encoding=encoding, newline="") as fh:
+        return sum(1 for _ in csv.reader(fh, delimiter=delimiter)) - 1

@@ -45,7 +45,9 @@ def test_demo_on_an_external_warehouse(second_server, tmp_path, warehouse_url):
         cur.execute("select count(*) from marts.fct_sdg_observation")
         assert cur.fetchone()[0] == summary["published_tables"]["fct_sdg_observation"] > 0
         cur.execute("select count(*) from raw.aavn_household_survey")
-        assert cur.fetchone()[0] == 2000
+        (delivered,) = (tmp_path / "landing" / "actionaid_vietnam").glob("*/*.csv")
+        rows = delivered.read_text(encoding="utf-8-sig").count("\n") - 1  # CRLF lines, header
+        assert cur.fetchone()[0] == rows > 0
     # the session's own embedded warehouse saw none of it
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('lnob_meta.delivery_ledger') is not null")

@@ -10,7 +10,7 @@ import json
 from datetime import date
 
 import pytest
-from conftest import lnob
+from conftest import csv_data_rows, lnob
 from lnob import publish, sample
 from lnob.config import settings
 
@@ -19,8 +19,10 @@ pytestmark = pytest.mark.integration
 NIGHT = "2026-11-21"
 
 
-def _dags_test(night: str):
-    return lnob("airflow", "dags", "test", "lnob_nightly", night, timeout=1200)
+def _dags_test(night: str, env: dict | None = None):
+    # No retries in tests: a failure must show at once, not after the retry delay.
+    return lnob("airflow", "dags", "test", "lnob_nightly", night, timeout=1200,
+                env={"LNOB_TASK_RETRIES": "0", **(env or {})})
 
 
 def _summary(night: str) -> dict:
@@ -49,7 +51,7 @@ def first_night(warehouse_url):
                     "marts, marts_audit, marts_previous cascade")
     conn.close()
     shutil.rmtree(settings().landing_dir, ignore_errors=True)
-    sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT), only=["aavn_household_survey"])
+    sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
     result = _dags_test(NIGHT)
     return result
 
@@ -58,13 +60,16 @@ def test_first_night_publishes_the_sample(first_night, db):
     assert first_night.returncode == 0, first_night.stdout[-5000:] + first_night.stderr[-5000:]
     s = _summary(NIGHT)
     assert s["complete"] and s["published_tonight"]
-    assert s["sources"]["aavn_household_survey"]["rows_loaded"] == 4000
+    (vn,) = (settings().landing_dir / "actionaid_vietnam").glob(f"{NIGHT}/*.csv")
+    assert s["sources"]["aavn_household_survey"]["rows_loaded"] == csv_data_rows(vn)
+    # every loadable source of the night came in; the others are listed as waiting
+    assert {"wnta_hotspot_survey", "plan_india_hotspot_survey", "statcan_open_sdg"} <= s["sources"].keys()
     assert {g["outcome"] for g in s["gates"]} == {"passed"}
     obs = _published(db)
     # 2 series x (total + 2 sexes + 2 areas + 2 ethnic groups + PD/PWD)
     assert len(obs) == 18
     total = obs[("SH_H2O_SAFE", "_T", "_T", "_T", "_T")]
-    assert total[1] > 3900 and total[2] == "G"
+    assert total[1] > 790 and total[2] == "G"  # Viet Nam's share of 4,000 persons
     # the true signal of the sample: ethnic minorities (C01) fare worse than the majority (C02)
     minority = obs[("SH_H2O_SAFE", "_T", "_T", "C01", "_T")][0]
     majority = obs[("SH_H2O_SAFE", "_T", "_T", "C02", "_T")][0]
@@ -91,10 +96,11 @@ def test_exports_read_back(first_night):
 
 def test_same_night_again_is_idempotent(first_night, db):
     before = publish.schema_checksum(db)
+    s_first = _summary(NIGHT)
     again = _dags_test(NIGHT)
     assert again.returncode == 0, again.stdout[-5000:]
     s = _summary(NIGHT)
-    assert s["extract"]["new"] == 0 and s["extract"]["already_loaded"] == 1
+    assert s["extract"]["new"] == 0 and s["extract"]["already_loaded"] == len(s_first["sources"])
     assert s["published_tables"] == {"fct_sdg_observation": 18}
     assert publish.schema_checksum(db) == before
 
@@ -117,3 +123,18 @@ def test_failing_mart_gate_leaves_marts_exactly_as_they_were(first_night, db):
     with db.cursor() as cur:
         cur.execute("select count(*) from marts.fct_sdg_observation where sex like 'UNMAPPED%'")
         assert cur.fetchone()[0] == 0
+
+
+def test_the_dag_refuses_to_run_on_an_invalid_registry(first_night, tmp_path):
+    import yaml
+    from lnob import registry
+
+    doc = yaml.safe_load(registry.load().path.read_text())
+    doc["sources"][4]["fields"][2]["type"] = "txet"
+    bad = tmp_path / "registry.yml"
+    bad.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = _dags_test("2026-11-24", env={"LNOB_REGISTRY": str(bad)})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{bad}: sources[4].fields[2].type: 'txet' is not one of" in output
+    assert "AirflowFailException" in output  # failed at once, not retried

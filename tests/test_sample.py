@@ -70,10 +70,10 @@ def _path(record: dict, label: str, nested: bool):
 def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path: Path):
     first = sample.generate(tmp_path / "a", persons=3000, seed=7, day=NIGHT)
     second = sample.generate(tmp_path / "b", persons=3000, seed=7, day=NIGHT)
-    other = sample.generate(tmp_path / "c", persons=3000, seed=8, day=NIGHT)
+    sample.generate(tmp_path / "c", persons=3000, seed=8, day=NIGHT)
     rel = [p.relative_to(tmp_path / "a") for p in first]
     assert rel == [p.relative_to(tmp_path / "b") for p in second]
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two runs with seed 7"
     community = [p for p in first if p.parent.parent.name in {"actionaid_vietnam", "vso_nepal", "wnta_india"}]
     assert community
@@ -151,7 +151,7 @@ def test_xlsx_has_a_title_row_and_a_notes_sheet(landing, reg):
     assert title[0].startswith("VSO Nepal") and all(v is None for v in title[1:])
     assert src.format["header_row"] == 2
     assert list(header) == [f.label for f in src.fields]
-    first = dict(zip(header, next(rows)))
+    first = dict(zip(header, next(rows), strict=True))
     assert isinstance(first["Age"], int) and first["Interview date"].year == NIGHT.year
     assert pd.read_excel(path, sheet_name="Data", header=1).shape[0] > 100
 

@@ -78,7 +78,7 @@ def main() -> None:
     figures.append(("plain COPY of the same file", f"{ct:.1f} s; loader/COPY speed ratio {ct / lt:.2f}x"))
 
     t = time.monotonic()
-    gate = gates.gate_raw("aavn_household_survey", r.delivery_id, url, cfg)
+    gate = gates.gate_raw(reg, "aavn_household_survey", r.delivery_id, url, cfg)
     figures.append(("raw gate (GX, SQL in the warehouse)", f"{time.monotonic() - t:.1f} s, "
                     f"{'passed' if gate.success else 'FAILED'}"))
 

@@ -160,6 +160,7 @@ def _cmd_demo(args) -> int:
     files = sample.generate(cfg.landing_dir, args.persons, args.seed, night)
     print(f"sample deliveries: {len(files)} files of {len({p.parent.parent for p in files})} partners "
           f"in {cfg.landing_dir}")
+    os.environ.setdefault("LNOB_TASK_RETRIES", "0")  # the demo shows a failure at once
     rc = airflow_env.run_airflow(["dags", "test", "lnob_nightly", night.isoformat()], url, cfg)
     s = pipeline.latest_summary(cfg)
     print()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from typing import Any
 
 from lnob.config import AUDIT_SCHEMA, RAW_SCHEMA, Settings, settings
 from lnob.registry import Registry
+
+log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
 URL_VARIABLE = "LNOB_GX_WAREHOUSE_URL"
@@ -168,67 +171,77 @@ def mart_expectations(cfg: Settings, table: str) -> list:
     return out
 
 
+def _datasource(ctx):
+    return ctx.data_sources.add_or_update_postgres(DATASOURCE, connection_string=f"${{{URL_VARIABLE}}}")
+
+
+def _asset(ds, name: str, table: str, schema: str):
+    try:
+        return ds.get_asset(name)
+    except LookupError:
+        return ds.add_table_asset(name, table_name=table, schema_name=schema)
+
+
+def _replace(ctx, suite_name: str, expectations: list, batch_definition, checkpoint_name: str | None):
+    """(Re)write one suite and its validation definition (and checkpoint, when named)."""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    stores = [(ctx.validation_definitions, suite_name), (ctx.suites, suite_name)]
+    if checkpoint_name:
+        stores.insert(0, (ctx.checkpoints, checkpoint_name))
+    for store, name in stores:
+        try:
+            store.delete(name)
+        except Exception:  # noqa: BLE001 - absent on first scaffold
+            pass
+    suite = ctx.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite))
+    if checkpoint_name:
+        ctx.checkpoints.add(gx.Checkpoint(
+            name=checkpoint_name, validation_definitions=[vd],
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+        ))
+    return vd
+
+
+def _scaffold_raw(ctx, ds, registry: Registry, source_id: str) -> str:
+    from great_expectations.core.partitioners import PartitionerColumnValue
+
+    a = _asset(ds, f"raw__{source_id}", registry.source(source_id).raw_table, RAW_SCHEMA)
+    try:
+        bd = a.get_batch_definition("by_delivery")
+    except KeyError:
+        bd = a.add_batch_definition(
+            "by_delivery", partitioner=PartitionerColumnValue(column_name="_delivery_id"),
+            validate_partitioner=False)
+    _replace(ctx, f"raw__{source_id}", raw_expectations(registry, source_id), bd, f"raw__{source_id}")
+    return f"raw__{source_id}"
+
+
 def scaffold(registry: Registry, warehouse_url: str, cfg: Settings | None = None) -> list[str]:
     """(Re)write the GX context files. Needs the raw and audit tables to exist (GX checks them)."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.core.partitioners import PartitionerColumnValue
 
     cfg = cfg or settings()
     _env(warehouse_url)
     written: list[str] = []
     with _context_lock(cfg):
         ctx = context(cfg)
-        ds = ctx.data_sources.add_or_update_postgres(DATASOURCE, connection_string=f"${{{URL_VARIABLE}}}")
-
-        def asset(name: str, table: str, schema: str):
-            try:
-                return ds.get_asset(name)
-            except LookupError:
-                return ds.add_table_asset(name, table_name=table, schema_name=schema)
-
-        def save(suite_name: str, expectations: list, batch_definition, checkpoint_name: str):
-            for existing in (ctx.checkpoints, ctx.validation_definitions, ctx.suites):
-                try:
-                    existing.delete(checkpoint_name if existing is ctx.checkpoints else suite_name)
-                except Exception:  # noqa: BLE001 - absent on first scaffold
-                    pass
-            suite = ctx.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
-            vd = ctx.validation_definitions.add(
-                gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite))
-            ctx.checkpoints.add(gx.Checkpoint(
-                name=checkpoint_name, validation_definitions=[vd],
-                actions=[UpdateDataDocsAction(name="update_data_docs")],
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-            ))
-            written.append(checkpoint_name)
-
+        ds = _datasource(ctx)
         for source_id in sorted(registry.sources):
-            a = asset(f"raw__{source_id}", registry.source(source_id).raw_table, RAW_SCHEMA)
-            try:
-                bd = a.get_batch_definition("by_delivery")
-            except KeyError:
-                bd = a.add_batch_definition(
-                    "by_delivery", partitioner=PartitionerColumnValue(column_name="_delivery_id"),
-                    validate_partitioner=False)
-            save(f"raw__{source_id}", raw_expectations(registry, source_id), bd, f"raw__{source_id}")
+            written.append(_scaffold_raw(ctx, ds, registry, source_id))
 
         mart_vds = []
         for table in MART_TABLES:
-            a = asset(f"audit__{table}", table, AUDIT_SCHEMA)
+            a = _asset(ds, f"audit__{table}", table, AUDIT_SCHEMA)
             try:
                 bd = a.get_batch_definition("whole_table")
             except KeyError:
                 bd = a.add_batch_definition_whole_table("whole_table")
-            name = f"marts__{table}"
-            for store in (ctx.validation_definitions, ctx.suites):
-                try:
-                    store.delete(name)
-                except Exception:  # noqa: BLE001
-                    pass
-            suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=mart_expectations(cfg, table)))
-            mart_vds.append(ctx.validation_definitions.add(
-                gx.ValidationDefinition(name=name, data=bd, suite=suite)))
+            mart_vds.append(_replace(ctx, f"marts__{table}", mart_expectations(cfg, table), bd, None))
         try:
             ctx.checkpoints.delete("marts")
         except Exception:  # noqa: BLE001
@@ -287,8 +300,21 @@ def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None 
     return _summarise(name, result)
 
 
-def gate_raw(source_id: str, delivery_id: int, warehouse_url: str, cfg: Settings | None = None) -> GateResult:
-    return run_checkpoint(f"raw__{source_id}", warehouse_url, {"_delivery_id": delivery_id}, cfg)
+def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url: str,
+             cfg: Settings | None = None) -> GateResult:
+    """The raw gate of one delivery. A source added to the registry since the suites were last
+    scaffolded gets its suite written from its contract first: adding a partner stays config."""
+    cfg = cfg or settings()
+    name = f"raw__{source_id}"
+    _env(warehouse_url)
+    with _context_lock(cfg):
+        ctx = context(cfg)
+        try:
+            ctx.checkpoints.get(name)
+        except Exception:  # noqa: BLE001 - GX raises DataContextError for a missing checkpoint
+            log.info("no GX checkpoint %s yet: writing it from the registry contract", name)
+            _scaffold_raw(ctx, _datasource(ctx), registry, source_id)
+    return run_checkpoint(name, warehouse_url, {"_delivery_id": delivery_id}, cfg)
 
 
 def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:

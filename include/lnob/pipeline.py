@@ -71,7 +71,7 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
         return {**loaded, "gate": "not run"}
     reg = registry.load()
     src = reg.source(loaded["source_id"])
-    result = gates.gate_raw(src.id, loaded["delivery_id"], url, cfg)
+    result = gates.gate_raw(reg, src.id, loaded["delivery_id"], url, cfg)
     subject = f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
     _log(url, run_id, "gate_raw", subject, "passed" if result.success else "failed",
          {"failed": result.failed, "evaluated": result.evaluated})
