@@ -289,12 +289,20 @@ def _summarise(gate: str, result) -> GateResult:
 
 
 def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None = None,
-                   cfg: Settings | None = None) -> GateResult:
+                   cfg: Settings | None = None, write_if_missing=None) -> GateResult:
+    """Run one checkpoint; ``write_if_missing(ctx)`` writes it first when it does not exist."""
     cfg = cfg or settings()
     _env(warehouse_url)
     with _context_lock(cfg):
         ctx = context(cfg)
-        checkpoint = ctx.checkpoints.get(name)
+        try:
+            checkpoint = ctx.checkpoints.get(name)
+        except Exception:  # noqa: BLE001 - GX raises DataContextError for a missing checkpoint
+            if write_if_missing is None:
+                raise
+            log.info("no GX checkpoint %s yet: writing it", name)
+            write_if_missing(ctx)
+            checkpoint = ctx.checkpoints.get(name)
         result = checkpoint.run(batch_parameters=batch_parameters,
                                 expectation_parameters={"min_cell": cfg.min_cell})
     return _summarise(name, result)
@@ -304,17 +312,8 @@ def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url
              cfg: Settings | None = None) -> GateResult:
     """The raw gate of one delivery. A source added to the registry since the suites were last
     scaffolded gets its suite written from its contract first: adding a partner stays config."""
-    cfg = cfg or settings()
-    name = f"raw__{source_id}"
-    _env(warehouse_url)
-    with _context_lock(cfg):
-        ctx = context(cfg)
-        try:
-            ctx.checkpoints.get(name)
-        except Exception:  # noqa: BLE001 - GX raises DataContextError for a missing checkpoint
-            log.info("no GX checkpoint %s yet: writing it from the registry contract", name)
-            _scaffold_raw(ctx, _datasource(ctx), registry, source_id)
-    return run_checkpoint(name, warehouse_url, {"_delivery_id": delivery_id}, cfg)
+    return run_checkpoint(f"raw__{source_id}", warehouse_url, {"_delivery_id": delivery_id}, cfg,
+                          lambda ctx: _scaffold_raw(ctx, _datasource(ctx), registry, source_id))
 
 
 def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:

@@ -177,10 +177,6 @@ class Source:
     def kind(self) -> str:
         return self.format.get("kind", "")
 
-    @property
-    def cadence_days(self) -> int:
-        return CADENCES[self.cadence]
-
 
 @dataclass(frozen=True)
 class Registry:

@@ -24,17 +24,13 @@ def atomic(path: Path, mode: str = "w", **kwargs) -> Iterator:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_path(path: Path) -> contextlib.AbstractContextManager[Path]:
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
     """Like :func:`atomic` for writers that want a file name (an XLSX library, say)."""
-
-    @contextlib.contextmanager
-    def _ctx() -> Iterator[Path]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.part")
-        try:
-            yield tmp
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-
-    return _ctx()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

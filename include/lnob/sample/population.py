@@ -61,10 +61,6 @@ class Household:
     interview: datetime
     members: list[Person] = field(default_factory=list)
 
-    @property
-    def any_disabled(self) -> bool:
-        return any(p.disabled for p in self.members)
-
 
 def _age(rng: random.Random) -> int:
     band = rng.choices(range(len(AGE_BANDS)), weights=_AGE_WEIGHTS)[0]
