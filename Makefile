@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench clean
+.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ warehouse-stop: install
 
 lint: install
 	$(BIN)/ruff check include dags tests
+
+bench-load: install  ## the loader against psql \copy on a 1M-row delivery (printed, never asserted)
+	$(BIN)/python -m lnob.bench_load
 
 bench: install  ## speed and memory figures (printed, never asserted)
 	$(BIN)/python -m lnob.bench

@@ -32,6 +32,11 @@ def _project_dir() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+
+class ConfigurationError(RuntimeError):
+    """The pipeline is misconfigured (not a partner's fault): the task must fail loudly, at once."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings of one process. Paths are absolute."""

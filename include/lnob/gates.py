@@ -110,8 +110,7 @@ def raw_expectations(registry: Registry, source_id: str) -> list:
     out: list = [ex.ExpectTableRowCountToBeBetween(min_value=1)]
     for f in src.fields:
         if f.required:
-            col = f"{f.name}_pid" if f.pseudonymise else f.name
-            out.append(ex.ExpectColumnValuesToNotBeNull(column=col))
+            out.append(ex.ExpectColumnValuesToNotBeNull(column=f.name))
         if f.name == "age":
             out.append(ex.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=120))
         if f.name.startswith("wg_") and f.type == "integer":

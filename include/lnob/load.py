@@ -10,10 +10,10 @@ row and column, and the rest of the night goes on.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import fnmatch
 import hashlib
-import hmac
 import json
 import shutil
 import tempfile
@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from lnob import meta
-from lnob.config import META_SCHEMA, RAW_SCHEMA, Settings, settings
+import psycopg2
+
+from lnob import meta, readers
+from lnob.config import META_SCHEMA, RAW_SCHEMA, ConfigurationError, Settings, settings  # noqa: F401
 from lnob.registry import Registry, Source
 
 LINEAGE_COLUMNS = [
@@ -37,10 +39,6 @@ LINEAGE_COLUMNS = [
     ("_overflow", "jsonb"),
 ]
 MAX_LISTED_ERRORS = 20
-
-
-class ConfigurationError(RuntimeError):
-    """The pipeline is misconfigured (not the partner's fault): the task must fail loudly."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +94,9 @@ def file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-#: The delivery formats this loader reads. Sources in other formats wait for their connector and
-#: are listed as such in the run summary; they are never half-loaded.
-LOADABLE = {("file_drop", "csv"), ("open_sdg_csv", "csv")}
-
-
+#: A source in a format no reader knows waits (listed in the run summary); it is never half-loaded.
 def loadable(src: Source) -> bool:
-    return (src.type, src.kind) in LOADABLE
+    return src.kind in readers.READERS
 
 
 def discover(registry: Registry, landing_dir: Path, up_to: date) -> list[Delivery]:
@@ -148,28 +142,88 @@ def new_deliveries(conn, registry: Registry, landing_dir: Path, up_to: date) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Parse and validate against the contract, streaming
+# The raw table of a source
 # --------------------------------------------------------------------------------------------
 
+EXPECTED = {"integer": "a whole number", "numeric": "a number", "date": "a date YYYY-MM-DD",
+            "boolean": "true/false", "text": "text", "timestamp": "a timestamp"}
+#: strftime date orders the loader understands, as PostgreSQL DateStyle field orders.
+DATE_ORDERS = {"%d/%m/%Y": "DMY", "%d.%m.%Y": "DMY", "%d-%m-%Y": "DMY", "%m/%d/%Y": "MDY",
+               "%Y-%m-%d": "YMD", "%Y/%m/%d": "YMD"}
+#: Lineage the loader sets per delivery; the raw table's column defaults read them, so that COPY
+#: fills them for every row without the file passing through Python.
+_LINEAGE_SETTINGS = ("delivery_id", "partner_id", "source_id", "file_name", "file_sha256", "delivery_date")
 
-def _pseudonym(key: bytes, partner_id: str, value: str) -> str:
-    return hmac.new(key, f"{partner_id}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+
+def raw_columns(src: Source) -> list[tuple[str, str]]:
+    return [(f.name, f.sql_type) for f in src.fields] + LINEAGE_COLUMNS
+
+
+def _row_sequence(src: Source) -> str:
+    return f'{RAW_SCHEMA}."{src.raw_table}__row_number"'
+
+
+def ensure_raw_table(cur, src: Source) -> None:
+    """Create the raw table of a source, or add the columns a grown contract declares.
+
+    Unindexed, append-only. Lineage columns default to the loader's per-delivery settings and the
+    row number to a per-source sequence the loader resets before each delivery (loads of one
+    source are serialised by an advisory lock), so a plain COPY of the partner's file fills them.
+    """
+    cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw_ddl:{src.id}",))
+    table = f'{RAW_SCHEMA}."{src.raw_table}"'
+    cur.execute(f"create sequence if not exists {_row_sequence(src)}")
+    defaults = {
+        "_delivery_id": "current_setting('lnob.delivery_id')::bigint",
+        "_partner_id": "current_setting('lnob.partner_id')",
+        "_source_id": "current_setting('lnob.source_id')",
+        "_file_name": "current_setting('lnob.file_name')",
+        "_row_number": f"nextval('{_row_sequence(src)}')",
+        "_file_sha256": "current_setting('lnob.file_sha256')",
+        "_delivery_date": "current_setting('lnob.delivery_date')::date",
+    }
+    cols = [f'"{n}" {t}' for n, t in raw_columns(src)]
+    cur.execute(f"create table if not exists {table} ({', '.join(cols)}, "
+                "_loaded_at timestamptz not null default now())")
+    for n, t in raw_columns(src):
+        cur.execute(f'alter table {table} add column if not exists "{n}" {t}')
+    for n, expr in defaults.items():
+        cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
+
+
+def _set_lineage(cur, src: Source, delivery: Delivery, delivery_id: int) -> None:
+    values = dict(delivery_id=str(delivery_id), partner_id=delivery.partner_id, source_id=src.id,
+                  file_name=delivery.file_name, file_sha256=delivery.sha256,
+                  delivery_date=delivery.delivery_date)
+    for name in _LINEAGE_SETTINGS:
+        cur.execute("select set_config(%s, %s, true)", (f"lnob.{name}", values[name]))
+    cur.execute("set local timezone = 'UTC'")  # a timestamp without offset is UTC
+    order = DATE_ORDERS.get(src.format.get("date_format", "%Y-%m-%d"), "YMD")
+    cur.execute(f"set local datestyle = 'ISO, {order}'")
+
+
+# --------------------------------------------------------------------------------------------
+# Validate against the contract (the slow, careful path that names row and column)
+# --------------------------------------------------------------------------------------------
 
 
 def _check_value(ftype: str, value: str, date_format: str | None = None) -> str:
     """Return the value as COPY should see it, or raise ValueError naming what was expected."""
-    if ftype == "text":
-        return value
     if ftype == "integer":
-        int(value)
-        return value
+        number = float(value)
+        if not number.is_integer() or abs(number) >= 2**63:
+            raise ValueError
+        return str(int(number))
     if ftype == "numeric":
         float(value)
         return value
     if ftype == "date":
         if date_format:
             return datetime.strptime(value, date_format).date().isoformat()
-        date.fromisoformat(value)
+        date.fromisoformat(value[:10])
+        return value[:10]
+    if ftype == "timestamp":
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
         return value
     if ftype == "boolean":
         if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
@@ -178,127 +232,89 @@ def _check_value(ftype: str, value: str, date_format: str | None = None) -> str:
     return value
 
 
-EXPECTED = {"integer": "a whole number", "numeric": "a number", "date": "a date YYYY-MM-DD",
-            "boolean": "true/false", "text": "text", "timestamp": "a timestamp"}
+def _spool(src: Source, path: Path, spool) -> tuple[int, list[str]]:
+    """Validate a delivery record by record against its contract and write COPY-ready CSV of
+    its fields (and the overflow of unexpected ones) to ``spool``.
 
-
-def raw_columns(src: Source) -> list[tuple[str, str]]:
-    cols: list[tuple[str, str]] = []
-    for f in src.fields:
-        cols.append((f.name, f.sql_type))
-        if f.pseudonymise:
-            cols.append((f"{f.name}_pid", "text"))
-    return cols + LINEAGE_COLUMNS
-
-
-def _spool_csv(src: Source, delivery: Delivery, delivery_id: int, key: bytes | None, spool) -> tuple[int, list[str]]:
-    """Validate the delivery row by row and write COPY-ready CSV to ``spool``.
-
-    Returns (rows, unexpected header fields). Raises :class:`ContractViolation` on a broken file.
+    Returns (rows, unexpected fields). Raises :class:`ContractViolation` naming every broken row
+    and column (the first ``MAX_LISTED_ERRORS``, and how many in all).
     """
-    fmt = src.format
-    encoding = fmt.get("encoding", "utf-8")
-    delimiter = fmt.get("delimiter", ",")
-    date_format = fmt.get("date_format")
-    errors: list[dict] = []
-    total_errors = 0
+    date_format = src.format.get("date_format")
+    labels = {f.label for f in src.fields}
+    required = [f for f in src.fields if f.required]
     writer = csv.writer(spool, lineterminator="\n")
-    lineage_tail = [delivery.partner_id, delivery.source_id, delivery.file_name]
+    errors: list[dict] = []
+    total = 0
     rows = 0
-    line = 1
+    unexpected: dict[str, None] = {}
+    present: set[str] = set()
+
+    def fail(row: int | None, column: str | None, expected: str, found: str) -> None:
+        nonlocal total
+        total += 1
+        if len(errors) < MAX_LISTED_ERRORS:
+            errors.append({"row": row, "column": column, "expected": expected, "found": found[:80]})
+
     try:
-        with open(delivery.path, encoding=encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter, strict=True)
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise ContractViolation("empty_file", [{"row": 1, "column": None,
-                                        "expected": "a header row", "found": "an empty file"}]) from None
-            header = [h.strip() for h in header]
-            labels = {f.label for f in src.fields}
-            missing = [f.label for f in src.fields if f.required and f.label not in header]
+        if src.kind == "csv":
+            header, _ = readers.csv_header(path, src)
+            missing = [f.label for f in required if f.label not in header]
             if missing:
                 raise ContractViolation("missing_required_field", [
-                    {"row": 1, "column": m, "expected": f"required column {m!r}",
-                     "found": f"header {header}"} for m in missing])
-            unexpected = [h for h in header if h not in labels]
-            index = {h: i for i, h in enumerate(header)}
-            plan = [(f, index.get(f.label)) for f in src.fields]
-            extra = [(h, index[h]) for h in unexpected]
-            width = len(header)
-            for line, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) != width:
-                    total_errors += 1
-                    if len(errors) < MAX_LISTED_ERRORS:
-                        errors.append({"row": line, "column": None,
-                                       "expected": f"{width} fields", "found": f"{len(row)} fields"})
-                    continue
-                out: list[str] = []
-                bad = False
-                for f, i in plan:
-                    value = row[i].strip() if i is not None else ""
-                    if value == "":
-                        if f.required:
-                            total_errors += 1
-                            bad = True
-                            if len(errors) < MAX_LISTED_ERRORS:
-                                errors.append({"row": line, "column": f.label,
-                                               "expected": "a value (required)", "found": "empty"})
-                        out.append("")
-                        if f.pseudonymise:
-                            out.append("")
-                        continue
-                    try:
-                        out.append(_check_value(f.type, value, date_format))
-                    except ValueError:
-                        total_errors += 1
+                    {"row": 1, "column": m, "expected": f"required column {m!r}", "found": f"header {header}"}
+                    for m in missing])
+        for number, record in readers.records(path, src):
+            if "__width__" in record:
+                fail(number, None, record["__expected__"], record["__width__"])
+                continue
+            present.update(k for k, v in record.items() if v not in (None, ""))
+            out: list[str | None] = []
+            bad = False
+            for f in src.fields:
+                value = record.get(f.label)
+                value = value.strip() if isinstance(value, str) else value
+                if value in (None, ""):
+                    if f.required:
+                        fail(number, f.label, "a value (required)", "empty")
                         bad = True
-                        if len(errors) < MAX_LISTED_ERRORS:
-                            expected = EXPECTED[f.type]
-                            if f.type == "date" and date_format:
-                                expected = f"a date {date_format}"
-                            errors.append({"row": line, "column": f.label,
-                                           "expected": expected, "found": value[:80]})
-                        out.append("")
-                    if f.pseudonymise:
-                        out.append(_pseudonym(key, delivery.partner_id, value) if key else "")
-                if bad:
+                    out.append(None)
                     continue
-                overflow = json.dumps({h: row[i] for h, i in extra}, ensure_ascii=False) if extra else ""
-                writer.writerow(out + [delivery_id, *lineage_tail, line, delivery.sha256,
-                                       delivery.delivery_date, overflow])
-                rows += 1
-    except UnicodeDecodeError as exc:
-        raise ContractViolation("wrong_encoding", [{
-            "row": line + 1, "column": None, "expected": f"text in {encoding}",
-            "found": f"byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start} of a read block"}]) from None
-    except csv.Error as exc:
-        raise ContractViolation("malformed_csv", [{"row": line + 1, "column": None,
-                                "expected": f"CSV delimited by {delimiter!r}", "found": str(exc)}]) from None
-    if total_errors:
-        raise ContractViolation("contract_broken", errors, total_errors)
+                try:
+                    out.append(_check_value(f.type, value, date_format))
+                except ValueError:
+                    expected = f"a date {date_format}" if f.type == "date" and date_format else EXPECTED[f.type]
+                    fail(number, f.label, expected, value)
+                    bad = True
+                    out.append(None)
+            if bad:
+                continue
+            extra = {k: v for k, v in record.items() if k not in labels}
+            for k in extra:
+                unexpected.setdefault(k)
+            out.append(json.dumps(extra, ensure_ascii=False) if extra else None)
+            out.append(str(number))
+            writer.writerow(["" if v is None else v for v in out])
+            rows += 1
+    except readers.UnreadableDelivery as exc:
+        raise ContractViolation(exc.kind, [{"row": exc.row, "column": None, "expected": exc.expected,
+                                            "found": exc.found}]) from None
+    if src.kind != "csv" and rows:  # JSON and XLSX have no header: a required field never sent
+        never = [f.label for f in required if f.label not in present]
+        if never:
+            raise ContractViolation("missing_required_field", [
+                {"row": None, "column": m, "expected": f"required field {m!r}", "found": "absent in every record"}
+                for m in never])
+    if total:
+        raise ContractViolation("contract_broken", errors, total)
     if rows == 0:
-        raise ContractViolation("no_rows", [{"row": 2, "column": None, "expected": "at least one data row",
-                                             "found": "a header only"}])
-    return rows, unexpected
+        raise ContractViolation("no_rows", [{"row": 2, "column": None, "expected": "at least one record",
+                                             "found": "none"}])
+    return rows, [k for k in unexpected if not k.startswith("__")]
 
 
 # --------------------------------------------------------------------------------------------
 # Load one delivery
 # --------------------------------------------------------------------------------------------
-
-
-def ensure_raw_table(cur, src: Source) -> None:
-    """Create the raw table of a source, or add the columns a grown contract declares."""
-    cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw_ddl:{src.id}",))
-    cols = raw_columns(src)
-    ddl = ", ".join(f'"{n}" {t}' for n, t in cols)
-    cur.execute(f'create table if not exists {RAW_SCHEMA}."{src.raw_table}" ({ddl}, '
-                f'_loaded_at timestamptz not null default now())')
-    for n, t in cols:
-        cur.execute(f'alter table {RAW_SCHEMA}."{src.raw_table}" add column if not exists "{n}" {t}')
 
 
 def quarantine_file(cfg: Settings, delivery: Delivery, reason: dict) -> Path:
@@ -311,19 +327,60 @@ def quarantine_file(cfg: Settings, delivery: Delivery, reason: dict) -> Path:
     return target
 
 
+def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
+    """COPY a CSV delivery whose header is exactly its contract straight into the raw table:
+    PostgreSQL parses, converts the encoding and checks the types; Python only hands it the
+    bytes after the header. Returns the rows copied, or ``None`` when the file needs the careful
+    path (its header drifted). A file PostgreSQL rejects raises ``psycopg2.DataError``."""
+    cur.execute("savepoint fast_copy")
+    header, offset = readers.csv_header(Path(delivery.path), src)
+    by_label = {f.label: f for f in src.fields}
+    if len(set(header)) != len(header) or any(h not in by_label for h in header):
+        return None  # unexpected or duplicate columns: the careful path keeps them in _overflow
+    if any(f.required and f.label not in header for f in src.fields):
+        return None  # the careful path names the missing column
+    if any(f.type == "date" and src.format.get("date_format") not in (None, *DATE_ORDERS) for f in src.fields):
+        return None
+    encoding = codecs.lookup(src.format.get("encoding", "utf-8")).name
+    pg_encoding = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "latin-1": "LATIN1", "iso8859-1": "LATIN1",
+                   "cp1252": "WIN1252", "iso8859-15": "LATIN9"}.get(encoding)
+    if pg_encoding is None:
+        return None
+    columns = ", ".join(f'"{by_label[h].name}"' for h in header)
+    delimiter = src.format.get("delimiter", ",").replace("'", "''")
+    with open(delivery.path, "rb") as fh:
+        fh.seek(offset)
+        cur.copy_expert(
+            f'copy {RAW_SCHEMA}."{src.raw_table}" ({columns}) from stdin '
+            f"with (format csv, delimiter '{delimiter}', encoding '{pg_encoding}')", fh, size=1 << 20)
+    rows = cur.rowcount
+    # Required means present and non-empty; COPY cannot say that, one scan of tonight's rows can.
+    checks = [f'"{f.name}" is null' + (f" or trim(\"{f.name}\") = ''" if f.type == "text" else "")
+              for f in src.fields if f.required]
+    if checks:
+        cur.execute(f'select count(*) from {RAW_SCHEMA}."{src.raw_table}" '
+                    f"where _delivery_id = current_setting('lnob.delivery_id')::bigint and ({' or '.join(checks)})")
+        if cur.fetchone()[0]:
+            raise psycopg2.DataError("a required field is empty")
+    cur.execute("release savepoint fast_copy")
+    return rows
+
+
+def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        rows, unexpected = _spool(src, Path(delivery.path), spool)
+        spool.seek(0)
+        names = ", ".join(f'"{f.name}"' for f in src.fields)
+        cur.copy_expert(f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}, "_overflow", "_row_number") '
+                        "from stdin with (format csv)", spool, size=1 << 20)
+    return rows, unexpected
+
+
 def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None = None,
                   cfg: Settings | None = None) -> LoadResult:
     """Load one delivery in one transaction; quarantine it when it breaks its contract."""
     cfg = cfg or settings()
     src = registry.source(delivery.source_id)
-    needs_key = any(f.pseudonymise for f in src.fields)
-    if needs_key and not cfg.pseudonym_key:
-        raise ConfigurationError(
-            "LNOB_PSEUDONYM_KEY is not set: person and household ids cannot be pseudonymised. "
-            "Set it to a secret (e.g. `export LNOB_PSEUDONYM_KEY=$(python -c 'import secrets;"
-            "print(secrets.token_hex(32))')`) and keep it out of the repository."
-        )
-    key = cfg.pseudonym_key.encode() if cfg.pseudonym_key else None
     result = LoadResult(delivery.source_id, delivery.partner_id, delivery.file_name,
                         delivery.delivery_date, outcome="loaded")
     with conn.cursor() as cur:
@@ -342,18 +399,32 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
         cur.execute(f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))")
         delivery_id = cur.fetchone()[0]
         result.delivery_id = delivery_id
-        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        ensure_raw_table(cur, src)
+        _set_lineage(cur, src, delivery, delivery_id)
+        # File line numbers: the first data line of a CSV is line 2.
+        cur.execute("select setval(%s, 1, true)", (_row_sequence(src).replace('"', ""),))
+        rows = unexpected = None
+        try:
             try:
-                rows, unexpected = _spool_csv(src, delivery, delivery_id, key, spool)
-            except ContractViolation as exc:
-                reason = {
-                    "partner": delivery.partner_id, "source": delivery.source_id,
-                    "file": delivery.path, "delivery_date": delivery.delivery_date,
-                    "sha256": delivery.sha256, "kind": exc.kind, "errors_total": exc.total,
-                    "errors": exc.errors,
-                }
-                target = quarantine_file(cfg, delivery, reason)
-                cur.execute(
+                if src.kind == "csv":
+                    rows = _fast_copy(cur, src, delivery)
+                    unexpected = []
+            except (psycopg2.DataError, psycopg2.IntegrityError, readers.UnreadableDelivery):
+                cur.execute("rollback to savepoint fast_copy")
+                rows = None  # PostgreSQL refused it: the careful path names the row and column
+            if rows is None:
+                rows, unexpected = _careful_copy(cur, src, delivery)
+        except ContractViolation as exc:
+            conn.rollback()
+            reason = {
+                "partner": delivery.partner_id, "source": delivery.source_id,
+                "file": delivery.path, "delivery_date": delivery.delivery_date,
+                "sha256": delivery.sha256, "kind": exc.kind, "errors_total": exc.total,
+                "errors": exc.errors,
+            }
+            target = quarantine_file(cfg, delivery, reason)
+            with conn.cursor() as qcur:
+                qcur.execute(
                     f"""insert into {META_SCHEMA}.delivery_ledger
                         (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
                          file_sha256, status, reason, run_id)
@@ -361,28 +432,22 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
                     (delivery_id, src.id, delivery.partner_id, delivery.delivery_date,
                      delivery.file_name, str(target), delivery.sha256, json.dumps(reason), run_id),
                 )
-                conn.commit()
-                result.outcome = "quarantined"
-                result.reason = reason
-                result.quarantine_path = str(target)
-                return result
-            ensure_raw_table(cur, src)
-            # A corrected re-delivery for the same source and date replaces the earlier one.
-            cur.execute(
-                f"""update {META_SCHEMA}.delivery_ledger set status = 'superseded'
-                    where source_id = %s and delivery_date = %s and file_name = %s and status = 'loaded'
-                    returning delivery_id""",
-                (src.id, delivery.delivery_date, delivery.file_name),
-            )
-            superseded = [r[0] for r in cur.fetchall()]
-            if superseded:
-                cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)',
-                            (superseded,))
-            spool.seek(0)
-            names = ", ".join(f'"{n}"' for n, _ in raw_columns(src))
-            cur.copy_expert(
-                f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}) from stdin with (format csv)', spool
-            )
+            conn.commit()
+            result.outcome = "quarantined"
+            result.reason = reason
+            result.quarantine_path = str(target)
+            return result
+        # A corrected re-delivery for the same source and date replaces the earlier one.
+        cur.execute(
+            f"""update {META_SCHEMA}.delivery_ledger set status = 'superseded'
+                where source_id = %s and delivery_date = %s and file_name = %s and status = 'loaded'
+                returning delivery_id""",
+            (src.id, delivery.delivery_date, delivery.file_name),
+        )
+        superseded = [r[0] for r in cur.fetchall()]
+        if superseded:
+            cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)',
+                        (superseded,))
         cur.execute(
             f"""insert into {META_SCHEMA}.delivery_ledger
                 (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,

@@ -33,6 +33,26 @@ create table if not exists {META_SCHEMA}.run_log (
     logged_at    timestamptz not null default now(),
     primary key (run_id, stage, subject)
 );
+-- Keyed-hash pseudonym: HMAC-SHA256(key, partner || 0x1f || value), hex, built from the built-in
+-- sha256() (no pgcrypto needed). The key never appears in SQL text: the session receives the
+-- HMAC inner and outer padded keys as settings (PGOPTIONS, see lnob.pseudonym), and a session
+-- without them fails here, naming the variable to set.
+create or replace function {META_SCHEMA}.pseudonym(partner text, value text) returns text
+language plpgsql stable parallel safe as $$
+declare
+    ikey text := current_setting('lnob.hmac_ikey', true);
+    okey text := current_setting('lnob.hmac_okey', true);
+begin
+    if value is null or btrim(value) = '' then
+        return null;
+    end if;
+    if coalesce(ikey, '') = '' or coalesce(okey, '') = '' then
+        raise exception 'LNOB_PSEUDONYM_KEY is not set for this session: ids cannot be pseudonymised';
+    end if;
+    return encode(sha256(decode(okey, 'hex') || sha256(decode(ikey, 'hex')
+                  || convert_to(partner || chr(31) || btrim(value), 'UTF8'))), 'hex');
+end
+$$;
 """
 
 

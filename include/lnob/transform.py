@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lnob import pseudonym
 from lnob.config import AUDIT_SCHEMA, Settings, settings
 from lnob.warehouse import ConnInfo
 
@@ -49,6 +50,8 @@ def dbt_env(warehouse_url: str, cfg: Settings | None = None) -> dict[str, str]:
         LNOB_MIN_CELL=str(cfg.min_cell),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DO_NOT_TRACK="1",
+        # The pseudonymisation key reaches the warehouse sessions as settings, never SQL text.
+        PGOPTIONS=pseudonym.pgoptions(cfg.pseudonym_key, os.environ.get("PGOPTIONS", "")),
     )
     return env
 

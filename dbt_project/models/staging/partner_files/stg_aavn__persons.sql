@@ -12,8 +12,8 @@ renamed as (
 
     select
         -- ids (pseudonymised; the raw ids, names and phone numbers are not selected)
-        person_id_pid                                                   as person_pid,
-        household_id_pid                                                as household_pid,
+        {{ pseudonym("person_id") }}                                    as person_pid,
+        {{ pseudonym("household_id") }}                                 as household_pid,
         _delivery_id                                                    as delivery_id,
         _partner_id                                                     as partner_id,
         _source_id                                                      as source_id,
