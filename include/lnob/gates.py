@@ -111,7 +111,7 @@ def raw_expectations(registry: Registry, source_id: str) -> list:
     for f in src.fields:
         if f.required:
             out.append(ex.ExpectColumnValuesToNotBeNull(column=f.name))
-        if f.name == "age":
+        if f.name == "age" and f.type == "integer":
             out.append(ex.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=120))
         if f.name.startswith("wg_") and f.type == "integer":
             # Washington Group answers: 1..4, 8 don't know, 9 refused.
