@@ -20,16 +20,19 @@ DOC = """
 Partner deliveries in, SDG marts disaggregated by marginalised group out; only data that passed
 every gate reaches the `marts` schema that BI tools read.
 
-1. **extract**: validates the partner registry (an invalid one fails the run at once, naming the
-   file and key path), then finds new deliveries in the landing folder `<partner_id>/<YYYY-MM-DD>/` (up to the night).
-2. **load_raw**: one mapped task per delivery; COPY into `raw.<source>` with lineage, or quarantine.
-3. **gate_raw**: Great Expectations on that delivery in the warehouse; failure quarantines it
+1. **api_sources / fetch_api**: the registry is validated first (an invalid one fails the run at
+   once, naming the file and key path); then one mapped task per API source with a configured
+   Airflow connection (KoboToolbox, ODK Central, UN SDG API) fetches its new records as pages into
+   the landing folder. A source whose API fails fails alone.
+2. **extract**: new deliveries in the landing folder `<partner_id>/<YYYY-MM-DD>/` (up to the night).
+3. **load_raw**: one mapped task per delivery; COPY into `raw.<source>` with lineage, or quarantine.
+4. **gate_raw**: Great Expectations on that delivery in the warehouse; failure quarantines it
    (or blocks the night, per the source's `gate_policy`).
-4. **transform**: dbt builds staging, intermediate and the marts into the audit schema `marts_audit`.
-5. **gate_marts**: dbt mart tests + the GX mart suite on `marts_audit`; failure stops here.
-6. **publish**: `marts_audit` swapped into `marts` in one transaction (`marts_previous` kept).
-7. **export**: SDMX-CSV and CSV of every published mart, read back and checked.
-8. **report**: the run summary (`data/reports/<night>/summary.txt`); fails the run if any stage failed.
+5. **transform**: dbt builds staging, intermediate and the marts into the audit schema `marts_audit`.
+6. **gate_marts**: dbt mart tests + the GX mart suite on `marts_audit`; failure stops here.
+7. **publish**: `marts_audit` swapped into `marts` in one transaction (`marts_previous` kept).
+8. **export**: SDMX-CSV and CSV of every published mart, read back and checked.
+9. **report**: the run summary (`data/reports/<night>/summary.txt`); fails the run if any stage failed.
 
 Warehouse: Airflow connection `lnob_warehouse`. Owner: the partnership's data team.
 """
@@ -42,6 +45,24 @@ def _url() -> str:
     conn = BaseHook.get_connection("lnob_warehouse")
     return ConnInfo(conn.host, int(conn.port or 5432), conn.login or "postgres",
                     conn.password or "", conn.schema or "postgres").url()
+
+
+def _endpoint(conn_id: str):
+    """An API source's Airflow connection as a connector endpoint, or None when not configured.
+    Host (with scheme, or scheme in the connection's schema field), then a token in the password
+    (KoboToolbox, ODK Central) or login and password (ODK Central basic auth)."""
+    from airflow.sdk import BaseHook
+    from lnob.connectors import Endpoint
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - AirflowNotFoundException: the source relies on file drops
+        return None
+    host = conn.host or ""
+    base = host if "://" in host else f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+    if conn.login:
+        return Endpoint(base, login=conn.login, password=conn.password)
+    return Endpoint(base, token=conn.password)
 
 
 def _night(context: Context):
@@ -85,11 +106,26 @@ def _fail_fast_on_misconfiguration() -> Iterator[None]:
 )
 def lnob_nightly():
     @task
+    def api_sources() -> list[str]:
+        from lnob import pipeline
+
+        with _fail_fast_on_misconfiguration():  # the registry is validated first of all
+            return pipeline.api_sources(_endpoint)
+
+    @task(max_active_tis_per_dag=4)
+    def fetch_api(source_id: str) -> dict:
+        from lnob import pipeline
+
+        ctx = get_current_context()
+        endpoint = _endpoint(pipeline.registry.load().source(source_id).connection)
+        return pipeline.fetch_source(_url(), _run_id(ctx), _night(ctx), source_id, endpoint)
+
+    @task(trigger_rule="all_done")  # a partner whose API failed does not hold the others back
     def extract() -> list[dict]:
         from lnob import pipeline
 
         ctx = get_current_context()
-        with _fail_fast_on_misconfiguration():  # the registry is validated first of all
+        with _fail_fast_on_misconfiguration():
             return pipeline.extract(_url(), _run_id(ctx), _night(ctx))
 
     @task
@@ -145,7 +181,9 @@ def lnob_nightly():
                 + f". Summary: {summary['report_path']}"
             )
 
+    fetched = fetch_api.expand(source_id=api_sources())
     deliveries = extract()
+    fetched >> deliveries
     loaded = load_raw.expand(delivery=deliveries)
     gated = gate_raw.expand(loaded=loaded)
     built = transform()

@@ -176,3 +176,74 @@ def test_warehouse_hmac_equals_python_hmac(warehouse_url, db):
     with conn.cursor() as cur, pytest.raises(psycopg2.errors.RaiseException, match="LNOB_PSEUDONYM_KEY"):
         cur.execute("select lnob_meta.pseudonym('vso_nepal', 'x')")
     conn.close()
+
+
+def test_quarantine_list_and_retry_after_a_registry_fix(reg, tmp_path, warehouse_url, db):
+    import psycopg2
+    import yaml
+    from conftest import lnob
+
+    path = _broken_copy(tmp_path, "2025-06-01", lambda r: _set(r, 0, "sex", "gender"))
+    conn = psycopg2.connect(warehouse_url)
+    first = load.load_delivery(conn, reg, _delivery(path, "2025-06-01"))
+    conn.close()
+    assert first.outcome == "quarantined"
+    listed = lnob("quarantine", "list")
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if x.strip().startswith(str(first.delivery_id)))
+    assert SOURCE in line and "missing_required_field" in line
+    assert first.quarantine_path in listed.stdout
+
+    # The partner renamed the column for good: the registry learns it, the delivery is retried.
+    doc = yaml.safe_load(reg.path.read_text())
+    vn = next(s for s in doc["sources"] if s["id"] == SOURCE)
+    next(f for f in vn["fields"] if f["name"] == "sex")["source"] = "gender"
+    fixed = tmp_path / "registry.yml"
+    fixed.write_text(yaml.safe_dump(doc, sort_keys=False))
+    retried = lnob("quarantine", "retry", str(first.delivery_id), env={"LNOB_REGISTRY": str(fixed)})
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    result = json.loads(retried.stdout)
+    assert result["outcome"] == "loaded" and result["delivery_id"] == first.delivery_id
+    assert _count(db, first.delivery_id) == csv_data_rows(path) > 0
+    with db.cursor() as cur:
+        cur.execute("select status from lnob_meta.delivery_ledger where delivery_id = %s", (first.delivery_id,))
+        assert cur.fetchone() == ("loaded",)
+
+
+def test_a_load_killed_halfway_leaves_nothing_visible(reg, tmp_path, warehouse_url, db):
+    """kill -9 of `lnob load` in the middle of its COPY: no row, no ledger entry; then it loads."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import BIN, PROJECT
+
+    (path,) = sample.generate(tmp_path, persons=400_000, seed=31, day=date(2025, 7, 1), only=[SOURCE])
+    sha = load.file_sha256(path)
+    proc = subprocess.Popen([str(BIN / "lnob"), "load", SOURCE, str(path)], cwd=PROJECT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    copying = False
+    deadline = time.monotonic() + 60
+    with db.cursor() as cur:
+        while time.monotonic() < deadline and proc.poll() is None:
+            cur.execute("select count(*) from pg_stat_activity where query ilike 'copy raw.%%' and state = 'active'")
+            if cur.fetchone()[0]:
+                copying = True
+                break
+            time.sleep(0.02)
+        db.rollback()
+    assert copying, "the COPY was never seen running"
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)  # the server notices the dropped connection and rolls back
+    with db.cursor() as cur:
+        cur.execute(f"select count(*) from raw.{SOURCE} where _file_sha256 = %s", (sha,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("select count(*) from lnob_meta.delivery_ledger where file_sha256 = %s", (sha,))
+        assert cur.fetchone()[0] == 0
+    db.rollback()
+    again = subprocess.run([str(BIN / "lnob"), "load", SOURCE, str(path)], cwd=PROJECT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["rows_loaded"] == csv_data_rows(path)

@@ -5,6 +5,7 @@
     lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
                                              write one night of synthetic partner deliveries
     lnob load <source_id> <path>             load one delivery (the DAG's code path)
+    lnob quarantine list | retry <id>        quarantined deliveries and their reasons; load one again
     lnob gates scaffold                      (re)write the GX suites and checkpoints
     lnob reference seeds                     regenerate the dbt seeds from shared/reference
     lnob publish rollback                    restore last night's marts
@@ -91,6 +92,33 @@ def _cmd_load(args) -> int:
         r = load.load_delivery(conn, reg, d, run_id="cli")
     print(json.dumps(dataclasses.asdict(r), indent=2, default=str))
     return 0 if r.outcome != "quarantined" else 4
+
+
+def _cmd_quarantine(args) -> int:
+    from lnob import load, registry, warehouse
+
+    with warehouse.connect(warehouse.url()) as conn:
+        if args.action == "list":
+            rows = load.quarantined(conn)
+            if not rows:
+                print("no quarantined deliveries")
+            for r in rows:
+                reason = r["reason"] or {}
+                errors = reason.get("errors") or [{}]
+                first = errors[0]
+                print(f"{r['delivery_id']:>6}  {r['source_id']:28s} {r['partner_id']:22s} {r['delivery_date']}  "
+                      f"{reason.get('kind', '?')} ({reason.get('errors_total', len(errors))} problem(s))")
+                print(f"        file: {r['file_path']}")
+                if first:
+                    print(f"        first: row {first.get('row')}, column {first.get('column')!r}: expected "
+                          f"{first.get('expected')}, found {str(first.get('found') or first.get('expectation', ''))!r}")
+            return 0
+        if args.id is None:
+            print("lnob quarantine retry needs the delivery id (see `lnob quarantine list`)", file=sys.stderr)
+            return 2
+        result = load.retry_quarantined(conn, registry.load(), args.id, run_id="cli-retry")
+    print(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+    return 0 if result.outcome == "loaded" else 1
 
 
 def _cmd_gates(args) -> int:
@@ -204,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("--date", help="delivery date when the file is not in a <YYYY-MM-DD> folder")
     p.set_defaults(func=_cmd_load)
+
+    p = sub.add_parser("quarantine", help="quarantined deliveries")
+    p.add_argument("action", choices=["list", "retry"])
+    p.add_argument("id", nargs="?", type=int, help="delivery id to retry")
+    p.set_defaults(func=_cmd_quarantine)
 
     p = sub.add_parser("gates", help="Great Expectations context")
     p.add_argument("action", choices=["scaffold"])

@@ -321,8 +321,10 @@ def quarantine_file(cfg: Settings, delivery: Delivery, reason: dict) -> Path:
     """Keep the original file and its reason side by side; nothing a partner sent is lost."""
     folder = cfg.quarantine_dir / delivery.source_id / delivery.delivery_date
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{delivery.sha256[:12]}_{delivery.file_name}"
-    shutil.copy2(delivery.path, target)
+    target = folder / (delivery.file_name if delivery.file_name.startswith(delivery.sha256[:12])
+                       else f"{delivery.sha256[:12]}_{delivery.file_name}")
+    if Path(delivery.path).resolve() != target.resolve():  # a retry reads the kept copy itself
+        shutil.copy2(delivery.path, target)
     target.with_name(target.name + ".reason.json").write_text(json.dumps(reason, indent=2, default=str))
     return target
 
@@ -377,8 +379,12 @@ def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]
 
 
 def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None = None,
-                  cfg: Settings | None = None) -> LoadResult:
-    """Load one delivery in one transaction; quarantine it when it breaks its contract."""
+                  cfg: Settings | None = None, retry_of: int | None = None) -> LoadResult:
+    """Load one delivery in one transaction; quarantine it when it breaks its contract.
+
+    ``retry_of`` is the ledger id of a quarantined delivery being retried (``lnob quarantine
+    retry``): it keeps its id, and its ledger row says what happened this time.
+    """
     cfg = cfg or settings()
     src = registry.source(delivery.source_id)
     result = LoadResult(delivery.source_id, delivery.partner_id, delivery.file_name,
@@ -389,15 +395,19 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
         cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{src.id}",))
         cur.execute(
             f"select delivery_id, status from {META_SCHEMA}.delivery_ledger "
-            "where source_id = %s and file_sha256 = %s",
-            (src.id, delivery.sha256),
+            "where source_id = %s and file_sha256 = %s and delivery_id is distinct from %s",
+            (src.id, delivery.sha256, retry_of),
         )
         if cur.fetchone():
             conn.rollback()
             result.outcome = "duplicate"
             return result
-        cur.execute(f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))")
-        delivery_id = cur.fetchone()[0]
+        if retry_of is not None:
+            delivery_id = retry_of
+            cur.execute(f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,))
+        else:
+            cur.execute(f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))")
+            delivery_id = cur.fetchone()[0]
         result.delivery_id = delivery_id
         ensure_raw_table(cur, src)
         _set_lineage(cur, src, delivery, delivery_id)
@@ -424,6 +434,8 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
             }
             target = quarantine_file(cfg, delivery, reason)
             with conn.cursor() as qcur:
+                if retry_of is not None:  # the rollback brought the old row back: replace it
+                    qcur.execute(f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,))
                 qcur.execute(
                     f"""insert into {META_SCHEMA}.delivery_ledger
                         (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
@@ -486,3 +498,34 @@ def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cf
     conn.commit()
     return str(target)
 
+
+
+def quarantined(conn) -> list[dict]:
+    """Every quarantined delivery with its reason, newest first."""
+    with conn.cursor() as cur:
+        meta.ensure(cur)
+        cur.execute(f"""select delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
+                               reason, loaded_at
+                        from {META_SCHEMA}.delivery_ledger where status = 'quarantined'
+                        order by loaded_at desc, delivery_id desc""")
+        cols = [c.name for c in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def retry_quarantined(conn, registry: Registry, delivery_id: int, run_id: str | None = None,
+                      cfg: Settings | None = None) -> LoadResult:
+    """Load a quarantined delivery again from its kept copy (after the registry or the file was
+    fixed); it loads, or stays quarantined with tonight's reason."""
+    with conn.cursor() as cur:
+        meta.ensure(cur)
+        cur.execute(f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
+                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (delivery_id,))
+        row = cur.fetchone()
+    conn.rollback()
+    if row is None:
+        raise KeyError(f"no delivery {delivery_id} in the ledger (see `lnob quarantine list`)")
+    source_id, partner_id, ddate, path, sha, status = row
+    if status != "quarantined":
+        raise ValueError(f"delivery {delivery_id} is {status}, not quarantined")
+    delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
+    return load_delivery(conn, registry, delivery, run_id, cfg, retry_of=delivery_id)

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from lnob import gates, load, meta, publish, registry, transform, warehouse
+from lnob import connectors, gates, load, meta, publish, registry, transform, warehouse
 from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,41 @@ def _log(url: str, run_id: str, stage: str, subject: str, outcome: str, detail: 
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         meta.ensure(cur)
         meta.log_outcome(cur, run_id, stage, subject, outcome, detail)
+
+
+def api_sources(get_endpoint) -> list[str]:
+    """The API sources whose Airflow connection is configured (the others rely on file drops)."""
+    reg = registry.load()
+    return [s.id for s in reg.sources.values()
+            if s.type in registry.API_TYPES and s.connection and get_endpoint(s.connection) is not None]
+
+
+def fetch_source(url: str, run_id: str, night: date, source_id: str, endpoint: connectors.Endpoint,
+                 cfg: Settings | None = None) -> dict:
+    """Fetch one API source's new records into tonight's landing folder (incremental: after the
+    newest submission already in raw). A failure fails this source's task only."""
+    cfg = cfg or settings()
+    reg = registry.load()
+    src = reg.source(source_id)
+    since = None
+    incremental = {f.label: f.name for f in src.fields}.get(src.format.get("incremental", ""))
+    if incremental:
+        with warehouse.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("select to_regclass(%s) is not null", (f'raw."{src.raw_table}"',))
+            if cur.fetchone()[0]:
+                cur.execute(f'select max("{incremental}") from raw."{src.raw_table}"')
+                newest = cur.fetchone()[0]
+                since = newest.isoformat() if newest else None
+    folder = cfg.landing_dir / src.partner / night.isoformat()
+    m49 = {iso3: c.m49 for iso3, c in reg.countries.items()}
+    try:
+        pages = connectors.fetch(src, endpoint, folder, since=since, m49=m49)
+    except connectors.ConnectorError as exc:
+        _log(url, run_id, "fetch", source_id, "failed", {"error": str(exc)})
+        raise
+    detail = {"pages": len(pages), "since": since, "folder": str(folder)}
+    _log(url, run_id, "fetch", source_id, "ok", detail)
+    return detail
 
 
 def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> list[dict]:
@@ -190,6 +225,8 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     published_tonight = any(r[0] == "publish" for r in rows)
     problems = [f"{g['stage']} {g['subject']} failed" for g in gates_out
                 if g["outcome"] == "failed" and g["stage"] == "gate_marts"]
+    problems += [f"fetch {r[1]} failed: {(r[3] or {}).get('error', '')[:300]}" for r in rows
+                 if r[0] == "fetch" and r[2] == "failed"]
     for stage in ("extract", "transform", "publish", "export"):
         if stage not in stages:
             problems.append(f"stage {stage} did not complete")
