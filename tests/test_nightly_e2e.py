@@ -8,6 +8,7 @@ published schema stays exactly as it was.
 import csv
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from conftest import csv_data_rows, lnob
@@ -104,6 +105,40 @@ def test_same_night_again_is_idempotent(first_night, db):
         v["deliveries"] for v in s_first["sources"].values())
     assert s["published_tables"] == {"fct_sdg_observation": 18}
     assert publish.schema_checksum(db) == before
+
+
+def test_bad_deliveries_are_quarantined_and_every_other_source_loads(first_night, db):
+    """A truncated XLSX, a CSV in the wrong encoding and a KoboToolbox page with a type break:
+    each quarantined with its reason, every other source loads, and the night publishes."""
+    night = "2026-11-23"
+    landing = settings().landing_dir
+    files = sample.generate(landing, persons=2000, seed=9, day=date.fromisoformat(night))
+    by_name = {p.name: p for p in files}
+    xlsx = by_name[f"VSO_Nepal_LNOB_{night}.xlsx"]
+    xlsx.write_bytes(xlsx.read_bytes()[: xlsx.stat().st_size // 2])
+    india = by_name[f"hotspot_members_{night}.csv"]
+    india.write_bytes(india.read_text(encoding="utf-8").replace("Odisha", "Odisha – Koraput").encode("utf-16"))
+    kobo = by_name["submissions_page-0001.json"]
+    page = json.loads(kobo.read_text())
+    page["results"][3]["hh_roster"][0]["hh_roster/age"] = "forty"
+    kobo.write_text(json.dumps(page))
+
+    result = _dags_test(night)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    s = _summary(night)
+    assert s["published_tonight"] and s["complete"]
+    bad = {"vso_np_household_survey": "unreadable_xlsx", "wnta_hotspot_survey": "wrong_encoding",
+           "brac_uhc_survey": "contract_broken"}
+    for source_id, kind in bad.items():
+        assert s["sources"][source_id]["quarantined"] == 1, (source_id, s["sources"][source_id])
+        kept = Path(s["sources"][source_id]["quarantine"][0])
+        reason = json.loads(kept.with_name(kept.name + ".reason.json").read_text())
+        assert reason["kind"] == kind and reason["source"] == source_id and reason["partner"]
+    reason = json.loads(Path(s["sources"]["brac_uhc_survey"]["quarantine"][0] + ".reason.json").read_text())
+    assert reason["errors"][0]["column"] == "hh_roster/age" and reason["errors"][0]["found"] == "forty"
+    assert s["sources"]["brac_uhc_survey"]["rows_loaded"] > 0  # its other pages loaded
+    for source_id in ("aavn_household_survey", "aak_clm_survey", "plan_india_hotspot_survey", "aak_voices"):
+        assert s["sources"][source_id]["rows_loaded"] > 0 and s["sources"][source_id]["quarantined"] == 0
 
 
 def test_failing_mart_gate_leaves_marts_exactly_as_they_were(first_night, db):
