@@ -103,3 +103,41 @@ def test_refused_credentials_name_the_source_and_are_not_retried(platforms, reg,
     assert src.connection in message
     assert len(platforms.hits) == 1
     assert not list(tmp_path.iterdir()), "nothing lands from a refused fetch"
+
+
+def test_an_edited_kobotoolbox_record_supersedes_its_predecessor(platforms, reg, tmp_path, warehouse_url, db):
+    import copy
+
+    src = _small_pages(reg.source("brac_uhc_survey"), 50)
+    (first,) = connectors.fetch(dataclasses.replace(src, format={**src.format, "page_size": 50}),
+                                connectors.Endpoint(platforms.url, token=TOKEN), tmp_path / "a")[:1]
+    page = json.loads(first.read_text())
+    page["results"] = page["results"][:3]
+    original = tmp_path / "a" / "original.json"
+    original.write_text(json.dumps(page))
+    edit = copy.deepcopy(page)
+    sub = edit["results"][1]
+    sub["meta/deprecatedID"] = sub["meta/instanceID"]
+    sub["meta/instanceID"] = "uuid:00000000-0000-4000-8000-000000000001"
+    sub["hh_roster"][0]["hh_roster/age"] = "51"
+    edit["results"] = [sub]
+    edited = tmp_path / "a" / "edited.json"
+    edited.write_text(json.dumps(edit))
+    _load_pages(warehouse_url, reg, src, [original])
+    _load_pages(warehouse_url, reg, src, [edited])
+    with db.cursor() as cur:
+        cur.execute("""select count(*) filter (where _superseded_by is not null),
+                              count(*) filter (where _superseded_by is null),
+                              count(*) filter (where _superseded_by is null and instance_id like 'uuid:00000000%%'),
+                              count(distinct _superseded_by)
+                       from raw.brac_uhc_survey where record_key = %s""", (sub["_id"],))
+        superseded, current, edited_rows, by = cur.fetchone()
+    members = len(sub["hh_roster"])
+    assert current == edited_rows == members  # only the edit is current
+    assert superseded >= members and superseded % members == 0 and by >= 1  # every earlier version
+    with db.cursor() as cur:
+        cur.execute("""select count(*) from raw.brac_uhc_survey as o join raw.brac_uhc_survey as e
+                         on e._delivery_id = o._superseded_by
+                       where o.record_key = %s and o._file_name = 'original.json'
+                         and e._file_name = 'edited.json' and e.record_key = o.record_key""", (sub["_id"],))
+        assert cur.fetchone()[0] == members * members  # the original's rows point at the edit

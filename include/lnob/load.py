@@ -37,6 +37,7 @@ LINEAGE_COLUMNS = [
     ("_file_sha256", "text"),
     ("_delivery_date", "date"),
     ("_overflow", "jsonb"),
+    ("_superseded_by", "bigint"),  # a later delivery holding a newer version of this record
 ]
 MAX_LISTED_ERRORS = 20
 
@@ -378,6 +379,22 @@ def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]
     return rows, unexpected
 
 
+def _supersede_edited(cur, src: Source, delivery_id: int) -> int:
+    """A platform record edited after it was loaded (KoboToolbox `_id`, ODK Central `__id`, with
+    `meta/deprecatedID`) arrives again with the same key: its earlier versions are marked
+    ``_superseded_by`` this delivery, in the same transaction. Raw keeps every version."""
+    key_label = src.format.get("key")
+    key = next((f.name for f in src.fields if f.label == key_label), None) if key_label else None
+    if key is None:
+        return 0
+    table = f'{RAW_SCHEMA}."{src.raw_table}"'
+    cur.execute(f"""update {table} as old set _superseded_by = %(id)s
+                    where old._delivery_id <> %(id)s and old._superseded_by is null
+                      and old."{key}" in (select "{key}" from {table} where _delivery_id = %(id)s)""",
+                {"id": delivery_id})
+    return cur.rowcount
+
+
 def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None = None,
                   cfg: Settings | None = None, retry_of: int | None = None) -> LoadResult:
     """Load one delivery in one transaction; quarantine it when it breaks its contract.
@@ -449,6 +466,7 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
             result.reason = reason
             result.quarantine_path = str(target)
             return result
+        _supersede_edited(cur, src, delivery_id)
         # A corrected re-delivery for the same source and date replaces the earlier one.
         cur.execute(
             f"""update {META_SCHEMA}.delivery_ledger set status = 'superseded'
