@@ -95,11 +95,6 @@ def file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-#: A source in a format no reader knows waits (listed in the run summary); it is never half-loaded.
-def loadable(src: Source) -> bool:
-    return src.kind in readers.READERS
-
-
 def discover(registry: Registry, landing_dir: Path, up_to: date) -> list[Delivery]:
     """Every file-drop delivery in ``<landing>/<partner>/<YYYY-MM-DD>/`` dated on or before
     ``up_to`` (a late delivery for an earlier date is picked up too), sorted by date."""
@@ -116,8 +111,6 @@ def discover(registry: Registry, landing_dir: Path, up_to: date) -> list[Deliver
             if day > up_to:
                 continue
             for src in registry.sources_of(partner_id):
-                if not loadable(src):
-                    continue
                 for f in sorted(day_dir.iterdir()):
                     if f.is_file() and not f.name.startswith(".") and fnmatch.fnmatch(f.name, src.file_pattern):
                         found.append(Delivery(src.id, partner_id, day.isoformat(), str(f), file_sha256(f)))

@@ -73,12 +73,8 @@ def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     per_source: dict[str, int] = {}
     for d in fresh:
         per_source[d.source_id] = per_source.get(d.source_id, 0) + 1
-    for source_id, src in reg.sources.items():
-        if load.loadable(src):
-            _log(url, run_id, "extract", source_id, "ok", {"new_deliveries": per_source.get(source_id, 0)})
-        else:
-            _log(url, run_id, "extract", source_id, "waiting",
-                 {"new_deliveries": 0, "note": f"no loader yet for {src.type}/{src.kind} deliveries"})
+    for source_id in reg.sources:
+        _log(url, run_id, "extract", source_id, "ok", {"new_deliveries": per_source.get(source_id, 0)})
     _log(url, run_id, "extract", "*", "ok", {"new": len(fresh), "already_loaded": known,
                                               "landing_dir": str(cfg.landing_dir)})
     log.info("extract: %d new deliveries, %d already loaded", len(fresh), known)
@@ -197,12 +193,9 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     gates_out: list[dict] = []
     exports: dict = {}
     extract_info: dict = {}
-    waiting: dict[str, str] = {}
     for stage, subject, outcome, detail in rows:
         if stage == "extract" and subject == "*":
             extract_info = detail
-        if stage == "extract" and outcome == "waiting":
-            waiting[subject] = detail.get("note", "")
         if stage == "load_raw":
             s = sources.setdefault(detail.get("source_id", subject.split(":")[0]),
                                    {"deliveries": 0, "rows_loaded": 0, "duplicates": 0,
@@ -235,7 +228,6 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         "night": night.isoformat(),
         "extract": extract_info,
         "sources": sources,
-        "waiting_for_connector": waiting,
         "gates": gates_out,
         "published_tonight": published_tonight,
         "published_tables": published,
@@ -260,8 +252,6 @@ def format_summary(s: dict) -> str:
                      f"{info['quarantined']} quarantined")
         for q in info["quarantine"]:
             lines.append(f"      quarantined file: {q}")
-    for src, note in sorted((s.get("waiting_for_connector") or {}).items()):
-        lines.append(f"  {src:32s} not loaded: {note}")
     lines.append("Gates:")
     for g in s["gates"]:
         lines.append(f"  {g['stage']:10s} {g['subject']:48s} {g['outcome'].upper()}")

@@ -177,22 +177,22 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
             yield number, {**base, **{k: text(v) for k, v in member.items()}}
 
 
-def read_odata(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
+def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
+    """The records of one API page whose rows sit under ``key``, nested objects as paths."""
     page = _json(path)
-    if not isinstance(page, dict) or "value" not in page:
-        raise UnreadableDelivery("malformed_page", None, "an OData page {@odata.context, value}",
+    if not isinstance(page, dict) or key not in page:
+        raise UnreadableDelivery("malformed_page", None, shape,
                                  f"keys {sorted(page)[:8] if isinstance(page, dict) else type(page).__name__}")
-    for number, row in enumerate(page["value"], start=1):
+    for number, row in enumerate(page[key], start=1):
         yield number, _flatten(row)
+
+
+def read_odata(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
+    return _paged(path, "value", "an OData page {@odata.context, value}")
 
 
 def read_unsd(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
-    page = _json(path)
-    if not isinstance(page, dict) or "data" not in page:
-        raise UnreadableDelivery("malformed_page", None, "a UN SDG API page {totalElements, data}",
-                                 f"keys {sorted(page)[:8] if isinstance(page, dict) else type(page).__name__}")
-    for number, row in enumerate(page["data"], start=1):
-        yield number, _flatten(row)
+    return _paged(path, "data", "a UN SDG API page {totalElements, data}")
 
 
 def read_sdmx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
