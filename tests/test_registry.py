@@ -86,3 +86,5 @@ def test_registry_owned_seeds_are_current():
     seeds = PROJECT / "dbt_project/seeds/lnob"
     assert (seeds / "partner_code_map.csv").read_text() == reg.code_map_csv()
     assert (seeds / "lnob_custom_breakdowns.csv").read_text() == reg.custom_breakdowns_csv()
+    assert (seeds / "lnob_countries.csv").read_text() == reg.countries_csv()
+    assert (seeds / "lnob_areas.csv").read_text() == reg.areas_csv()

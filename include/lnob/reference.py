@@ -1,7 +1,8 @@
 """Generate the dbt seeds that come from the SDG reference files, so no codelist is hand-typed.
 
-Reads ``shared/reference/sdmx/IAEG-SDGs_SDG_DSD.xml`` (codelists) and
-``sdg_series_constraints.csv`` (series -> unit), and writes CSV seeds under
+Reads ``shared/reference/sdmx/IAEG-SDGs_SDG_DSD.xml`` (codelists), ``sdg_series_constraints.csv``
+(series -> indicator, unit, allowed breakdowns) and the Open SDG goal, target and indicator titles
+(``shared/reference/open-sdg/*.en.yml``), and writes CSV seeds under
 ``dbt_project/seeds/reference/``. Re-runnable: the output is sorted and byte-stable, and the
 generated files are committed so a fresh clone needs nothing outside the repository.
 """
@@ -13,6 +14,8 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import yaml
 
 from lnob.config import settings
 
@@ -56,6 +59,55 @@ def series_rows(constraints: Path) -> list[tuple[str, str, str, str, str]]:
     return sorted(rows)
 
 
+BREAKDOWN_COLUMNS = ["SEX", "AGE", "URBANISATION", "COMPOSITE_BREAKDOWN", "EDUCATION_LEV", "DISABILITY_STATUS",
+                     "OCCUPATION", "INCOME_WEALTH_QUANTILE", "PRODUCT", "ACTIVITY"]
+
+
+def breakdown_rows(constraints: Path) -> list[tuple[str, str, str]]:
+    """(series, dimension, allowed code) for each series; ``ALL`` means any code of the codelist."""
+    rows = set()
+    with constraints.open(encoding="utf-8") as fh:
+        for rec in csv.DictReader(fh):
+            for dim in BREAKDOWN_COLUMNS:
+                for code in (rec.get(dim) or "").split(";"):
+                    if code.strip():
+                        rows.add((rec["SERIES"], dim, code.strip()))
+    return sorted(rows)
+
+
+def _titles(path: Path) -> dict[str, str]:
+    """``1-2-1-title: ...`` -> {'1.2.1': '...'} (Open SDG translation files)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {k[: -len("-title")].replace("-", "."): " ".join(str(v).split())
+            for k, v in doc.items() if k.endswith("-title")}
+
+
+def _code_key(code: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 1000 + ord(p[0]) for p in code.split("."))
+
+
+def framework_rows(ref: Path) -> dict[str, list[tuple]]:
+    goals = _titles(ref / "open-sdg" / "global_goals.en.yml")
+    shorts = {k[: -len("-short")]: v for k, v in
+              (yaml.safe_load((ref / "open-sdg" / "global_goals.en.yml").read_text(encoding="utf-8")) or {}).items()
+              if k.endswith("-short")}
+    targets = _titles(ref / "open-sdg" / "global_targets.en.yml")
+    indicators = _titles(ref / "open-sdg" / "global_indicators.en.yml")
+    return {
+        "sdg_goals": [(g, shorts.get(g, ""), goals[g]) for g in sorted(goals, key=_code_key)],
+        "sdg_targets": [(t, t.split(".")[0], targets[t]) for t in sorted(targets, key=_code_key)],
+        "sdg_indicators": [(i, ".".join(i.split(".")[:2]), i.split(".")[0], indicators[i])
+                           for i in sorted(indicators, key=_code_key)],
+    }
+
+
+FRAMEWORK_HEADERS = {
+    "sdg_goals": ["goal_code", "goal_short", "goal_title"],
+    "sdg_targets": ["target_code", "goal_code", "target_title"],
+    "sdg_indicators": ["indicator_code", "target_code", "goal_code", "indicator_title"],
+}
+
+
 def write_seeds(out: Path | None = None, ref: Path | None = None) -> list[Path]:
     ref = ref or reference_dir()
     out = out or settings().dbt_project_dir / "seeds" / "reference"
@@ -73,4 +125,17 @@ def write_seeds(out: Path | None = None, ref: Path | None = None) -> list[Path]:
         w.writerow(["series_code", "series_name", "indicators", "unit_measure", "unit_mult"])
         w.writerows(series_rows(ref / "sdmx" / "sdg_series_constraints.csv"))
     written.append(path)
+    path = out / "sdg_series_breakdowns.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["series_code", "dimension", "allowed_code"])
+        w.writerows(breakdown_rows(ref / "sdmx" / "sdg_series_constraints.csv"))
+    written.append(path)
+    for name, rows in framework_rows(ref).items():
+        path = out / f"{name}.csv"
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(FRAMEWORK_HEADERS[name])
+            w.writerows(rows)
+        written.append(path)
     return written

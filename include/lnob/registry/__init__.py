@@ -209,6 +209,16 @@ class Registry:
                     writer.writerow([src.id, name, partner_code, canonical])
         return buf.getvalue()
 
+    def countries_csv(self) -> str:
+        """The countries as the CSV of the ``lnob_countries`` dbt seed."""
+        return _csv(["iso3", "m49", "country_name"],
+                    [(c.iso3, c.m49, c.name) for c in sorted(self.countries.values(), key=lambda c: c.iso3)])
+
+    def areas_csv(self) -> str:
+        """First-level areas as the CSV of the ``lnob_areas`` dbt seed."""
+        return _csv(["area_code", "iso3", "area_name"],
+                    sorted((a.code, c.iso3, a.name) for c in self.countries.values() for a in c.areas))
+
     def custom_breakdowns_csv(self) -> str:
         """The groups as the CSV of the ``lnob_custom_breakdowns`` dbt seed."""
         buf = io.StringIO()
@@ -217,6 +227,14 @@ class Registry:
         for g in sorted(self.groups.values(), key=lambda g: g.cust_breakdown):
             writer.writerow([g.code, g.cust_breakdown, g.label, g.dimension, str(g.marginalised).lower()])
         return buf.getvalue()
+
+
+def _csv(header: list[str], rows) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,7 +581,8 @@ def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:
     folder = Path(dbt_project_dir) / "seeds" / "lnob"
     written = []
     for name, text in (("partner_code_map.csv", reg.code_map_csv()),
-                       ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv())):
+                       ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv()),
+                       ("lnob_countries.csv", reg.countries_csv()), ("lnob_areas.csv", reg.areas_csv())):
         path = folder / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
