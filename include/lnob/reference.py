@@ -108,34 +108,27 @@ FRAMEWORK_HEADERS = {
 }
 
 
+def _write_csv(path: Path, header: list[str], rows) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
 def write_seeds(out: Path | None = None, ref: Path | None = None) -> list[Path]:
     ref = ref or reference_dir()
     out = out or settings().dbt_project_dir / "seeds" / "reference"
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    path = out / "sdmx_codes.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["codelist_id", "code", "name"])
-        w.writerows(codelist_rows(ref / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"))
-    written.append(path)
-    path = out / "sdg_series.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["series_code", "series_name", "indicators", "unit_measure", "unit_mult"])
-        w.writerows(series_rows(ref / "sdmx" / "sdg_series_constraints.csv"))
-    written.append(path)
-    path = out / "sdg_series_breakdowns.csv"
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["series_code", "dimension", "allowed_code"])
-        w.writerows(breakdown_rows(ref / "sdmx" / "sdg_series_constraints.csv"))
-    written.append(path)
+    constraints = ref / "sdmx" / "sdg_series_constraints.csv"
+    written = [
+        _write_csv(out / "sdmx_codes.csv", ["codelist_id", "code", "name"],
+                   codelist_rows(ref / "sdmx" / "IAEG-SDGs_SDG_DSD.xml")),
+        _write_csv(out / "sdg_series.csv", ["series_code", "series_name", "indicators", "unit_measure", "unit_mult"],
+                   series_rows(constraints)),
+        _write_csv(out / "sdg_series_breakdowns.csv", ["series_code", "dimension", "allowed_code"],
+                   breakdown_rows(constraints)),
+    ]
     for name, rows in framework_rows(ref).items():
-        path = out / f"{name}.csv"
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(FRAMEWORK_HEADERS[name])
-            w.writerows(rows)
-        written.append(path)
+        written.append(_write_csv(out / f"{name}.csv", FRAMEWORK_HEADERS[name], rows))
     return written

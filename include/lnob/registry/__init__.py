@@ -200,14 +200,11 @@ class Registry:
 
     def code_map_csv(self) -> str:
         """Every source's code maps as the CSV of the ``partner_code_map`` dbt seed."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["source_id", "code_list", "partner_code", "canonical_code"])
-        for src in sorted(self.sources.values(), key=lambda s: s.id):
-            for name in sorted(src.codes):
-                for partner_code, canonical in sorted(src.codes[name].codes.items()):
-                    writer.writerow([src.id, name, partner_code, canonical])
-        return buf.getvalue()
+        return _csv(["source_id", "code_list", "partner_code", "canonical_code"],
+                    [(src.id, name, partner_code, canonical)
+                     for src in sorted(self.sources.values(), key=lambda s: s.id)
+                     for name in sorted(src.codes)
+                     for partner_code, canonical in sorted(src.codes[name].codes.items())])
 
     def countries_csv(self) -> str:
         """The countries as the CSV of the ``lnob_countries`` dbt seed."""
@@ -221,12 +218,9 @@ class Registry:
 
     def custom_breakdowns_csv(self) -> str:
         """The groups as the CSV of the ``lnob_custom_breakdowns`` dbt seed."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["group_code", "cust_breakdown", "label", "dimension", "is_marginalised"])
-        for g in sorted(self.groups.values(), key=lambda g: g.cust_breakdown):
-            writer.writerow([g.code, g.cust_breakdown, g.label, g.dimension, str(g.marginalised).lower()])
-        return buf.getvalue()
+        return _csv(["group_code", "cust_breakdown", "label", "dimension", "is_marginalised"],
+                    [(g.code, g.cust_breakdown, g.label, g.dimension, str(g.marginalised).lower())
+                     for g in sorted(self.groups.values(), key=lambda g: g.cust_breakdown)])
 
 
 def _csv(header: list[str], rows) -> str:
