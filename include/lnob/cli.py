@@ -154,6 +154,23 @@ def _cmd_airflow(args) -> int:
     return airflow_env.run_airflow(args.rest, warehouse.start())
 
 
+def _cmd_dbt(args) -> int:
+    """dbt against the configured warehouse, with the project's profile, seeds and pseudonym key."""
+    import subprocess
+
+    from lnob import registry, transform, warehouse
+    from lnob.config import settings
+
+    cfg = settings()
+    url = warehouse.start()
+    registry.write_seeds(registry.load(), cfg.dbt_project_dir)
+    rest = [a for a in args.rest if a != "--"]
+    cmd = [transform._dbt_executable(), *rest, "--project-dir", str(cfg.dbt_project_dir),
+           "--profiles-dir", str(cfg.dbt_project_dir), "--target-path", str(cfg.home / "dbt" / "target"),
+           "--log-path", str(cfg.home / "dbt" / "logs")]
+    return subprocess.run(cmd, env=transform.dbt_env(url, cfg), cwd=cfg.dbt_project_dir).returncode
+
+
 def _cmd_summary(args) -> int:
     from lnob import pipeline
 
@@ -253,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("airflow", help="run Airflow with the project's home and connection")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_airflow)
+
+    p = sub.add_parser("dbt", help="dbt on the configured warehouse (e.g. `lnob dbt build -s marts`)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_dbt)
 
     p = sub.add_parser("demo", help="one night end to end on sample data, then the summary")
     p.add_argument("--date", default=os.environ.get("LNOB_DEMO_DATE", "2026-11-21"))

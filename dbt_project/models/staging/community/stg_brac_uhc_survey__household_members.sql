@@ -1,0 +1,32 @@
+{#- BRAC coalition UHC survey (KoboToolbox): one submission per household, flattened at load to one
+    row per roster member. Household consumption and health spending repeat on every member's row.
+    An edited submission keeps its `_id`: with the member number, the record key. -#}
+{{ config(materialized='incremental', pre_hook="{{ prune_deliveries('brac_uhc_survey') }}") }}
+
+{{ stage_persons('brac_uhc_survey', 'BGD', {
+    'person_pid': pseudonym("household_id || '/' || member_no"),
+    'household_pid': pseudonym('household_id'),
+    'record_key': pseudonym("record_key || '/' || member_no"),
+    'record_version': 'submission_time',
+    'area_code': ('admin1', 'admin1'),
+    'urbanisation': ('urbanisation', 'urbanisation'),
+    'sex': ('sex', 'sex'),
+    'age': 'age',
+    'wg_seeing': ('wg_seeing', 'wg'),
+    'wg_hearing': ('wg_hearing', 'wg'),
+    'wg_walking': ('wg_walking', 'wg'),
+    'wg_remembering': ('wg_remembering', 'wg'),
+    'wg_selfcare': ('wg_selfcare', 'wg'),
+    'wg_communicating': ('wg_communicating', 'wg'),
+    'displacement_group': ('displacement', 'displacement'),
+    'poverty_group': ('ultra_poor', 'ultra_poor'),
+    'water_safe': ('water_source', 'water_safe'),
+    'birth_registered': ('birth_registered', 'yes_no'),
+    'felt_discriminated': ('felt_discriminated', 'yes_no'),
+    'health_need': ('health_need', 'yes_no'),
+    'health_access': ('health_access', 'yes_no'),
+    'consumption_month': 'consumption_month',
+    'oop_health_12m': 'oop_health_12m',
+    'survey_weight': '1.0',
+    'interview_date': 'interview_date',
+}) }}
