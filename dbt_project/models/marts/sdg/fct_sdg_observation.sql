@@ -1,101 +1,84 @@
-{#- SDG observations from community data, in the shape of the IAEG-SDGs SDMX structure: one row
-    per series x area x year x breakdown, the sixteen DSD dimensions, weighted proportion with a
-    Wilson interval, and small-cell suppression (OBS_STATUS Q). -#}
+{#- SDG observations in the shape of the IAEG-SDGs SDMX structure: the sixteen DSD dimensions,
+    the attributes, and the partnership's lineage. Community estimates (OBS_STATUS G, experimental)
+    from the suppressed community cells, one row per series x reference area x year x breakdown;
+    official observations from every official source as delivered. -#}
 with
-
-persons as (
-
-    select * from {{ ref('int_persons_harmonised') }}
-
-),
-
-responses as (
-
-    select *, 'SH_H2O_SAFE'::text as series, safe_water as y
-    from persons where safe_water is not null
-    union all
-    select *, 'VC_VOV_GDSD'::text as series, felt_discriminated as y
-    from persons where felt_discriminated is not null
-
-),
 
 cells as (
 
-    select
-        series,
-        ref_area,
-        time_period,
-        case when grouping(sex) = 1 then '_T' else sex end                            as sex,
-        case when grouping(urbanisation) = 1 then '_T' else urbanisation end          as urbanisation,
-        case when grouping(cust_breakdown) = 1 then '_T' else cust_breakdown end      as cust_breakdown,
-        case when grouping(disability_status) = 1 then '_T' else disability_status end as disability_status,
-        count(*)                                                   as n,
-        sum(y)                                                     as n_numerator,
-        sum(survey_weight * y) / nullif(sum(survey_weight), 0)     as p,
-        sum(survey_weight) ^ 2 / nullif(sum(survey_weight ^ 2), 0) as n_effective,
-        string_agg(distinct partner_id, ';' order by partner_id)   as partners
-    from responses
-    group by grouping sets (
-        (series, ref_area, time_period),
-        (series, ref_area, time_period, sex),
-        (series, ref_area, time_period, urbanisation),
-        (series, ref_area, time_period, cust_breakdown),
-        (series, ref_area, time_period, disability_status)
-    )
-    -- an unknown value (null) is not a group: it would collide with the total
-    having (grouping(sex) = 1 or sex is not null)
-       and (grouping(urbanisation) = 1 or urbanisation is not null)
-       and (grouping(cust_breakdown) = 1 or cust_breakdown is not null)
-       and (grouping(disability_status) = 1 or disability_status is not null)
+    select * from {{ ref('int_sdg_cells_suppressed') }}
 
 ),
 
-flagged as (
+series as (
+
+    select series_code, unit_measure, unit_mult from {{ ref('sdg_series') }}
+    union all
+    select series_code, unit_measure, unit_mult from {{ ref('lnob_series') }}
+
+),
+
+community as (
 
     select
-        cells.*,
-        (n < {{ var('min_cell') }} or n_numerator < {{ var('min_cell') }}) as suppressed
+        'A'::text                                                                   as freq,
+        'N'::text                                                                   as reporting_type,
+        cells.series,
+        cells.ref_area,
+        case when cells.dimension = 'SEX' then cells.code else '_T' end             as sex,
+        case when cells.dimension = 'AGE' then cells.code
+             else {{ series_universe_age('cells.series') }} end                     as age,
+        case when cells.dimension = 'URBANISATION' then cells.code else '_T' end    as urbanisation,
+        '_T'::text                                                                  as income_wealth_quantile,
+        '_T'::text                                                                  as education_lev,
+        '_T'::text                                                                  as occupation,
+        case when cells.dimension = 'CUST_BREAKDOWN' then groups.cust_breakdown else '_T' end
+                                                                                    as cust_breakdown,
+        case when cells.dimension = 'COMPOSITE_BREAKDOWN' then cells.code else '_T' end
+                                                                                    as composite_breakdown,
+        case when cells.dimension = 'DISABILITY_STATUS' then cells.code else '_T' end
+                                                                                    as disability_status,
+        '_T'::text                                                                  as activity,
+        '_T'::text                                                                  as product,
+        cells.time_period,
+        case when cells.suppressed then null
+             else round((100 * cells.p)::numeric, 2)::double precision end          as obs_value,
+        series.unit_measure,
+        series.unit_mult,
+        case when cells.suppressed then 'Q' else 'G' end::text                      as obs_status,
+        'E'::text                                                                   as nature,
+        case when cells.suppressed then null
+             else round(cells.lower_bound::numeric, 2)::double precision end        as lower_bound,
+        case when cells.suppressed then null
+             else round(cells.upper_bound::numeric, 2)::double precision end        as upper_bound,
+        ('LNOB partnership community data: ' || replace(cells.partners, ';', ', '))::text
+                                                                                    as source_detail,
+        case cells.suppression
+            when 'primary' then 'Suppressed: fewer than {{ var("min_cell") }} respondents in numerator or denominator'
+            when 'secondary' then 'Suppressed: would let a suppressed cell be recomputed from its total'
+            else 'Weighted proportion; Wilson 95% interval on the Kish effective sample size'
+        end::text                                                                   as comment_obs,
+        'community'::text                                                           as source_type,
+        cells.partners,
+        case when cells.suppressed then null else cells.n end::bigint               as n,
+        cells.area_level                                                            as ref_area_level
     from cells
+    left join series on series.series_code = cells.series
+    left join {{ ref('lnob_custom_breakdowns') }} as groups
+        on cells.dimension = 'CUST_BREAKDOWN' and groups.group_code = cells.code
+
+),
+
+official as (
+
+    select
+        official.*,
+        case when official.ref_area in (select m49 from {{ ref('lnob_countries') }})
+                  or official.ref_area ~ '^[0-9]+$' then 'country' else 'admin1' end as ref_area_level
+    from {{ ref('int_official_observations') }} as official
 
 )
 
-select
-    'A'::text                                                   as freq,
-    'N'::text                                                   as reporting_type,
-    flagged.series,
-    flagged.ref_area,
-    flagged.sex,
-    '_T'::text                                                  as age,
-    flagged.urbanisation,
-    '_T'::text                                                  as income_wealth_quantile,
-    '_T'::text                                                  as education_lev,
-    '_T'::text                                                  as occupation,
-    flagged.cust_breakdown,
-    '_T'::text                                                  as composite_breakdown,
-    flagged.disability_status,
-    '_T'::text                                                  as activity,
-    '_T'::text                                                  as product,
-    flagged.time_period,
-    case when suppressed then null else round((100 * p)::numeric, 2)::double precision end
-                                                                as obs_value,
-    series_ref.unit_measure,
-    series_ref.unit_mult,
-    case when suppressed then 'Q' else 'G' end::text            as obs_status,
-    'E'::text                                                   as nature,
-    case when suppressed then null
-         else round({{ wilson_lower('p', 'n_effective') }}::numeric, 2)::double precision end
-                                                                as lower_bound,
-    case when suppressed then null
-         else round({{ wilson_upper('p', 'n_effective') }}::numeric, 2)::double precision end
-                                                                as upper_bound,
-    ('LNOB partnership community data: ' || flagged.partners)::text
-                                                                as source_detail,
-    case when suppressed then 'Suppressed: fewer than {{ var("min_cell") }} respondents'
-         else 'Weighted proportion; Wilson 95% interval on Kish effective sample size' end::text
-                                                                as comment_obs,
-    'community'::text                                           as source_type,
-    flagged.partners,
-    case when suppressed then null else n end::bigint           as n
-from flagged
-left join {{ ref('sdg_series') }} as series_ref
-    on series_ref.series_code = flagged.series
+select * from community
+union all
+select * from official

@@ -1,0 +1,73 @@
+{#
+  Small-cell suppression.
+
+  Primary: a cell whose unweighted numerator or denominator is below LNOB_MIN_CELL (var `min_cell`,
+  default 10) is suppressed.
+
+  Secondary: a suppressed cell must not be recoverable from its total and its published siblings
+  (the total's n and value are the n-weighted sum of its members'). Cells form two kinds of
+  family, each with a total:
+    - the members of one breakdown family in one area and year (F, M under the area's total; C01,
+      C02 under it; PD, PWD under it ...);
+    - the same breakdown cell across a country's first-level areas, under the country's cell.
+  One pass suppresses, in every family,
+    - the smallest published member when the total is published and exactly one member is
+      suppressed (it could be computed as total minus the others);
+    - the smallest member when the total is suppressed and every member is published (the total
+      could be computed from them, and then any suppressed cell it totals).
+    - any published cell with the same respondents as a suppressed one (same n, numerator and
+      weighted sums in the same area and year: refugees as CUST_BREAKDOWN C09 and as migrants in
+      COMPOSITE_BREAKDOWN, or an area where everyone is rural and its total).
+  Passes repeat (`passes`) until nothing changes; the singular test
+  `assert_secondary_suppression_complete` fails if a family is still exposed.
+#}
+
+{% macro exposed_members(cells) -%}
+    -- breakdown families within an area and year
+    (select distinct on (m.series, m.ref_area, m.time_period, m.family) m.cell_id
+    from {{ cells }} as m
+    join {{ cells }} as t
+      on t.series = m.series and t.ref_area = m.ref_area and t.time_period = m.time_period
+     and t.dimension = '_T'
+    join (
+        select series, ref_area, time_period, family, count(*) filter (where suppressed) as n_suppressed
+        from {{ cells }} where dimension <> '_T'
+        group by series, ref_area, time_period, family
+    ) as f
+      on f.series = m.series and f.ref_area = m.ref_area and f.time_period = m.time_period
+     and f.family = m.family
+    where m.dimension <> '_T' and not m.suppressed
+      and ((not t.suppressed and f.n_suppressed = 1) or (t.suppressed and f.n_suppressed = 0))
+    order by m.series, m.ref_area, m.time_period, m.family, m.n, m.code)
+
+    union
+
+    -- the same cell across a country's first-level areas
+    (select distinct on (m.series, m.country_m49, m.time_period, m.family, m.code) m.cell_id
+    from {{ cells }} as m
+    join {{ cells }} as t
+      on t.series = m.series and t.ref_area = m.country_m49 and t.time_period = m.time_period
+     and t.family = m.family and t.code = m.code
+    join (
+        select series, country_m49, time_period, family, code,
+               count(*) filter (where suppressed) as n_suppressed
+        from {{ cells }} where area_level = 'admin1'
+        group by series, country_m49, time_period, family, code
+    ) as f
+      on f.series = m.series and f.country_m49 = m.country_m49 and f.time_period = m.time_period
+     and f.family = m.family and f.code = m.code
+    where m.area_level = 'admin1' and not m.suppressed
+      and ((not t.suppressed and f.n_suppressed = 1) or (t.suppressed and f.n_suppressed = 0))
+    order by m.series, m.country_m49, m.time_period, m.family, m.code, m.n, m.ref_area)
+
+    union
+
+    -- twins: the same respondents under another code
+    (select m.cell_id
+    from {{ cells }} as m
+    join {{ cells }} as twin
+      on twin.series = m.series and twin.ref_area = m.ref_area and twin.time_period = m.time_period
+     and twin.n = m.n and twin.n_numerator = m.n_numerator
+     and twin.sum_w = m.sum_w and twin.sum_wy = m.sum_wy
+    where twin.suppressed and not m.suppressed)
+{%- endmacro %}

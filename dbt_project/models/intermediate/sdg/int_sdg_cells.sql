@@ -1,0 +1,84 @@
+{#- Every published cell of the community series, with its estimate.
+
+    A cell is a series x reference area x year x one breakdown (or the total): the country (REF_AREA
+    = M49) and each first-level area (REF_AREA = ISO 3166-2), by sex, age group, urban/rural,
+    disability, migrant status, and each LNOB group family (ethnicity, caste, displacement,
+    ultra-poverty). Cells of one `family` partition their total, which secondary suppression relies
+    on (int_sdg_cells_suppressed). Unknown values (null) form no cell.
+
+    Estimate: the weighted proportion p = sum(w y) / sum(w) in percent, with a Wilson 95% interval
+    on Kish's effective sample size (sum w)^2 / sum w^2. With weights all 1 that is the plain
+    proportion and its Wilson interval on n. -#}
+with
+
+fine as (
+
+    select * from {{ ref('int_sdg_fine_cells') }}
+
+),
+
+expanded as (
+
+    select
+        fine.series,
+        areas.ref_area,
+        areas.area_level,
+        fine.country_m49,
+        fine.time_period,
+        breakdowns.dimension,
+        breakdowns.family,
+        breakdowns.code,
+        fine.partner_id,
+        fine.n, fine.n_numerator, fine.sum_w, fine.sum_wy, fine.sum_w2
+    from fine
+    cross join lateral (
+        values (fine.country_m49, 'country'), (fine.area_code, 'admin1')
+    ) as areas (ref_area, area_level)
+    cross join lateral (
+        values
+            ('_T', '_T', '_T'),
+            ('SEX', 'sex', case when fine.sex in ('F', 'M', '_O') then fine.sex end),
+            -- the under-5 series has one age band: its total
+            ('AGE', 'age', case when fine.series <> 'SG_REG_BRTH'
+                                 and not (fine.series = 'VC_VOV_GDSD' and fine.age_group in ('Y0T4', 'Y5T14'))
+                                then fine.age_group end),
+            ('URBANISATION', 'urbanisation', fine.urbanisation),
+            ('DISABILITY_STATUS', 'disability_status', fine.disability_status),
+            ('COMPOSITE_BREAKDOWN', 'migrant_status', fine.migrant_status),
+            ('CUST_BREAKDOWN', 'ethnicity', fine.ethnicity_group),
+            ('CUST_BREAKDOWN', 'caste', fine.caste_group),
+            ('CUST_BREAKDOWN', 'displacement', fine.displacement_group),
+            ('CUST_BREAKDOWN', 'poverty', fine.poverty_group)
+    ) as breakdowns (dimension, family, code)
+    where areas.ref_area is not null
+      and breakdowns.code is not null
+      and breakdowns.code not like 'UNMAPPED:%'
+
+),
+
+cells as (
+
+    select
+        series, ref_area, area_level, country_m49, time_period, dimension, family, code,
+        sum(n)::bigint                                              as n,
+        sum(n_numerator)::bigint                                    as n_numerator,
+        sum(sum_w)                                                  as sum_w,
+        sum(sum_wy)                                                 as sum_wy,
+        sum(sum_w2)                                                 as sum_w2,
+        string_agg(distinct partner_id, ';' order by partner_id)    as partners,
+        count(distinct partner_id)::int                             as n_partners
+    from expanded
+    group by series, ref_area, area_level, country_m49, time_period, dimension, family, code
+
+)
+
+select
+    md5(concat_ws('|', series, ref_area, time_period, dimension, family, code)) as cell_id,
+    cells.*,
+    {{ weighted_proportion('sum_wy', 'sum_w') }}                     as p,
+    {{ kish_n_effective('sum_w', 'sum_w2') }}                        as n_effective,
+    {{ wilson_lower(weighted_proportion('sum_wy', 'sum_w'), kish_n_effective('sum_w', 'sum_w2')) }}
+                                                                     as lower_bound,
+    {{ wilson_upper(weighted_proportion('sum_wy', 'sum_w'), kish_n_effective('sum_w', 'sum_w2')) }}
+                                                                     as upper_bound
+from cells

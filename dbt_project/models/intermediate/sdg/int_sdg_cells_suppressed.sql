@@ -1,0 +1,46 @@
+{#- The community cells with primary and secondary small-cell suppression applied (see the macro
+    `exposed_members` for the rules). `suppression` says why a cell is hidden: 'primary' (fewer
+    than LNOB_MIN_CELL respondents in numerator or denominator) or 'secondary' (it would have let a
+    primary one be recomputed). -#}
+{%- set passes = 12 -%}
+{%- set slim = 'cell_id, series, ref_area, area_level, country_m49, time_period, dimension, family, code, n, n_numerator, sum_w, sum_wy' -%}
+with
+
+cells as (
+
+    select * from {{ ref('int_sdg_cells') }}
+
+),
+
+pass_0 as (
+
+    select {{ slim }}, (n < {{ var('min_cell') }} or n_numerator < {{ var('min_cell') }}) as suppressed
+    from cells
+
+),
+{% for i in range(1, passes + 1) %}
+pass_{{ i }} as (
+
+    select {{ slim }}, suppressed or cell_id in (
+        {{ exposed_members('pass_' ~ (i - 1)) | indent(8) }}
+    ) as suppressed
+    from pass_{{ i - 1 }}
+
+),
+{% endfor %}
+
+final as (
+
+    select cell_id, suppressed from pass_{{ passes }}
+
+)
+
+select
+    cells.*,
+    final.suppressed,
+    case
+        when cells.n < {{ var('min_cell') }} or cells.n_numerator < {{ var('min_cell') }} then 'primary'
+        when final.suppressed then 'secondary'
+    end                                                             as suppression
+from cells
+join final using (cell_id)

@@ -1,0 +1,70 @@
+{#- One row per person and community series they answer for: y = 1 if the person counts in the
+    numerator, 0 if only in the denominator. The series definitions of the partnership:
+
+      SH_XPD_EARN10 / 25  persons in households whose out-of-pocket health spending over 12 months
+                          exceeds 10% / 25% of their annual consumption (3.8.2)
+      SI_POV_NAHC         persons in households below the national poverty line (1.2.1)
+      SG_REG_BRTH         children under 5 whose birth is registered (16.9.1)
+      SH_H2O_SAFE         persons whose drinking water source is safely managed (6.1.1)
+      VC_VOV_GDSD         persons aged 15+ who felt discriminated against in the last 12 months (10.3.1)
+      _L_LNOB_HLTH_ACS    persons who needed health care in the last 12 months and received it:
+                          a service-access proxy for 3.8.1 (the official index is not computable
+                          from survey data)
+
+    Don't know / refused / not applicable answers are not responses: they leave the denominator. -#}
+{{ config(materialized='view') }}
+
+with
+
+persons as (
+
+    select * from {{ ref('int_persons_harmonised') }}
+
+),
+
+households as (
+
+    select source_id, household_pid, health_share, below_poverty_line
+    from {{ ref('int_households_harmonised') }}
+
+),
+
+people as (
+
+    select persons.*, households.health_share, households.below_poverty_line
+    from persons
+    left join households using (source_id, household_pid)
+
+),
+
+responses as (
+
+    select 'SH_XPD_EARN10' as series, people.*, (health_share > 0.10)::int as y
+    from people where health_share is not null
+    union all
+    select 'SH_XPD_EARN25', people.*, (health_share > 0.25)::int
+    from people where health_share is not null
+    union all
+    select 'SI_POV_NAHC', people.*, below_poverty_line::int
+    from people where below_poverty_line is not null
+    union all
+    select 'SG_REG_BRTH', people.*, birth_registered::int
+    from people where age < 5 and birth_registered in ('0', '1')
+    union all
+    select 'SH_H2O_SAFE', people.*, water_safe::int
+    from people where water_safe in ('0', '1')
+    union all
+    select 'VC_VOV_GDSD', people.*, felt_discriminated::int
+    from people where age >= 15 and felt_discriminated in ('0', '1')
+    union all
+    select '_L_LNOB_HLTH_ACS', people.*, health_access::int
+    from people where health_need = '1' and health_access in ('0', '1')
+
+)
+
+select
+    series, partner_id, source_id, country_m49, area_code, time_period,
+    sex, age_group, urbanisation, disability_status, migrant_status,
+    ethnicity_group, caste_group, displacement_group, poverty_group,
+    survey_weight, y
+from responses
