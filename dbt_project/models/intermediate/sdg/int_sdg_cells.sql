@@ -76,9 +76,13 @@ select
     md5(concat_ws('|', series, ref_area, time_period, dimension, family, code)) as cell_id,
     cells.*,
     {{ weighted_proportion('sum_wy', 'sum_w') }}                     as p,
-    {{ kish_n_effective('sum_w', 'sum_w2') }}                        as n_effective,
-    {{ wilson_lower(weighted_proportion('sum_wy', 'sum_w'), kish_n_effective('sum_w', 'sum_w2')) }}
+    -- published precision (percent, 4 decimals; the marts round to 2)
+    round((100 * {{ weighted_proportion('sum_wy', 'sum_w') }})::numeric, 4)::double precision
+                                                                     as value,
+    round({{ kish_n_effective('sum_w', 'sum_w2') }}::numeric, 4)::double precision
+                                                                     as n_effective,
+    round({{ wilson_lower(weighted_proportion('sum_wy', 'sum_w'), kish_n_effective('sum_w', 'sum_w2')) }}::numeric, 4)::double precision
                                                                      as lower_bound,
-    {{ wilson_upper(weighted_proportion('sum_wy', 'sum_w'), kish_n_effective('sum_w', 'sum_w2')) }}
+    round({{ wilson_upper(weighted_proportion('sum_wy', 'sum_w'), kish_n_effective('sum_w', 'sum_w2')) }}::numeric, 4)::double precision
                                                                      as upper_bound
 from cells

@@ -1,0 +1,185 @@
+{#- The LNOB gap: for each community series, reference area, year and marginalised group (an LNOB
+    group marked marginalised in the registry, persons with disability PD, migrants MS_MIGRANT):
+    the group's value beside the rest of the community sample (the area's respondents outside the
+    group) and beside the official value for the country (same year, or the nearest earlier one,
+    else the nearest later one; a national producer before the global database), with difference,
+    ratio and whether the 95% intervals overlap. `official_has_group_breakdown` is false where no
+    official source publishes this series for this group in this country at all: the knowledge gap.
+
+    A suppressed group shows no value and no rest value (the rest and the total would give it away);
+    a rest of fewer than LNOB_MIN_CELL respondents is not shown either. -#}
+with
+
+cells as (
+
+    select * from {{ ref('int_sdg_cells_suppressed') }}
+
+),
+
+official as (
+
+    select * from {{ ref('int_official_observations') }}
+
+),
+
+groups as (
+
+    select
+        cells.*,
+        case cells.dimension
+            when 'CUST_BREAKDOWN' then labels.cust_breakdown
+            else cells.code
+        end                                                         as group_code,
+        case cells.dimension
+            when 'CUST_BREAKDOWN' then labels.label
+            when 'DISABILITY_STATUS' then 'Persons with disability'
+            when 'COMPOSITE_BREAKDOWN' then 'Migrants (incl. refugees)'
+        end                                                         as group_label
+    from cells
+    left join {{ ref('lnob_custom_breakdowns') }} as labels
+        on cells.dimension = 'CUST_BREAKDOWN' and labels.group_code = cells.code
+    where (cells.dimension = 'CUST_BREAKDOWN' and labels.is_marginalised)
+       or (cells.dimension = 'DISABILITY_STATUS' and cells.code = 'PD')
+       or (cells.dimension = 'COMPOSITE_BREAKDOWN' and cells.code = 'MS_MIGRANT')
+
+),
+
+with_rest as (
+
+    select
+        groups.*,
+        totals.suppressed                                           as total_suppressed,
+        totals.n - groups.n                                         as rest_n,
+        totals.n_numerator - groups.n_numerator                     as rest_n_numerator,
+        {{ weighted_proportion('totals.sum_wy - groups.sum_wy', 'totals.sum_w - groups.sum_w') }}
+                                                                    as rest_p,
+        {{ kish_n_effective('totals.sum_w - groups.sum_w', 'totals.sum_w2 - groups.sum_w2') }}
+                                                                    as rest_n_effective
+    from groups
+    join cells as totals
+      on totals.series = groups.series and totals.ref_area = groups.ref_area
+     and totals.time_period = groups.time_period and totals.dimension = '_T'
+
+),
+
+national_official as (
+
+    -- the official national value of a series: every breakdown at its total
+    select series, ref_area, time_period, obs_value, lower_bound, upper_bound, reporting_type, partners
+    from official
+    where sex = '_T' and urbanisation = '_T' and income_wealth_quantile = '_T'
+      and education_lev = '_T' and occupation = '_T' and cust_breakdown = '_T'
+      and composite_breakdown = '_T' and disability_status = '_T' and activity = '_T'
+      and product = '_T' and obs_value is not null
+
+),
+
+official_match as (
+
+    select distinct on (with_rest.cell_id)
+        with_rest.cell_id,
+        national_official.obs_value                                 as official_value,
+        national_official.lower_bound                               as official_lower_bound,
+        national_official.upper_bound                               as official_upper_bound,
+        national_official.time_period                               as official_time_period,
+        national_official.partners                                  as official_partners
+    from with_rest
+    join national_official
+      on national_official.series = with_rest.series
+     and national_official.ref_area = with_rest.country_m49
+    order by
+        with_rest.cell_id,
+        (national_official.time_period <= with_rest.time_period) desc,
+        abs(national_official.time_period::int - with_rest.time_period::int),
+        (national_official.reporting_type = 'N') desc,
+        national_official.partners
+
+),
+
+official_breakdowns as (
+
+    select distinct series, ref_area as country_m49, 'CUST_BREAKDOWN' as dimension, cust_breakdown as group_code
+    from official where cust_breakdown <> '_T'
+    union
+    select distinct series, ref_area, 'DISABILITY_STATUS', disability_status
+    from official where disability_status <> '_T'
+    union
+    select distinct series, ref_area, 'COMPOSITE_BREAKDOWN', composite_breakdown
+    from official where composite_breakdown <> '_T'
+
+),
+
+published as (
+
+    select
+        with_rest.*,
+        not with_rest.suppressed                                    as group_published,
+        not (with_rest.suppressed or with_rest.total_suppressed
+             or with_rest.rest_n < {{ var('min_cell') }}
+             or with_rest.rest_n_numerator < {{ var('min_cell') }})  as rest_published
+    from with_rest
+
+),
+
+estimates as (
+
+    select
+        published.*,
+        case when group_published then 100 * p end                  as group_value,
+        case when group_published then lower_bound end              as group_lower_bound,
+        case when group_published then upper_bound end              as group_upper_bound,
+        case when rest_published then 100 * rest_p end              as rest_value,
+        case when rest_published then {{ wilson_lower('rest_p', 'rest_n_effective') }} end
+                                                                    as rest_lower_bound,
+        case when rest_published then {{ wilson_upper('rest_p', 'rest_n_effective') }} end
+                                                                    as rest_upper_bound
+    from published
+
+)
+
+select
+    estimates.series,
+    estimates.ref_area,
+    estimates.area_level                                            as ref_area_level,
+    estimates.country_m49,
+    estimates.time_period,
+    estimates.dimension                                             as group_dimension,
+    estimates.group_code,
+    estimates.group_label,
+    round(estimates.group_value::numeric, 2)::double precision      as group_value,
+    round(estimates.group_lower_bound::numeric, 2)::double precision as group_lower_bound,
+    round(estimates.group_upper_bound::numeric, 2)::double precision as group_upper_bound,
+    case when estimates.group_published then estimates.n end::bigint as group_n,
+    case when estimates.group_published then 'G' else 'Q' end::text as group_obs_status,
+    round(estimates.rest_value::numeric, 2)::double precision       as rest_value,
+    round(estimates.rest_lower_bound::numeric, 2)::double precision as rest_lower_bound,
+    round(estimates.rest_upper_bound::numeric, 2)::double precision as rest_upper_bound,
+    case when estimates.rest_published then estimates.rest_n end::bigint as rest_n,
+    official_match.official_value,
+    official_match.official_time_period,
+    official_match.official_partners,
+    (official_breakdowns.group_code is not null)                    as official_has_group_breakdown,
+    round((estimates.group_value - estimates.rest_value)::numeric, 2)::double precision
+                                                                    as difference_vs_rest,
+    round((estimates.group_value / nullif(estimates.rest_value, 0))::numeric, 3)::double precision
+                                                                    as ratio_vs_rest,
+    round((estimates.group_value - official_match.official_value)::numeric, 2)::double precision
+                                                                    as difference_vs_official,
+    round((estimates.group_value / nullif(official_match.official_value, 0))::numeric, 3)::double precision
+                                                                    as ratio_vs_official,
+    case when estimates.group_published and estimates.rest_published
+         then estimates.group_lower_bound <= estimates.rest_upper_bound
+          and estimates.rest_lower_bound <= estimates.group_upper_bound end
+                                                                    as intervals_overlap_rest,
+    case when estimates.group_published and official_match.official_lower_bound is not null
+         then estimates.group_lower_bound <= official_match.official_upper_bound
+          and official_match.official_lower_bound <= estimates.group_upper_bound end
+                                                                    as intervals_overlap_official,
+    estimates.partners
+from estimates
+left join official_match using (cell_id)
+left join official_breakdowns
+  on official_breakdowns.series = estimates.series
+ and official_breakdowns.country_m49 = estimates.country_m49
+ and official_breakdowns.dimension = estimates.dimension
+ and official_breakdowns.group_code = estimates.group_code
