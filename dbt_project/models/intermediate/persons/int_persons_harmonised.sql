@@ -38,8 +38,7 @@ select
     coded.delivery_id,
     coded.country_iso3,
     countries.m49                                           as country_m49,
-    case when coded.area_code like 'UNMAPPED:%' then null else coded.area_code end
-                                                            as area_code,
+    coded.area_code,
     coded.urbanisation,
     coded.sex,
     coded.age,

@@ -37,7 +37,8 @@ expanded as (
     cross join lateral (
         values
             ('_T', '_T', '_T'),
-            ('SEX', 'sex', case when fine.sex in ('F', 'M', '_O') then fine.sex end),
+            -- unknown sex (_U) is no group; an unmapped spelling goes on, for the gates to name it
+            ('SEX', 'sex', case when fine.sex <> '_U' then fine.sex end),
             -- the under-5 series has one age band: its total
             ('AGE', 'age', case when fine.series <> 'SG_REG_BRTH'
                                  and not (fine.series = 'VC_VOV_GDSD' and fine.age_group in ('Y0T4', 'Y5T14'))
@@ -52,7 +53,6 @@ expanded as (
     ) as breakdowns (dimension, family, code)
     where areas.ref_area is not null
       and breakdowns.code is not null
-      and breakdowns.code not like 'UNMAPPED:%'
 
 ),
 

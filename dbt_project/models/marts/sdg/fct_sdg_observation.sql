@@ -32,7 +32,7 @@ community as (
         '_T'::text                                                                  as income_wealth_quantile,
         '_T'::text                                                                  as education_lev,
         '_T'::text                                                                  as occupation,
-        case when cells.dimension = 'CUST_BREAKDOWN' then groups.cust_breakdown else '_T' end
+        case when cells.dimension = 'CUST_BREAKDOWN' then coalesce(groups.cust_breakdown, cells.code) else '_T' end
                                                                                     as cust_breakdown,
         case when cells.dimension = 'COMPOSITE_BREAKDOWN' then cells.code else '_T' end
                                                                                     as composite_breakdown,
