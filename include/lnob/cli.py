@@ -158,12 +158,12 @@ def _cmd_dbt(args) -> int:
     """dbt against the configured warehouse, with the project's profile, seeds and pseudonym key."""
     import subprocess
 
-    from lnob import registry, transform, warehouse
+    from lnob import pipeline, registry, transform, warehouse
     from lnob.config import settings
 
     cfg = settings()
     url = warehouse.start()
-    registry.write_seeds(registry.load(), cfg.dbt_project_dir)
+    pipeline.prepare_transform(url, registry.load(), cfg)
     rest = [a for a in args.rest if a != "--"]
     cmd = [transform._dbt_executable(), *rest, "--project-dir", str(cfg.dbt_project_dir),
            "--profiles-dir", str(cfg.dbt_project_dir), "--target-path", str(cfg.home / "dbt" / "target"),

@@ -122,15 +122,22 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
     return {**loaded, "outcome": "quarantined", "gate": "failed", "quarantine_path": target}
 
 
-def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
-    """dbt: seeds, staging, intermediate (with tests), then the marts into the audit schema."""
-    cfg = cfg or settings()
-    reg = registry.load()
+def prepare_transform(url: str, reg, cfg: Settings) -> None:
+    """What dbt expects before it runs: the registry's seeds written, the bookkeeping schema, and a
+    raw table for every registered source (a source with no delivery yet is an empty table)."""
     registry.write_seeds(reg, cfg.dbt_project_dir)
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         meta.ensure(cur)
         for src in reg.sources.values():
-            load.ensure_raw_table(cur, src)  # a source with no delivery yet is an empty table
+            load.ensure_raw_table(cur, src)
+
+
+def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
+    """dbt: seeds, staging, intermediate (with tests), then the marts into the audit schema."""
+    cfg = cfg or settings()
+    reg = registry.load()
+    prepare_transform(url, reg, cfg)
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {AUDIT_SCHEMA} cascade")  # no leftovers of a failed night
     results = transform.build_audit(url, cfg)
     detail = {"seconds": round(sum(r.seconds for r in results), 1),

@@ -28,7 +28,7 @@
         ('consumption_month', 'numeric'), ('oop_health_12m', 'numeric'),
         ('survey_weight', 'double precision'),
         ('interview_date', 'date'), ('delivery_date', 'date'), ('loaded_at', 'timestamptz'),
-        ('staging_version', 'text'),
+        ('staging_version', 'text'), ('staged_at', 'timestamptz'),
     ]) }}
 {%- endmacro %}
 
@@ -44,6 +44,7 @@
     'delivery_date': '_delivery_date',
     'loaded_at': '_loaded_at',
     'staging_version': 'staging_version.v',
+    'staged_at': 'now()',
 } -%}
 {%- for key in columns if key in lineage -%}
     {{ exceptions.raise_compiler_error("stage_persons(" ~ source_id ~ "): '" ~ key ~ "' is lineage, set by the macro") }}
