@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load clean
+.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-load: install  ## the loader against psql \copy on a 1M-row delivery (prin
 
 bench: install  ## speed and memory figures (printed, never asserted)
 	$(BIN)/python -m lnob.bench
+	$(BIN)/python -m lnob.bench_dbt
+
+bench-dbt: install  ## the dbt stage: from scratch, against one plain dbt build, and an incremental night
+	$(BIN)/python -m lnob.bench_dbt
 
 clean:  ## stop the embedded warehouse and remove local state (keeps the virtualenv)
 	-$(BIN)/lnob warehouse stop

@@ -24,6 +24,11 @@ create table if not exists {META_SCHEMA}.delivery_ledger (
     loaded_at      timestamptz not null default now(),
     unique (source_id, file_sha256)
 );
+-- The seed files the reference tables were last loaded from (transform reloads them on change).
+create table if not exists {META_SCHEMA}.seed_state (
+    checksum     text        not null,
+    loaded_at    timestamptz not null default now()
+);
 create table if not exists {META_SCHEMA}.run_log (
     run_id       text        not null,
     stage        text        not null,

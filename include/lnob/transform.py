@@ -95,14 +95,57 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None) ->
     return result
 
 
+# The mart data tests (generic tests on the marts, singular tests tagged `marts`) are the dbt half
+# of the mart gate: `build_audit` builds everything else with its tests (unit tests included) in one
+# dbt invocation, `test_audit` runs them in the gate stage.
+MART_TESTS = "tag:marts,resource_type:test"
+
+
+def seeds_checksum(cfg: Settings) -> str:
+    """A digest of every seed file and the project file that types them."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = sorted((cfg.dbt_project_dir / "seeds").rglob("*.csv")) + [cfg.dbt_project_dir / "dbt_project.yml"]
+    for path in files:
+        digest.update(str(path.relative_to(cfg.dbt_project_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _seeds_loaded(warehouse_url: str, checksum: str) -> bool:
+    """Whether the warehouse holds exactly these seeds (recorded after the last successful build)."""
+    from lnob.warehouse import connect
+
+    with connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select checksum from lnob_meta.seed_state")
+        row = cur.fetchone()
+        cur.execute("select count(*) from information_schema.tables where table_schema = 'reference'")
+        tables = cur.fetchone()[0]
+    return bool(row) and row[0] == checksum and tables > 0
+
+
+def _record_seeds(warehouse_url: str, checksum: str) -> None:
+    from lnob.warehouse import connect
+
+    with connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("delete from lnob_meta.seed_state")
+        cur.execute("insert into lnob_meta.seed_state (checksum) values (%s)", (checksum,))
+
+
 def build_audit(warehouse_url: str, cfg: Settings | None = None) -> list[DbtResult]:
-    """Seeds, staging and intermediate with their tests; then the marts into the audit schema."""
-    return [
-        run_dbt(["build", "--exclude", "tag:marts"], warehouse_url, cfg),
-        run_dbt(["run", "--select", "tag:marts"], warehouse_url, cfg),
-    ]
+    """Seeds, staging, intermediate, their data tests and every unit test; the marts into the audit
+    schema. One dbt invocation: the mart data tests wait for the gate. Seeds are reloaded only when
+    a seed file changed (the registry's are rewritten each night only if the registry changed)."""
+    cfg = cfg or settings()
+    checksum = seeds_checksum(cfg)
+    exclude = [MART_TESTS]
+    if _seeds_loaded(warehouse_url, checksum):
+        exclude.append("resource_type:seed")
+    result = run_dbt(["build", "--exclude", *exclude], warehouse_url, cfg)
+    _record_seeds(warehouse_url, checksum)
+    return [result]
 
 
 def test_audit(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
-    """The mart data tests (keys, codelists, contracts) on the audit schema."""
-    return run_dbt(["test", "--select", "tag:marts"], warehouse_url, cfg)
+    """The mart data tests (keys, codelists, contracts, suppression) on the audit schema."""
+    return run_dbt(["test", "--select", MART_TESTS], warehouse_url, cfg)

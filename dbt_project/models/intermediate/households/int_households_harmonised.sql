@@ -8,6 +8,7 @@ with
 members as (
 
     select * from {{ ref('int_persons_harmonised') }}
+    where not is_rejected
 
 ),
 

@@ -1,12 +1,31 @@
 {#- Persons of every community source, harmonised: the latest version of each record (a KoboToolbox
     or ODK edit, or a later delivery of the same respondent, replaces the earlier one; submissions
     the reviewers rejected are dropped), SDMX codes (REF_AREA as M49, sex, age group, urbanisation),
-    Washington Group disability status, migrant status, survey weight and reference year. -#}
+    Washington Group disability status, migrant status, survey weight and reference year.
+
+    Incremental: a night recomputes only the records (source, record key) that have a newly staged
+    version (a new delivery, or a source restaged after a code-map or key change), replacing their
+    row (delete+insert on the key). A row whose delivery left the ledger (superseded, quarantined)
+    goes; `dbt build --full-refresh` recomputes everything. Rejected submissions are kept, flagged
+    `is_rejected`, so that a rejection replaces an earlier accepted version; every estimate leaves
+    them out. -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['source_id', 'record_key'],
+    incremental_strategy='delete+insert',
+    post_hook="delete from {{ this }} where delivery_id not in (select delivery_id from lnob_meta.delivery_ledger where status = 'loaded')"
+) }}
 with
 
 versions as (
 
     select * from {{ ref('int_persons_unioned') }}
+    {% if is_incremental() %}
+    where (source_id, record_key) in (
+        select source_id, record_key from {{ ref('int_persons_unioned') }}
+        where staged_at > (select coalesce(max(staged_at), '-infinity'::timestamptz) from {{ this }})
+    )
+    {% endif %}
 
 ),
 
@@ -26,15 +45,15 @@ coded as (
                                  'wg_selfcare', 'wg_communicating'], 'age') }} as disability_status,
         {{ age_group('age') }}                                                   as age_group
     from latest
-    where review_state is distinct from 'rejected'
 
 )
 
 select
+    coded.source_id,
+    coded.record_key,
     coded.person_pid,
     coded.household_pid,
     coded.partner_id,
-    coded.source_id,
     coded.delivery_id,
     coded.country_iso3,
     countries.m49                                           as country_m49,
@@ -65,7 +84,9 @@ select
     coded.oop_health_12m,
     coalesce(coded.survey_weight, 1.0)                      as survey_weight,
     coded.interview_date,
-    extract(year from coded.interview_date)::int::text     as time_period
+    extract(year from coded.interview_date)::int::text     as time_period,
+    coalesce(coded.review_state = 'rejected', false)        as is_rejected,
+    coded.staged_at
 from coded
 left join {{ ref('lnob_countries') }} as countries
     on countries.iso3 = coded.country_iso3

@@ -2,6 +2,8 @@
     `exposed_members` for the rules). `suppression` says why a cell is hidden: 'primary' (fewer
     than LNOB_MIN_CELL respondents in numerator or denominator) or 'secondary' (it would have let a
     primary one be recomputed). -#}
+{#- The passes are CTEs the planner has no statistics for; nested loops over them cost seconds. -#}
+{{ config(pre_hook="set local enable_nestloop = off") }}
 {%- set passes = 12 -%}
 {%- set slim = 'cell_id, series, ref_area, area_level, country_m49, time_period, dimension, family, code, n, n_numerator, sum_w, sum_wy' -%}
 with

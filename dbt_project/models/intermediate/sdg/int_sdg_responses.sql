@@ -19,6 +19,7 @@ with
 persons as (
 
     select * from {{ ref('int_persons_harmonised') }}
+    where not is_rejected
 
 ),
 

@@ -1,0 +1,110 @@
+"""Benchmark of the dbt stage (``make bench-dbt``): figures and ratios, printed, never asserted.
+
+On its own embedded warehouse (``.lnob/bench-dbt``): every source for ``LNOB_BENCH_PERSONS``
+persons (default 200,000) is generated and loaded through the real loader, then
+
+  - the nightly dbt stage from scratch (what `transform` and the mart gate's dbt tests run:
+    seeds, staging, intermediate and their tests, the marts into the audit schema, the mart tests);
+  - one plain ``dbt build --full-refresh`` of the same models, from the same raw data, for the
+    ratio of the stage's overhead (several dbt invocations) to a single build;
+  - an incremental night: a further 1% of persons delivered as new files by every community
+    partner, loaded, and the same dbt stage again (staging only stages the new deliveries).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+SCHEMAS = "staging, intermediate, reference, marts_audit"
+
+
+def _load_all(url, reg, cfg, day: date, persons: int, seed: int, only=None) -> tuple[int, float]:
+    from lnob import load, sample, warehouse
+
+    t = time.monotonic()
+    sample.generate(cfg.landing_dir, persons, seed, day, only=only)
+    rows = 0
+    with warehouse.connect(url) as conn:
+        fresh, _ = load.new_deliveries(conn, reg, cfg.landing_dir, day)
+        for d in fresh:
+            rows += load.load_delivery(conn, reg, d, "bench", cfg).rows_loaded
+    return rows, time.monotonic() - t
+
+
+def _drop_models(url) -> None:
+    from lnob import warehouse
+
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"drop schema if exists {SCHEMAS} cascade")
+
+
+def _stage(url, cfg) -> float:
+    from lnob import pipeline, registry, transform
+
+    t = time.monotonic()
+    pipeline.prepare_transform(url, registry.load(), cfg)
+    transform.build_audit(url, cfg)
+    transform.test_audit(url, cfg)
+    return time.monotonic() - t
+
+
+def main() -> None:
+    persons = int(os.environ.get("LNOB_BENCH_PERSONS", "200000"))
+    project = Path(__file__).resolve().parents[2]
+    home = project / ".lnob" / "bench-dbt"
+    os.environ.update(
+        LNOB_HOME=str(home), LNOB_LANDING_DIR=str(home / "landing"),
+        LNOB_QUARANTINE_DIR=str(home / "quarantine"), LNOB_WAREHOUSE_PORT="55453",
+    )
+    os.environ.setdefault("LNOB_PSEUDONYM_KEY", "bench-only-key")
+    from lnob import registry, sample, transform, warehouse
+    from lnob.config import settings
+
+    cfg = settings()
+    url = warehouse.start(cfg)
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(f"drop schema if exists raw, lnob_meta, {SCHEMAS}, marts, marts_previous cascade")
+    shutil.rmtree(cfg.landing_dir, ignore_errors=True)
+    reg = registry.load()
+    figures: list[tuple[str, str]] = []
+
+    rows, seconds = _load_all(url, reg, cfg, date(2026, 1, 1), persons, 1)
+    figures.append(("generate + load every source", f"{rows:,} rows in {seconds:.1f} s"))
+
+    _drop_models(url)
+    full = _stage(url, cfg)
+    figures.append(("dbt stage, from scratch", f"{full:.1f} s"))
+
+    _drop_models(url)
+    from lnob import pipeline
+
+    pipeline.prepare_transform(url, reg, cfg)
+    t = time.monotonic()
+    transform.run_dbt(["build", "--full-refresh"], url, cfg)
+    plain = time.monotonic() - t
+    figures.append(("one plain `dbt build --full-refresh`", f"{plain:.1f} s; stage / plain build {full / plain:.2f}x "
+                    "(target <= 1.3)"))
+
+    # the stage on its own output, nothing new (what a night without deliveries costs)
+    idle = _stage(url, cfg)
+    figures.append(("dbt stage, no new delivery", f"{idle:.1f} s"))
+
+    community = [s for s in sample.ALL_SOURCES if reg.partners[reg.source(s).partner].kind == "community"]
+    new_rows, seconds = _load_all(url, reg, cfg, date(2026, 1, 2), max(persons // 100, 100), 2, only=community)
+    figures.append(("a night with 1% new persons", f"{new_rows:,} new rows loaded in {seconds:.1f} s"))
+    incremental = _stage(url, cfg)
+    figures.append(("dbt stage, incremental night", f"{incremental:.1f} s; incremental / full {incremental / full:.2f}x "
+                    "(target <= 0.3)"))
+
+    print(f"\nLNOB dbt benchmark, {persons:,} persons, {os.cpu_count()} cores")
+    for name, value in figures:
+        print(f"  {name:48s} {value}")
+    warehouse.stop(cfg)
+
+
+if __name__ == "__main__":
+    main()
