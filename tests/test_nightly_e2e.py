@@ -87,15 +87,18 @@ COMMUNITY_SERIES = ["SH_XPD_EARN10", "SH_XPD_EARN25", "SI_POV_NAHC", "SG_REG_BRT
 
 
 def _published_value(db, series: str, ref_area: str, **breakdown) -> tuple:
-    dims = {"sex": "_T", "urbanisation": "_T", "cust_breakdown": "_T", "composite_breakdown": "_T",
-            "disability_status": "_T", **breakdown}
+    # the age of a series' whole universe: children under 5 for birth registration, adults for
+    # discrimination, everyone otherwise (the age-group cells, e.g. Y0T4 of a household series, are
+    # breakdowns, not the total)
+    universe_age = {"SG_REG_BRTH": "Y0T4", "VC_VOV_GDSD": "Y_GE15"}.get(series, "_T")
+    dims = {"sex": "_T", "age": universe_age, "urbanisation": "_T", "cust_breakdown": "_T",
+            "composite_breakdown": "_T", "disability_status": "_T", **breakdown}
     where = " and ".join(f"{k} = %({k})s" for k in dims)
     with db.cursor() as cur:
         cur.execute(f"""select obs_value, lower_bound, upper_bound, n, obs_status
                         from marts.fct_sdg_observation
                         where source_type = 'community' and series = %(series)s
-                          and ref_area = %(ref_area)s and {where}
-                          and age in ('_T', 'Y0T4', 'Y_GE15')""",
+                          and ref_area = %(ref_area)s and {where}""",
                     {"series": series, "ref_area": ref_area, **dims})
         rows = cur.fetchall()
     assert len(rows) == 1, (series, ref_area, breakdown, rows)

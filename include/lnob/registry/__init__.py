@@ -52,6 +52,8 @@ FIXED_CANONICAL = {
     "sdmx_sex": {"_T", "F", "M"},
     "sdmx_age": {"_T", "Y0T4", "Y0T5", "Y_GE15", "Y_GE18"},
     "sdmx_urbanisation": {"_T", "U", "R"},
+    # CL_UNIT_MEASURE codes of the series the partnership compares (percent, index, count)
+    "sdmx_unit_measure": {"PT", "IX", "NUMBER"},
 }
 DERIVED_CANONICAL = {"group", "voice_group", "admin1"}
 
@@ -215,6 +217,19 @@ class Registry:
         """First-level areas as the CSV of the ``lnob_areas`` dbt seed."""
         return _csv(["area_code", "iso3", "area_name"],
                     sorted((a.code, c.iso3, a.name) for c in self.countries.values() for a in c.areas))
+
+    def partners_csv(self) -> str:
+        """The partners as the CSV of the ``lnob_partners`` dbt seed (no contact details)."""
+        return _csv(["partner_id", "partner_name", "kind", "country_iso3", "icso", "members"],
+                    [(p.id, p.name, p.kind, p.country or "", p.icso or "", ";".join(p.members))
+                     for p in sorted(self.partners.values(), key=lambda p: p.id)])
+
+    def sources_csv(self) -> str:
+        """The sources as the CSV of the ``lnob_sources`` dbt seed: who delivers what, how often."""
+        return _csv(["source_id", "partner_id", "source_type", "entity", "cadence", "country_iso3", "gate_policy"],
+                    [(s.id, s.partner, s.type, s.entity, s.cadence,
+                      s.country or self.partners[s.partner].country or "", s.gate_policy)
+                     for s in sorted(self.sources.values(), key=lambda s: s.id)])
 
     def custom_breakdowns_csv(self) -> str:
         """The groups as the CSV of the ``lnob_custom_breakdowns`` dbt seed."""
@@ -576,7 +591,8 @@ def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:
     written = []
     for name, text in (("partner_code_map.csv", reg.code_map_csv()),
                        ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv()),
-                       ("lnob_countries.csv", reg.countries_csv()), ("lnob_areas.csv", reg.areas_csv())):
+                       ("lnob_countries.csv", reg.countries_csv()), ("lnob_areas.csv", reg.areas_csv()),
+                       ("lnob_partners.csv", reg.partners_csv()), ("lnob_sources.csv", reg.sources_csv())):
         path = folder / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

@@ -1,8 +1,46 @@
--- PLACEHOLDER until the official staging lands
-select 'A'::text as freq, 'N'::text as reporting_type, 'SH_H2O_SAFE'::text as series, '404'::text as ref_area,
- '_T'::text as sex, '_T'::text as age, '_T'::text as urbanisation, '_T'::text as income_wealth_quantile,
- '_T'::text as education_lev, '_T'::text as occupation, '_T'::text as cust_breakdown, '_T'::text as composite_breakdown,
- '_T'::text as disability_status, '_T'::text as activity, '_T'::text as product, '2025'::text as time_period,
- 62.0::double precision as obs_value, 'PT'::text as unit_measure, '0'::text as unit_mult, 'A'::text as obs_status,
- 'C'::text as nature, null::double precision as lower_bound, null::double precision as upper_bound,
- 'KNBS'::text as source_detail, null::text as comment_obs, 'official'::text as source_type, 'knbs_kenya'::text as partners, null::bigint as n
+{#- Official observations of every official source in the shape of fct_sdg_observation: the
+    sixteen DSD dimensions, the attributes, `source_type` 'official', the partner, and no sample
+    size (official producers do not publish theirs). A source re-sends its whole series with every
+    release: for each observation key the latest delivery's value stands (a revision replaces the
+    earlier figure). -#}
+{% set sources = ['stg_unsd_sdg_api__observations', 'stg_knbs_sdg_sdmx__observations',
+                  'stg_statcan_open_sdg__observations'] %}
+{% set dimensions = ['freq', 'reporting_type', 'series', 'ref_area', 'sex', 'age', 'urbanisation',
+                     'income_wealth_quantile', 'education_lev', 'occupation', 'cust_breakdown',
+                     'composite_breakdown', 'disability_status', 'activity', 'product', 'time_period'] %}
+with
+
+delivered as (
+
+    {% for model in sources %}
+    select * from {{ ref(model) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+latest as (
+
+    select distinct on (source_id, {{ dimensions | join(', ') }}) *
+    from delivered
+    order by source_id, {{ dimensions | join(', ') }}, delivery_date desc, delivery_id desc, row_number desc
+
+)
+
+select
+    {% for dim in dimensions %}
+    {{ dim }},
+    {% endfor %}
+    obs_value,
+    unit_measure,
+    unit_mult,
+    obs_status,
+    nature,
+    lower_bound,
+    upper_bound,
+    source_detail,
+    comment_obs,
+    'official'::text                                                     as source_type,
+    partner_id                                                           as partners,
+    null::bigint                                                         as n
+from latest
