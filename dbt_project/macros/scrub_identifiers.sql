@@ -19,8 +19,8 @@
   removing: "I am Rohingya" becomes "I am [name]", a long amount such as "10 000 000" becomes [id].
 
   `has_identifier(text_expr)` is true when any rule but the row's own names would still remove
-  something: has_identifier(scrub_identifiers(x)) is always false. The mart gate's singular test
-  `assert_no_identifier_in_voices` adds the raw names of each record.
+  something, so a scrubbed text passes it (the placeholders match no rule). The mart gate's
+  singular test `assert_no_identifier_in_voices` adds the raw names of each record.
 
   The patterns are PostgreSQL ARE, written as template text (not Jinja strings, whose escapes
   would eat the backslashes) and quoted for SQL ('' is a quote).
