@@ -1,6 +1,7 @@
 """``lnob``: the command line of the data platform.
 
     lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
+    lnob warehouse roles                     create the least-privilege roles and grants (idempotent)
     lnob registry check|seeds                validate the registry | write the dbt seeds it owns
     lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
                                              write one night of synthetic partner deliveries
@@ -40,6 +41,15 @@ def _cmd_warehouse(args) -> int:
         return 0 if st["running"] else 3
     elif args.action == "url":
         print(warehouse.url())
+    elif args.action == "roles":
+        from lnob import roles
+
+        url = warehouse.start()
+        with warehouse.connect(url) as conn:
+            for line in roles.ensure(conn):
+                print(line)
+        print(f"{roles.READER} logs in as {warehouse.redact(roles.reader_url(url))} "
+              f"(password: ${roles.PASSWORD_VARIABLE} or $LNOB_HOME/roles.json)")
     return 0
 
 
@@ -227,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("warehouse", help="the embedded or configured PostgreSQL")
-    p.add_argument("action", choices=["start", "stop", "status", "url"])
+    p.add_argument("action", choices=["start", "stop", "status", "url", "roles"])
     p.set_defaults(func=_cmd_warehouse)
 
     p = sub.add_parser("registry", help="the partner and source registry")

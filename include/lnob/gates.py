@@ -61,9 +61,12 @@ def _env(url: str) -> None:
 
 
 def _sqlalchemy_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
     from lnob.warehouse import ConnInfo
 
-    return ConnInfo.from_url(url).url("postgresql+psycopg2")
+    query = urlsplit(url).query  # e.g. options=-c role=... (the step's role) reach psycopg2
+    return ConnInfo.from_url(url).url("postgresql+psycopg2") + (f"?{query}" if query else "")
 
 
 @contextmanager

@@ -6,8 +6,18 @@ from __future__ import annotations
 from lnob.config import META_SCHEMA, RAW_SCHEMA
 
 DDL = f"""
-create schema if not exists {META_SCHEMA};
-create schema if not exists {RAW_SCHEMA};
+-- Only when missing: CREATE SCHEMA IF NOT EXISTS checks the database's CREATE privilege first,
+-- which the loader role (owner of both schemas, see lnob.roles) does not have.
+do $$
+begin
+    if not exists (select 1 from pg_namespace where nspname = '{META_SCHEMA}') then
+        create schema {META_SCHEMA};
+    end if;
+    if not exists (select 1 from pg_namespace where nspname = '{RAW_SCHEMA}') then
+        create schema {RAW_SCHEMA};
+    end if;
+end
+$$;
 create table if not exists {META_SCHEMA}.delivery_ledger (
     delivery_id    bigserial primary key,
     source_id      text        not null,

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from lnob import connectors, gates, load, meta, publish, registry, transform, warehouse
+from lnob import connectors, gates, load, meta, publish, registry, roles, transform, warehouse
 from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,16 @@ def _log(url: str, run_id: str, stage: str, subject: str, outcome: str, detail: 
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         meta.ensure(cur)
         meta.log_outcome(cur, run_id, stage, subject, outcome, detail)
+
+
+def secure(url: str, cfg: Settings | None = None) -> None:
+    """Create or repair the least-privilege roles and their grants (idempotent) when the configured
+    user may; the night's steps then run as the narrowest role (see lnob.roles)."""
+    with warehouse.connect(url) as conn:
+        if roles.can_manage(conn):
+            for line in roles.ensure(conn, cfg):
+                log.info("roles: %s", line)
+    roles.forget(url)
 
 
 def api_sources(get_endpoint) -> list[str]:
@@ -68,7 +78,8 @@ def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     """Find tonight's new deliveries in the landing folder (any date up to ``night``)."""
     cfg = cfg or settings()
     reg = registry.load()  # raises RegistryError naming file and key path: the night stops here
-    with warehouse.connect(url) as conn:
+    secure(url, cfg)
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
         fresh, known = load.new_deliveries(conn, reg, cfg.landing_dir, night)
     per_source: dict[str, int] = {}
     for d in fresh:
@@ -85,7 +96,7 @@ def load_raw(url: str, run_id: str, delivery: dict, cfg: Settings | None = None)
     """Load one delivery; a contract break quarantines it (the task succeeds, the night goes on)."""
     reg = registry.load()
     d = load.Delivery(**delivery)
-    with warehouse.connect(url) as conn:
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
         result = load.load_delivery(conn, reg, d, run_id, cfg)
     detail = asdict(result)
     _log(url, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}", result.outcome, detail)
@@ -102,7 +113,7 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
         return {**loaded, "gate": "not run"}
     reg = registry.load()
     src = reg.source(loaded["source_id"])
-    result = gates.gate_raw(reg, src.id, loaded["delivery_id"], url, cfg)
+    result = gates.gate_raw(reg, src.id, loaded["delivery_id"], roles.step_url(url, roles.LOADER), cfg)
     subject = f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
     _log(url, run_id, "gate_raw", subject, "passed" if result.success else "failed",
          {"failed": result.failed, "evaluated": result.evaluated})
@@ -114,7 +125,7 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
     reason = {"partner": src.partner, "source": src.id, "kind": "raw_gate_failed",
               "file": loaded["file_name"], "delivery_date": loaded["delivery_date"],
               "errors": result.failed}
-    with warehouse.connect(url) as conn:
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
         target = load.unload_delivery(conn, reg, loaded["delivery_id"], reason, cfg)
     _log(url, run_id, "load_raw", subject, "quarantined", {**loaded, "reason": reason, "rows_loaded": 0,
                                                            "quarantine_path": target})
@@ -126,7 +137,7 @@ def prepare_transform(url: str, reg, cfg: Settings) -> None:
     """What dbt expects before it runs: the registry's seeds written, the bookkeeping schema, and a
     raw table for every registered source (a source with no delivery yet is an empty table)."""
     registry.write_seeds(reg, cfg.dbt_project_dir)
-    with warehouse.connect(url) as conn, conn.cursor() as cur:
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         meta.ensure(cur)
         for src in reg.sources.values():
             load.ensure_raw_table(cur, src)
@@ -137,9 +148,10 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     cfg = cfg or settings()
     reg = registry.load()
     prepare_transform(url, reg, cfg)
-    with warehouse.connect(url) as conn, conn.cursor() as cur:
+    as_transformer = roles.step_url(url, roles.TRANSFORMER)
+    with warehouse.connect(as_transformer) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {AUDIT_SCHEMA} cascade")  # no leftovers of a failed night
-    results = transform.build_audit(url, cfg)
+    results = transform.build_audit(as_transformer, cfg)
     detail = {"seconds": round(sum(r.seconds for r in results), 1),
               "nodes": sum(len(r.results) for r in results)}
     _log(url, run_id, "transform", "dbt", "ok", detail)
@@ -149,13 +161,14 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
 def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     """dbt's mart tests and the GX mart suite on the audit schema; both must pass to publish."""
     problems: list[str] = []
+    as_transformer = roles.step_url(url, roles.TRANSFORMER)
     try:
-        dbt_result = transform.test_audit(url, cfg)
+        dbt_result = transform.test_audit(as_transformer, cfg)
         _log(url, run_id, "gate_marts", "dbt_tests", "passed", {"tests": len(dbt_result.results)})
     except transform.DbtError as exc:
         _log(url, run_id, "gate_marts", "dbt_tests", "failed", {"error": str(exc)[:4000]})
         problems.append(str(exc))
-    gx_result = gates.gate_marts(url, cfg)
+    gx_result = gates.gate_marts(as_transformer, cfg)
     _log(url, run_id, "gate_marts", "gx_marts", "passed" if gx_result.success else "failed",
          {"failed": gx_result.failed, "evaluated": gx_result.evaluated,
           "data_docs": gates.data_docs_index(cfg)})
@@ -168,7 +181,7 @@ def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
 
 
 def publish_stage(url: str, run_id: str) -> dict:
-    with warehouse.connect(url) as conn:
+    with warehouse.connect(roles.step_url(url, roles.TRANSFORMER)) as conn:
         publish.swap(conn)
         counts = publish.table_counts(conn, PUBLISHED_SCHEMA)
     _log(url, run_id, "publish", PUBLISHED_SCHEMA, "published", {"tables": counts})
@@ -180,7 +193,7 @@ def export_stage(url: str, run_id: str, night: date, cfg: Settings | None = None
 
     cfg = cfg or settings()
     out = cfg.exports_dir / night.isoformat()
-    with warehouse.connect(url) as conn:
+    with warehouse.connect(roles.step_url(url, roles.READER)) as conn:  # reads what BI tools read
         files = export.export_all(conn, out)
     _log(url, run_id, "export", str(out), "ok", {"files": files})
     return files

@@ -24,9 +24,28 @@ def _schema_exists(cur, name: str) -> bool:
     return cur.fetchone() is not None
 
 
-def swap(conn, attempts: int = 5, lock_timeout: str = "5s") -> None:
-    """marts_previous <- marts <- marts_audit, in one transaction."""
+def _lock_tables(cur, schemas: list[str]) -> None:
+    """ACCESS EXCLUSIVE on every table and view of ``schemas``: waits (up to the lock timeout) for
+    readers still inside a transaction on them, so none of them sees two nights."""
+    cur.execute("""select format('%%I.%%I', n.nspname, c.relname) from pg_class c
+                   join pg_namespace n on n.oid = c.relnamespace
+                   where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm') order by 1""", (schemas,))
+    names = [r[0] for r in cur.fetchall()]
+    if names:
+        cur.execute(f"lock table {', '.join(names)} in access exclusive mode")
+
+
+def swap(conn, attempts: int = 5, lock_timeout: str = "5s", backoff: float = 2.0) -> None:
+    """marts_previous <- marts <- marts_audit, in one transaction.
+
+    Every table involved is locked first, waiting at most ``lock_timeout`` for readers' locks; if a
+    reader holds on, the transaction is rolled back and retried after a growing pause, at most
+    ``attempts`` times, then :class:`PublishError`. A reader therefore sees last night or tonight,
+    never both, and never blocks publication forever. The BI reader is granted the new ``marts``
+    and loses the old one in the same transaction."""
     import psycopg2
+
+    from lnob import roles
 
     for attempt in range(1, attempts + 1):
         try:
@@ -34,8 +53,11 @@ def swap(conn, attempts: int = 5, lock_timeout: str = "5s") -> None:
                 cur.execute(f"set local lock_timeout = '{lock_timeout}'")
                 if not _schema_exists(cur, AUDIT_SCHEMA):
                     raise PublishError(f"nothing to publish: schema {AUDIT_SCHEMA} does not exist")
+                _lock_tables(cur, [PUBLISHED_SCHEMA, PREVIOUS_SCHEMA, AUDIT_SCHEMA])
                 cur.execute(f"drop schema if exists {PREVIOUS_SCHEMA} cascade")
+                roles.grant_reader(cur, AUDIT_SCHEMA)
                 if _schema_exists(cur, PUBLISHED_SCHEMA):
+                    roles.revoke_reader(cur, PUBLISHED_SCHEMA)
                     cur.execute(f"alter schema {PUBLISHED_SCHEMA} rename to {PREVIOUS_SCHEMA}")
                 cur.execute(f"alter schema {AUDIT_SCHEMA} rename to {PUBLISHED_SCHEMA}")
             conn.commit()
@@ -43,16 +65,22 @@ def swap(conn, attempts: int = 5, lock_timeout: str = "5s") -> None:
         except psycopg2.errors.LockNotAvailable:
             conn.rollback()
             if attempt == attempts:
-                raise PublishError(f"could not publish: readers held locks through {attempts} attempts") from None
-            time.sleep(min(2 ** attempt, 30))
+                raise PublishError(f"could not publish: readers held locks through {attempts} attempts "
+                                   f"(lock timeout {lock_timeout} each); marts unchanged") from None
+            time.sleep(min(backoff ** attempt, 30))
 
 
-def rollback(conn) -> None:
+def rollback(conn, lock_timeout: str = "5s") -> None:
     """Restore last night: marts <- marts_previous (tonight's marts are kept as marts_previous)."""
+    from lnob import roles
+
     with conn.cursor() as cur:
-        cur.execute("set local lock_timeout = '5s'")
+        cur.execute(f"set local lock_timeout = '{lock_timeout}'")
         if not _schema_exists(cur, PREVIOUS_SCHEMA):
             raise PublishError(f"no previous version to restore: schema {PREVIOUS_SCHEMA} does not exist")
+        _lock_tables(cur, [PUBLISHED_SCHEMA, PREVIOUS_SCHEMA])
+        roles.revoke_reader(cur, PUBLISHED_SCHEMA)
+        roles.grant_reader(cur, PREVIOUS_SCHEMA)
         cur.execute(f"alter schema {PUBLISHED_SCHEMA} rename to marts_rollback_tmp")
         cur.execute(f"alter schema {PREVIOUS_SCHEMA} rename to {PUBLISHED_SCHEMA}")
         cur.execute(f"alter schema marts_rollback_tmp rename to {PREVIOUS_SCHEMA}")

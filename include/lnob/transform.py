@@ -51,9 +51,18 @@ def dbt_env(warehouse_url: str, cfg: Settings | None = None) -> dict[str, str]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DO_NOT_TRACK="1",
         # The pseudonymisation key reaches the warehouse sessions as settings, never SQL text.
-        PGOPTIONS=pseudonym.pgoptions(cfg.pseudonym_key, os.environ.get("PGOPTIONS", "")),
+        PGOPTIONS=pseudonym.pgoptions(cfg.pseudonym_key, " ".join(
+            o for o in (os.environ.get("PGOPTIONS", ""), _url_options(warehouse_url)) if o)),
     )
     return env
+
+
+def _url_options(warehouse_url: str) -> str:
+    """libpq ``options`` of the URL (e.g. ``-c role=lnob_transformer``): dbt's profile has no such
+    field, so they travel in PGOPTIONS."""
+    from urllib.parse import parse_qs, urlsplit
+
+    return " ".join(parse_qs(urlsplit(warehouse_url).query).get("options", []))
 
 
 def _dbt_executable() -> str:
