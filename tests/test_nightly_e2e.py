@@ -167,6 +167,99 @@ def test_exports_read_back(first_night):
     assert rows[0]["DATAFLOW"].startswith("IAEG-SDGs:")
 
 
+def _audit_copy_of_marts(db) -> None:
+    """marts_audit as an exact copy of the published marts (what a night identical to the last
+    would build), for a test to spoil one thing in."""
+    with db.cursor() as cur:
+        cur.execute("drop schema if exists marts_audit cascade")
+        cur.execute("create schema marts_audit")
+        cur.execute("select table_name from information_schema.tables where table_schema = 'marts' "
+                    "and table_type = 'BASE TABLE'")
+        for (table,) in cur.fetchall():
+            cur.execute(f"create table marts_audit.{table} as table marts.{table}")
+    from lnob import roles
+
+    roles.ensure(db)  # what dbt builds belongs to lnob_transformer, which runs the gate
+
+
+def _mart_gate_failures(db) -> str:
+    from lnob import pipeline
+
+    with pytest.raises(pipeline.GateFailed) as failed:
+        pipeline.gate_marts(settings_url(db), "test-gate")
+    return str(failed.value)
+
+
+def settings_url(db) -> str:
+    from lnob import warehouse
+
+    return warehouse.url()
+
+
+def test_an_unchanged_night_passes_the_mart_gate(first_night, db):
+    from lnob import pipeline
+
+    _audit_copy_of_marts(db)
+    try:
+        assert pipeline.gate_marts(settings_url(db), "test-gate")["dbt_tests"] == "passed"
+    finally:
+        with db.cursor() as cur:
+            cur.execute("drop schema marts_audit cascade")
+
+
+def test_a_bad_mart_value_fails_the_gate_and_data_docs_show_it(first_night, db):
+    from lnob import gates
+
+    before = publish.schema_checksum(db)
+    docs = Path(gates.data_docs_index())
+    docs_before = docs.stat().st_mtime if docs.exists() else 0
+    _audit_copy_of_marts(db)
+    try:
+        with db.cursor() as cur:
+            cur.execute("""update marts_audit.fct_sdg_observation set obs_value = 150
+                           where ctid = (select ctid from marts_audit.fct_sdg_observation
+                                         where unit_measure = 'PT' and obs_value is not null limit 1)""")
+        message = _mart_gate_failures(db)
+        assert "percentages lie in 0..100" in message and "fct_sdg_observation" in message
+        assert docs.stat().st_mtime > docs_before  # Data Docs rebuilt with the failed validation
+        assert publish.schema_checksum(db) == before
+    finally:
+        with db.cursor() as cur:
+            cur.execute("drop schema marts_audit cascade")
+
+
+def test_a_mart_shrinking_beyond_the_band_fails_the_gate(first_night, db):
+    _audit_copy_of_marts(db)
+    try:
+        with db.cursor() as cur:
+            cur.execute("delete from marts_audit.mart_lnob_gap where random() < 0.8")  # a join gone wrong
+        message = _mart_gate_failures(db)
+        assert "mart_lnob_gap: row count within LNOB_ROW_COUNT_BAND" in message
+    finally:
+        with db.cursor() as cur:
+            cur.execute("drop schema marts_audit cascade")
+
+
+def test_an_implausible_person_fails_the_persons_suite(first_night, db):
+    _audit_copy_of_marts(db)
+    with db.cursor() as cur:
+        cur.execute("""select source_id, record_key, age, wg_seeing from intermediate.int_persons_harmonised
+                       where age >= 5 and wg_seeing = 1 limit 1""")
+        source_id, record_key, age, wg = cur.fetchone()
+        cur.execute("""update intermediate.int_persons_harmonised set age = 150, wg_seeing = 7
+                       where source_id = %s and record_key = %s""", (source_id, record_key))
+    try:
+        message = _mart_gate_failures(db)
+        assert "persons" in message or "int_persons_harmonised" in message
+        assert "expect_column_values_to_be_between(age)" in message
+        assert "expect_column_values_to_be_in_set(wg_seeing)" in message
+    finally:
+        with db.cursor() as cur:
+            cur.execute("""update intermediate.int_persons_harmonised set age = %s, wg_seeing = %s
+                           where source_id = %s and record_key = %s""", (age, wg, source_id, record_key))
+            cur.execute("drop schema marts_audit cascade")
+
+
 def test_same_night_again_is_idempotent(first_night, db):
     before = publish.schema_checksum(db)
     s_first = _summary(NIGHT)

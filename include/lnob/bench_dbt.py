@@ -78,6 +78,13 @@ def main() -> None:
     _drop_models(url)
     full = _stage(url, cfg)
     figures.append(("dbt stage, from scratch", f"{full:.1f} s"))
+    from lnob import gates
+
+    t = time.monotonic()
+    gate = gates.gate_marts(url, cfg)
+    figures.append(("mart gate (GX: persons + every mart, SQL in the warehouse)",
+                    f"{time.monotonic() - t:.1f} s, {gate.evaluated} expectations, "
+                    f"{'passed' if gate.success else 'FAILED: ' + gate.describe()[:300]} (target <= 15 s)"))
 
     _drop_models(url)
     from lnob import pipeline

@@ -51,6 +51,7 @@ class Settings:
     embedded_port: int
     pseudonym_key: str | None
     min_cell: int
+    row_count_band: float
 
     @property
     def external_warehouse(self) -> bool:
@@ -102,4 +103,5 @@ def settings() -> Settings:
         embedded_port=int(os.environ.get("LNOB_WAREHOUSE_PORT", DEFAULT_EMBEDDED_PORT)),
         pseudonym_key=os.environ.get("LNOB_PSEUDONYM_KEY") or None,
         min_cell=int(os.environ.get("LNOB_MIN_CELL", "10")),
+        row_count_band=float(os.environ.get("LNOB_ROW_COUNT_BAND", "0.5")),
     )

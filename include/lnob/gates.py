@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
 URL_VARIABLE = "LNOB_GX_WAREHOUSE_URL"
-MART_TABLES = ["fct_sdg_observation"]
+MART_TABLES = ["fct_sdg_observation", "mart_lnob_gap", "mart_evidence_map", "mart_voices",
+               "dim_indicator", "dim_geography", "dim_partner"]
+#: Marts that accumulate (testimonies are only added, or withdrawn one by one): their row count
+#: may grow freely from one night to the next; every other mart stays within the band.
+ACCUMULATING = {"mart_voices"}
+PERSONS_TABLE = ("intermediate", "int_persons_harmonised")
 SDMX_DIMENSIONS = [
     "freq", "reporting_type", "series", "ref_area", "sex", "age", "urbanisation",
     "income_wealth_quantile", "education_lev", "occupation", "cust_breakdown",
@@ -48,8 +53,9 @@ class GateResult:
             return f"{self.gate}: passed ({self.evaluated} expectations)"
         lines = [f"{self.gate}: FAILED {len(self.failed)} of {self.evaluated} expectations"]
         for f in self.failed:
+            what = f" \"{f['description']}\"" if f.get("description") else ""
             lines.append(
-                f"  - {f['table']}: {f['expectation']}({f['column'] or ''}) "
+                f"  - {f['table']}: {f['expectation']}({f['column'] or ''}){what} "
                 f"unexpected={f['unexpected_count']} sample={f['sample']}"
             )
         return "\n".join(lines)
@@ -95,6 +101,12 @@ def context(cfg: Settings | None = None):
 
 
 def _codes(cfg: Settings, codelist: str) -> list[str]:
+    if codelist == "SERIES":  # the SDG series and the partnership's own (seeds sdg_series, lnob_series)
+        codes = []
+        for folder, name in (("reference", "sdg_series.csv"), ("lnob", "lnob_series.csv")):
+            with (cfg.dbt_project_dir / "seeds" / folder / name).open(encoding="utf-8") as fh:
+                codes += [r["series_code"] for r in csv.DictReader(fh)]
+        return sorted(set(codes))
     path = cfg.dbt_project_dir / "seeds" / "reference" / "sdmx_codes.csv"
     with path.open(encoding="utf-8") as fh:
         codes = [r["code"] for r in csv.DictReader(fh) if r["codelist_id"] == codelist]
@@ -128,19 +140,162 @@ def raw_expectations(registry: Registry, source_id: str) -> list:
     return out
 
 
-def mart_expectations(cfg: Settings, table: str) -> list:
+def _row_band(table: str):
+    """Row count within the band around the last published night's (parameters set at run time)."""
+    import great_expectations as gx
+
+    return gx.expectations.ExpectTableRowCountToBeBetween(
+        min_value={"$PARAMETER": f"rows_min__{table}"}, max_value={"$PARAMETER": f"rows_max__{table}"},
+        description=f"{table}: row count within LNOB_ROW_COUNT_BAND of the last published night")
+
+
+def _unexpected(description: str, query: str):
+    import great_expectations as gx
+
+    return gx.expectations.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
+
+
+def _percent_and_bounds(value: str, lower: str, upper: str, where: str = "true") -> list:
+    return [
+        _unexpected(f"{value} is a percentage in 0..100",
+                    f"select * from {{batch}} where {where} and ({value} < 0 or {value} > 100)"),
+        _unexpected(f"{lower} <= {value} <= {upper} where given",
+                    f"select * from {{batch}} where {where} and {value} is not null and "
+                    f"({lower} > {value} or {upper} < {value})"),
+    ]
+
+
+# Washington Group answers after recoding: 1 no difficulty .. 4 cannot do at all.
+WG_DOMAINS = ["wg_seeing", "wg_hearing", "wg_walking", "wg_remembering", "wg_selfcare", "wg_communicating"]
+
+
+def persons_expectations(cfg: Settings) -> list:
+    """The harmonised persons: codes valid, ages plausible, Washington Group answers in range."""
     import great_expectations as gx
 
     ex = gx.expectations
-    if table != "fct_sdg_observation":
-        raise KeyError(table)
     out: list = [
         ex.ExpectTableRowCountToBeBetween(min_value=1),
+        ex.ExpectCompoundColumnsToBeUnique(column_list=["source_id", "record_key"]),
+        ex.ExpectColumnValuesToNotBeNull(column="person_pid"),
+        ex.ExpectColumnValuesToNotBeNull(column="country_m49"),
+        ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
+        ex.ExpectColumnValuesToBeInSet(column="area_code", value_set=_codes(cfg, "CL_AREA")),
+        ex.ExpectColumnValuesToBeInSet(column="sex", value_set=["F", "M", "_O", "_U"]),
+        ex.ExpectColumnValuesToBeInSet(column="urbanisation", value_set=["U", "R", "_U"]),
+        ex.ExpectColumnValuesToBeInSet(column="age_group", value_set=_codes(cfg, "CL_AGE")),
+        ex.ExpectColumnValuesToBeInSet(column="disability_status", value_set=["PD", "PWD"]),
+        ex.ExpectColumnValuesToBeInSet(column="migrant_status", value_set=["MS_MIGRANT", "MS_NOMIGRANT"]),
+        ex.ExpectColumnValuesToNotBeNull(column="age"),
+        ex.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=110),
+        ex.ExpectColumnValuesToBeBetween(column="survey_weight", min_value=0, strict_min=True),
+        _unexpected("the Washington Group questions apply from age 5: no disability status below it",
+                    "select * from {batch} where age < 5 and disability_status is not null"),
+        _unexpected("a person with a domain answered 'a lot of difficulty' or 'cannot do at all' is PD",
+                    "select * from {batch} where disability_status is distinct from 'PD' and age >= 5 and ("
+                    + " or ".join(f"{d} in (3, 4)" for d in WG_DOMAINS) + ")"),
+    ]
+    out += [ex.ExpectColumnValuesToBeInSet(column=d, value_set=[1, 2, 3, 4]) for d in WG_DOMAINS]
+    return out
+
+
+def mart_expectations(cfg: Settings, table: str) -> list:
+    builders = {"fct_sdg_observation": _fct_expectations, "mart_lnob_gap": _gap_expectations,
+                "mart_evidence_map": _evidence_map_expectations, "mart_voices": _voices_expectations,
+                "dim_indicator": _dim_indicator_expectations, "dim_geography": _dim_geography_expectations,
+                "dim_partner": _dim_partner_expectations}
+    return [_row_band(table), *builders[table](cfg)]
+
+
+def _gap_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    return [
+        ex.ExpectCompoundColumnsToBeUnique(
+            column_list=["series", "ref_area", "time_period", "group_dimension", "group_code"]),
+        ex.ExpectColumnValuesToBeInSet(column="series", value_set=_codes(cfg, "SERIES")),
+        ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA")),
+        ex.ExpectColumnValuesToBeBetween(column="group_n", min_value={"$PARAMETER": "min_cell"}),
+        ex.ExpectColumnValuesToBeBetween(column="rest_n", min_value={"$PARAMETER": "min_cell"}),
+        *_percent_and_bounds("group_value", "group_lower_bound", "group_upper_bound"),
+        *_percent_and_bounds("rest_value", "rest_lower_bound", "rest_upper_bound"),
+        _unexpected("a suppressed group shows no value", "select * from {batch} where group_obs_status = 'Q' "
+                    "and (group_value is not null or group_n is not null)"),
+        _unexpected("difference_vs_rest = group_value - rest_value (to rounding)",
+                    "select * from {batch} where abs(difference_vs_rest - (group_value - rest_value)) > 0.011"),
+    ]
+
+
+def _evidence_map_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    return [
+        ex.ExpectCompoundColumnsToBeUnique(
+            column_list=["series", "country_m49", "time_period", "group_dimension", "group_code"]),
+        ex.ExpectColumnValuesToBeInSet(column="series", value_set=_codes(cfg, "SERIES")),
+        ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
+        ex.ExpectColumnValuesToBeBetween(column="sample_size", min_value={"$PARAMETER": "min_cell"}),
+        _unexpected("a gap is where nobody holds data, an overlap where two or more do",
+                    "select * from {batch} where is_gap <> (n_community_partners = 0 and official_partners is null) "
+                    "or (is_overlap and n_community_partners + coalesce(array_length("
+                    "string_to_array(official_partners, ';'), 1), 0) < 2)"),
+    ]
+
+
+# What a published testimony must not contain (the scrubbing in staging removes these).
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+PHONE = r"\+?[0-9][0-9 ().-]{7,}[0-9]"
+
+
+def _voices_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    return [
+        ex.ExpectColumnValuesToBeUnique(column="testimony_key"),
+        ex.ExpectColumnValuesToNotBeNull(column="testimony_text"),
+        ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
+        ex.ExpectColumnValuesToNotMatchRegex(column="testimony_text", regex=EMAIL),
+        ex.ExpectColumnValuesToNotMatchRegex(column="testimony_text", regex=PHONE),
+    ]
+
+
+def _dim_indicator_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    return [ex.ExpectCompoundColumnsToBeUnique(column_list=["series_code", "indicator_code"]),
+            ex.ExpectColumnValuesToBeInSet(column="series_code", value_set=_codes(cfg, "SERIES"))]
+
+
+def _dim_geography_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    return [ex.ExpectColumnValuesToBeUnique(column="ref_area"),
+            ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA"))]
+
+
+def _dim_partner_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    return [ex.ExpectColumnValuesToBeUnique(column="partner_id"),
+            ex.ExpectColumnValuesToBeInSet(column="kind", value_set=["community", "official"])]
+
+
+def _fct_expectations(cfg: Settings) -> list:
+    import great_expectations as gx
+
+    ex = gx.expectations
+    out: list = [
         # Community and official observations may share an SDMX key; each is unique within its kind.
         ex.ExpectCompoundColumnsToBeUnique(column_list=["source_type", *SDMX_DIMENSIONS]),
     ]
     for column, codelist in [
-        ("freq", "CL_FREQ"), ("reporting_type", "CL_REPORTING_TYPE"), ("ref_area", "CL_AREA"),
+        ("freq", "CL_FREQ"), ("reporting_type", "CL_REPORTING_TYPE"), ("series", "SERIES"), ("ref_area", "CL_AREA"),
         ("sex", "CL_SEX"), ("age", "CL_AGE"), ("urbanisation", "CL_URBANISATION"),
         ("income_wealth_quantile", "CL_QUANTILE"), ("education_lev", "CL_EDUCATION_LEV"),
         ("occupation", "CL_OCCUPATION"), ("cust_breakdown", "CL_CUST_BREAKDOWN"),
@@ -181,8 +336,39 @@ def mart_expectations(cfg: Settings, table: str) -> list:
                 "(obs_value is not null or lower_bound is not null or upper_bound is not null or n is not null)"
             ),
         ),
+        _unexpected("breakdowns consistent with totals: no community cell rests on more respondents than "
+                    "its series' total for the same area and year", _BREAKDOWN_ABOVE_TOTAL),
+        *[_unexpected(f"breakdowns consistent with totals: the {dim} categories of a community total add up "
+                      "to no more respondents than the total", _partition_query(dim))
+          for dim in ("sex", "urbanisation", "disability_status")],
     ]
     return out
+
+
+_BREAKDOWN_DIMS = ["sex", "urbanisation", "cust_breakdown", "composite_breakdown", "disability_status"]
+_ANY_BREAKDOWN = " or ".join(f"b.{d} <> '_T'" for d in _BREAKDOWN_DIMS)
+# A breakdown cell against its total: the same series, area, year and age (a breakdown carries its
+# series' universe age) with every breakdown dimension at `_T`. A suppressed total (n null) is
+# compared with nothing.
+_BREAKDOWN_ABOVE_TOTAL = (
+    "select b.* from {batch} as b join {batch} as t on t.source_type = 'community' "
+    "and t.series = b.series and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age and "
+    + " and ".join(f"t.{d} = '_T'" for d in _BREAKDOWN_DIMS)
+    + f" where b.source_type = 'community' and ({_ANY_BREAKDOWN}) and b.n > t.n")
+
+
+def _partition_query(dim: str) -> str:
+    """Community totals whose categories of ``dim`` (all else total, same age) hold more
+    respondents than the total itself (unknowns form no category, so the sum may be smaller)."""
+    others = [d for d in _BREAKDOWN_DIMS if d != dim]
+    b_others = " and ".join(f"b.{d} = '_T'" for d in others)
+    t_others = " and ".join(f"t.{d} = '_T'" for d in others)
+    return ("select b.series, b.ref_area, b.time_period, b.age, sum(b.n) as categories_n, max(t.n) as total_n "
+            "from {batch} as b join {batch} as t on t.source_type = 'community' and t.series = b.series "
+            "and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age "
+            f"and t.{dim} = '_T' and {t_others} "
+            f"where b.source_type = 'community' and b.{dim} <> '_T' and {b_others} "
+            "group by 1, 2, 3, 4 having sum(b.n) > max(t.n)")
 
 
 def _datasource(ctx):
@@ -249,6 +435,13 @@ def scaffold(registry: Registry, warehouse_url: str, cfg: Settings | None = None
             written.append(_scaffold_raw(ctx, ds, registry, source_id))
 
         mart_vds = []
+        schema, table = PERSONS_TABLE
+        a = _asset(ds, f"{schema}__{table}", table, schema)
+        try:
+            bd = a.get_batch_definition("whole_table")
+        except KeyError:
+            bd = a.add_batch_definition_whole_table("whole_table")
+        mart_vds.append(_replace(ctx, f"persons__{table}", persons_expectations(cfg), bd, None))
         for table in MART_TABLES:
             a = _asset(ds, f"audit__{table}", table, AUDIT_SCHEMA)
             try:
@@ -302,8 +495,39 @@ def _summarise(gate: str, result) -> GateResult:
     return out
 
 
+def row_count_parameters(warehouse_url: str, cfg: Settings) -> dict:
+    """Each mart's row-count band around the last published night: [n(1-band), n(1+band)]; a mart
+    with no published night yet only needs a row, an accumulating one only a floor."""
+    import math
+
+    import psycopg2
+
+    from lnob.config import PUBLISHED_SCHEMA
+
+    band = cfg.row_count_band
+    params: dict = {}
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            for table in MART_TABLES:
+                cur.execute("select to_regclass(%s)", (f"{PUBLISHED_SCHEMA}.{table}",))
+                previous = None
+                if cur.fetchone()[0]:
+                    cur.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table}")
+                    previous = cur.fetchone()[0]
+                if not previous:
+                    params[f"rows_min__{table}"], params[f"rows_max__{table}"] = 1, None
+                else:
+                    params[f"rows_min__{table}"] = max(1, math.floor(previous * (1 - band)))
+                    params[f"rows_max__{table}"] = None if table in ACCUMULATING else math.ceil(previous * (1 + band))
+    finally:
+        conn.close()
+    return params
+
+
 def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None = None,
-                   cfg: Settings | None = None, write_if_missing=None) -> GateResult:
+                   cfg: Settings | None = None, write_if_missing=None,
+                   parameters: dict | None = None) -> GateResult:
     """Run one checkpoint; ``write_if_missing(ctx)`` writes it first when it does not exist."""
     cfg = cfg or settings()
     _env(warehouse_url)
@@ -318,7 +542,7 @@ def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None 
             write_if_missing(ctx)
             checkpoint = ctx.checkpoints.get(name)
         result = checkpoint.run(batch_parameters=batch_parameters,
-                                expectation_parameters={"min_cell": cfg.min_cell})
+                                expectation_parameters={"min_cell": cfg.min_cell, **(parameters or {})})
     return _summarise(name, result)
 
 
@@ -331,7 +555,11 @@ def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url
 
 
 def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
-    return run_checkpoint("marts", warehouse_url, None, cfg)
+    """The harmonised persons and every mart in the audit schema, against their suites; the row
+    counts against the last published night."""
+    cfg = cfg or settings()
+    return run_checkpoint("marts", warehouse_url, None, cfg,
+                          parameters=row_count_parameters(warehouse_url, cfg))
 
 
 def data_docs_index(cfg: Settings | None = None) -> str:
