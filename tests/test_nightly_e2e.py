@@ -158,6 +158,30 @@ def test_no_identifier_reaches_the_published_schema(first_night, db):
     assert not columns & {"respondent_id", "household_id", "respondent_name", "phone"}
 
 
+def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, warehouse_url):
+    """Logged in as lnob_bi_reader (the roles the night created): every table and view of marts
+    reads; raw, staging, intermediate and the ledger do not."""
+    import psycopg2
+    from lnob import roles
+
+    conn = psycopg2.connect(roles.reader_url(warehouse_url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("select table_name, table_type from information_schema.tables where table_schema = 'marts'")
+        published = dict(cur.fetchall())
+        assert published.get("bi_sdg_observation") == "VIEW" and "fct_sdg_observation" in published
+        for table in published:
+            cur.execute(f"select count(*) from marts.{table}")
+            assert cur.fetchone()[0] > 0, table
+        cur.execute("select count(*) from marts.bi_sdg_observation where area_name is null")
+        assert cur.fetchone()[0] == 0
+        for forbidden in ("raw.aavn_household_survey", "staging.stg_aavn_household_survey__persons",
+                          "intermediate.int_persons_harmonised", "lnob_meta.delivery_ledger"):
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(f"select * from {forbidden} limit 1")
+    conn.close()
+
+
 def test_exports_read_back(first_night):
     s = _summary(NIGHT)
     sdmx = s["exports"]["files"]["sdg_observations.sdmx.csv"]

@@ -1,0 +1,48 @@
+{#- What a BI tool reads first: every published observation with its labels (series, indicator and
+    goal; area and country; the group of a custom breakdown), one row per observation. A view in the
+    published schema: it is built in the audit schema with the tables it reads and swapped with
+    them, so it always shows the night its tables hold. -#}
+{{ config(materialized='view') }}
+with
+
+indicator as (
+
+    select distinct on (series_code) series_code, indicator_code, series_name, goal_code, goal_short
+    from {{ ref('dim_indicator') }}
+    order by series_code, indicator_code
+
+)
+
+select
+    fct.series,
+    indicator.series_name,
+    indicator.indicator_code,
+    indicator.goal_code,
+    indicator.goal_short,
+    fct.ref_area,
+    fct.ref_area_level,
+    geography.area_name,
+    geography.country_iso3,
+    geography.country_name,
+    fct.time_period,
+    fct.sex,
+    fct.age,
+    fct.urbanisation,
+    fct.disability_status,
+    fct.composite_breakdown,
+    fct.cust_breakdown,
+    groups.label                                       as cust_breakdown_label,
+    fct.obs_value,
+    fct.lower_bound,
+    fct.upper_bound,
+    fct.unit_measure,
+    fct.obs_status,
+    fct.n,
+    fct.source_type,
+    fct.partners,
+    fct.source_detail,
+    fct.comment_obs
+from {{ ref('fct_sdg_observation') }} as fct
+left join indicator on indicator.series_code = fct.series
+left join {{ ref('dim_geography') }} as geography on geography.ref_area = fct.ref_area
+left join {{ ref('lnob_custom_breakdowns') }} as groups on groups.cust_breakdown = fct.cust_breakdown
