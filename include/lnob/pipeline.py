@@ -137,6 +137,7 @@ def prepare_transform(url: str, reg, cfg: Settings) -> None:
     """What dbt expects before it runs: the registry's seeds written, the bookkeeping schema, and a
     raw table for every registered source (a source with no delivery yet is an empty table)."""
     registry.write_seeds(reg, cfg.dbt_project_dir)
+    secure(url, cfg)  # objects someone created as the configured user go back to their role
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         meta.ensure(cur)
         for src in reg.sources.values():
