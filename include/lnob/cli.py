@@ -2,6 +2,7 @@
 
     lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
     lnob warehouse roles                     create the least-privilege roles and grants (idempotent)
+    lnob metabase setup                      Metabase reads the marts as lnob_bi_reader (production)
     lnob registry check|seeds                validate the registry | write the dbt seeds it owns
     lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
                                              write one night of synthetic partner deliveries
@@ -50,6 +51,18 @@ def _cmd_warehouse(args) -> int:
                 print(line)
         print(f"{roles.READER} logs in as {warehouse.redact(roles.reader_url(url))} "
               f"(password: ${roles.PASSWORD_VARIABLE} or $LNOB_HOME/roles.json)")
+    return 0
+
+
+def _cmd_metabase(args) -> int:
+    from lnob import metabase
+
+    try:
+        for line in metabase.setup():
+            print(line)
+    except metabase.MetabaseError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -239,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("warehouse", help="the embedded or configured PostgreSQL")
     p.add_argument("action", choices=["start", "stop", "status", "url", "roles"])
     p.set_defaults(func=_cmd_warehouse)
+
+    p = sub.add_parser("metabase", help="Metabase reads the published marts as lnob_bi_reader")
+    p.add_argument("action", choices=["setup"])
+    p.set_defaults(func=_cmd_metabase)
 
     p = sub.add_parser("registry", help="the partner and source registry")
     p.add_argument("action", choices=["check", "seeds"])
