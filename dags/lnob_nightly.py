@@ -13,6 +13,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.definitions.context import Context
+from lnob.alerts import FailureAlert
 
 DOC = """
 ### LNOB nightly pipeline
@@ -35,6 +36,9 @@ every gate reaches the `marts` schema that BI tools read.
 9. **report**: the run summary (`data/reports/<night>/summary.txt`); fails the run if any stage failed.
 
 Warehouse: Airflow connection `lnob_warehouse`. Owner: the partnership's data team.
+Alerts: a task that fails for good sends the DAG, run, task, error and log link to the chat
+webhook `lnob_alert_webhook` and/or by e-mail through `lnob_alert_smtp`, when those connections
+exist (off otherwise).
 """
 
 
@@ -102,6 +106,8 @@ def _fail_fast_on_misconfiguration() -> Iterator[None]:
         "retries": int(os.environ.get("LNOB_TASK_RETRIES", "2")),
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
+        # after the last try only; nothing is sent unless an alert connection is configured
+        "on_failure_callback": FailureAlert(),
     },
 )
 def lnob_nightly():
