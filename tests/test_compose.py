@@ -45,6 +45,17 @@ def test_the_schema_is_vendored_with_its_licence_and_source():
     assert "compose-spec/compose-spec" in (folder / "SOURCE.txt").read_text()
 
 
+def test_every_service_the_readme_names_is_there(services):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Running in production", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z][a-z0-9-]+)`", section)) & (set(LONG_RUNNING) | set(ONE_SHOT) | {"flower"})
+    assert set(LONG_RUNNING) | set(ONE_SHOT) <= named, "README does not name every service"
+    for name in named:
+        assert name in services, f"README names {name}, compose has no such service"
+    for name in LONG_RUNNING + ONE_SHOT:
+        assert name in services, name
+
+
 def test_every_image_is_pinned(services):
     for name, svc in services.items():
         image = svc.get("image")
