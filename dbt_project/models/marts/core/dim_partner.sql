@@ -18,9 +18,9 @@ deliveries as (
 
     select
         partner_id,
-        count(*) filter (where status = 'loaded')                       as deliveries_loaded,
-        count(*) filter (where status = 'quarantined')                  as deliveries_quarantined,
-        max(delivery_date) filter (where status = 'loaded')             as last_delivery_date
+        count(case when status = 'loaded' then 1 end)                   as deliveries_loaded,
+        count(case when status = 'quarantined' then 1 end)              as deliveries_quarantined,
+        max(case when status = 'loaded' then delivery_date end)         as last_delivery_date
     from {{ source('lnob_meta', 'delivery_ledger') }}
     group by partner_id
 
