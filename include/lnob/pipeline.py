@@ -288,18 +288,29 @@ def format_summary(s: dict) -> str:
             lines.append(f"  {name:48s} {info['rows']:>8,d} rows")
     if s.get("report_path"):
         lines.append(f"Run summary: {s['report_path']}")
+    if s.get("report_html"):
+        lines.append(f"Run report:  {s['report_html']}")
     lines.append(f"GX Data Docs: {s['data_docs']}")
     return "\n".join(lines)
 
 
 def report_stage(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
-    """Write the run summary (JSON and text); ``complete`` says whether every stage succeeded."""
+    """Write the run summary (JSON and text) and the HTML run report (lnob.report); ``complete``
+    says whether every stage succeeded."""
+    from lnob import report
+
     cfg = cfg or settings()
     s = summary(url, run_id, night, cfg)
     folder = cfg.reports_dir / night.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "summary.json"
     s["report_path"] = str(path)
+    try:  # the HTML report (charts, freshness); if it cannot be written the night says so
+        s["report_html"] = str(report.write(url, run_id, night, s, cfg))
+    except Exception as exc:  # noqa: BLE001 - the summary must still be written
+        log.exception("the HTML run report could not be written")
+        s["problems"].append(f"HTML run report failed: {exc}")
+        s["complete"] = False
     path.write_text(json.dumps(s, indent=2, default=str))
     (folder / "summary.txt").write_text(format_summary(s) + "\n")
     latest = cfg.reports_dir / "latest.json"
