@@ -33,7 +33,9 @@ every gate reaches the `marts` schema that BI tools read.
 6. **gate_marts**: dbt mart tests + the GX mart suite on `marts_audit`; failure stops here.
 7. **publish**: `marts_audit` swapped into `marts` in one transaction (`marts_previous` kept).
 8. **export**: SDMX-CSV and CSV of every published mart, read back and checked.
-9. **report**: the run summary (`data/reports/<night>/summary.txt`); fails the run if any stage failed.
+9. **report**: the run summary (`data/reports/<night>/summary.txt`) and the HTML run report
+   (`data/reports/<night>/report.html`: gates, counts, quarantines, freshness, LNOB gap charts);
+   fails the run if any stage failed.
 
 Warehouse: Airflow connection `lnob_warehouse`. Owner: the partnership's data team.
 Alerts: a task that fails for good sends the DAG, run, task, error and log link to the chat
