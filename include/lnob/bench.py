@@ -2,7 +2,7 @@
 
 Runs on its own embedded warehouse (``.lnob/bench``) so it never touches the demo's data:
 generation, loading (rows/s and the ratio to PostgreSQL's own COPY of the same file), the dbt
-stage, and the gates, for ``LNOB_BENCH_PERSONS`` persons (default 200,000).
+stage, and the raw gate, for ``LNOB_BENCH_PERSONS`` persons (default 200,000).
 """
 
 from __future__ import annotations
@@ -89,9 +89,8 @@ def main() -> None:
     t = time.monotonic()
     transform.build_audit(url, cfg)
     figures.append(("dbt stage (seed, staging, intermediate, marts)", f"{time.monotonic() - t:.1f} s"))
-    t = time.monotonic()
-    gate = gates.gate_marts(url, cfg)
-    figures.append(("mart gate (GX)", f"{time.monotonic() - t:.1f} s, {'passed' if gate.success else 'FAILED'}"))
+    # The mart gate needs every source (an empty mart fails it): `make bench-dbt` measures it after
+    # a build of every source.
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures.append(("peak memory of this process", f"{peak:,.0f} MB"))
