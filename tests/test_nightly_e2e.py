@@ -188,7 +188,9 @@ def test_exports_read_back(first_night):
     with open(sdmx["path"], encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == sdmx["rows"] > 100
-    assert rows[0]["DATAFLOW"].startswith("IAEG-SDGs:")
+    # SDMX-CSV 2.0 of the SDG structure as the partnership extends it (tests/test_exports.py)
+    assert rows[0]["STRUCTURE"] == "dataflow" and rows[0]["STRUCTURE_ID"] == "LNOB:DF_SDG_LNOB(1.0)"
+    assert {"lnob_structure.xml", "sdg_observations.sdmx.xml"} <= set(s["exports"]["files"])
 
 
 def _audit_copy_of_marts(db) -> None:

@@ -1,8 +1,16 @@
-"""Exports of the published observations, written after each publish into a dated folder.
+"""Exports of the published marts, written after each publish into ``data/exports/<night>/``.
 
-SDMX-CSV (the SDMX 2.1 CSV layout: DATAFLOW, the sixteen dimensions, OBS_VALUE and attributes)
-and a CSV of each published mart. Each file is read back and compared with the mart row count,
-so a truncated export is caught at once.
+- ``lnob_structure.xml``, ``sdg_observations.sdmx.xml`` (SDMX-ML 2.1 structure-specific) and
+  ``sdg_observations.sdmx.csv`` (SDMX-CSV 2.0): every published observation against the SDG
+  structure extended with the LNOB codes, written with ``sdmx1`` and read back with it
+  (:mod:`lnob.sdmx_export`);
+- ``open_sdg/<ISO3>/indicator_<g>-<t>-<i>.csv``: the community data in Open SDG's format, each
+  file checked against its rules (:mod:`lnob.open_sdg`);
+- ``marts/<table>.parquet`` and ``marts/<table>.csv``: every table and view of ``marts``, read
+  back and counted against the mart.
+
+The step runs as the BI reader: whatever it needs beyond ``marts`` comes from the committed dbt
+seeds. Any check that fails raises :class:`ExportError` naming the file and the first difference.
 """
 
 from __future__ import annotations
@@ -10,59 +18,25 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from lnob import open_sdg, sdmx_export
 from lnob.config import PUBLISHED_SCHEMA
+from lnob.sdmx_export import ExportError
 
-DATAFLOW = "IAEG-SDGs:DF_SDG_GLH(1.0)"
-DIMENSIONS = [
-    "FREQ", "REPORTING_TYPE", "SERIES", "REF_AREA", "SEX", "AGE", "URBANISATION",
-    "INCOME_WEALTH_QUANTILE", "EDUCATION_LEV", "OCCUPATION", "CUST_BREAKDOWN",
-    "COMPOSITE_BREAKDOWN", "DISABILITY_STATUS", "ACTIVITY", "PRODUCT", "TIME_PERIOD",
-]
-ATTRIBUTES = ["OBS_VALUE", "UNIT_MEASURE", "UNIT_MULT", "OBS_STATUS", "NATURE", "LOWER_BOUND",
-              "UPPER_BOUND", "SOURCE_DETAIL", "COMMENT_OBS"]
+__all__ = ["ExportError", "export_all"]
 
 
-class ExportError(RuntimeError):
-    pass
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(round(v, 6))
-    return str(v)
-
-
-def write_sdmx_csv(conn, out_dir: Path) -> tuple[Path, int]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "sdg_observations.sdmx.csv"
-    cols = [c.lower() for c in DIMENSIONS + ATTRIBUTES]
-    with conn.cursor() as cur:
-        cur.execute(
-            f"select {', '.join(cols)} from {PUBLISHED_SCHEMA}.fct_sdg_observation "
-            f"order by {', '.join(c.lower() for c in DIMENSIONS)}"
-        )
-        rows = 0
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["DATAFLOW", *DIMENSIONS, *ATTRIBUTES])
-            for rec in cur:
-                w.writerow([DATAFLOW, *(_fmt(v) for v in rec)])
-                rows += 1
-    return path, rows
+def _published_tables(cur) -> list[str]:
+    cur.execute("select table_name from information_schema.tables where table_schema = %s order by 1",
+                (PUBLISHED_SCHEMA,))
+    return [r[0] for r in cur.fetchall()]
 
 
 def write_mart_csvs(conn, out_dir: Path) -> dict[str, tuple[Path, int]]:
+    """One CSV (with header) per published table or view, as PostgreSQL's COPY writes it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     with conn.cursor() as cur:
-        cur.execute(
-            "select table_name from information_schema.tables where table_schema = %s order by 1",
-            (PUBLISHED_SCHEMA,),
-        )
-        tables = [r[0] for r in cur.fetchall()]
-        for t in tables:
+        for t in _published_tables(cur):
             path = out_dir / f"{t}.csv"
             with path.open("w", encoding="utf-8", newline="") as fh:
                 cur.copy_expert(f'copy (select * from {PUBLISHED_SCHEMA}."{t}") to stdout with (format csv, header)', fh)
@@ -71,20 +45,58 @@ def write_mart_csvs(conn, out_dir: Path) -> dict[str, tuple[Path, int]]:
     return written
 
 
+def write_mart_parquet(conn, out_dir: Path) -> dict[str, tuple[Path, int]]:
+    """One Parquet file per published table or view, typed from the query's columns."""
+    import pandas as pd
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    with conn.cursor() as cur:
+        for t in _published_tables(cur):
+            cur.execute(f'select * from {PUBLISHED_SCHEMA}."{t}"')
+            cols = [d[0] for d in cur.description]
+            frame = pd.DataFrame.from_records(cur.fetchall(), columns=cols)
+            path = out_dir / f"{t}.parquet"
+            frame.to_parquet(path, index=False)
+            written[t] = (path, len(frame))
+    return written
+
+
 def read_back_rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
     with path.open(encoding="utf-8", newline="") as fh:
         return sum(1 for _ in csv.reader(fh)) - 1
 
 
-def export_all(conn, out_dir: Path) -> dict[str, dict]:
-    """Write every export and check each against the mart; raise if one does not read back."""
+def _mart_count(conn, table: str) -> int:
+    with conn.cursor() as cur:
+        cur.execute(f'select count(*) from {PUBLISHED_SCHEMA}."{table}"')
+        return cur.fetchone()[0]
+
+
+def export_all(conn, out_dir: Path, seeds_dir: Path | None = None) -> dict[str, dict]:
+    """Write every export and check each; raise ExportError naming the first that does not
+    hold what the marts hold. Returns ``{file name relative to out_dir: {path, rows, ...}}``."""
+    from lnob.config import settings
+
+    seeds_dir = seeds_dir or settings().dbt_project_dir / "seeds"
     files: dict[str, dict] = {}
-    path, rows = write_sdmx_csv(conn, out_dir)
-    files[path.name] = {"path": str(path), "rows": rows}
-    for _table, (p, n) in write_mart_csvs(conn, out_dir / "marts").items():
-        files[f"marts/{p.name}"] = {"path": str(p), "rows": n}
-    for name, info in files.items():
-        back = read_back_rows(Path(info["path"]))
-        if back != info["rows"]:
-            raise ExportError(f"export {name} reads back {back} rows, the mart has {info['rows']}")
+    files.update(sdmx_export.export(conn, out_dir, seeds_dir))
+    try:
+        files.update(open_sdg.export(conn, out_dir / "open_sdg", seeds_dir))
+    except open_sdg.OpenSdgError as exc:
+        raise ExportError(str(exc)) from exc
+    marts = out_dir / "marts"
+    for written in (write_mart_csvs(conn, marts), write_mart_parquet(conn, marts)):
+        for t, (p, n) in written.items():
+            files[f"marts/{p.name}"] = {"path": str(p), "rows": n, "table": t}
+    for info in files.values():
+        if "table" not in info:
+            continue
+        back, expected = read_back_rows(Path(info["path"])), _mart_count(conn, info["table"])
+        if back != expected or info["rows"] != expected:
+            raise ExportError(f"{info['path']}: reads back {back} rows, marts.{info['table']} has {expected}")
     return files

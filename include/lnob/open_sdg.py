@@ -1,0 +1,233 @@
+"""Open SDG CSV files of the community-driven data, one per country and indicator, and a checker
+of Open SDG's data format.
+
+Open SDG (the national SDG reporting platform of Canada, the UK and many others, built by
+``sdg-build``) reads one CSV per indicator, ``indicator_<goal>-<target>-<indicator>.csv``:
+``Year`` first, ``Value`` last, the disaggregation columns between them with labels, not codes,
+and a blank disaggregation cell meaning the total; the rows whose disaggregations are all blank
+are the headline. ``Series`` and ``Units`` are special columns (not disaggregations), as are
+``GeoCode`` (the area code a map joins on) and ``Observation status`` (an observation
+attribute).
+
+A platform is national and its headline is the national total, so the files are written per
+country (``open_sdg/<ISO3>/indicator_3-8-2.csv``), with the first-level areas as the ``Region``
+disaggregation. They carry the community-driven data only: the official comparators are the
+platform's own data already, and an official and a community value of the same cell would
+otherwise be two rows for one disaggregation. Suppressed cells keep their row with a blank
+``Value`` and ``Observation status`` "Missing value; suppressed". A series whose whole universe
+is an age group (children under 5 for birth registration, adults for discrimination) has no
+``_T`` age: that age is its total and is left blank.
+
+Labels come from the published marts (series names, units, area names) and the committed dbt
+seeds (SDMX code names, the LNOB group labels): the export runs as the BI reader, which reads
+``marts`` only.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from lnob.config import PUBLISHED_SCHEMA
+
+YEAR, VALUE = "Year", "Value"
+SERIES, UNITS = "Series", "Units"
+GEOCODE, OBS_STATUS = "GeoCode", "Observation status"
+#: disaggregation columns, in file order: (column, mart column, SDMX codelist for the labels)
+DISAGGREGATIONS = [
+    ("Region", "ref_area", None),
+    ("Sex", "sex", "CL_SEX"),
+    ("Age", "age", "CL_AGE"),
+    ("Location", "urbanisation", "CL_URBANISATION"),
+    ("Disability status", "disability_status", "CL_DISABILITY"),
+    ("Migratory status", "composite_breakdown", "CL_COMP_BREAKDOWN"),
+    ("Population group", "cust_breakdown", None),
+]
+#: special (non-disaggregation) columns: before the disaggregations, and after them
+LEADING = [SERIES, UNITS]
+TRAILING = [GEOCODE, OBS_STATUS]
+SPECIAL = {YEAR, VALUE, *LEADING, *TRAILING}
+TOTAL = "_T"
+
+
+class OpenSdgError(ValueError):
+    """An Open SDG file breaks the format: names the file, the row and the column."""
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def labels(seeds_dir: Path) -> dict[str, dict[str, str]]:
+    """Code labels per codelist, from the committed seeds (``dbt_project/seeds``)."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in _read_csv(seeds_dir / "reference" / "sdmx_codes.csv"):
+        out[r["codelist_id"]][r["code"]] = r["name"]
+    for r in _read_csv(seeds_dir / "lnob" / "lnob_custom_breakdowns.csv"):
+        out["LNOB_GROUPS"][r["cust_breakdown"]] = r["label"]
+    return out
+
+
+def _label(codelist: str, code: str, names: dict[str, dict[str, str]]) -> str:
+    name = names.get(codelist, {}).get(code, code)
+    if codelist == "CL_COMP_BREAKDOWN" and ": " in name:
+        name = name.split(": ", 1)[1]  # "Migrant Status: Migrant" -> "Migrant"
+    return name[:1].upper() + name[1:]
+
+
+def fetch(conn) -> list[dict]:
+    """Published community observations with what the files need from the marts: indicator
+    (one row per indicator a series serves), series name, unit name, country and area name."""
+    with conn.cursor() as cur:
+        cur.execute(f"""
+            select i.indicator_code, o.series, i.series_name, i.unit_name, g.country_iso3,
+                   g.ref_area_level, o.ref_area, g.area_name, o.time_period, o.sex, o.age,
+                   o.urbanisation, o.disability_status, o.composite_breakdown, o.cust_breakdown,
+                   o.obs_value, o.obs_status
+            from {PUBLISHED_SCHEMA}.fct_sdg_observation as o
+            join {PUBLISHED_SCHEMA}.dim_indicator as i on i.series_code = o.series
+            join {PUBLISHED_SCHEMA}.dim_geography as g on g.ref_area = o.ref_area
+            where o.source_type = 'community'
+            order by 1, 5, 2, 9""")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, rec, strict=True)) for rec in cur.fetchall()]
+
+
+def _universe_ages(rows: list[dict]) -> dict[str, str]:
+    """Per series, the age of its whole universe: ``_T`` if the series has it, else its most
+    frequent age (every group, sex, area cell of a series is cut at the universe age)."""
+    ages: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        ages[r["series"]][r["age"]] += 1
+    return {s: TOTAL if TOTAL in c else c.most_common(1)[0][0] for s, c in ages.items()}
+
+
+def _format_value(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return repr(float(v))
+
+
+def build(rows: list[dict], names: dict[str, dict[str, str]]) -> dict[tuple[str, str], list[dict]]:
+    """``{(ISO3, indicator): rows}`` in Open SDG columns (a blank cell: the total)."""
+    universe = _universe_ages(rows)
+    files: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        out = {YEAR: r["time_period"], SERIES: r["series_name"], UNITS: r["unit_name"] or ""}
+        for column, field, codelist in DISAGGREGATIONS:
+            code = r[field]
+            if field == "ref_area":
+                out[column] = r["area_name"] if r["ref_area_level"] != "country" else ""
+            elif code == TOTAL or (field == "age" and code == universe[r["series"]]):
+                out[column] = ""
+            elif field == "cust_breakdown":
+                out[column] = names["LNOB_GROUPS"].get(code, code)
+            else:
+                out[column] = _label(codelist, code, names)
+        out[GEOCODE] = r["ref_area"] if r["ref_area_level"] != "country" else ""
+        out[OBS_STATUS] = _label("CL_OBS_STATUS", r["obs_status"], names)
+        out[VALUE] = _format_value(r["obs_value"])
+        files[(r["country_iso3"], r["indicator_code"])].append(out)
+    return files
+
+
+def columns_of(rows: list[dict]) -> list[str]:
+    """Year, Series, Units, the disaggregations used in the file, GeoCode, Observation status,
+    Value: a disaggregation nobody breaks out in this file is left out."""
+    used = [c for c, _, _ in DISAGGREGATIONS if any(r[c] for r in rows)]
+    trailing = [c for c in TRAILING if any(r[c] for r in rows)]
+    return [YEAR, *LEADING, *used, *trailing, VALUE]
+
+
+def file_name(indicator: str) -> str:
+    return f"indicator_{indicator.replace('.', '-')}.csv"
+
+
+def write(rows: list[dict], path: Path) -> int:
+    cols = columns_of(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(sorted(rows, key=lambda r: tuple(r.get(c, "") for c in cols)))
+    return len(rows)
+
+
+_NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
+def check(path: Path) -> int:
+    """Check ``path`` against Open SDG's data format rules (those ``sdg-build``'s check_csv
+    applies, and what its headline and disaggregation logic rely on); raise OpenSdgError with
+    the file, the row and the column of the first violation. Returns the number of rows."""
+    if not re.fullmatch(r"indicator_\d+-[0-9a-z]+-[0-9a-z]+\.csv", path.name):
+        raise OpenSdgError(f"{path}: the file name must be indicator_<goal>-<target>-<indicator>.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        records = list(reader)
+    if not header:
+        raise OpenSdgError(f"{path}: empty file, expected a header starting with {YEAR!r}")
+    for name in header:
+        if name != name.strip() or not name:
+            raise OpenSdgError(f"{path}: header: column name {name!r} is blank or has surrounding whitespace")
+    if len(set(header)) != len(header):
+        raise OpenSdgError(f"{path}: header: duplicate column names in {header}")
+    if header[0] != YEAR:
+        raise OpenSdgError(f"{path}: header: the first column must be {YEAR!r}, found {header[0]!r}")
+    if header[-1] != VALUE:
+        raise OpenSdgError(f"{path}: header: the last column must be {VALUE!r}, found {header[-1]!r}")
+    disaggregations = [c for c in header if c not in SPECIAL]
+    positions = [header.index(c) for c in disaggregations]
+    trailing = [header.index(c) for c in TRAILING if c in header]
+    leading = [header.index(c) for c in LEADING if c in header]
+    if positions and (any(p < max(leading, default=0) for p in positions)
+                      or any(p > min(trailing, default=len(header)) for p in positions)):
+        raise OpenSdgError(f"{path}: header: the disaggregation columns must come after "
+                           f"{YEAR}/{SERIES}/{UNITS} and before {GEOCODE}/{OBS_STATUS}/{VALUE}: {header}")
+    if not records:
+        raise OpenSdgError(f"{path}: no data rows")
+    seen: dict[tuple, int] = {}
+    headline = False
+    for line, rec in enumerate(records, start=2):
+        if len(rec) != len(header):
+            raise OpenSdgError(f"{path}: row {line}: {len(rec)} fields, the header has {len(header)}")
+        row = dict(zip(header, rec, strict=True))
+        if not any(v.strip() for v in rec):
+            raise OpenSdgError(f"{path}: row {line}: empty row")
+        for col, v in row.items():
+            if v != v.strip():
+                raise OpenSdgError(f"{path}: row {line}, column {col!r}: surrounding whitespace in {v!r}")
+        if not re.fullmatch(r"\d{4}", row[YEAR]):
+            raise OpenSdgError(f"{path}: row {line}, column {YEAR!r}: expected a year (integer), "
+                               f"found {row[YEAR]!r}")
+        v = row[VALUE]
+        if v and not (_NUMBER.fullmatch(v) and math.isfinite(float(v))):
+            raise OpenSdgError(f"{path}: row {line}, column {VALUE!r}: expected a number or blank, found {v!r}")
+        key = (row[YEAR], *(row.get(c, "") for c in LEADING), *(row[c] for c in disaggregations))
+        if key in seen:
+            raise OpenSdgError(f"{path}: row {line}: duplicate of row {seen[key]} for the same year, "
+                               f"series, units and disaggregations {dict(zip(disaggregations, key[3:], strict=False))}")
+        seen[key] = line
+        headline = headline or not any(row[c] for c in disaggregations)
+    if not headline:
+        raise OpenSdgError(f"{path}: no headline row (every disaggregation blank)")
+    return len(records)
+
+
+def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
+    """Write and check every Open SDG file under ``out_dir`` (``<ISO3>/indicator_*.csv``)."""
+    names = labels(seeds_dir)
+    written: dict[str, dict] = {}
+    for (iso3, indicator), rows in sorted(build(fetch(conn), names).items()):
+        path = out_dir / iso3 / file_name(indicator)
+        n = write(rows, path)
+        if check(path) != n:
+            raise OpenSdgError(f"{path}: reads back a different number of rows than the {n} written")
+        written[f"{out_dir.name}/{iso3}/{path.name}"] = {
+            "path": str(path), "rows": n, "format": "Open SDG CSV", "checked": "Open SDG format rules"}
+    return written

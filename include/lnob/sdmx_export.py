@@ -1,0 +1,343 @@
+"""SDMX exports of the published observations, written and read back with ``sdmx1``.
+
+The IAEG-SDGs data structure (vendored in ``reference_data/sdmx``) has no codes for what the
+partnership publishes beyond it: the first-level areas (ISO 3166-2) in REF_AREA, the
+partnership's own series ``_L_LNOB_HLTH_ACS``, and the meaning of the custom breakdowns C01..C13
+(CL_CUST_BREAKDOWN has C01..C99 only as "Custom code NN"). So, as national platforms extend the
+SDG structure, each night's export writes its own structure message ``lnob_structure.xml``: the
+agency ``LNOB`` maintains extended copies of CL_AREA, CL_SERIES and CL_CUST_BREAKDOWN (every
+global code kept, the LNOB codes added or named from the committed dbt seeds), a DSD
+``LNOB:SDG_LNOB(1.0)`` identical to ``IAEG-SDGs:SDG(1.0)`` but for those three codelists, and
+the dataflow ``LNOB:DF_SDG_LNOB(1.0)``. The data (SDMX-ML 2.1 structure-specific, flat:
+``dimensionAtObservation="AllDimensions"``, and SDMX-CSV 2.0) are written against it, and read
+back against it: every code must be in its codelist, and every observation must match the mart.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lnob.config import PUBLISHED_SCHEMA
+
+DSD_FILE = Path(__file__).resolve().parent / "reference_data" / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"
+AGENCY = "LNOB"
+AGENCY_NAME = "Leave No One Behind partnership (International Civil Society Centre)"
+DSD_ID = "SDG_LNOB"
+DATAFLOW_ID = "DF_SDG_LNOB"
+VERSION = "1.0"
+#: what the SDMX-CSV ``STRUCTURE_ID`` column and the SDMX-ML header name
+DATAFLOW_REF = f"{AGENCY}:{DATAFLOW_ID}({VERSION})"
+
+DIMENSIONS = [
+    "FREQ", "REPORTING_TYPE", "SERIES", "REF_AREA", "SEX", "AGE", "URBANISATION",
+    "INCOME_WEALTH_QUANTILE", "EDUCATION_LEV", "OCCUPATION", "CUST_BREAKDOWN",
+    "COMPOSITE_BREAKDOWN", "DISABILITY_STATUS", "ACTIVITY", "PRODUCT", "TIME_PERIOD",
+]
+#: attributes taken from the mart's columns of the same name (lower case)
+MART_ATTRIBUTES = ["UNIT_MEASURE", "UNIT_MULT", "OBS_STATUS", "NATURE", "LOWER_BOUND", "UPPER_BOUND",
+                   "SOURCE_DETAIL", "COMMENT_OBS"]
+#: the DSD's label of a custom breakdown, filled from the LNOB groups for C01..C99 codes
+LABEL_ATTRIBUTE = "CUST_BREAKDOWN_LB"
+ATTRIBUTES = [*MART_ATTRIBUTES, LABEL_ATTRIBUTE]
+NUMERIC_ATTRIBUTES = {"LOWER_BOUND", "UPPER_BOUND"}
+#: how close a value read back must be to the mart's (the files carry the full double)
+TOLERANCE = 1e-9
+
+
+class ExportError(RuntimeError):
+    """An export does not hold what the mart holds, or does not fit its structure."""
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """What the partnership adds to the SDG codelists, from the committed dbt seeds."""
+
+    areas: dict[str, str]              # ISO 3166-2 code -> name (CL_AREA)
+    series: dict[str, str]             # series code -> name (CL_SERIES)
+    custom_breakdowns: dict[str, str]  # C01.. -> label (CL_CUST_BREAKDOWN)
+
+    @classmethod
+    def from_seeds(cls, seeds_dir: Path) -> Extensions:
+        """``seeds_dir`` is ``dbt_project/seeds``. Series: the global series of
+        ``reference/sdg_series.csv`` (the current SDG content constraints name series the 2019
+        DSD's CL_SERIES predates, VC_VOV_GDSD among them) and the partnership's own
+        ``lnob/lnob_series.csv``."""
+
+        def read(name: str) -> list[dict]:
+            with (seeds_dir / name).open(encoding="utf-8", newline="") as fh:
+                return list(csv.DictReader(fh))
+
+        series = {r["series_code"]: r["series_name"] for r in read("reference/sdg_series.csv")}
+        series.update({r["series_code"]: r["series_name"] for r in read("lnob/lnob_series.csv")})
+        return cls(
+            areas={r["area_code"]: r["area_name"] for r in read("lnob/lnob_areas.csv")},
+            series=series,
+            custom_breakdowns={r["cust_breakdown"]: r["label"]
+                               for r in read("lnob/lnob_custom_breakdowns.csv")},
+        )
+
+
+def lnob_structure(ext: Extensions):
+    """The SDG structure with the LNOB codelists, as an ``sdmx1`` StructureMessage whose
+    dataflow ``DF_SDG_LNOB`` is what the data are written against."""
+    import sdmx
+    from sdmx.model import common, v21
+
+    sdg = sdmx.read_sdmx(DSD_FILE)
+    dsd = sdg.structure["SDG"]
+    agency = common.Agency(id=AGENCY, name=AGENCY_NAME)
+
+    def extended(dim_id: str, codes: dict[str, str], what: str):
+        dim = dsd.dimensions.get(dim_id)
+        base = dim.local_representation.enumerated
+        cl = v21.Codelist(
+            id=base.id, maintainer=agency, version=VERSION, is_final=True, is_external_reference=False,
+            name=f"{base.name.localized_default()} (extended by the LNOB partnership)",
+            description=f"{base.maintainer.id}:{base.id}({base.version}) with {what}",
+        )
+        for code in base:  # every global code kept; C01..C99 named after the LNOB groups
+            cl.append(common.Code(id=code.id, name=codes.get(code.id, code.name.localized_default())))
+        for code_id, name in codes.items():
+            if code_id not in cl:
+                cl.append(common.Code(id=code_id, name=name))
+        dim.local_representation = common.Representation(enumerated=cl)
+        return base, cl
+
+    replaced = [
+        extended("REF_AREA", ext.areas, "first-level administrative areas (ISO 3166-2)"),
+        extended("SERIES", ext.series, "the series of the current SDG content constraints "
+                 "and the LNOB partnership's own series"),
+        extended("CUST_BREAKDOWN", ext.custom_breakdowns,
+                 "the LNOB marginalised groups and their comparison groups as custom breakdowns"),
+    ]
+    dsd.id, dsd.maintainer, dsd.version, dsd.urn = DSD_ID, agency, VERSION, None
+    dsd.is_external_reference = False
+    for component_list in (dsd.dimensions, dsd.attributes, dsd.measures):
+        component_list.urn = None  # parsed URNs name IAEG-SDGs:SDG(1.0); rebuilt for SDG_LNOB
+        for component in component_list:
+            component.urn = None
+    dsd.name = common.InternationalString(
+        "SDG data structure (IAEG-SDGs:SDG(1.0)) with the LNOB partnership's codelist extensions")
+    dataflow = v21.DataflowDefinition(
+        id=DATAFLOW_ID, maintainer=agency, version=VERSION, is_final=True, is_external_reference=False,
+        structure=dsd,
+        name="SDG indicators from community-driven data and official comparators (LNOB partnership)")
+
+    msg = sdmx.message.StructureMessage(
+        header=sdmx.message.Header(id="LNOB_STRUCTURE", sender=agency, test=False))
+    for scheme in sdg.organisation_scheme.values():
+        if AGENCY not in scheme:
+            scheme.append(agency)
+        msg.add(scheme)
+    base_ids = {id(base) for base, _ in replaced}
+    for cl in sdg.codelist.values():
+        if id(cl) not in base_ids:
+            msg.add(cl)
+    for _, cl in replaced:
+        msg.add(cl)
+    for cs in sdg.concept_scheme.values():
+        msg.add(cs)
+    msg.add(dsd)
+    msg.add(dataflow)
+    return msg
+
+
+def fetch_observations(conn) -> list[dict]:
+    """Every published observation (suppressed ones too: OBS_STATUS Q and no value), keyed by
+    the SDMX ids, in key order."""
+    cols = [c.lower() for c in DIMENSIONS] + ["obs_value"] + [a.lower() for a in MART_ATTRIBUTES]
+    with conn.cursor() as cur:
+        cur.execute(f"select {', '.join(cols)} from {PUBLISHED_SCHEMA}.fct_sdg_observation "
+                    f"order by {', '.join(c.lower() for c in DIMENSIONS)}")
+        rows = [dict(zip([c.upper() for c in cols], rec, strict=True)) for rec in cur.fetchall()]
+    seen: dict[tuple, int] = {}
+    for i, r in enumerate(rows):
+        key = tuple(r[d] for d in DIMENSIONS)
+        if key in seen:
+            raise ExportError(f"marts.fct_sdg_observation has two observations with the SDMX key "
+                              f"{'.'.join(key)}: an SDMX data set cannot hold both")
+        seen[key] = i
+    return rows
+
+
+def _attribute_values(row: dict, ext: Extensions) -> dict[str, str]:
+    values = {}
+    for a in MART_ATTRIBUTES:
+        v = row[a]
+        if v is None or v == "":
+            continue
+        values[a] = repr(float(v)) if a in NUMERIC_ATTRIBUTES else str(v)
+    label = ext.custom_breakdowns.get(row["CUST_BREAKDOWN"])
+    if label:
+        values[LABEL_ATTRIBUTE] = label
+    return values
+
+
+def data_message(rows: Iterable[dict], structure, ext: Extensions):
+    """The observations as one flat structure-specific data set of the LNOB dataflow."""
+    import sdmx
+    from sdmx.model import common, v21
+
+    dataflow = structure.dataflow[DATAFLOW_ID]
+    dsd = dataflow.structure
+    measure = dsd.measures[0]
+    attributes = {a.id: a for a in dsd.attributes}
+    ds = v21.StructureSpecificDataSet(structured_by=dsd, described_by=dataflow)
+    observations = []
+    for row in rows:
+        key = dsd.make_key(common.Key, {d: row[d] for d in DIMENSIONS})
+        attached = {a: common.AttributeValue(value=v, value_for=attributes[a])
+                    for a, v in _attribute_values(row, ext).items()}
+        value = None if row["OBS_VALUE"] is None else float(row["OBS_VALUE"])
+        observations.append(v21.Observation(dimension=key, value=value, value_for=measure,
+                                            attached_attribute=attached))
+    ds.add_obs(observations)
+    msg = sdmx.message.DataMessage(
+        header=sdmx.message.Header(id="LNOB_SDG_DATA", sender=common.Agency(id=AGENCY), test=False),
+        data=[ds], dataflow=dataflow, observation_dimension=common.AllDimensions)
+    return msg
+
+
+def write_structure(structure, path: Path) -> None:
+    import sdmx
+
+    path.write_bytes(sdmx.to_xml(structure, pretty_print=True))
+
+
+def write_xml(msg, path: Path) -> None:
+    """SDMX-ML 2.1 structure-specific data. ``sdmx1`` writes ``dimensionAtObservation`` only for
+    a single dimension, and an action as Python spells it; a flat data set must say
+    ``AllDimensions`` (the 2.1 default is TIME_PERIOD), so that, the structure's namespace and
+    the action ``Information`` are set here on what ``sdmx1`` wrote."""
+    import sdmx
+    from lxml import etree
+
+    root = etree.fromstring(sdmx.to_xml(msg))
+    for ref in root.iter("{*}Structure"):
+        if ref.get("structureID"):
+            ref.set("dimensionAtObservation", "AllDimensions")
+            ref.set("namespace", f"urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure="
+                                 f"{AGENCY}:{DSD_ID}({VERSION})")
+    for ds in root.iter("{*}DataSet"):
+        ds.set("action", "Information")
+    path.write_bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True, pretty_print=True))
+
+
+def write_csv(msg, path: Path) -> None:
+    """SDMX-CSV 2.0 (STRUCTURE, STRUCTURE_ID, ACTION, the dimensions, OBS_VALUE, the
+    observation attributes): the SDMX-CSV version ``sdmx1`` reads back."""
+    import sdmx
+
+    sdmx.to_csv(msg.data[0], path=path, attributes="o")
+
+
+def read_structure(path: Path):
+    """The dataflow of a written structure message (with its DSD and codelists)."""
+    import sdmx
+
+    try:
+        structure = sdmx.read_sdmx(path)
+        return structure.dataflow[DATAFLOW_ID]
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a broken export
+        raise ExportError(f"{path}: does not read back as an SDMX structure message "
+                          f"with the dataflow {DATAFLOW_REF}: {exc}") from exc
+
+
+def read_back(path: Path, dataflow) -> list[dict]:
+    """The observations of an SDMX file as ``{dimension: code, OBS_VALUE: float | None,
+    attribute: str}``, read with ``sdmx1`` against the structure ``dataflow``."""
+    import sdmx
+
+    try:
+        msg = sdmx.read_sdmx(path, structure=dataflow if path.suffix == ".csv" else dataflow.structure)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a broken export
+        raise ExportError(f"{path}: does not read back as SDMX with {DATAFLOW_REF}: {exc}") from exc
+    out = []
+    for ds in msg.data:
+        for obs in ds.obs:
+            row = {k: str(v.value) for k, v in obs.key.values.items()}
+            value = obs.value
+            row["OBS_VALUE"] = None if value in (None, "") or (
+                isinstance(value, float) and math.isnan(value)) else float(value)
+            for a, av in obs.attrib.items():
+                v = str(av)
+                if v not in ("", "nan", "None"):
+                    row[a] = v
+            out.append(row)
+    return out
+
+
+def _codelists(dsd) -> dict[str, set[str]]:
+    lists = {}
+    for comp in [*dsd.dimensions, *dsd.attributes]:
+        rep = comp.local_representation
+        enum = getattr(rep, "enumerated", None) if rep else None
+        if enum is not None:
+            lists[comp.id] = {c.id for c in enum}
+    return lists
+
+
+def check(path: Path, dataflow, expected: list[dict], ext: Extensions) -> int:
+    """Read ``path`` back and compare it with the mart's rows: the same number of observations,
+    the same keys, every code in its codelist, the same values (within TOLERANCE) and the same
+    attributes. Raise ExportError naming the file and the first difference."""
+    got = read_back(path, dataflow)
+    if len(got) != len(expected):
+        raise ExportError(f"{path}: {len(got)} observations read back, the mart has {len(expected)}")
+    codelists = _codelists(dataflow.structure)
+    by_key = {}
+    for row in got:
+        key = tuple(row.get(d, "") for d in DIMENSIONS)
+        for comp, code in row.items():
+            if comp in codelists and code not in codelists[comp]:
+                raise ExportError(f"{path}: observation {'.'.join(key)}: {comp} {code!r} is not in "
+                                  f"its codelist of {DATAFLOW_REF}")
+        by_key[key] = row
+    for want in expected:
+        key = tuple(str(want[d]) for d in DIMENSIONS)
+        row = by_key.get(key)
+        where = f"{path}: observation {'.'.join(key)}"
+        if row is None:
+            raise ExportError(f"{where} is in the mart but not in the file")
+        a, b = row["OBS_VALUE"], want["OBS_VALUE"]
+        if (a is None) != (b is None) or (a is not None and abs(a - float(b)) > TOLERANCE):
+            raise ExportError(f"{where}: OBS_VALUE {a!r} read back, the mart has {b!r}")
+        want_attrs = _attribute_values(want, ext)
+        for attr in ATTRIBUTES:
+            x, y = row.get(attr), want_attrs.get(attr)
+            same = (x == y) if attr not in NUMERIC_ATTRIBUTES or x is None or y is None else \
+                abs(float(x) - float(y)) <= TOLERANCE
+            if not same:
+                raise ExportError(f"{where}: {attr} {x!r} read back, the mart has {y!r}")
+    return len(got)
+
+
+def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
+    """Write lnob_structure.xml, sdg_observations.sdmx.xml and sdg_observations.sdmx.csv into
+    ``out_dir`` and check each data file against the mart; return what was written."""
+    ext = Extensions.from_seeds(seeds_dir)
+    rows = fetch_observations(conn)
+    structure = lnob_structure(ext)
+    msg = data_message(rows, structure, ext)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "lnob_structure.xml": out_dir / "lnob_structure.xml",
+        "sdg_observations.sdmx.xml": out_dir / "sdg_observations.sdmx.xml",
+        "sdg_observations.sdmx.csv": out_dir / "sdg_observations.sdmx.csv",
+    }
+    write_structure(structure, files["lnob_structure.xml"])
+    write_xml(msg, files["sdg_observations.sdmx.xml"])
+    write_csv(msg, files["sdg_observations.sdmx.csv"])
+    dataflow = read_structure(files["lnob_structure.xml"])  # what a receiver would read
+    out = {"lnob_structure.xml": {"path": str(files["lnob_structure.xml"]), "rows": 0,
+                                  "format": "SDMX-ML 2.1 structure", "dataflow": DATAFLOW_REF}}
+    for name in ("sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"):
+        n = check(files[name], dataflow, rows, ext)
+        out[name] = {"path": str(files[name]), "rows": n, "dataflow": DATAFLOW_REF,
+                     "format": "SDMX-ML 2.1 structure-specific data" if name.endswith(".xml")
+                     else "SDMX-CSV 2.0", "checked": "read back with sdmx1 and compared with the mart"}
+    return out

@@ -1,0 +1,262 @@
+"""The exports after a publish: SDMX-ML and SDMX-CSV read back with sdmx1 against the LNOB
+structure and compared with the mart, Open SDG files checked against Open SDG's format rules,
+Parquet of every mart.
+
+One real night (`airflow dags test`, a small sample) publishes the marts and runs the export
+step as the BI reader; the tests then spoil copies of the written files and check that each
+check names what broke.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import lnob
+from lnob import open_sdg, roles, sample, sdmx_export, warehouse
+from lnob.config import settings
+from lnob.export import ExportError
+
+NIGHT = "2026-11-21"
+SEEDS = settings().dbt_project_dir / "seeds"
+
+
+@pytest.fixture(scope="module")
+def night(warehouse_url):
+    """A clean warehouse and landing folder, one night published and exported; the run summary."""
+    import psycopg2
+
+    conn = psycopg2.connect(warehouse_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
+                    "marts, marts_audit, marts_previous cascade")
+    conn.close()
+    shutil.rmtree(settings().landing_dir, ignore_errors=True)
+    shutil.rmtree(settings().exports_dir / NIGHT, ignore_errors=True)
+    sample.generate(settings().landing_dir, persons=2000, seed=7, day=date.fromisoformat(NIGHT))
+    r = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+    s = json.loads((settings().reports_dir / NIGHT / "summary.json").read_text())
+    assert s["complete"] and s["published_tonight"], s["problems"]
+    return s
+
+
+@pytest.fixture
+def reader(warehouse_url):
+    """A connection as the BI reader, the role the export step runs as."""
+    with warehouse.connect(roles.step_url(warehouse_url, roles.READER)) as conn:
+        yield conn
+
+
+def _file(s: dict, name: str) -> Path:
+    return Path(s["exports"]["files"][name]["path"])
+
+
+# --- what the night wrote ---------------------------------------------------------------
+
+@pytest.mark.integration
+def test_every_export_is_listed_in_the_run_summary(night, db):
+    files = night["exports"]["files"]
+    assert {"lnob_structure.xml", "sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"} <= set(files)
+    with db.cursor() as cur:
+        cur.execute("select table_name from information_schema.tables where table_schema = 'marts'")
+        marts = {r[0] for r in cur.fetchall()}
+        cur.execute("select count(*) from marts.fct_sdg_observation")
+        observations = cur.fetchone()[0]
+    assert {f"marts/{t}.parquet" for t in marts} <= set(files)
+    assert {f"marts/{t}.csv" for t in marts} <= set(files)
+    assert files["sdg_observations.sdmx.xml"]["rows"] == files["sdg_observations.sdmx.csv"]["rows"] == observations
+    open_sdg_files = [n for n in files if n.startswith("open_sdg/")]
+    assert "open_sdg/BGD/indicator_3-8-2.csv" in open_sdg_files, open_sdg_files
+    for info in files.values():
+        assert Path(info["path"]).is_file()
+        assert Path(info["path"]).parent.is_relative_to(settings().exports_dir / NIGHT)
+
+
+@pytest.mark.integration
+def test_sdmx_files_read_back_and_match_the_mart(night, reader):
+    ext = sdmx_export.Extensions.from_seeds(SEEDS)
+    rows = sdmx_export.fetch_observations(reader)
+    dataflow = sdmx_export.read_structure(_file(night, "lnob_structure.xml"))
+    for name in ("sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"):
+        assert sdmx_export.check(_file(night, name), dataflow, rows, ext) == len(rows)
+    # suppressed community cells are there, as Q without a value
+    suppressed = [r for r in rows if r["OBS_STATUS"] == "Q"]
+    assert suppressed and all(r["OBS_VALUE"] is None for r in suppressed)
+    back = sdmx_export.read_back(_file(night, "sdg_observations.sdmx.xml"), dataflow)
+    assert sum(1 for r in back if r.get("OBS_STATUS") == "Q" and r["OBS_VALUE"] is None) == len(suppressed)
+
+
+@pytest.mark.integration
+def test_the_structure_declares_the_lnob_codes(night):
+    """The LNOB codes are in the structure written beside the data, read with sdmx1."""
+    dataflow = sdmx_export.read_structure(_file(night, "lnob_structure.xml"))
+    dsd = dataflow.structure
+    assert (dsd.maintainer.id, dsd.id) == ("LNOB", "SDG_LNOB")
+
+    def codes(dim: str):
+        return dsd.dimensions.get(dim).local_representation.enumerated
+
+    with (SEEDS / "lnob" / "lnob_custom_breakdowns.csv").open(encoding="utf-8") as fh:
+        groups = {r["cust_breakdown"]: r["label"] for r in csv.DictReader(fh)}
+    assert {c: str(codes("CUST_BREAKDOWN")[c].name) for c in groups} == groups
+    assert str(codes("REF_AREA")["BD-A"].name) == "Barishal" and "50" in codes("REF_AREA")
+    assert "_L_LNOB_HLTH_ACS" in codes("SERIES") and "SH_XPD_EARN10" in codes("SERIES")
+    assert codes("REF_AREA").maintainer.id == "LNOB"
+    # the data say which structure they follow
+    header = _file(night, "sdg_observations.sdmx.csv").read_text(encoding="utf-8").splitlines()[1]
+    assert header.startswith(f"dataflow,{sdmx_export.DATAFLOW_REF},I,")
+    xml = _file(night, "sdg_observations.sdmx.xml").read_text(encoding="utf-8")
+    assert 'dimensionAtObservation="AllDimensions"' in xml and 'agencyID="LNOB"' in xml
+
+
+# --- a spoiled SDMX file fails its read-back check, naming it -------------------------------
+
+def _spoil(src: Path, tmp_path: Path, pattern: str, repl) -> Path:
+    dst = tmp_path / src.name
+    text = src.read_text(encoding="utf-8")
+    spoiled, n = re.subn(pattern, repl, text, count=1)
+    assert n == 1, pattern
+    dst.write_text(spoiled, encoding="utf-8")
+    return dst
+
+
+def _check(night, reader, path: Path) -> str:
+    ext = sdmx_export.Extensions.from_seeds(SEEDS)
+    dataflow = sdmx_export.read_structure(_file(night, "lnob_structure.xml"))
+    with pytest.raises(ExportError) as failed:
+        sdmx_export.check(path, dataflow, sdmx_export.fetch_observations(reader), ext)
+    return str(failed.value)
+
+
+@pytest.mark.integration
+def test_an_edited_value_in_the_sdmx_ml_fails_the_read_back(night, reader, tmp_path):
+    path = _spoil(_file(night, "sdg_observations.sdmx.xml"), tmp_path,
+                  r'OBS_VALUE="([0-9.]+)"', lambda m: f'OBS_VALUE="{float(m.group(1)) + 1.5}"')
+    message = _check(night, reader, path)
+    assert str(path) in message and "OBS_VALUE" in message and "the mart has" in message
+
+
+@pytest.mark.integration
+def test_an_edited_value_in_the_sdmx_csv_fails_the_read_back(night, reader, tmp_path):
+    # the first observation with a value: OBS_VALUE is the column after TIME_PERIOD (a year)
+    path = _spoil(_file(night, "sdg_observations.sdmx.csv"), tmp_path,
+                  r",(20\d\d),([0-9.]+),", lambda m: f",{m.group(1)},{float(m.group(2)) * 2 + 1},")
+    message = _check(night, reader, path)
+    assert str(path) in message and "OBS_VALUE" in message
+
+
+@pytest.mark.integration
+def test_a_dropped_or_undeclared_observation_fails_the_read_back(night, reader, tmp_path):
+    dropped = _spoil(_file(night, "sdg_observations.sdmx.xml"), tmp_path, r"\n\s*<Obs [^>]*/>", "")
+    assert "observations read back, the mart has" in _check(night, reader, dropped)
+    (tmp_path / "undeclared").mkdir()
+    undeclared = _spoil(_file(night, "sdg_observations.sdmx.xml"), tmp_path / "undeclared",
+                        r'REF_AREA="BD-[A-H]"', 'REF_AREA="BD-Z"')
+    message = _check(night, reader, undeclared)
+    assert str(undeclared) in message and "REF_AREA 'BD-Z' is not in its codelist" in message
+
+
+@pytest.mark.integration
+def test_an_unreadable_sdmx_file_fails_naming_it(night, reader, tmp_path):
+    path = tmp_path / "sdg_observations.sdmx.xml"
+    path.write_text(_file(night, "sdg_observations.sdmx.xml").read_text(encoding="utf-8")[:5000])
+    message = _check(night, reader, path)
+    assert str(path) in message and "does not read back" in message
+
+
+# --- Open SDG ----------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_open_sdg_files_pass_the_checker_and_have_labels(night):
+    names = [n for n in night["exports"]["files"] if n.startswith("open_sdg/")]
+    assert names
+    for name in names:
+        assert open_sdg.check(_file(night, name)) == night["exports"]["files"][name]["rows"]
+    with _file(night, "open_sdg/BGD/indicator_3-8-2.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0])
+    assert header[0] == "Year" and header[-1] == "Value" and "GeoCode" in header
+    disaggregations = [c for c in header if c not in open_sdg.SPECIAL]
+    headline = [r for r in rows if not any(r[c] for c in disaggregations)]
+    assert {r["Series"] for r in headline} == {r["Series"] for r in rows}  # every series has one
+    assert {r["Sex"] for r in rows} >= {"", "Female", "Male"}
+    assert "Persons with disability" in {r["Disability status"] for r in rows}
+    assert {"Refugee or forcibly displaced", "Ultra-poor"} <= {r["Population group"] for r in rows}
+    suppressed = [r for r in rows if r["Observation status"] == "Missing value; suppressed"]
+    assert suppressed and all(r["Value"] == "" for r in suppressed)
+    assert all(r["GeoCode"].startswith("BD-") for r in rows if r["Region"])
+
+
+GOOD = """Year,Series,Units,Sex,Population group,GeoCode,Observation status,Value
+2026,Share,Percent,,,,Experimental value,24.5
+2026,Share,Percent,Female,,,Experimental value,26.1
+2026,Share,Percent,,Ultra-poor,,Missing value; suppressed,
+"""
+
+
+def _open_sdg_file(tmp_path: Path, text: str, name: str = "indicator_3-8-2.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.unit
+def test_the_open_sdg_checker_accepts_a_good_file(tmp_path):
+    assert open_sdg.check(_open_sdg_file(tmp_path, GOOD)) == 3
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("text, expected", [
+    (GOOD + "2026,Share,Percent,Female,,,Experimental value,27.0\n", "row 5: duplicate of row 3"),
+    (GOOD.replace("26.1", "n/a"), "row 3, column 'Value': expected a number or blank, found 'n/a'"),
+    (GOOD.replace("2026,Share,Percent,Female", "2026.0,Share,Percent,Female"),
+     "row 3, column 'Year': expected a year"),
+    (GOOD.replace("2026,Share,Percent,,,,Experimental value,24.5\n", ""), "no headline row"),
+    (GOOD.replace("Observation status,Value", "Value,Observation status"),
+     "the last column must be 'Value'"),
+    (GOOD.replace("Year,Series", "Series,Year"), "the first column must be 'Year'"),
+    (GOOD.replace("Units,Sex,Population group,GeoCode", "Units,Sex,GeoCode,Population group"),
+     "the disaggregation columns must come after"),
+    (GOOD.replace(",Female,", ",Female ,"), "surrounding whitespace"),
+    (GOOD + ",,,,,,,\n", "row 5: empty row"),
+])
+def test_the_open_sdg_checker_names_each_violation(tmp_path, text, expected):
+    path = _open_sdg_file(tmp_path, text)
+    with pytest.raises(open_sdg.OpenSdgError) as failed:
+        open_sdg.check(path)
+    assert str(path) in str(failed.value) and expected in str(failed.value)
+
+
+@pytest.mark.unit
+def test_the_open_sdg_checker_wants_open_sdg_file_names(tmp_path):
+    with pytest.raises(open_sdg.OpenSdgError, match="indicator_<goal>-<target>-<indicator>.csv"):
+        open_sdg.check(_open_sdg_file(tmp_path, GOOD, name="3.8.2.csv"))
+
+
+# --- Parquet -----------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_parquet_row_counts_equal_the_marts(night, db):
+    import pandas as pd
+
+    parquet = {n: info for n, info in night["exports"]["files"].items() if n.endswith(".parquet")}
+    with db.cursor() as cur:
+        cur.execute("select table_name from information_schema.tables where table_schema = 'marts'")
+        tables = sorted(r[0] for r in cur.fetchall())
+        assert sorted(Path(n).stem for n in parquet) == tables
+        for t in tables:
+            cur.execute(f"select count(*) from marts.{t}")
+            n = cur.fetchone()[0]
+            frame = pd.read_parquet(_file(night, f"marts/{t}.parquet"))
+            assert len(frame) == n == parquet[f"marts/{t}.parquet"]["rows"], t
+            cur.execute(f"select * from marts.{t} limit 0")
+            assert list(frame.columns) == [d[0] for d in cur.description], t
+    observations = pd.read_parquet(_file(night, "marts/fct_sdg_observation.parquet"))
+    assert observations["obs_value"].dtype.kind == "f" and observations["n"].isna().any()
