@@ -75,6 +75,25 @@ def lnob(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.
                           capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
 
 
+#: Every schema the project writes in the warehouse.
+PROJECT_SCHEMAS = "raw, lnob_meta, staging, intermediate, reference, marts, marts_audit, marts_previous"
+
+
+def clean_warehouse(warehouse_url: str, landing: bool = False) -> None:
+    """Drop every schema the project writes (and, with ``landing``, the landing folder): a test
+    module starts from an empty warehouse."""
+    import psycopg2
+    from lnob.config import settings
+
+    conn = psycopg2.connect(warehouse_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"drop schema if exists {PROJECT_SCHEMAS} cascade")
+    conn.close()
+    if landing:
+        shutil.rmtree(settings().landing_dir, ignore_errors=True)
+
+
 def pytest_sessionfinish(session, exitstatus):
     from lnob import warehouse
 

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import lnob
+from conftest import clean_warehouse, lnob
 from lnob import open_sdg, roles, sample, sdmx_export, warehouse
 from lnob.config import settings
 from lnob.export import ExportError
@@ -29,15 +29,7 @@ SEEDS = settings().dbt_project_dir / "seeds"
 @pytest.fixture(scope="module")
 def night(warehouse_url):
     """A clean warehouse and landing folder, one night published and exported; the run summary."""
-    import psycopg2
-
-    conn = psycopg2.connect(warehouse_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
-                    "marts, marts_audit, marts_previous cascade")
-    conn.close()
-    shutil.rmtree(settings().landing_dir, ignore_errors=True)
+    clean_warehouse(warehouse_url, landing=True)
     shutil.rmtree(settings().exports_dir / NIGHT, ignore_errors=True)
     sample.generate(settings().landing_dir, persons=2000, seed=7, day=date.fromisoformat(NIGHT))
     r = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})

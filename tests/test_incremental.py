@@ -4,7 +4,7 @@ changed code map restages its source only; a rotated pseudonym key restages ever
 from datetime import date
 
 import pytest
-from conftest import lnob
+from conftest import clean_warehouse, lnob
 from lnob import sample
 from lnob.config import settings
 
@@ -50,11 +50,9 @@ def _raw_rows(db) -> dict:
 def clean(warehouse_url):
     import psycopg2
 
+    clean_warehouse(warehouse_url)
     conn = psycopg2.connect(warehouse_url)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
-                    "marts, marts_audit, marts_previous cascade")
     yield conn
     conn.close()
 

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import csv_data_rows, lnob
+from conftest import clean_warehouse, csv_data_rows, lnob
 from lnob import publish, sample
 from lnob.config import settings
 
@@ -41,17 +41,9 @@ def _published(db) -> dict:
 @pytest.fixture(scope="module")
 def first_night(warehouse_url):
     """A clean warehouse and landing folder, then the first night."""
-    import shutil
 
-    import psycopg2
 
-    conn = psycopg2.connect(warehouse_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
-                    "marts, marts_audit, marts_previous cascade")
-    conn.close()
-    shutil.rmtree(settings().landing_dir, ignore_errors=True)
+    clean_warehouse(warehouse_url, landing=True)
     sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
     result = _dags_test(NIGHT)
     return result

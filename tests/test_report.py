@@ -14,7 +14,7 @@ from datetime import date
 
 import pytest
 from browser import ensure_chromium, launch, png_stats
-from conftest import lnob
+from conftest import clean_warehouse, lnob
 from lnob import report, sample
 from lnob.config import settings
 
@@ -40,17 +40,9 @@ def browser():
 @pytest.fixture(scope="module")
 def night(warehouse_url):
     """A clean warehouse and landing folder, then one night through the DAG; the report it wrote."""
-    import shutil
 
-    import psycopg2
 
-    conn = psycopg2.connect(warehouse_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
-                    "marts, marts_audit, marts_previous cascade")
-    conn.close()
-    shutil.rmtree(settings().landing_dir, ignore_errors=True)
+    clean_warehouse(warehouse_url, landing=True)
     sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
     done = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]

@@ -11,7 +11,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import lnob
+from conftest import clean_warehouse, lnob
 from lnob import meta, publish, roles
 
 pytestmark = pytest.mark.integration
@@ -32,10 +32,9 @@ def _night(cur, schema: str, night: int) -> None:
 
 @pytest.fixture(scope="module")
 def admin(warehouse_url):
+    clean_warehouse(warehouse_url)
     conn = psycopg2.connect(warehouse_url)
     with conn.cursor() as cur:
-        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
-                    "marts, marts_audit, marts_previous cascade")
         meta.ensure(cur)
         cur.execute("create table raw.partner_survey (respondent_name text, phone text, age integer)")
         cur.execute("insert into raw.partner_survey values ('Asha Otieno', '+254 700 000 000', 34)")

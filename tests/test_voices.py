@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import lnob
+from conftest import clean_warehouse, lnob
 from lnob import registry, sample
 from lnob.config import settings
 from lnob.pseudonym import pseudonym
@@ -70,14 +70,8 @@ def _redeliver(night_one: list[dict], landing: Path) -> Path:
 @pytest.fixture(scope="module")
 def delivered(warehouse_url):
     """Every delivered testimony: (source, testimony id, delivery date, record), in load order."""
-    import psycopg2
 
-    conn = psycopg2.connect(warehouse_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("drop schema if exists raw, lnob_meta, staging, intermediate, reference, "
-                    "marts, marts_audit, marts_previous cascade")
-    conn.close()
+    clean_warehouse(warehouse_url)
 
     landing = settings().landing_dir
     out: list[tuple[str, str, str, dict]] = []
