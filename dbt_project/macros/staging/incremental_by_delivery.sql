@@ -42,3 +42,14 @@
     true
     {%- endif -%}
 {%- endmacro %}
+
+
+{% macro delivery_lineage() -%}
+    {#- The lineage every staged row carries from its raw row (see _raw__sources.yml). -#}
+    _delivery_id                                                                        as delivery_id,
+    _delivery_date                                                                      as delivery_date,
+    _loaded_at                                                                          as loaded_at,
+    _row_number                                                                         as row_number,
+    _partner_id                                                                         as partner_id,
+    _source_id                                                                          as source_id
+{%- endmacro %}

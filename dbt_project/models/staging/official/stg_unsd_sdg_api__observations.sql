@@ -24,12 +24,7 @@ typed as (
 )
 
 select
-    _delivery_id                                                                        as delivery_id,
-    _delivery_date                                                                      as delivery_date,
-    _loaded_at                                                                          as loaded_at,
-    _row_number                                                                         as row_number,
-    _partner_id                                                                         as partner_id,
-    _source_id                                                                          as source_id,
+    {{ delivery_lineage() }},
     'A'::text                                                                           as freq,
     coalesce(nullif(trim(reporting_type), ''), 'G')                                     as reporting_type,
     upper(trim(series))                                                                 as series,
