@@ -110,3 +110,16 @@ def csv_data_rows(path: Path, encoding: str = "utf-8-sig", delimiter: str = ",")
 
     with open(path, encoding=encoding, newline="") as fh:
         return sum(1 for _ in csv.reader(fh, delimiter=delimiter)) - 1
+
+
+def blocking_registry(tmp_path: Path, source_id: str) -> Path:
+    """A copy of the registry in which ``source_id`` has ``gate_policy: block`` (point
+    ``LNOB_REGISTRY`` at it): its problems stop the night instead of holding it back."""
+    from lnob.config import settings
+
+    text = settings().registry_path.read_text()
+    start = text.index(f"  - id: {source_id}\n")
+    end = text.index("    gate_policy: quarantine", start)
+    path = tmp_path / "registry.yml"
+    path.write_text(text[:end] + "    gate_policy: block" + text[end + len("    gate_policy: quarantine"):])
+    return path

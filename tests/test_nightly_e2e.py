@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import clean_warehouse, csv_data_rows, lnob
+from conftest import blocking_registry, clean_warehouse, csv_data_rows, lnob
 from lnob import publish, sample
 from lnob.config import settings
 
@@ -322,7 +322,10 @@ def test_bad_deliveries_are_quarantined_and_every_other_source_loads(first_night
         assert s["sources"][source_id]["rows_loaded"] > 0 and s["sources"][source_id]["quarantined"] == 0
 
 
-def test_failing_mart_gate_leaves_marts_exactly_as_they_were(first_night, db):
+def test_a_blocked_night_leaves_marts_exactly_as_they_were(first_night, db, tmp_path):
+    """A source whose registry entry says `gate_policy: block` stops the night on an unmapped
+    code (the default, `quarantine`, holds it back instead: tests/test_isolation.py); the cause is
+    named, and the published schema stays exactly as it was."""
     before = publish.schema_checksum(db)
     night = "2026-11-22"
     (path,) = sample.generate(settings().landing_dir, persons=300, seed=5, day=date.fromisoformat(night), only=["aavn_household_survey"])
@@ -330,12 +333,14 @@ def test_failing_mart_gate_leaves_marts_exactly_as_they_were(first_night, db):
     # accepts it, the mart gates must not.
     text = path.read_text(encoding="utf-8-sig").replace(",female,", ",X,")
     path.write_text(text, encoding="utf-8-sig")
-    result = _dags_test(night)
+    registry = blocking_registry(tmp_path, "aavn_household_survey")
+    result = _dags_test(night, env={"LNOB_REGISTRY": str(registry)})
     assert result.returncode != 0
     s = _summary(night)
     assert not s["published_tonight"] and not s["complete"]
-    failed = [f for g in s["gates"] if g["stage"] == "gate_marts" for f in g["failed"]]
-    assert any("sex" in f for f in failed), s["gates"]
+    cause = " ".join(s["problems"])
+    assert "aavn_household_survey" in cause and "sex" in cause and "UNMAPPED:X" in cause, s["problems"]
+    assert "gate_policy: block" in cause
     assert publish.schema_checksum(db) == before
     with db.cursor() as cur:
         cur.execute("select count(*) from marts.fct_sdg_observation where sex like 'UNMAPPED%'")

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import blocking_registry
 from lnob import pipeline, sample
 from lnob.config import settings
 
@@ -65,7 +66,8 @@ def test_a_failing_delivery_is_quarantined_and_the_others_go_on(loaded, warehous
     assert india["gate"] == "passed" and india["outcome"] == "loaded"
 
 
-def test_a_failing_delivery_of_a_blocking_source_stops_the_night(loaded, warehouse_url, db):
+def test_a_failing_delivery_of_a_blocking_source_stops_the_night(loaded, warehouse_url, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("LNOB_REGISTRY", str(blocking_registry(tmp_path, "knbs_sdg_sdmx")))
     kenya = loaded["knbs_sdg_sdmx"]
     with db.cursor() as cur:  # an official file whose observations lost their series
         cur.execute("update raw.knbs_sdg_sdmx set series = null where _delivery_id = %s", (kenya["delivery_id"],))

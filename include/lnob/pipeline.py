@@ -13,7 +13,7 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from lnob import connectors, gates, load, meta, publish, registry, roles, transform, warehouse
+from lnob import connectors, gates, isolation, load, meta, publish, registry, roles, transform, warehouse
 from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
 
 log = logging.getLogger(__name__)
@@ -144,17 +144,55 @@ def prepare_transform(url: str, reg, cfg: Settings) -> None:
             load.ensure_raw_table(cur, src)
 
 
+#: Rounds of staging -> check -> hold back before the night gives up (each round holds back at
+#: least one delivery, so this only bounds a pathological night).
+MAX_HOLD_BACK_ROUNDS = 5
+
+
 def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
-    """dbt: seeds, staging, intermediate (with tests), then the marts into the audit schema."""
+    """dbt: seeds and staging first; what a source broke there (an unmapped code, a code outside
+    its codelist, a key delivered twice, an unknown breakdown column, a failing staging test) is
+    held back with its reason (lnob.isolation) and the others go on; then intermediate and the
+    marts into the audit schema. A failure records its dbt node, message and failing values."""
     cfg = cfg or settings()
     reg = registry.load()
     prepare_transform(url, reg, cfg)
     as_transformer = roles.step_url(url, roles.TRANSFORMER)
     with warehouse.connect(as_transformer) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {AUDIT_SCHEMA} cascade")  # no leftovers of a failed night
-    results = transform.build_audit(as_transformer, cfg)
-    detail = {"seconds": round(sum(r.seconds for r in results), 1),
-              "nodes": sum(len(r.results) for r in results)}
+    held: list[isolation.HeldBack] = []
+    seconds = 0.0
+    nodes = 0
+    for _ in range(MAX_HOLD_BACK_ROUNDS):
+        staged = transform.build_staging(as_transformer, cfg)
+        seconds += staged.seconds
+        with warehouse.connect(as_transformer) as conn:
+            problems = isolation.staging_problems(conn, reg, staged.results, cfg)
+        if not problems:
+            nodes = len(staged.results)
+            break
+        try:
+            with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
+                tonight = isolation.hold_back(conn, reg, problems, run_id, cfg)
+        except isolation.SourceBlocked as exc:
+            _log(url, run_id, "transform", "dbt", "failed",
+                 {"error": str(exc)[:4000], "problems": [asdict(p) for p in problems][:50]})
+            raise
+        for h in tonight:
+            _log(url, run_id, "hold_back", f"{h.source_id}:{h.delivery_date}:{h.delivery_id}", "held_back",
+                 asdict(h))
+        held += tonight
+    else:
+        _log(url, run_id, "transform", "dbt", "failed",
+             {"error": f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back"})
+        raise transform.DbtError(f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back")
+    try:
+        built = transform.build_downstream(as_transformer, cfg)
+    except transform.DbtError as exc:
+        _log(url, run_id, "transform", "dbt", "failed", {"error": str(exc)[:4000], "failures": exc.failures[:20]})
+        raise
+    detail = {"seconds": round(seconds + built.seconds, 1), "nodes": nodes + len(built.results),
+              "held_back": [f"{h.source_id} delivery {h.delivery_id}" for h in held]}
     _log(url, run_id, "transform", "dbt", "ok", detail)
     return detail
 
@@ -167,7 +205,8 @@ def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
         dbt_result = transform.test_audit(as_transformer, cfg)
         _log(url, run_id, "gate_marts", "dbt_tests", "passed", {"tests": len(dbt_result.results)})
     except transform.DbtError as exc:
-        _log(url, run_id, "gate_marts", "dbt_tests", "failed", {"error": str(exc)[:4000]})
+        _log(url, run_id, "gate_marts", "dbt_tests", "failed",
+             {"error": str(exc)[:4000], "failures": exc.failures[:20]})
         problems.append(str(exc))
     gx_result = gates.gate_marts(as_transformer, cfg)
     _log(url, run_id, "gate_marts", "gx_marts", "passed" if gx_result.success else "failed",
@@ -214,7 +253,16 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     gates_out: list[dict] = []
     exports: dict = {}
     extract_info: dict = {}
+    held_back: list[dict] = []
+    causes: list[str] = []
     for stage, subject, outcome, detail in rows:
+        if stage == "hold_back":
+            held_back.append({"source": detail.get("source_id"), "partner": detail.get("partner_id"),
+                              "delivery_id": detail.get("delivery_id"), "file": detail.get("file_name"),
+                              "delivery_date": detail.get("delivery_date"),
+                              "why": [_problem_line(p) for p in detail.get("problems", [])]})
+        if stage in ("transform", "gate_marts") and outcome == "failed":
+            causes.append(f"{stage} {subject}: " + _cause(detail or {}))
         if stage == "extract" and subject == "*":
             extract_info = detail
         if stage == "load_raw":
@@ -232,7 +280,10 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         if stage in ("gate_raw", "gate_marts"):
             gates_out.append({"stage": stage, "subject": subject, "outcome": outcome,
                               "failed": [f"{f.get('table')}: {f.get('expectation')}({f.get('column') or ''})"
-                                         for f in (detail or {}).get("failed", [])]})
+                                         for f in (detail or {}).get("failed", [])]
+                              + [f"{f['node']}: {f['status']}: {f.get('message')}"
+                                 + "".join(f"; e.g. {x}" for x in f.get("sample", [])[:3])
+                                 for f in (detail or {}).get("failures", [])]})
         if stage == "export":
             exports = {"dir": subject, "files": detail.get("files", {})}
     stages = sorted({r[0] for r in rows})
@@ -241,6 +292,7 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
                 if g["outcome"] == "failed" and g["stage"] == "gate_marts"]
     problems += [f"fetch {r[1]} failed: {(r[3] or {}).get('error', '')[:300]}" for r in rows
                  if r[0] == "fetch" and r[2] == "failed"]
+    problems += [c for c in causes if not c.startswith("gate_marts")]
     for stage in ("extract", "transform", "publish", "export"):
         if stage not in stages:
             problems.append(f"stage {stage} did not complete")
@@ -249,6 +301,7 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         "night": night.isoformat(),
         "extract": extract_info,
         "sources": sources,
+        "held_back": held_back,
         "gates": gates_out,
         "published_tonight": published_tonight,
         "published_tables": published,
@@ -258,6 +311,21 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         "problems": problems,
         "data_docs": gates.data_docs_index(cfg),
     }
+
+
+def _problem_line(p: dict) -> str:
+    codes = ", ".join(f"{v['value']} x{v['rows']}" for v in p.get("values", []))
+    column = f" column {p['column']}" if p.get("column") else ""
+    return f"{p.get('check')}{column}: {p.get('message')}" + (f" [{codes}]" if codes else "")
+
+
+def _cause(detail: dict) -> str:
+    """The first lines of a failure's cause: each failing dbt node with a sample, or the error."""
+    failures = detail.get("failures") or []
+    if failures:
+        return "; ".join(f"{f['node']}: {f.get('message')}" + "".join(f" (e.g. {x})" for x in f.get("sample", [])[:2])
+                         for f in failures[:5])
+    return str(detail.get("error", "failed"))[:1500]
 
 
 def format_summary(s: dict) -> str:
@@ -273,6 +341,14 @@ def format_summary(s: dict) -> str:
                      f"{info['quarantined']} quarantined")
         for q in info["quarantine"]:
             lines.append(f"      quarantined file: {q}")
+    if s.get("held_back"):
+        lines.append("Held back tonight (the other sources went on):")
+        for h in s["held_back"]:
+            lines.append(f"  {h['source']} ({h['partner']}) delivery {h['delivery_id']} of {h['delivery_date']}:")
+            lines += [f"      {w}" for w in h["why"]]
+    if s.get("problems"):
+        lines.append("Problems:")
+        lines += [f"  {p}" for p in s["problems"]]
     lines.append("Gates:")
     for g in s["gates"]:
         lines.append(f"  {g['stage']:10s} {g['subject']:48s} {g['outcome'].upper()}")

@@ -335,6 +335,21 @@ def _problem(p) -> str:
     return _e(p)
 
 
+def _held_back(summary: dict) -> str:
+    """Deliveries that loaded but broke something downstream (an unmapped code, a code outside its
+    codelist, an unknown breakdown column): held back so that the other partners publish."""
+    held = summary.get("held_back") or []
+    if not held:
+        return "<p>Nothing was held back tonight.</p>"
+    rows = "".join(
+        f"<tr class='held'><td>{_e(h['source'])}<br><span class='muted'>{_e(h['partner'])}</span></td>"
+        f"<td>{_e(h['file'])}<br><span class='muted'>{_e(h['delivery_date'])}, delivery {_e(h['delivery_id'])}</span></td>"
+        f"<td><ul>{''.join(f'<li>{_e(w)}</li>' for w in h['why'])}</ul></td></tr>" for h in held)
+    return ("<table id='held-back'><tr><th>source</th><th>delivery</th><th>why</th></tr>" + rows + "</table>"
+            "<p class='muted'>The other partners published. Fix the registry (map the code, declare the column), "
+            "then <code>lnob quarantine retry &lt;id&gt;</code>.</p>")
+
+
 def _quarantines(data: dict) -> str:
     qs = data["quarantines"]
     if not qs:
@@ -430,7 +445,8 @@ def render(data: dict, base: Path) -> str:
                      "<code>lnob dbt docs generate --static</code> (written to <code>.lnob/dbt/target/"
                      "static_index.html</code>)</li>")
     sections = [
-        ("Gates", _gates(data)), ("Sources", _sources(s)), ("Quarantine", _quarantines(data)),
+        ("Gates", _gates(data)), ("Sources", _sources(s)), ("Held back", _held_back(s)),
+        ("Quarantine", _quarantines(data)),
         ("Freshness per partner", _freshness(data, s["night"])), ("The LNOB gap", _charts(data)),
         ("Published", _published(s)), ("Documentation", "<ul>" + "".join(links) + "</ul>"),
     ]

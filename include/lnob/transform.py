@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,7 +23,12 @@ from lnob.warehouse import ConnInfo
 
 
 class DbtError(RuntimeError):
-    """A dbt command failed; the message carries the failing nodes."""
+    """A dbt command failed; the message carries the failing nodes, ``failures`` each node's
+    status, message and a sample of failing values."""
+
+    def __init__(self, message: str, failures: list[dict] | None = None):
+        super().__init__(message)
+        self.failures = failures or []
 
 
 @dataclass
@@ -30,6 +36,7 @@ class DbtResult:
     command: list[str]
     seconds: float
     results: list[dict] = field(default_factory=list)
+    error: str | None = None
 
     @property
     def failures(self) -> list[dict]:
@@ -70,8 +77,9 @@ def _dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
-    """Run one dbt command; raise :class:`DbtError` naming each failed node."""
+def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, check: bool = True) -> DbtResult:
+    """Run one dbt command; raise :class:`DbtError` naming each failed node, its message and a
+    sample of the rows that failed it (``check=False``: return the failures instead)."""
     cfg = cfg or settings()
     target = cfg.home / "dbt" / "target"
     logs = cfg.home / "dbt" / "logs"
@@ -91,17 +99,79 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None) ->
         doc = json.loads(run_results.read_text())
         result.results = [
             {"node": r["unique_id"], "status": r["status"], "message": r.get("message"),
-             "failures": r.get("failures")}
+             "failures": r.get("failures"), "compiled_code": r.get("compiled_code")}
             for r in doc.get("results", [])
         ]
     sys.stdout.write(proc.stdout[-20000:])
+    for r in result.failures:
+        r["sample"] = failing_sample(r, warehouse_url, cfg)
+    for r in result.results:
+        r.pop("compiled_code", None)
     if proc.returncode != 0:
-        failed = "\n".join(f"  {r['node']}: {r['status']}: {r['message']}" for r in result.failures)
-        raise DbtError(
-            f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{failed or proc.stdout[-4000:]}\n"
-            f"{proc.stderr[-2000:]}"
-        )
+        result.error = (f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n"
+                        f"{describe_failures(result.failures) or proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        if check:
+            raise DbtError(result.error, result.failures)
     return result
+
+
+#: Columns never shown in a failure sample (free text and identifiers stay in the warehouse).
+_PRIVATE_COLUMN = re.compile(r"text|testimon|quote|name|phone|gps|email|address|_pid$|_id$|^id$", re.I)
+_SAMPLE_ROWS = 5
+
+
+def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None) -> list[str]:
+    """A few rows that fail a dbt test, re-read with the test's own compiled query, so that the
+    summary, the report and the run log say which values failed, not only how many. Columns that
+    could hold personal data are left out and every value is bounded."""
+    import psycopg2
+
+    from lnob import registry as registry_module
+
+    code = result.get("compiled_code")
+    if not code or not result["node"].startswith("test."):
+        return []
+    try:
+        reg = registry_module.load()
+        private = {f.name for s in reg.sources.values() for f in s.fields
+                   if f.identifier or f.pseudonymise or f.free_text}
+    except Exception:  # noqa: BLE001 - an invalid registry still gets its failure named elsewhere
+        private = set()
+    cfg = cfg or settings()
+    options = " ".join(o for o in (_url_options(warehouse_url),
+                                   pseudonym.pgoptions(cfg.pseudonym_key) if cfg.pseudonym_key else "") if o)
+    try:
+        conn = psycopg2.connect(warehouse_url, options=options, connect_timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("set statement_timeout = '30s'")
+                cur.execute(f"select * from ({code.rstrip().rstrip(';')}) as failing limit {_SAMPLE_ROWS}")
+                names = [c.name for c in cur.description]
+                rows = cur.fetchall()
+        finally:
+            conn.close()
+    except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; the failure is named anyway
+        return [f"(no sample: {type(exc).__name__})"]
+    keep = [i for i, n in enumerate(names) if n not in private and not _PRIVATE_COLUMN.search(n)
+            or n in ("source_id", "partner_id", "column_name")]
+    out = []
+    for row in rows:
+        out.append(", ".join(f"{names[i]}={_bound(row[i])}" for i in keep) or "(a failing row)")
+    return out
+
+
+def _bound(value, limit: int = 60) -> str:
+    text = "null" if value is None else str(value)
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_failures(failures: list[dict]) -> str:
+    lines = []
+    for r in failures:
+        lines.append(f"  {r['node']}: {r['status']}: {r['message']}")
+        lines += [f"      e.g. {s}" for s in r.get("sample", [])]
+    return "\n".join(lines)
 
 
 # The mart data tests (generic tests on the marts, singular tests tagged `marts`) are the dbt half
@@ -153,6 +223,30 @@ def build_audit(warehouse_url: str, cfg: Settings | None = None) -> list[DbtResu
     result = run_dbt(["build", "--exclude", *exclude], warehouse_url, cfg)
     _record_seeds(warehouse_url, checksum)
     return [result]
+
+
+#: Staging (views of raw, with their tests) is built first, on its own: what a source broke there is
+#: held back (lnob.isolation) before anything downstream reads it.
+STAGING = "tag:staging"
+
+
+def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
+    """Seeds (when a seed file changed) and every staging model with its tests and unit tests.
+    Failures are returned, not raised: the pipeline decides which source they hold back."""
+    cfg = cfg or settings()
+    checksum = seeds_checksum(cfg)
+    select = [STAGING] if _seeds_loaded(warehouse_url, checksum) else ["resource_type:seed", STAGING]
+    result = run_dbt(["build", "--select", *select, "--exclude", MART_TESTS], warehouse_url, cfg, check=False)
+    if not any(r["status"] == "error" and r["node"].startswith("seed.") for r in result.results):
+        _record_seeds(warehouse_url, checksum)
+    return result
+
+
+def build_downstream(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
+    """Intermediate models and the marts into the audit schema, with their tests except the mart
+    data tests (those are the gate's)."""
+    return run_dbt(["build", "--select", "tag:intermediate", "tag:marts", "--exclude", MART_TESTS],
+                   warehouse_url, cfg)
 
 
 def test_audit(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
