@@ -205,13 +205,15 @@ def unmapped_columns(cur, reg: Registry, source_id: str) -> list[Problem]:
     src = reg.source(source_id)
     if src.entity != "observation":
         return []
+    metadata = list(src.format.get("metadata_fields", []))
     cur.execute(f"""select r._delivery_id, e.key, 'column present with values', count(*)
                     from {RAW_SCHEMA}."{src.raw_table}" as r
                     cross join lateral jsonb_each_text(r._overflow) as e(key, value)
                     join {META_SCHEMA}.delivery_ledger as l
                       on l.delivery_id = r._delivery_id and l.status = 'loaded'
                     where r._overflow is not null and nullif(trim(e.value), '') is not null
-                    group by 1, 2""")
+                      and not e.key = any(%s)
+                    group by 1, 2""", (metadata,))
     rows = cur.fetchall()
     problems = _grouped(rows, source_id, "unmapped_column",
                         "a column the registry's contract does not declare carries values "

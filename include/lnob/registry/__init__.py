@@ -70,14 +70,14 @@ _KEYS = {
     "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes"},
 }
 _FORMAT_KEYS = {
-    "csv": {"kind", "encoding", "delimiter", "date_format", "indicator_from"},
+    "csv": {"kind", "encoding", "delimiter", "date_format", "indicator_from", "metadata_fields"},
     "xlsx": {"kind", "sheet", "header_row", "date_format"},
     "json": {"kind", "records"},
     "jsonl": {"kind"},
     "kobo_json": {"kind", "asset_uid", "page_size", "repeat", "key", "incremental"},
     "odata_json": {"kind", "project_id", "form_id", "page_size", "key", "incremental"},
-    "unsd_json": {"kind", "page_size", "series", "areas"},
-    "sdmx_ml": {"kind", "dsd", "dataflow"},
+    "unsd_json": {"kind", "page_size", "series", "areas", "metadata_fields"},
+    "sdmx_ml": {"kind", "dsd", "dataflow", "metadata_fields"},
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -339,6 +339,9 @@ def _check_format(fmt: Any, stype: str | None, where: str, problems: list[str]) 
         problems.append(f"{where}.kind: {kind!r} is not a format of a {stype} source ({sorted(allowed)})")
         return fmt
     _unknown_keys(fmt, _FORMAT_KEYS.get(kind, {"kind"}), where, problems)
+    meta = fmt.get("metadata_fields", [])
+    if not isinstance(meta, list) or not all(isinstance(m, str) and m for m in meta):
+        problems.append(f"{where}.metadata_fields: {meta!r} is not a list of field names")
     if kind == "csv":
         try:
             codecs.lookup(fmt.get("encoding", "utf-8"))
