@@ -352,3 +352,29 @@ def _reason_of(p: Problem) -> dict:
     d = asdict(p)
     d.pop("delivery_ids", None)
     return d
+
+
+def mart_problems(conn, reg: Registry, failures: list[dict], run_id: str) -> list[Problem] | None:
+    """Failing mart tests as problems of the sources that delivered tonight, when every failing
+    row of every failing test names its partner (or source) and each such partner has a delivery
+    loaded tonight; ``None`` when any failure cannot be pinned that way (the gate then stops the
+    night, as it always did)."""
+    out: list[Problem] = []
+    with conn.cursor() as cur:
+        for f in failures:
+            who = f.get("attributed_to") or {}
+            sources = set(who.get("source_id", []))
+            for partner in who.get("partner_id", []):
+                if partner not in reg.partners:
+                    return None
+                sources |= {s.id for s in reg.sources_of(partner)}
+            tonight = {s for s in sources if s in reg.sources and _loaded_tonight(cur, s, run_id)}
+            if not tonight:
+                conn.rollback()
+                return None
+            for source_id in sorted(tonight):
+                out.append(Problem(source_id, "mart_test", None,
+                                   f"{f['node'].split('.')[-1]}: {_bounded(f.get('message'))}",
+                                   [{"value": _bounded(x), "rows": 1} for x in f.get("sample", [])[:3]]))
+    conn.rollback()
+    return out

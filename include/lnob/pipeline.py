@@ -157,6 +157,12 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     cfg = cfg or settings()
     reg = registry.load()
     prepare_transform(url, reg, cfg)
+    detail = _build_audit(url, run_id, reg, cfg)
+    _log(url, run_id, "transform", "dbt", "ok", detail)
+    return detail
+
+
+def _build_audit(url: str, run_id: str, reg, cfg: Settings) -> dict:
     as_transformer = roles.step_url(url, roles.TRANSFORMER)
     with warehouse.connect(as_transformer) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {AUDIT_SCHEMA} cascade")  # no leftovers of a failed night
@@ -171,17 +177,7 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
         if not problems:
             nodes = len(staged.results)
             break
-        try:
-            with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
-                tonight = isolation.hold_back(conn, reg, problems, run_id, cfg)
-        except isolation.SourceBlocked as exc:
-            _log(url, run_id, "transform", "dbt", "failed",
-                 {"error": str(exc)[:4000], "problems": [asdict(p) for p in problems][:50]})
-            raise
-        for h in tonight:
-            _log(url, run_id, "hold_back", f"{h.source_id}:{h.delivery_date}:{h.delivery_id}", "held_back",
-                 asdict(h))
-        held += tonight
+        held += _hold_back(url, run_id, reg, problems, cfg, "transform")
     else:
         _log(url, run_id, "transform", "dbt", "failed",
              {"error": f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back"})
@@ -191,23 +187,49 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     except transform.DbtError as exc:
         _log(url, run_id, "transform", "dbt", "failed", {"error": str(exc)[:4000], "failures": exc.failures[:20]})
         raise
-    detail = {"seconds": round(seconds + built.seconds, 1), "nodes": nodes + len(built.results),
-              "held_back": [f"{h.source_id} delivery {h.delivery_id}" for h in held]}
-    _log(url, run_id, "transform", "dbt", "ok", detail)
-    return detail
+    return {"seconds": round(seconds + built.seconds, 1), "nodes": nodes + len(built.results),
+            "held_back": [f"{h.source_id} delivery {h.delivery_id}" for h in held]}
+
+
+def _hold_back(url: str, run_id: str, reg, problems: list, cfg: Settings, stage: str) -> list:
+    """Quarantine what the problems pin down, log each delivery held back; a problem that cannot
+    be held back (``gate_policy: block``, or data published before tonight) stops the night."""
+    try:
+        with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
+            held = isolation.hold_back(conn, reg, problems, run_id, cfg)
+    except isolation.SourceBlocked as exc:
+        _log(url, run_id, stage, "dbt" if stage == "transform" else "hold_back", "failed",
+             {"error": str(exc)[:4000], "problems": [asdict(p) for p in problems][:50]})
+        raise
+    for h in held:
+        _log(url, run_id, "hold_back", f"{h.source_id}:{h.delivery_date}:{h.delivery_id}", "held_back", asdict(h))
+    return held
 
 
 def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     """dbt's mart tests and the GX mart suite on the audit schema; both must pass to publish."""
+    cfg = cfg or settings()
     problems: list[str] = []
     as_transformer = roles.step_url(url, roles.TRANSFORMER)
-    try:
-        dbt_result = transform.test_audit(as_transformer, cfg)
-        _log(url, run_id, "gate_marts", "dbt_tests", "passed", {"tests": len(dbt_result.results)})
-    except transform.DbtError as exc:
+    for attempt in range(MAX_HOLD_BACK_ROUNDS + 1):
+        dbt_result = transform.test_audit(as_transformer, cfg, check=False)
+        if not dbt_result.failures or attempt == MAX_HOLD_BACK_ROUNDS:
+            break
+        # A failing mart test whose every failing row is one partner's data, delivered tonight:
+        # that partner's deliveries are held back and the audit schema rebuilt without them.
+        reg = registry.load()
+        with warehouse.connect(as_transformer) as conn:
+            found = isolation.mart_problems(conn, reg, dbt_result.failures, run_id)
+        if found is None:
+            break
+        _hold_back(url, run_id, reg, found, cfg, "gate_marts")
+        _build_audit(url, run_id, reg, cfg)
+    if dbt_result.failures:
         _log(url, run_id, "gate_marts", "dbt_tests", "failed",
-             {"error": str(exc)[:4000], "failures": exc.failures[:20]})
-        problems.append(str(exc))
+             {"error": (dbt_result.error or "")[:4000], "failures": dbt_result.failures[:20]})
+        problems.append(dbt_result.error or "dbt mart tests failed")
+    else:
+        _log(url, run_id, "gate_marts", "dbt_tests", "passed", {"tests": len(dbt_result.results)})
     gx_result = gates.gate_marts(as_transformer, cfg)
     _log(url, run_id, "gate_marts", "gx_marts", "passed" if gx_result.success else "failed",
          {"failed": gx_result.failed, "evaluated": gx_result.evaluated,
