@@ -27,7 +27,7 @@ from typing import Any
 
 from lnob import masking
 from lnob.config import Settings, settings
-from lnob.landing import open_regular
+from lnob.landing import open_regular, safe_name
 from lnob.registry import Source
 
 
@@ -144,10 +144,10 @@ _DIMENSION = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="([A-Z]{1,3})?
 MAX_XLSX_PARTS = 10_000
 
 
-def _column_number(letters: str) -> int:
+def _column_number(letters: bytes) -> int:
     n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
+    for code in letters:
+        n = n * 26 + code - 64
     return n
 
 
@@ -178,12 +178,12 @@ def check_xlsx(fh, cfg: Settings | None = None) -> None:
         if p.file_size > 1_000_000 and ratio > cfg.xlsx_max_ratio:
             raise UnreadableDelivery("xlsx_zip_bomb", None,
                                      f"a compression ratio of at most {cfg.xlsx_max_ratio:g}:1 (LNOB_XLSX_MAX_RATIO)",
-                                     f"part {masking.message(p.filename, 80)}: {ratio:,.0f}:1 "
+                                     f"part {safe_name(p.filename, 80)}: {ratio:,.0f}:1 "
                                      f"({p.file_size:,} bytes from {p.compress_size:,})")
         name = p.filename.lower()
         is_sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
         if not is_sheet and p.file_size > cfg.xlsx_max_shared_strings_bytes:
-            what = "shared-strings table" if name.endswith("sharedstrings.xml") else f"part {masking.message(p.filename, 80)}"
+            what = "shared-strings table" if name.endswith("sharedstrings.xml") else f"part {safe_name(p.filename, 80)}"
             raise UnreadableDelivery("xlsx_too_large", None,
                                      f"a {what} of at most {cfg.xlsx_max_shared_strings_bytes:,} bytes "
                                      "(LNOB_XLSX_MAX_SHARED_STRINGS_BYTES)", f"{p.file_size:,} bytes")
@@ -205,14 +205,14 @@ def check_xlsx(fh, cfg: Settings | None = None) -> None:
                 head = member.read(64 * 1024)
             m = _DIMENSION.search(head)
             if m and m.group(3) and m.group(4):
-                first_col = _column_number(m.group(1) or "A")
+                first_col = _column_number(m.group(1) or b"A")
                 first_row = int(m.group(2) or 1)
                 cells = (_column_number(m.group(3)) - first_col + 1) * (int(m.group(4)) - first_row + 1)
                 if cells > cfg.xlsx_max_cells:
                     ref = m.group(0).split(b'"')[1].decode("ascii", "replace")
                     raise UnreadableDelivery(
                         "xlsx_too_large", None, f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
-                        f"part {masking.message(p.filename, 80)} declares {ref} ({cells:,} cells)")
+                        f"part {safe_name(p.filename, 80)} declares {ref} ({cells:,} cells)")
     fh.seek(0)
 
 
