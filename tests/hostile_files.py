@@ -35,10 +35,13 @@ def rewrite_xlsx(source: Path, target: Path, change, extra: dict[str, object] | 
 
 
 def xlsx_declaring_full_sheet(source: Path, target: Path) -> Path:
-    """The same few rows, but the sheet declares A1:XFD1048576 (17 billion cells)."""
+    """The same few rows, but the sheet declares A1:XFD1048576 (17 billion cells) and holds one
+    more cell in its last row: openpyxl pads every row in between to the declared width."""
     def change(name: str, data: bytes) -> bytes:
-        if name.startswith("xl/worksheets/sheet"):
-            return re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', data, count=1)
+        if name == "xl/worksheets/sheet1.xml":
+            data = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:XFD1048576"/>', data, count=1)
+            return data.replace(b"</sheetData>", b'<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t>'
+                                b"</is></c></row></sheetData>")
         return data
     return rewrite_xlsx(source, target, change)
 

@@ -103,7 +103,7 @@ def _cmd_sample(args) -> int:
 def _cmd_load(args) -> int:
     """Load one delivery and run its raw gate, exactly as the nightly DAG's load_raw and gate_raw
     do. The file is read as the DAG reads the landing folder: a regular file, no link, a safe name."""
-    from lnob import landing, load, pipeline, registry, warehouse
+    from lnob import landing, load, pipeline, registry, roles, warehouse
 
     reg = registry.load()
     src = reg.source(args.source_id)
@@ -123,7 +123,8 @@ def _cmd_load(args) -> int:
         ddate = args.date or date.today().isoformat()
     d = load.Delivery(src.id, src.partner, ddate, str(path), sha)
     url = warehouse.url()
-    with warehouse.connect(url) as conn:
+    pipeline.secure(url)  # as the night does: roles and grants first, then load as the loader
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
         r = load.load_delivery(conn, reg, d, run_id="cli")
     out = dataclasses.asdict(r)
     if r.outcome == "loaded":

@@ -42,12 +42,11 @@ def unsafe_chars(name: str) -> list[str]:
 
 def safe_name(name: object, limit: int = _SHOWN_CHARS) -> str:
     """A name as it may be shown in a log line, a reason, the summary or the report: every
-    control or invisible character (and the backslash) escaped, at most ``limit`` characters."""
+    control or invisible character escaped (``\\x0a``), at most ``limit`` characters. Applying it
+    twice changes nothing more."""
     out = []
     for ch in str(name):
-        if ch == "\\":
-            out.append("\\\\")
-        elif unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
         else:
