@@ -107,7 +107,8 @@ def _cmd_load(args) -> int:
 
     reg = registry.load()
     src = reg.source(args.source_id)
-    path = Path(os.path.abspath(args.path))  # not resolve(): a link is refused, never followed
+    given = Path(os.path.abspath(args.path))
+    path = Path(os.path.realpath(given.parent)) / given.name  # the folder as named; the file is no link
     problem = landing.name_problem(path.name)
     if problem:
         print(f"refused {landing.safe_name(path, 400)}: {problem}", file=sys.stderr)
