@@ -6,7 +6,7 @@
     lnob registry check|seeds                validate the registry | write the dbt seeds it owns
     lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
                                              write one night of synthetic partner deliveries
-    lnob load <source_id> <path>             load one delivery (the DAG's code path)
+    lnob load <source_id> <path>             load one delivery and run its raw gate (the DAG's code path)
     lnob quarantine list | retry <id>        quarantined deliveries and their reasons; load one again
     lnob gates scaffold                      (re)write the GX suites and checkpoints
     lnob reference seeds                     regenerate the dbt seeds from shared/reference
@@ -101,20 +101,42 @@ def _cmd_sample(args) -> int:
 
 
 def _cmd_load(args) -> int:
-    from lnob import load, registry, warehouse
+    """Load one delivery and run its raw gate, exactly as the nightly DAG's load_raw and gate_raw
+    do. The file is read as the DAG reads the landing folder: a regular file, no link, a safe name."""
+    from lnob import landing, load, pipeline, registry, roles, warehouse
 
     reg = registry.load()
     src = reg.source(args.source_id)
-    path = Path(args.path).resolve()
+    given = Path(os.path.abspath(args.path))
+    path = Path(os.path.realpath(given.parent)) / given.name  # the folder as named; the file is no link
+    problem = landing.name_problem(path.name)
+    if problem:
+        print(f"refused {landing.safe_name(path, 400)}: {problem}", file=sys.stderr)
+        return 2
+    try:
+        sha = load.file_sha256(path)
+    except OSError as exc:
+        print(f"refused {landing.safe_name(path, 400)}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     try:
         ddate = date.fromisoformat(path.parent.name).isoformat()
     except ValueError:
         ddate = args.date or date.today().isoformat()
-    d = load.Delivery(src.id, src.partner, ddate, str(path), load.file_sha256(path))
-    with warehouse.connect() as conn:
+    d = load.Delivery(src.id, src.partner, ddate, str(path), sha)
+    url = warehouse.url()
+    pipeline.secure(url)  # as the night does: roles and grants first, then load as the loader
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
         r = load.load_delivery(conn, reg, d, run_id="cli")
-    print(json.dumps(dataclasses.asdict(r), indent=2, default=str))
-    return 0 if r.outcome != "quarantined" else 4
+    out = dataclasses.asdict(r)
+    if r.outcome == "loaded":
+        try:
+            out = pipeline.gate_raw(url, "cli", out)
+        except pipeline.GateFailed as exc:  # a `block` source: the delivery stays, the night would stop
+            print(json.dumps({**out, "gate": "failed"}, indent=2, default=str))
+            print(exc, file=sys.stderr)
+            return 5
+    print(json.dumps(out, indent=2, default=str))
+    return 0 if out["outcome"] != "quarantined" else 4
 
 
 def _cmd_quarantine(args) -> int:

@@ -52,6 +52,20 @@ class Settings:
     pseudonym_key: str | None
     min_cell: int
     row_count_band: float
+    #: The window a date or period of a delivery must fall in: from ``LNOB_PERIOD_MIN_YEAR`` to
+    #: ``LNOB_PERIOD_MAX_YEAR`` (by default the delivery's own year + 1).
+    period_min_year: int = 1950
+    period_max_year: int | None = None
+    #: The largest magnitude a number of a delivery may have (``LNOB_NUMERIC_MAX_ABS``).
+    numeric_max_abs: float = 1e15
+    #: Bounds on an XLSX delivery, checked on its zip members before openpyxl reads it.
+    xlsx_max_cells: int = 50_000_000
+    xlsx_max_uncompressed: int = 2_000_000_000
+    xlsx_max_ratio: float = 100.0
+    xlsx_max_shared_strings: int = 1_000_000
+    xlsx_max_shared_strings_bytes: int = 64_000_000
+    #: The largest quarantine reason file (and ledger reason) in bytes.
+    reason_max_bytes: int = 64 * 1024
 
     @property
     def external_warehouse(self) -> bool:
@@ -88,7 +102,11 @@ class Settings:
 
 
 def settings() -> Settings:
-    """Read the settings from the environment now (not cached: tests change the environment)."""
+    """Read the settings from the environment now (not cached: tests change the environment).
+
+    Also makes every file this process creates owner-only (:func:`owner_only_umask`): whatever
+    reads the settings writes personal data (landing, quarantine, reports, exports, Airflow)."""
+    owner_only_umask()
     project = _project_dir()
     home = Path(os.environ.get("LNOB_HOME", project / ".lnob")).resolve()
     data = project / "data"
@@ -104,4 +122,49 @@ def settings() -> Settings:
         pseudonym_key=os.environ.get("LNOB_PSEUDONYM_KEY") or None,
         min_cell=int(os.environ.get("LNOB_MIN_CELL", "10")),
         row_count_band=float(os.environ.get("LNOB_ROW_COUNT_BAND", "0.5")),
+        period_min_year=int(os.environ.get("LNOB_PERIOD_MIN_YEAR", "1950")),
+        period_max_year=int(os.environ["LNOB_PERIOD_MAX_YEAR"]) if os.environ.get("LNOB_PERIOD_MAX_YEAR") else None,
+        numeric_max_abs=float(os.environ.get("LNOB_NUMERIC_MAX_ABS", "1e15")),
+        xlsx_max_cells=int(os.environ.get("LNOB_XLSX_MAX_CELLS", "50000000")),
+        xlsx_max_uncompressed=int(os.environ.get("LNOB_XLSX_MAX_UNCOMPRESSED", "2000000000")),
+        xlsx_max_ratio=float(os.environ.get("LNOB_XLSX_MAX_RATIO", "100")),
+        xlsx_max_shared_strings=int(os.environ.get("LNOB_XLSX_MAX_SHARED_STRINGS", "1000000")),
+        xlsx_max_shared_strings_bytes=int(os.environ.get("LNOB_XLSX_MAX_SHARED_STRINGS_BYTES", "64000000")),
+        reason_max_bytes=int(os.environ.get("LNOB_REASON_MAX_BYTES", str(64 * 1024))),
     )
+
+
+#: Files this project writes hold personal data: owner read/write only (dirs 0700, files 0600).
+OWNER_ONLY_UMASK = 0o077
+
+
+def owner_only_umask() -> None:
+    """Set the process umask to 077 (idempotent): every file and folder created from now on by
+    this process and its children (Airflow, dbt, GX) is owner-only."""
+    os.umask(OWNER_ONLY_UMASK)
+
+
+def make_private(cfg: Settings) -> list[Path]:
+    """Create the folders that hold personal data owner-only and take group and other access
+    away from what already exists in them (0700 folders, 0600 files; symlinks are not followed).
+    Returns the folders made private. The warehouse's data folder is PostgreSQL's own (0700)."""
+    import stat
+
+    owner_only_umask()
+    done = []
+    for top in (cfg.home, cfg.airflow_home, cfg.landing_dir, cfg.quarantine_dir, cfg.reports_dir,
+                cfg.exports_dir):
+        top.mkdir(parents=True, exist_ok=True)
+        os.chmod(top, 0o700)
+        done.append(top)
+        if top == cfg.home:
+            continue  # the folder itself is enough: nothing below it can be reached by others
+        for root, dirs, files in os.walk(top):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid():
+                    continue
+                if stat.S_IMODE(st.st_mode) & 0o077:
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+    return done

@@ -552,9 +552,21 @@ def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None 
 def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url: str,
              cfg: Settings | None = None) -> GateResult:
     """The raw gate of one delivery. A source added to the registry since the suites were last
-    scaffolded gets its suite written from its contract first: adding a partner stays config."""
-    return run_checkpoint(f"raw__{source_id}", warehouse_url, {"_delivery_id": delivery_id}, cfg,
-                          lambda ctx: _scaffold_raw(ctx, _datasource(ctx), registry, source_id))
+    scaffolded gets its suite written from its contract first: adding a partner stays config.
+
+    Failure samples go to the task log, the run log, the quarantine reason and the report: the
+    values of identifier, pseudonymised and free-text fields are reduced to their shape, long
+    texts too (:func:`lnob.masking.mask_sample`)."""
+    from lnob import masking
+
+    result = run_checkpoint(f"raw__{source_id}", warehouse_url, {"_delivery_id": delivery_id}, cfg,
+                            lambda ctx: _scaffold_raw(ctx, _datasource(ctx), registry, source_id))
+    sensitive = masking.sensitive_labels(registry.source(source_id))
+    for failure in result.failed:
+        column = failure.get("column")
+        failure["sample"] = masking.mask_sample(failure.get("sample"), isinstance(column, str) and column in sensitive,
+                                                sensitive)
+    return result
 
 
 def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:

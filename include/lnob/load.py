@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import fnmatch
 import hashlib
 import json
-import shutil
+import math
+import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import psycopg2
 
-from lnob import meta, readers
+from lnob import landing, masking, meta, readers
 from lnob.config import META_SCHEMA, RAW_SCHEMA, ConfigurationError, Settings, settings  # noqa: F401
 from lnob.registry import Registry, Source
 
@@ -83,8 +86,9 @@ class ContractViolation(Exception):
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a delivery, read without following links (:func:`lnob.landing.open_regular`)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with landing.open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -95,25 +99,32 @@ def file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def discover(registry: Registry, landing_dir: Path, up_to: date) -> list[Delivery]:
+def discover(registry: Registry, landing_dir: Path, up_to: date,
+             rejected: list[landing.Rejected] | None = None) -> list[Delivery]:
     """Every file-drop delivery in ``<landing>/<partner>/<YYYY-MM-DD>/`` dated on or before
-    ``up_to`` (a late delivery for an earlier date is picked up too), sorted by date."""
-    found: list[Delivery] = []
-    for partner_id in sorted(registry.partners):
-        partner_dir = landing_dir / partner_id
-        if not partner_dir.is_dir():
+    ``up_to`` (a late delivery for an earlier date is picked up too), by partner, then date.
+
+    Only regular files inside the landing folder are read (:func:`lnob.landing.scan`): what is
+    refused (a link, a device, an unsafe name, an unknown partner folder, a file no source
+    expects, one that cannot be read) is appended to ``rejected`` with why, and never opened."""
+    patterns = {p: [s.file_pattern for s in registry.sources_of(p)] for p in registry.partners}
+    files, refused = landing.scan(landing_dir, set(registry.partners), up_to, patterns)
+    readable: dict[tuple[str, date], list[tuple[landing.Found, str]]] = {}
+    for f in files:  # partner, then date, then file name
+        try:
+            sha = file_sha256(f.path)
+        except OSError as exc:
+            refused.append(landing.Rejected(landing.safe_name(f"{f.partner_id}/{f.day}/{f.path.name}", 400),
+                                            f"cannot be read: {exc.strerror or exc}", f.partner_id))
             continue
-        for day_dir in sorted(p for p in partner_dir.iterdir() if p.is_dir()):
-            try:
-                day = date.fromisoformat(day_dir.name)
-            except ValueError:
-                continue  # not a delivery folder
-            if day > up_to:
-                continue
-            for src in registry.sources_of(partner_id):
-                for f in sorted(day_dir.iterdir()):
-                    if f.is_file() and not f.name.startswith(".") and fnmatch.fnmatch(f.name, src.file_pattern):
-                        found.append(Delivery(src.id, partner_id, day.isoformat(), str(f), file_sha256(f)))
+        readable.setdefault((f.partner_id, f.day), []).append((f, sha))
+    found: list[Delivery] = []
+    for (partner_id, day), group in readable.items():
+        for src in registry.sources_of(partner_id):
+            found += [Delivery(src.id, partner_id, day.isoformat(), str(f.path), sha)
+                      for f, sha in group if fnmatch.fnmatch(f.path.name, src.file_pattern)]
+    if rejected is not None:
+        rejected.extend(refused)
     return found
 
 
@@ -127,9 +138,11 @@ def known_sha256s(conn, source_ids: Iterable[str]) -> set[tuple[str, str]]:
         return {(r[0], r[1]) for r in cur.fetchall()}
 
 
-def new_deliveries(conn, registry: Registry, landing_dir: Path, up_to: date) -> tuple[list[Delivery], int]:
-    """The deliveries not yet in the ledger, and how many found ones were already known."""
-    found = discover(registry, landing_dir, up_to)
+def new_deliveries(conn, registry: Registry, landing_dir: Path, up_to: date,
+                   rejected: list[landing.Rejected] | None = None) -> tuple[list[Delivery], int]:
+    """The deliveries not yet in the ledger, and how many found ones were already known; the
+    landing entries refused on the way are appended to ``rejected`` (see :func:`discover`)."""
+    found = discover(registry, landing_dir, up_to, rejected)
     known = known_sha256s(conn, registry.sources)
     fresh = [d for d in found if (d.source_id, d.sha256) not in known]
     return fresh, len(found) - len(fresh)
@@ -201,40 +214,130 @@ def _set_lineage(cur, src: Source, delivery: Delivery, delivery_id: int) -> None
 # --------------------------------------------------------------------------------------------
 
 
-def _check_value(ftype: str, value: str, date_format: str | None = None) -> str:
-    """Return the value as COPY should see it, or raise ValueError naming what was expected."""
+#: Fields that hold a reference period (SDMX TIME_PERIOD, an Open SDG Year): checked against the
+#: period window like every date.
+PERIOD_FIELDS = {"time_period", "year"}
+_YEAR_PREFIX = re.compile(r"^\s*(\d{4})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a plausible value is: dates and periods within ``min_year``..``max_year``, numbers
+    finite and within ``max_abs``. The window is configurable (LNOB_PERIOD_MIN_YEAR,
+    LNOB_PERIOD_MAX_YEAR, by default the delivery's year + 1; LNOB_NUMERIC_MAX_ABS)."""
+
+    min_year: int
+    max_year: int
+    max_abs: float
+
+    @classmethod
+    def of(cls, cfg: Settings, delivery_date: str) -> Limits:
+        night_year = date.fromisoformat(delivery_date).year
+        return cls(cfg.period_min_year, cfg.period_max_year or night_year + 1, cfg.numeric_max_abs)
+
+    @property
+    def window(self) -> str:
+        return f"{self.min_year}..{self.max_year}"
+
+
+class BadValue(ValueError):
+    """A value its field cannot hold: what was expected and, when the value itself must not be
+    shown, what to say it was instead."""
+
+    def __init__(self, expected: str | None = None, found: str | None = None):
+        self.expected, self.found = expected, found
+        super().__init__(expected or "")
+
+
+def _check_year(year: int, limits: Limits | None) -> None:
+    if limits is not None and not limits.min_year <= year <= limits.max_year:
+        raise BadValue(f"a date or period within the years {limits.window} (LNOB_PERIOD_MIN_YEAR/MAX_YEAR)",
+                       f"year {year}")
+
+
+def _check_number(number: float, limits: Limits | None) -> None:
+    if math.isnan(number):
+        raise BadValue("a finite number", "NaN")
+    if math.isinf(number):
+        raise BadValue("a finite number", "infinity")
+    if limits is not None and abs(number) > limits.max_abs:
+        raise BadValue(f"a number within ±{limits.max_abs:g} (LNOB_NUMERIC_MAX_ABS)",
+                       f"a number of magnitude 1e{math.floor(math.log10(abs(number))):+d}")
+
+
+def _check_value(ftype: str, value: str, date_format: str | None = None, limits: Limits | None = None,
+                 period: bool = False) -> str:
+    """Return the value as COPY should see it, or raise ValueError (a :class:`BadValue` naming
+    what was expected) when its field cannot hold it: a wrong type, a non-finite or implausibly
+    large number, a date or (for a period field) a year outside the period window."""
     if ftype == "integer":
         number = float(value)
+        _check_number(number, limits)
         if not number.is_integer() or abs(number) >= 2**63:
             raise ValueError
+        if period:
+            _check_year(int(number), limits)
         return str(int(number))
     if ftype == "numeric":
-        float(value)
+        number = float(value)
+        _check_number(number, limits)
+        if period and number.is_integer():
+            _check_year(int(number), limits)
         return value
     if ftype == "date":
         if date_format:
-            return datetime.strptime(value, date_format).date().isoformat()
-        date.fromisoformat(value[:10])
+            parsed = datetime.strptime(value, date_format).date()
+            _check_year(parsed.year, limits)
+            return parsed.isoformat()
+        parsed = date.fromisoformat(value[:10])
+        _check_year(parsed.year, limits)
         return value[:10]
     if ftype == "timestamp":
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        _check_year(datetime.fromisoformat(value.replace("Z", "+00:00")).year, limits)
         return value
     if ftype == "boolean":
         if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
             raise ValueError
         return value
+    if period:
+        m = _YEAR_PREFIX.match(value)
+        if m:
+            _check_year(int(m.group(1)), limits)
     return value
 
 
-def _spool(src: Source, path: Path, spool) -> tuple[int, list[str]]:
+def _found(value: str | None, field, record: dict) -> str:
+    """A masked excerpt of a value for a reason: shape only when the field is sensitive or the
+    value is one the record holds in a sensitive field (a name typed in the wrong column)."""
+    sensitive = masking.is_sensitive(field)
+    if not sensitive and value:
+        folded = value.strip().casefold()
+        sensitive = any(isinstance(v, str) and len(v.strip()) >= 3 and
+                        (v.strip().casefold() in folded or folded in v.strip().casefold())
+                        for k, v in record.items() if k in record.get("__sensitive_labels__", ()))
+    return masking.excerpt(value, sensitive)
+
+
+def _missing_column(label: str, header: list[str]) -> dict:
+    import difflib
+
+    close = difflib.get_close_matches(label.casefold(), [h.casefold() for h in header if len(h) <= 64], n=1)
+    hint = f"; closest: {masking.excerpt(close[0])!r}" if close else ""
+    return {"row": 1, "column": label, "expected": f"required column {label!r}",
+            "found": f"a header of {len(header)} columns without it{hint}"}
+
+
+def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> tuple[int, list[str]]:
     """Validate a delivery record by record against its contract and write COPY-ready CSV of
     its fields (and the overflow of unexpected ones) to ``spool``.
 
     Returns (rows, unexpected fields). Raises :class:`ContractViolation` naming every broken row
-    and column (the first ``MAX_LISTED_ERRORS``, and how many in all).
+    and column (the first ``MAX_LISTED_ERRORS``, and how many in all), with a masked excerpt of
+    what was found (:mod:`lnob.masking`): no name or phone number reaches a reason.
     """
     date_format = src.format.get("date_format")
     labels = {f.label for f in src.fields}
+    sensitive_labels = masking.sensitive_labels(src)
     required = [f for f in src.fields if f.required]
     writer = csv.writer(spool, lineterminator="\n")
     errors: list[dict] = []
@@ -254,12 +357,14 @@ def _spool(src: Source, path: Path, spool) -> tuple[int, list[str]]:
             header, _ = readers.csv_header(path, src)
             missing = [f.label for f in required if f.label not in header]
             if missing:
-                raise ContractViolation("missing_required_field", [
-                    {"row": 1, "column": m, "expected": f"required column {m!r}", "found": f"header {header}"}
-                    for m in missing])
+                raise ContractViolation("missing_required_field", [_missing_column(m, header) for m in missing])
         for number, record in readers.records(path, src):
             if "__width__" in record:
                 fail(number, None, record["__expected__"], record["__width__"])
+                continue
+            nul = next((k for k, v in record.items() if isinstance(v, str) and "\x00" in v), None)
+            if nul is not None:  # PostgreSQL text cannot hold it (CharacterNotInRepertoire)
+                fail(number, nul if nul in labels else masking.excerpt(nul), "text without NUL bytes", "a NUL byte")
                 continue
             present.update(k for k, v in record.items() if v not in (None, ""))
             out: list[str | None] = []
@@ -274,10 +379,14 @@ def _spool(src: Source, path: Path, spool) -> tuple[int, list[str]]:
                     out.append(None)
                     continue
                 try:
-                    out.append(_check_value(f.type, value, date_format))
-                except ValueError:
+                    out.append(_check_value(f.type, value, date_format, limits, f.name in PERIOD_FIELDS))
+                except ValueError as exc:
                     expected = f"a date {date_format}" if f.type == "date" and date_format else EXPECTED[f.type]
-                    fail(number, f.label, expected, value)
+                    if isinstance(exc, BadValue) and exc.expected:
+                        expected = exc.expected
+                    found = exc.found if isinstance(exc, BadValue) and exc.found else \
+                        _found(value, f, {**record, "__sensitive_labels__": sensitive_labels})
+                    fail(number, f.label, expected, found)
                     bad = True
                     out.append(None)
             if bad:
@@ -290,7 +399,7 @@ def _spool(src: Source, path: Path, spool) -> tuple[int, list[str]]:
             writer.writerow(["" if v is None else v for v in out])
             rows += 1
     except readers.UnreadableDelivery as exc:
-        raise ContractViolation(exc.kind, [{"row": exc.row, "column": None, "expected": exc.expected,
+        raise ContractViolation(exc.kind, [{"row": exc.row, "column": exc.column, "expected": exc.expected,
                                             "found": exc.found}]) from None
     if src.kind != "csv" and rows:  # JSON and XLSX have no header: a required field never sent
         never = [f.label for f in required if f.label not in present]
@@ -312,27 +421,72 @@ def _spool(src: Source, path: Path, spool) -> tuple[int, list[str]]:
 
 
 def quarantine_file(cfg: Settings, delivery: Delivery, reason: dict) -> Path:
-    """Keep the original file and its reason side by side; nothing a partner sent is lost."""
+    """Keep the original file and its reason side by side; nothing a partner sent is lost.
+
+    Both are owner-only (0600 in 0700 folders). The copy is read without following links (a link
+    is never copied: the reason says so instead). The reason is kept under
+    ``cfg.reason_max_bytes`` (in place, so the ledger stores the same bounded reason)."""
     folder = cfg.quarantine_dir / delivery.source_id / delivery.delivery_date
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (delivery.file_name if delivery.file_name.startswith(delivery.sha256[:12])
-                       else f"{delivery.sha256[:12]}_{delivery.file_name}")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = landing.safe_name(delivery.file_name, 200).replace("/", "_")
+    target = folder / (name if name.startswith(delivery.sha256[:12]) else f"{delivery.sha256[:12]}_{name}")
     if Path(delivery.path).resolve() != target.resolve():  # a retry reads the kept copy itself
-        shutil.copy2(delivery.path, target)
-    target.with_name(target.name + ".reason.json").write_text(json.dumps(reason, indent=2, default=str))
+        try:
+            landing.copy_regular(delivery.path, target)
+        except OSError as exc:
+            reason["file_not_kept"] = landing.safe_name(exc.strerror or str(exc), 200)
+    masking.bound_reason(reason, cfg.reason_max_bytes)
+    kept = target.with_name(target.name + ".reason.json")
+    fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(reason, indent=2, default=str))
     return target
+
+
+#: SQLSTATE classes of a file PostgreSQL refuses: 22 data exception (a NUL byte, a number out of
+#: range), 23 integrity, 54 program limit exceeded (a line too long). Anything else (a lost
+#: connection, a restart) is the warehouse's problem, not the partner's: it fails the task.
+_REFUSED_BY_WAREHOUSE = ("22", "23", "54")
+
+
+def _refused(exc: BaseException) -> bool:
+    return isinstance(exc, (psycopg2.DataError, psycopg2.IntegrityError)) or (
+        isinstance(exc, psycopg2.Error) and (exc.pgcode or "")[:2] in _REFUSED_BY_WAREHOUSE)
+
+
+def _plausibility_checks(src: Source, limits: Limits) -> list[str]:
+    """SQL conditions, one per field, true on a row whose value is implausible (outside the period
+    window, not finite, too large): COPY accepts `9999-12-31`, `NaN` and `1e308`; the careful path
+    names the row and column."""
+    checks = []
+    for f in src.fields:
+        col = f'"{f.name}"'
+        if f.type in ("date", "timestamp"):
+            checks.append(f"extract(year from {col}) not between {limits.min_year} and {limits.max_year}")
+        elif f.type in ("numeric", "integer"):
+            checks.append(f"abs({col}) > {limits.max_abs!r}::float8")  # NaN and Infinity included
+            if f.name in PERIOD_FIELDS:
+                checks.append(f"{col} not between {limits.min_year} and {limits.max_year}")
+        elif f.name in PERIOD_FIELDS:
+            checks.append(f"substring({col} from '^\\s*([0-9]{{4}})(?![0-9])')::int "
+                          f"not between {limits.min_year} and {limits.max_year}")
+    return checks
 
 
 def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
     """COPY a CSV delivery whose header is exactly its contract straight into the raw table:
     PostgreSQL parses, converts the encoding and checks the types; Python only hands it the
     bytes after the header. Returns the rows copied, or ``None`` when the file needs the careful
-    path (its header drifted). A file PostgreSQL rejects raises ``psycopg2.DataError``."""
+    path (its header drifted). A file PostgreSQL rejects, or whose values are implausible (see
+    :func:`_plausibility_checks`), raises ``psycopg2.DataError``."""
     cur.execute("savepoint fast_copy")
-    header, offset = readers.csv_header(Path(delivery.path), src)
+    try:
+        header, offset = readers.csv_header(Path(delivery.path), src)
+    except OSError as exc:  # the careful path says why, in a reason
+        raise readers.UnreadableDelivery("unreadable_file", None, "a regular file", exc.strerror or str(exc)) from None
     by_label = {f.label: f for f in src.fields}
     if len(set(header)) != len(header) or any(h not in by_label for h in header):
-        return None  # unexpected or duplicate columns: the careful path keeps them in _overflow
+        return None  # unexpected or duplicate columns: the careful path keeps or refuses them
     if any(f.required and f.label not in header for f in src.fields):
         return None  # the careful path names the missing column
     if any(f.type == "date" and src.format.get("date_format") not in (None, *DATE_ORDERS) for f in src.fields):
@@ -344,31 +498,66 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
         return None
     columns = ", ".join(f'"{by_label[h].name}"' for h in header)
     delimiter = src.format.get("delimiter", ",").replace("'", "''")
-    with open(delivery.path, "rb") as fh:
-        fh.seek(offset)
-        cur.copy_expert(
-            f'copy {RAW_SCHEMA}."{src.raw_table}" ({columns}) from stdin '
-            f"with (format csv, delimiter '{delimiter}', encoding '{pg_encoding}')", fh, size=1 << 20)
+    try:
+        with landing.open_regular(delivery.path) as fh:
+            fh.seek(offset)
+            cur.copy_expert(
+                f'copy {RAW_SCHEMA}."{src.raw_table}" ({columns}) from stdin '
+                f"with (format csv, delimiter '{delimiter}', encoding '{pg_encoding}')", fh, size=1 << 20)
+    except OSError as exc:
+        raise readers.UnreadableDelivery("unreadable_file", None, "a regular file", exc.strerror or str(exc)) from None
+    except psycopg2.Error as exc:
+        if _refused(exc) and not isinstance(exc, psycopg2.DataError):
+            raise psycopg2.DataError(f"refused by the warehouse ({exc.pgcode})") from None
+        raise
     rows = cur.rowcount
-    # Required means present and non-empty; COPY cannot say that, one scan of tonight's rows can.
+    # Required means present and non-empty, and values must be plausible; COPY cannot say that,
+    # one scan of tonight's rows can.
     checks = [f'"{f.name}" is null' + (f" or trim(\"{f.name}\") = ''" if f.type == "text" else "")
               for f in src.fields if f.required]
+    checks += _plausibility_checks(src, Limits.of(settings(), delivery.delivery_date))
     if checks:
         cur.execute(f'select count(*) from {RAW_SCHEMA}."{src.raw_table}" '
                     f"where _delivery_id = current_setting('lnob.delivery_id')::bigint and ({' or '.join(checks)})")
         if cur.fetchone()[0]:
-            raise psycopg2.DataError("a required field is empty")
+            raise psycopg2.DataError("a required field is empty or a value is implausible")
     cur.execute("release savepoint fast_copy")
     return rows
 
 
 def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]:
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
-        rows, unexpected = _spool(src, Path(delivery.path), spool)
-        spool.seek(0)
-        names = ", ".join(f'"{f.name}"' for f in src.fields)
-        cur.copy_expert(f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}, "_overflow", "_row_number") '
-                        "from stdin with (format csv)", spool, size=1 << 20)
+    """Validate and load a delivery row by row. Whatever goes wrong with the file itself (a
+    reader's crash, PostgreSQL refusing a value, a file that cannot be opened) becomes a
+    :class:`ContractViolation`: that delivery is quarantined with a reason and the night goes on.
+    A lost connection or a full disk is not the file's fault and is raised as it is."""
+    limits = Limits.of(settings(), delivery.delivery_date)
+    try:
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+            rows, unexpected = _spool(src, Path(delivery.path), spool, limits)
+            spool.seek(0)
+            names = ", ".join(f'"{f.name}"' for f in src.fields)
+            cur.copy_expert(f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}, "_overflow", "_row_number") '
+                            "from stdin with (format csv)", spool, size=1 << 20)
+    except ContractViolation:
+        raise
+    except psycopg2.Error as exc:
+        if not _refused(exc):
+            raise
+        raise ContractViolation("refused_by_warehouse", [{
+            "row": None, "column": None, "expected": "values the raw table accepts",
+            "found": f"{type(exc).__name__} (SQLSTATE {exc.pgcode})"}]) from None
+    except landing.UnsafeFile as exc:
+        raise ContractViolation("unsafe_file", [{"row": None, "column": None, "expected": "a regular file, no link",
+                                                 "found": landing.safe_name(exc.strerror or str(exc))}]) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM):
+            raise  # the loader's machine, not the file
+        raise ContractViolation("unreadable_file", [{"row": None, "column": None, "expected": "a readable file",
+                                                     "found": landing.safe_name(exc.strerror or type(exc).__name__)}]) from None
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the night
+        raise ContractViolation("unreadable_file", [{"row": None, "column": None,
+                                                     "expected": f"a file readable as {src.kind}",
+                                                     "found": f"the reader failed: {type(exc).__name__}"}]) from None
     return rows, unexpected
 
 

@@ -14,7 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from lnob import connectors, gates, isolation, load, meta, publish, registry, roles, transform, warehouse
-from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
+from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, make_private, settings
+from lnob.landing import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +76,27 @@ def fetch_source(url: str, run_id: str, night: date, source_id: str, endpoint: c
 
 
 def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> list[dict]:
-    """Find tonight's new deliveries in the landing folder (any date up to ``night``)."""
+    """Find tonight's new deliveries in the landing folder (any date up to ``night``); what the
+    landing folder holds that is refused (links, devices, unsafe names, unknown partner folders)
+    is logged and shown in the summary, never read."""
     cfg = cfg or settings()
     reg = registry.load()  # raises RegistryError naming file and key path: the night stops here
+    make_private(cfg)  # landing, quarantine, reports, exports, Airflow home: owner-only
     secure(url, cfg)
+    rejected: list = []
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
-        fresh, known = load.new_deliveries(conn, reg, cfg.landing_dir, night)
+        fresh, known = load.new_deliveries(conn, reg, cfg.landing_dir, night, rejected)
+    for r in rejected:
+        log.warning("landing folder: refused %s: %s", r.path, r.reason)
     per_source: dict[str, int] = {}
     for d in fresh:
         per_source[d.source_id] = per_source.get(d.source_id, 0) + 1
     for source_id in reg.sources:
         _log(url, run_id, "extract", source_id, "ok", {"new_deliveries": per_source.get(source_id, 0)})
     _log(url, run_id, "extract", "*", "ok", {"new": len(fresh), "already_loaded": known,
-                                              "landing_dir": str(cfg.landing_dir)})
+                                              "landing_dir": str(cfg.landing_dir),
+                                              "rejected": [r.as_dict() for r in rejected[:200]],
+                                              "rejected_total": len(rejected)})
     log.info("extract: %d new deliveries, %d already loaded", len(fresh), known)
     return [asdict(d) for d in fresh]
 
@@ -362,18 +371,24 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {src:32s} {info['rows_loaded']:>10,d} rows  {info['duplicates']} dup  "
                      f"{info['quarantined']} quarantined")
         for q in info["quarantine"]:
-            lines.append(f"      quarantined file: {q}")
+            lines.append(f"      quarantined file: {safe_name(q, 400)}")
+    refused = ex.get("rejected") or []
+    if refused:
+        lines.append(f"Refused in the landing folder, never read ({ex.get('rejected_total', len(refused))}):")
+        for r in refused[:50]:
+            lines.append(f"  {safe_name(r.get('path'), 400)}: {safe_name(r.get('reason'))}")
     if s.get("held_back"):
         lines.append("Held back tonight (the other sources went on):")
         for h in s["held_back"]:
-            lines.append(f"  {h['source']} ({h['partner']}) delivery {h['delivery_id']} of {h['delivery_date']}:")
-            lines += [f"      {w}" for w in h["why"]]
+            lines.append(f"  {h['source']} ({h['partner']}) delivery {h['delivery_id']} of {h['delivery_date']}: "
+                         f"{safe_name(h['file'], 400)}")
+            lines += [f"      {safe_name(w, 1000)}" for w in h["why"]]
     if s.get("problems"):
         lines.append("Problems:")
-        lines += [f"  {p}" for p in s["problems"]]
+        lines += [f"  {safe_name(line, 2000)}" for p in s["problems"] for line in str(p).splitlines()]
     lines.append("Gates:")
     for g in s["gates"]:
-        lines.append(f"  {g['stage']:10s} {g['subject']:48s} {g['outcome'].upper()}")
+        lines.append(f"  {g['stage']:10s} {safe_name(g['subject'], 400):48s} {g['outcome'].upper()}")
         for f in g["failed"]:
             lines.append(f"      failed: {f}")
     state = "published tonight" if s["published_tonight"] else "NOT published tonight (marts unchanged)"

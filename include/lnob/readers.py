@@ -6,26 +6,41 @@ into nested objects, an SDMX concept id) to its value as text, or ``None`` when 
 number is what a person opening the file would call the row (line in a CSV or XLSX, record in a
 JSON file, counted from 1 for the first record). Nothing is read whole into memory except the
 formats that are small by nature (one JSON page, one SDMX file).
+
+Deliveries are hostile until proven otherwise: every file is opened through
+:func:`lnob.landing.open_regular` (no symlink, no device), an XLSX is checked on its zip members
+before openpyxl reads a byte of it (:func:`check_xlsx`), duplicate column names or keys are refused
+by name instead of one silently winning, and what a reason says of the file's content is masked
+(:mod:`lnob.masking`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from lnob import masking
+from lnob.config import Settings, settings
+from lnob.landing import open_regular, safe_name
 from lnob.registry import Source
 
 
 class UnreadableDelivery(Exception):
     """The file cannot be read as its format at all; ``kind`` and ``detail`` say why."""
 
-    def __init__(self, kind: str, row: int | None, expected: str, found: str):
-        self.kind, self.row, self.expected, self.found = kind, row, expected, found
+    def __init__(self, kind: str, row: int | None, expected: str, found: str, column: str | None = None):
+        self.kind, self.row, self.expected, self.found, self.column = kind, row, expected, found, column
         super().__init__(f"{kind}: row {row}: expected {expected}, found {found}")
+
+
+#: A CSV header line longer than this is not a header (a file of another kind, or one line).
+MAX_HEADER_BYTES = 64 * 1024
 
 
 Record = dict[str, str | None]
@@ -63,18 +78,36 @@ def _flatten(obj: dict, prefix: str = "") -> Record:
 def csv_header(path: Path, src: Source) -> tuple[list[str], int]:
     """The header of a CSV delivery and the byte offset where its data starts."""
     encoding = src.format.get("encoding", "utf-8")
-    with open(path, "rb") as fh:
-        first = fh.readline()
+    with open_regular(path) as fh:
+        first = fh.readline(MAX_HEADER_BYTES + 1)
         offset = fh.tell()
     if not first.strip():
         raise UnreadableDelivery("empty_file", 1, "a header row", "an empty file")
+    if len(first) > MAX_HEADER_BYTES:
+        raise UnreadableDelivery("malformed_csv", 1, f"a header line of at most {MAX_HEADER_BYTES:,} bytes",
+                                 "a longer first line (not a CSV header)")
     try:
         line = first.decode(encoding)
     except UnicodeDecodeError as exc:
         raise UnreadableDelivery("wrong_encoding", 1, f"text in {encoding}",
-                                 f"byte {first[exc.start:exc.start + 1]!r} in the header") from None
+                                 f"byte 0x{first[exc.start]:02x} in the header") from None
+    if "\x00" in line:
+        raise UnreadableDelivery("nul_byte", 1, "a header without NUL bytes", "a NUL byte in the header")
     header = next(csv.reader([line], delimiter=src.format.get("delimiter", ",")))
     return [h.strip().lstrip("\ufeff") for h in header], offset
+
+
+def check_header(header: list[str], row: int | None = 1) -> None:
+    """Refuse a header that names a column twice: one of the two would be silently lost."""
+    counts = Counter(header)
+    dupes = [h for h, n in counts.items() if n > 1]
+    if dupes:
+        h = dupes[0]
+        where = [i + 1 for i, x in enumerate(header) if x == h]
+        raise UnreadableDelivery(
+            "duplicate_header", row, "each column name once",
+            f"column {masking.excerpt(h)!r} {len(where)} times (columns {', '.join(map(str, where[:5]))})",
+            column=h)
 
 
 def read_csv(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
@@ -82,11 +115,14 @@ def read_csv(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     delimiter = src.format.get("delimiter", ",")
     line = 1
     try:
-        with open(path, encoding=encoding, newline="") as fh:
+        with open_regular(path, "r", encoding=encoding, newline="") as fh:
             reader = csv.reader(fh, delimiter=delimiter, strict=True)
             header = [h.strip() for h in next(reader, [])]
             if not header:
                 raise UnreadableDelivery("empty_file", 1, "a header row", "an empty file")
+            if any("\x00" in h for h in header):
+                raise UnreadableDelivery("nul_byte", 1, "a header without NUL bytes", "a NUL byte in the header")
+            check_header(header)
             width = len(header)
             for line, row in enumerate(reader, start=2):
                 if not row:
@@ -97,44 +133,160 @@ def read_csv(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
                 yield line, dict(zip(header, row, strict=True))
     except UnicodeDecodeError as exc:
         raise UnreadableDelivery("wrong_encoding", line + 1, f"text in {encoding}",
-                                 f"byte {exc.object[exc.start:exc.start + 1]!r}") from None
+                                 f"byte 0x{exc.object[exc.start]:02x}") from None
     except csv.Error as exc:
-        raise UnreadableDelivery("malformed_csv", line + 1, f"CSV delimited by {delimiter!r}", str(exc)) from None
+        raise UnreadableDelivery("malformed_csv", line + 1, f"CSV delimited by {delimiter!r}",
+                                 masking.message(str(exc))) from None
 
 
-def read_xlsx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
+_SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s>/]")
+_DIMENSION = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?"')
+MAX_XLSX_PARTS = 10_000
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for code in letters:
+        n = n * 26 + code - 64
+    return n
+
+
+def check_xlsx(fh, cfg: Settings | None = None) -> None:
+    """Refuse an XLSX whose zip members would cost unbounded time or memory, before openpyxl
+    reads it: too many parts, too many bytes uncompressed, a compression ratio of a zip bomb, a
+    shared-strings table (read whole into memory) too large or too long, a sheet declaring more
+    cells than allowed (openpyxl would iterate every declared cell). Sizes are the declared ones,
+    which zipfile enforces while it inflates."""
+    import zipfile
+
+    cfg = cfg or settings()
+    try:
+        book = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise UnreadableDelivery("unreadable_xlsx", None, "an XLSX workbook (a zip archive)",
+                                 f"not a zip archive ({type(exc).__name__})") from None
+    parts = book.infolist()
+    if len(parts) > MAX_XLSX_PARTS:
+        raise UnreadableDelivery("xlsx_too_large", None, f"at most {MAX_XLSX_PARTS:,} parts", f"{len(parts):,} parts")
+    total = sum(p.file_size for p in parts)
+    if total > cfg.xlsx_max_uncompressed:
+        raise UnreadableDelivery("xlsx_too_large", None,
+                                 f"at most {cfg.xlsx_max_uncompressed:,} bytes uncompressed (LNOB_XLSX_MAX_UNCOMPRESSED)",
+                                 f"{total:,} bytes declared")
+    for p in parts:
+        ratio = p.file_size / max(1, p.compress_size)
+        if p.file_size > 1_000_000 and ratio > cfg.xlsx_max_ratio:
+            raise UnreadableDelivery("xlsx_zip_bomb", None,
+                                     f"a compression ratio of at most {cfg.xlsx_max_ratio:g}:1 (LNOB_XLSX_MAX_RATIO)",
+                                     f"part {safe_name(p.filename, 80)}: {ratio:,.0f}:1 "
+                                     f"({p.file_size:,} bytes from {p.compress_size:,})")
+        name = p.filename.lower()
+        is_sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
+        if not is_sheet and p.file_size > cfg.xlsx_max_shared_strings_bytes:
+            what = "shared-strings table" if name.endswith("sharedstrings.xml") else f"part {safe_name(p.filename, 80)}"
+            raise UnreadableDelivery("xlsx_too_large", None,
+                                     f"a {what} of at most {cfg.xlsx_max_shared_strings_bytes:,} bytes "
+                                     "(LNOB_XLSX_MAX_SHARED_STRINGS_BYTES)", f"{p.file_size:,} bytes")
+        if name.endswith("sharedstrings.xml"):
+            count = 0
+            prev = b""
+            with book.open(p) as member:
+                for block in iter(lambda m=member: m.read(1 << 20), b""):
+                    data = prev + block  # a tag cut by the block boundary is counted once
+                    count += sum(1 for m in _SHARED_STRING.finditer(data) if m.end() > len(prev))
+                    prev = data[-16:]
+                    if count > cfg.xlsx_max_shared_strings:
+                        raise UnreadableDelivery(
+                            "xlsx_too_large", None,
+                            f"at most {cfg.xlsx_max_shared_strings:,} shared strings (LNOB_XLSX_MAX_SHARED_STRINGS)",
+                            f"more than {cfg.xlsx_max_shared_strings:,}")
+        if is_sheet:
+            with book.open(p) as member:
+                head = member.read(64 * 1024)
+            m = _DIMENSION.search(head)
+            if m and m.group(3) and m.group(4):
+                first_col = _column_number(m.group(1) or b"A")
+                first_row = int(m.group(2) or 1)
+                cells = (_column_number(m.group(3)) - first_col + 1) * (int(m.group(4)) - first_row + 1)
+                if cells > cfg.xlsx_max_cells:
+                    ref = m.group(0).split(b'"')[1].decode("ascii", "replace")
+                    raise UnreadableDelivery(
+                        "xlsx_too_large", None, f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
+                        f"part {safe_name(p.filename, 80)} declares {ref} ({cells:,} cells)")
+    fh.seek(0)
+
+
+def read_xlsx(path: Path, src: Source, cfg: Settings | None = None) -> Iterator[tuple[int, Record]]:
     import openpyxl
 
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
-        raise UnreadableDelivery("unreadable_xlsx", None, "an XLSX workbook", f"{type(exc).__name__}: {exc}") from None
-    sheet_name = src.format["sheet"]
-    if sheet_name not in book.sheetnames:
-        raise UnreadableDelivery("missing_sheet", None, f"a sheet named {sheet_name!r}", f"sheets {book.sheetnames}")
-    header_row = src.format.get("header_row", 1)
-    rows = book[sheet_name].iter_rows(values_only=True)
-    header: list[str] = []
-    for number, values in enumerate(rows, start=1):
-        if number < header_row:
-            continue
-        if number == header_row:
-            header = [str(v).strip() if v is not None else "" for v in values]
-            continue
-        if all(v is None for v in values):
-            continue
-        yield number, {h: text(v) for h, v in zip(header, values, strict=False) if h}
-    book.close()
+    cfg = cfg or settings()
+    with open_regular(path) as fh:
+        check_xlsx(fh, cfg)
+        try:
+            book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
+            raise UnreadableDelivery("unreadable_xlsx", None, "an XLSX workbook",
+                                     f"{type(exc).__name__}: {masking.message(str(exc))}") from None
+        sheet_name = src.format["sheet"]
+        if sheet_name not in book.sheetnames:
+            raise UnreadableDelivery("missing_sheet", None, f"a sheet named {sheet_name!r}",
+                                     f"sheets {[masking.excerpt(n) for n in book.sheetnames[:10]]}")
+        header_row = src.format.get("header_row", 1)
+        sheet = book[sheet_name]
+        sheet.reset_dimensions()  # the declared size is the partner's word: read the cells there are
+        header: list[str] = []
+        cells = 0
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells += len(values) or 1
+            if cells > cfg.xlsx_max_cells:
+                raise UnreadableDelivery("xlsx_too_large", number,
+                                         f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
+                                         f"more than {cfg.xlsx_max_cells:,} cells by row {number:,}")
+            if number < header_row:
+                continue
+            if number == header_row:
+                header = [str(v).strip() if v is not None else "" for v in values]
+                check_header([h for h in header if h], header_row)
+                continue
+            if all(v is None for v in values):
+                continue
+            yield number, {h: text(v) for h, v in zip(header, values, strict=False) if h}
+        book.close()
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(key)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _json_loads(line: str) -> Any:
+    return json.loads(line, object_pairs_hook=_no_duplicates)
 
 
 def _json(path: Path) -> Any:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        with open_regular(path, "r", encoding="utf-8") as fh:
+            return json.load(fh, object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError as exc:
-        raise UnreadableDelivery("wrong_encoding", None, "JSON in UTF-8", str(exc)) from None
+        raise UnreadableDelivery("wrong_encoding", None, "JSON in UTF-8",
+                                 f"byte 0x{exc.object[exc.start]:02x} at byte {exc.start:,}") from None
+    except _DuplicateKey as exc:
+        raise UnreadableDelivery("duplicate_header", None, "each key once in an object",
+                                 f"key {masking.excerpt(exc.key)!r} twice in one object", column=exc.key) from None
     except json.JSONDecodeError as exc:
         raise UnreadableDelivery("malformed_json", exc.lineno, "a JSON document", exc.msg) from None
+    except RecursionError:
+        raise UnreadableDelivery("malformed_json", None, "a JSON document", "objects nested too deep") from None
 
 
 def read_json(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
@@ -149,15 +301,25 @@ def read_json(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
 
 
 def read_jsonl(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
-    with open(path, encoding="utf-8") as fh:
+    with open_regular(path, "r", encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = _json_loads(line)
+            except _DuplicateKey as exc:
+                raise UnreadableDelivery("duplicate_header", number, "each key once in an object",
+                                         f"key {masking.excerpt(exc.key)!r} twice", column=exc.key) from None
             except json.JSONDecodeError as exc:
                 raise UnreadableDelivery("malformed_json", number, "one JSON object per line", exc.msg) from None
             yield number, {k: text(v) for k, v in rec.items()}
+
+
+def _keys(page: Any) -> str:
+    """What a page that is not the expected shape holds: its first keys, masked (never values)."""
+    if not isinstance(page, dict):
+        return type(page).__name__
+    return f"keys {[masking.excerpt(k) for k in sorted(page)[:8]]}"
 
 
 def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
@@ -166,7 +328,7 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     page = _json(path)
     if not isinstance(page, dict) or "results" not in page:
         raise UnreadableDelivery("malformed_page", None, "a KoboToolbox data page {count, next, previous, results}",
-                                 f"keys {sorted(page)[:8] if isinstance(page, dict) else type(page).__name__}")
+                                 _keys(page))
     repeat = src.format.get("repeat")
     number = 0
     for sub in page["results"]:
@@ -181,8 +343,7 @@ def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
     """The records of one API page whose rows sit under ``key``, nested objects as paths."""
     page = _json(path)
     if not isinstance(page, dict) or key not in page:
-        raise UnreadableDelivery("malformed_page", None, shape,
-                                 f"keys {sorted(page)[:8] if isinstance(page, dict) else type(page).__name__}")
+        raise UnreadableDelivery("malformed_page", None, shape, _keys(page))
     for number, row in enumerate(page[key], start=1):
         yield number, _flatten(row)
 
@@ -199,9 +360,11 @@ def read_sdmx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     import sdmx
 
     try:
-        message = sdmx.read_sdmx(path)
+        with open_regular(path) as fh:
+            message = sdmx.read_sdmx(fh, format="XML")
     except Exception as exc:  # noqa: BLE001 - sdmx1 raises parser-specific errors
-        raise UnreadableDelivery("unreadable_sdmx", None, "an SDMX-ML data message", f"{type(exc).__name__}: {exc}") from None
+        raise UnreadableDelivery("unreadable_sdmx", None, "an SDMX-ML data message",
+                                 f"{type(exc).__name__}: {masking.message(str(exc))}") from None
     number = 0
     for dataset in message.data:
         for series_key, observations in dataset.series.items():
@@ -221,5 +384,7 @@ READERS = {
 }
 
 
-def records(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
+def records(path: Path, src: Source, cfg: Settings | None = None) -> Iterator[tuple[int, Record]]:
+    if src.kind == "xlsx":
+        return read_xlsx(Path(path), src, cfg)
     return READERS[src.kind](Path(path), src)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lnob import gates, registry, roles, warehouse
 from lnob.config import META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
+from lnob.landing import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -321,10 +322,16 @@ def _sources(summary: dict) -> str:
         f"<tr><td>{_e(src)}</td><td class='num'>{info['deliveries']}</td><td class='num'>{info['rows_loaded']:,}</td>"
         f"<td class='num'>{info['duplicates']}</td><td class='num'>{info['quarantined']}</td></tr>"
         for src, info in sorted(summary.get("sources", {}).items()))
+    refused = ex.get("rejected") or []
+    refused_html = ("" if not refused else
+                    f"<p>Refused in the landing folder, never read ({_e(ex.get('rejected_total', len(refused)))}):</p>"
+                    "<ul id='refused'>" + "".join(f"<li><code>{_e(safe_name(r.get('path'), 400))}</code>: "
+                                                  f"{_e(safe_name(r.get('reason')))}</li>" for r in refused[:50])
+                    + "</ul>")
     return (f"<p>{_e(ex.get('new', 0))} new deliveries, {_e(ex.get('already_loaded', 0))} already loaded.</p>"
             "<table id='sources'><tr><th>source</th><th>deliveries</th><th>rows loaded</th><th>duplicates</th>"
             "<th>quarantined</th></tr>" + (rows or "<tr><td colspan=5>No new deliveries tonight.</td></tr>")
-            + "</table>")
+            + "</table>" + refused_html)
 
 
 def _problem(p) -> str:
