@@ -31,15 +31,17 @@ from pathlib import Path
 
 import yaml
 
+from lnob import masking
 from lnob.config import META_SCHEMA, RAW_SCHEMA, STAGING_SCHEMA, Settings, settings
+from lnob.landing import safe_name
 from lnob.registry import Registry
 
 log = logging.getLogger(__name__)
 
 #: How many offending codes (with counts) a reason lists per column.
 MAX_VALUES = 10
-#: Longest code text kept in a reason (a partner could put anything in a coded column).
-MAX_VALUE_CHARS = 60
+#: Longest code shown verbatim in a reason (a partner could put anything in a coded column).
+MAX_CODE_CHARS = 20
 #: The DSD key of an observation (sixteen dimensions).
 KEY = ["freq", "reporting_type", "series", "ref_area", "sex", "age", "urbanisation",
        "income_wealth_quantile", "education_lev", "occupation", "cust_breakdown",
@@ -69,9 +71,20 @@ class Problem:
 
 
 def _bounded(value) -> str:
+    """A code as a reason may show it: one token of at most ``MAX_CODE_CHARS`` characters verbatim
+    (codes are often digits: "2" for female), anything longer or of several words by its shape only
+    (a partner could type a name into a coded column)."""
     text = "" if value is None else str(value)
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    prefix = "UNMAPPED:" if text.startswith("UNMAPPED:") else ""
+    code = text[len(prefix):]
+    if len(code) <= MAX_CODE_CHARS and not any(ch.isspace() for ch in code) and code.isprintable():
+        return prefix + code
+    return prefix + masking.shape(code)
+
+
+def _message(value) -> str:
+    """A message or a failing-row sample (already without personal columns), bounded and safe."""
+    return safe_name("" if value is None else value, 300)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,7 +207,7 @@ def duplicate_keys(cur, model: dict) -> list[Problem]:
         out.append(Problem(
             model["source_id"], "duplicate_key", None,
             f"{n_keys} observation keys occur more than once in one delivery ({n_rows} rows, e.g. "
-            f"{_bounded(example)}): a breakdown column is not mapped, and its rows would be merged "
+            f"{_message(example)}): a breakdown column is not mapped, and its rows would be merged "
             "into one value", [], [delivery_id]))
     return out
 
@@ -233,7 +246,7 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
         uid = r["node"]
         if uid in models:
             out.append(Problem(models[uid]["source_id"], "dbt_model", None,
-                               f"{models[uid]['name']} did not build: {_bounded(r.get('message'))}"))
+                               f"{models[uid]['name']} did not build: {_message(r.get('message'))}"))
             continue
         node = nodes.get(uid, {})
         if node.get("resource_type") != "test":
@@ -243,8 +256,8 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
         for t in targets[:1]:
             out.append(Problem(models[t]["source_id"], "dbt_test", column,
                                f"{node.get('name', uid)} failed on {models[t]['name']}: "
-                               f"{_bounded(r.get('message'))}",
-                               [{"value": _bounded(s), "rows": 1} for s in r.get("sample", [])[:MAX_VALUES]]))
+                               f"{_message(r.get('message'))}",
+                               [{"value": _message(s), "rows": 1} for s in r.get("sample", [])[:MAX_VALUES]]))
     return out
 
 
@@ -374,7 +387,7 @@ def mart_problems(conn, reg: Registry, failures: list[dict], run_id: str) -> lis
                 return None
             for source_id in sorted(tonight):
                 out.append(Problem(source_id, "mart_test", None,
-                                   f"{f['node'].split('.')[-1]}: {_bounded(f.get('message'))}",
-                                   [{"value": _bounded(x), "rows": 1} for x in f.get("sample", [])[:3]]))
+                                   f"{f['node'].split('.')[-1]}: {_message(f.get('message'))}",
+                                   [{"value": _message(x), "rows": 1} for x in f.get("sample", [])[:3]]))
     conn.rollback()
     return out
