@@ -8,6 +8,7 @@ whole pipeline at an external PostgreSQL and then nothing embedded is started.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,14 @@ class Settings:
     pseudonym_key: str | None
     min_cell: int
     row_count_band: float
+    #: limits set on the ``lnob_bi_reader`` login (``ALTER ROLE``), so a BI session cannot hold a
+    #: night hostage: PostgreSQL durations (``'5min'``, ``'30s'``) and a connection count
+    reader_statement_timeout: str = "5min"
+    reader_idle_in_transaction_timeout: str = "1min"
+    reader_lock_timeout: str = "10s"
+    reader_connection_limit: int = 20
+    #: seconds publish waits for readers' locks before it terminates the reader sessions holding them
+    publish_reader_grace: float = 20.0
 
     @property
     def external_warehouse(self) -> bool:
@@ -104,4 +113,40 @@ def settings() -> Settings:
         pseudonym_key=os.environ.get("LNOB_PSEUDONYM_KEY") or None,
         min_cell=int(os.environ.get("LNOB_MIN_CELL", "10")),
         row_count_band=float(os.environ.get("LNOB_ROW_COUNT_BAND", "0.5")),
+        reader_statement_timeout=_duration("LNOB_READER_STATEMENT_TIMEOUT", "5min"),
+        reader_idle_in_transaction_timeout=_duration("LNOB_READER_IDLE_IN_TRANSACTION_TIMEOUT", "1min"),
+        reader_lock_timeout=_duration("LNOB_READER_LOCK_TIMEOUT", "10s"),
+        reader_connection_limit=_integer("LNOB_READER_CONNECTION_LIMIT", 20, minimum=1),
+        publish_reader_grace=_seconds("LNOB_PUBLISH_READER_GRACE", 20.0),
     )
+
+
+_DURATION = re.compile(r"\d+\s*(ms|s|min|h|d)?")
+
+
+def _duration(variable: str, default: str) -> str:
+    """A PostgreSQL duration (``300``, ``'5min'``, ``'30s'``, ``'250ms'``) from the environment; ``0``
+    (no limit) is refused: these limits exist so a reader cannot block the night."""
+    value = os.environ.get(variable, default).strip()
+    if not _DURATION.fullmatch(value) or int(re.match(r"\d+", value).group()) == 0:
+        raise ConfigurationError(f"{variable}={value!r}: expected a positive PostgreSQL duration such as "
+                                 f"'{default}' (a number with ms, s, min, h or d)")
+    return value
+
+
+def _integer(variable: str, default: int, minimum: int) -> int:
+    value = os.environ.get(variable, str(default)).strip()
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigurationError(f"{variable}={value!r}: expected an integer of at least {minimum}")
+    return int(value)
+
+
+def _seconds(variable: str, default: float) -> float:
+    value = os.environ.get(variable, str(default)).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigurationError(f"{variable}={value!r}: expected a number of seconds, 0 or more")
+    return seconds
