@@ -13,7 +13,6 @@ be there, the same object, byte for byte.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import psycopg2
 import pytest
