@@ -300,3 +300,29 @@ def test_mart_csvs_neutralise_text_cells_only(warehouse_url, db, tmp_path):
     finally:
         with db.cursor() as cur:
             cur.execute("drop schema csv_injection cascade")
+
+
+@pytest.mark.unit
+def test_the_sdmx_csv_neutralises_formulas_in_text_attributes_and_reads_back(tmp_path):
+    """Written with sdmx1, read back with it against the structure: the group label and the source
+    detail come back quoted, as written; the value and the bounds stay negative numbers."""
+    import dataclasses
+
+    ext = sdmx_export.Extensions.from_seeds(SEEDS)
+    ext = dataclasses.replace(ext, custom_breakdowns={**ext.custom_breakdowns, "C03": FORMULAS[1]})
+    row = {d: "_T" for d in sdmx_export.DIMENSIONS}
+    row.update(FREQ="A", REPORTING_TYPE="N", SERIES="SG_REG_BRTH", REF_AREA="356", AGE="Y0T4",
+               CUST_BREAKDOWN="C03", TIME_PERIOD="2026", OBS_VALUE=-1.5, UNIT_MEASURE="PT", UNIT_MULT="0",
+               OBS_STATUS="A", NATURE="C", LOWER_BOUND=-2.25, UPPER_BOUND=-0.75, SOURCE_DETAIL=FORMULAS[0],
+               COMMENT_OBS="@SUM(A1)")
+    structure = sdmx_export.lnob_structure(ext)
+    sdmx_export.write_structure(structure, tmp_path / "lnob_structure.xml")
+    path = tmp_path / "sdg_observations.sdmx.csv"
+    sdmx_export.write_csv(sdmx_export.data_message([row], structure, ext), path)
+    dataflow = sdmx_export.read_structure(tmp_path / "lnob_structure.xml")
+    assert sdmx_export.check(path, dataflow, [row], ext) == 1
+    with path.open(encoding="utf-8", newline="") as fh:
+        (back,) = list(csv.DictReader(fh))
+    assert back["CUST_BREAKDOWN_LB"] == "'" + FORMULAS[1] and back["SOURCE_DETAIL"] == "'" + FORMULAS[0]
+    assert back["COMMENT_OBS"] == "'@SUM(A1)"
+    assert (back["OBS_VALUE"], back["LOWER_BOUND"], back["UPPER_BOUND"]) == ("-1.5", "-2.25", "-0.75")

@@ -244,7 +244,7 @@ def write_csv(msg, path: Path) -> None:
 
     frame = sdmx.to_csv(msg.data[0], rtype=pd.DataFrame, attributes="o")
     for column in frame.columns:
-        if column not in NUMERIC_COLUMNS and frame[column].dtype == object:
+        if column not in NUMERIC_COLUMNS and not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].map(csv_safe.cell)
     frame.to_csv(path, index=False)
 
