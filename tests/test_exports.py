@@ -252,3 +252,77 @@ def test_parquet_row_counts_equal_the_marts(night, db):
             assert list(frame.columns) == [d[0] for d in cur.description], t
     observations = pd.read_parquet(_file(night, "marts/fct_sdg_observation.parquet"))
     assert observations["obs_value"].dtype.kind == "f" and observations["n"].isna().any()
+
+
+# --- CSV for spreadsheets: formula triggers neutralised (issue 14) ----------------------------
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+
+
+@pytest.mark.unit
+def test_the_open_sdg_writer_neutralises_formulas_in_labels_and_keeps_negative_values(tmp_path):
+    rows = [{"Year": "2026", "Series": FORMULAS[0], "Units": "Percent", "Population group": "",
+             "GeoCode": "", "Observation status": "Normal value", "Value": "-1.5"},
+            {"Year": "2026", "Series": FORMULAS[0], "Units": "Percent", "Population group": FORMULAS[1],
+             "GeoCode": "", "Observation status": "Normal value", "Value": "-0.25"}]
+    for r in rows:
+        r.update({c: "" for c, _, _ in open_sdg.DISAGGREGATIONS if c not in r})
+    path = tmp_path / "indicator_3-8-2.csv"
+    assert open_sdg.write(rows, path) == 2 and open_sdg.check(path) == 2
+    with path.open(encoding="utf-8", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    assert [r["Series"] for r in back] == ["'" + FORMULAS[0]] * 2
+    assert {r["Population group"] for r in back} == {"", "'" + FORMULAS[1]}
+    assert [r["Value"] for r in back] == ["-1.5", "-0.25"]  # numbers are numbers
+
+
+@pytest.mark.integration
+def test_mart_csvs_neutralise_text_cells_only(warehouse_url, db, tmp_path):
+    from lnob.export import write_mart_csvs
+
+    with db.cursor() as cur:
+        cur.execute("drop schema if exists csv_injection cascade")
+        cur.execute("create schema csv_injection")
+        cur.execute("create table csv_injection.planted (label text, code varchar(40), gap numeric, n integer)")
+        for i, text in enumerate(FORMULAS):
+            cur.execute("insert into csv_injection.planted values (%s, %s, %s, %s)", (text, text, -1.5 - i, -i))
+        cur.execute("insert into csv_injection.planted values ('Ethnic minority', 'C01', 2.5, 3)")
+        cur.execute("create view csv_injection.v_planted as select label as theme, gap from csv_injection.planted")
+    try:
+        written = write_mart_csvs(db, tmp_path, schema="csv_injection")
+        with written["planted"][0].open(encoding="utf-8", newline="") as fh:
+            back = list(csv.DictReader(fh))
+        assert [r["label"] for r in back] == ["'" + f for f in FORMULAS] + ["Ethnic minority"]
+        assert [r["code"] for r in back] == ["'" + f for f in FORMULAS] + ["C01"]
+        assert [r["gap"] for r in back][:2] == ["-1.5", "-2.5"] and [r["n"] for r in back][:2] == ["0", "-1"]
+        with written["v_planted"][0].open(encoding="utf-8", newline="") as fh:
+            assert [r["theme"] for r in csv.DictReader(fh)][0] == "'" + FORMULAS[0]
+    finally:
+        with db.cursor() as cur:
+            cur.execute("drop schema csv_injection cascade")
+
+
+@pytest.mark.unit
+def test_the_sdmx_csv_neutralises_formulas_in_text_attributes_and_reads_back(tmp_path):
+    """Written with sdmx1, read back with it against the structure: the group label and the source
+    detail come back quoted, as written; the value and the bounds stay negative numbers."""
+    import dataclasses
+
+    ext = sdmx_export.Extensions.from_seeds(SEEDS)
+    ext = dataclasses.replace(ext, custom_breakdowns={**ext.custom_breakdowns, "C03": FORMULAS[1]})
+    row = {d: "_T" for d in sdmx_export.DIMENSIONS}
+    row.update(FREQ="A", REPORTING_TYPE="N", SERIES="SG_REG_BRTH", REF_AREA="356", AGE="Y0T4",
+               CUST_BREAKDOWN="C03", TIME_PERIOD="2026", OBS_VALUE=-1.5, UNIT_MEASURE="PT", UNIT_MULT="0",
+               OBS_STATUS="A", NATURE="C", LOWER_BOUND=-2.25, UPPER_BOUND=-0.75, SOURCE_DETAIL=FORMULAS[0],
+               COMMENT_OBS="@SUM(A1)")
+    structure = sdmx_export.lnob_structure(ext)
+    sdmx_export.write_structure(structure, tmp_path / "lnob_structure.xml")
+    path = tmp_path / "sdg_observations.sdmx.csv"
+    sdmx_export.write_csv(sdmx_export.data_message([row], structure, ext), path)
+    dataflow = sdmx_export.read_structure(tmp_path / "lnob_structure.xml")
+    assert sdmx_export.check(path, dataflow, [row], ext) == 1
+    with path.open(encoding="utf-8", newline="") as fh:
+        (back,) = list(csv.DictReader(fh))
+    assert back["CUST_BREAKDOWN_LB"] == "'" + FORMULAS[1] and back["SOURCE_DETAIL"] == "'" + FORMULAS[0]
+    assert back["COMMENT_OBS"] == "'@SUM(A1)"
+    assert (back["OBS_VALUE"], back["LOWER_BOUND"], back["UPPER_BOUND"]) == ("-1.5", "-2.25", "-0.75")

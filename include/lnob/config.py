@@ -8,6 +8,7 @@ whole pipeline at an external PostgreSQL and then nothing embedded is started.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,14 @@ class Settings:
     xlsx_max_shared_strings_bytes: int = 64_000_000
     #: The largest quarantine reason file (and ledger reason) in bytes.
     reason_max_bytes: int = 64 * 1024
+    #: limits set on the ``lnob_bi_reader`` login (``ALTER ROLE``), so a BI session cannot hold a
+    #: night hostage: PostgreSQL durations (``'5min'``, ``'30s'``) and a connection count
+    reader_statement_timeout: str = "5min"
+    reader_idle_in_transaction_timeout: str = "1min"
+    reader_lock_timeout: str = "10s"
+    reader_connection_limit: int = 20
+    #: seconds publish waits for readers' locks before it terminates the reader sessions holding them
+    publish_reader_grace: float = 20.0
 
     @property
     def external_warehouse(self) -> bool:
@@ -131,6 +140,11 @@ def settings() -> Settings:
         xlsx_max_shared_strings=int(os.environ.get("LNOB_XLSX_MAX_SHARED_STRINGS", "1000000")),
         xlsx_max_shared_strings_bytes=int(os.environ.get("LNOB_XLSX_MAX_SHARED_STRINGS_BYTES", "64000000")),
         reason_max_bytes=int(os.environ.get("LNOB_REASON_MAX_BYTES", str(64 * 1024))),
+        reader_statement_timeout=_duration("LNOB_READER_STATEMENT_TIMEOUT", "5min"),
+        reader_idle_in_transaction_timeout=_duration("LNOB_READER_IDLE_IN_TRANSACTION_TIMEOUT", "1min"),
+        reader_lock_timeout=_duration("LNOB_READER_LOCK_TIMEOUT", "10s"),
+        reader_connection_limit=_integer("LNOB_READER_CONNECTION_LIMIT", 20, minimum=1),
+        publish_reader_grace=_seconds("LNOB_PUBLISH_READER_GRACE", 20.0),
     )
 
 
@@ -168,3 +182,34 @@ def make_private(cfg: Settings) -> list[Path]:
                 if stat.S_IMODE(st.st_mode) & 0o077:
                     os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
     return done
+
+
+_DURATION = re.compile(r"\d+\s*(ms|s|min|h|d)?")
+
+
+def _duration(variable: str, default: str) -> str:
+    """A PostgreSQL duration (``300``, ``'5min'``, ``'30s'``, ``'250ms'``) from the environment; ``0``
+    (no limit) is refused: these limits exist so a reader cannot block the night."""
+    value = os.environ.get(variable, default).strip()
+    if not _DURATION.fullmatch(value) or int(re.match(r"\d+", value).group()) == 0:
+        raise ConfigurationError(f"{variable}={value!r}: expected a positive PostgreSQL duration such as "
+                                 f"'{default}' (a number with ms, s, min, h or d)")
+    return value
+
+
+def _integer(variable: str, default: int, minimum: int) -> int:
+    value = os.environ.get(variable, str(default)).strip()
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigurationError(f"{variable}={value!r}: expected an integer of at least {minimum}")
+    return int(value)
+
+
+def _seconds(variable: str, default: float) -> float:
+    value = os.environ.get(variable, str(default)).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise ConfigurationError(f"{variable}={value!r}: expected a number of seconds, 0 or more")
+    return seconds

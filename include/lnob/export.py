@@ -9,6 +9,10 @@
 - ``marts/<table>.parquet`` and ``marts/<table>.csv``: every table and view of ``marts``, read
   back and counted against the mart.
 
+Every CSV is meant for spreadsheets too: a text cell that a spreadsheet would evaluate as a
+formula (``=``, ``+``, ``-``, ``@``, tab, CR first) is written with a leading ``'``
+(:mod:`lnob.csv_safe`); numbers are written as they are. Parquet and SDMX-ML carry text verbatim.
+
 The step runs as the BI reader: whatever it needs beyond ``marts`` comes from the committed dbt
 seeds. Any check that fails raises :class:`ExportError` naming the file and the first difference.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from lnob import open_sdg, sdmx_export
+from lnob import csv_safe, open_sdg, sdmx_export
 from lnob.config import PUBLISHED_SCHEMA
 from lnob.sdmx_export import ExportError
 
@@ -31,16 +35,32 @@ def _published_tables(cur) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
-def write_mart_csvs(conn, out_dir: Path) -> dict[str, tuple[Path, int]]:
-    """One CSV (with header) per published table or view, as PostgreSQL's COPY writes it."""
+def _csv_select(cur, schema: str, table: str) -> str:
+    """``select`` of every column of ``schema.table`` in order, text columns neutralised for
+    spreadsheets (:func:`lnob.csv_safe.sql_cell`), every other column as it is."""
+    cur.execute("""select quote_ident(a.attname), t.typcategory = 'S'
+                   from pg_attribute a join pg_type t on t.oid = a.atttypid
+                   where a.attrelid = format('%%I.%%I', %s::text, %s::text)::regclass
+                     and a.attnum > 0 and not a.attisdropped
+                   order by a.attnum""", (schema, table))
+    columns = [f"{csv_safe.sql_cell(name)} as {name}" if is_text else name for name, is_text in cur.fetchall()]
+    return f'select {", ".join(columns)} from {schema}."{table}"'
+
+
+def write_mart_csvs(conn, out_dir: Path, schema: str = PUBLISHED_SCHEMA) -> dict[str, tuple[Path, int]]:
+    """One CSV (with header) per published table or view, as PostgreSQL's COPY writes it, text
+    cells neutralised for spreadsheets."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     with conn.cursor() as cur:
-        for t in _published_tables(cur):
+        cur.execute("select table_name from information_schema.tables where table_schema = %s order by 1",
+                    (schema,))
+        for (t,) in cur.fetchall():
             path = out_dir / f"{t}.csv"
+            query = _csv_select(cur, schema, t)
             with path.open("w", encoding="utf-8", newline="") as fh:
-                cur.copy_expert(f'copy (select * from {PUBLISHED_SCHEMA}."{t}") to stdout with (format csv, header)', fh)
-            cur.execute(f'select count(*) from {PUBLISHED_SCHEMA}."{t}"')
+                cur.copy_expert(f"copy ({query}) to stdout with (format csv, header)", fh)
+            cur.execute(f'select count(*) from {schema}."{t}"')
             written[t] = (path, cur.fetchone()[0])
     return written
 

@@ -18,6 +18,10 @@ otherwise be two rows for one disaggregation. Suppressed cells keep their row wi
 is an age group (children under 5 for birth registration, adults for discrimination) has no
 ``_T`` age: that age is its total and is left blank.
 
+Text cells that a spreadsheet would read as a formula (a label starting with ``=``, ``+``, ``-``,
+``@``) are written with a leading ``'`` (:mod:`lnob.csv_safe`); ``Year`` and ``Value`` are numbers
+and written as they are, so a negative value stays a number.
+
 Labels come from the published marts (series names, units, area names) and the committed dbt
 seeds (SDMX code names, the LNOB group labels): the export runs as the BI reader, which reads
 ``marts`` only.
@@ -31,6 +35,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from lnob import csv_safe
 from lnob.config import PUBLISHED_SCHEMA
 
 YEAR, VALUE = "Year", "Value"
@@ -153,7 +158,8 @@ def write(rows: list[dict], path: Path) -> int:
     with path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
-        w.writerows(sorted(rows, key=lambda r: tuple(r.get(c, "") for c in cols)))
+        for r in sorted(rows, key=lambda r: tuple(r.get(c, "") for c in cols)):
+            w.writerow({c: v if c in (YEAR, VALUE) else csv_safe.cell(v) for c, v in r.items()})
     return len(rows)
 
 

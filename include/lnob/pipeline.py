@@ -253,9 +253,9 @@ def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
 
 def publish_stage(url: str, run_id: str) -> dict:
     with warehouse.connect(roles.step_url(url, roles.TRANSFORMER)) as conn:
-        publish.swap(conn)
+        terminated = publish.swap(conn)  # reader sessions that held its locks past the grace period
         counts = publish.table_counts(conn, PUBLISHED_SCHEMA)
-    _log(url, run_id, "publish", PUBLISHED_SCHEMA, "published", {"tables": counts})
+    _log(url, run_id, "publish", PUBLISHED_SCHEMA, "published", {"tables": counts, "terminated_readers": terminated})
     return counts
 
 

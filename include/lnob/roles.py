@@ -12,6 +12,11 @@
 ``lnob_bi_reader``
     logs in (BI tools, analysts): ``select`` on the tables and views of ``marts``, nothing else.
     Publishing grants it the new ``marts`` and revokes the old one in the swap's transaction.
+    Its sessions are bounded (:func:`reader_limits`: ``statement_timeout``,
+    ``idle_in_transaction_session_timeout``, ``lock_timeout``, a connection limit), and the
+    transformer is a member of it so that publish may terminate a reader session that holds its
+    locks past the grace period (``pg_terminate_backend`` needs the privileges of the session's
+    role); the membership gives the transformer nothing else, it owns ``marts`` already.
 
 PUBLIC loses ``create`` and ``temporary`` on the database and everything on schema ``public``:
 what a role may do is what it was granted. The pipeline runs each step as the narrowest role
@@ -112,6 +117,33 @@ def _give(cur, schema: str, role: str) -> None:
         cur.execute(f"alter routine {signature} owner to {role}")
 
 
+def reader_limits(cfg: Settings | None = None) -> dict[str, str]:
+    """The session settings every ``lnob_bi_reader`` login gets (``LNOB_READER_*``, see README):
+    a runaway query, a transaction left open or a queue of lock waits all end by themselves."""
+    cfg = cfg or settings()
+    return {"statement_timeout": cfg.reader_statement_timeout,
+            "idle_in_transaction_session_timeout": cfg.reader_idle_in_transaction_timeout,
+            "lock_timeout": cfg.reader_lock_timeout}
+
+
+def _limit_reader(cur, cfg: Settings) -> list[str]:
+    """Set the reader's limits where they differ from the configured ones (idempotent)."""
+    done = []
+    cur.execute("""select rolconnlimit, coalesce(s.setconfig, '{}') from pg_roles r
+                   left join pg_db_role_setting s on s.setrole = r.oid and s.setdatabase = 0
+                   where r.rolname = %s""", (READER,))
+    limit, config = cur.fetchone()
+    current = dict(item.split("=", 1) for item in config)
+    for name, value in reader_limits(cfg).items():
+        if current.get(name) != value:
+            cur.execute(f"alter role {READER} set {name} = %s", (value,))
+            done.append(f"{READER}: {name} = {value}")
+    if limit != cfg.reader_connection_limit:
+        cur.execute(f"alter role {READER} connection limit %s", (cfg.reader_connection_limit,))
+        done.append(f"{READER}: connection limit {cfg.reader_connection_limit}")
+    return done
+
+
 def grant_reader(cur, schema: str) -> None:
     """The reader may read ``schema`` (the one about to become ``marts``), tables and views."""
     cur.execute("select 1 from pg_roles where rolname = %s", (READER,))
@@ -151,6 +183,7 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
             cur.execute(f"create role {READER} login")
             done.append(f"created role {READER}")
         cur.execute(f"alter role {READER} with login password %s", (reader_password(cfg),))
+        done.extend(_limit_reader(cur, cfg))
         cur.execute("select current_user, rolsuper, current_database() from pg_roles where rolname = current_user")
         me, superuser, database = cur.fetchone()
         if not superuser:  # the pipeline's user must be able to assume each step's role
@@ -162,6 +195,11 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
         cur.execute(f'grant connect on database "{database}" to {LOADER}, {TRANSFORMER}, {READER}')
         cur.execute(f'grant temporary on database "{database}" to {LOADER}, {TRANSFORMER}')
         cur.execute(f'grant create on database "{database}" to {TRANSFORMER}')  # dbt creates its schemas
+        # publish may terminate a reader session that holds its locks (lnob.publish)
+        cur.execute("select 1 from pg_auth_members where roleid = %s::regrole and member = %s::regrole",
+                    (READER, TRANSFORMER))
+        if cur.fetchone() is None:
+            cur.execute(f"grant {READER} to {TRANSFORMER}")
 
         # The loader owns the raw layer and the ledger; the transformer reads them.
         meta.ensure(cur)

@@ -11,6 +11,8 @@ global code kept, the LNOB codes added or named from the committed dbt seeds), a
 the dataflow ``LNOB:DF_SDG_LNOB(1.0)``. The data (SDMX-ML 2.1 structure-specific, flat:
 ``dimensionAtObservation="AllDimensions"``, and SDMX-CSV 2.0) are written against it, and read
 back against it: every code must be in its codelist, and every observation must match the mart.
+In the SDMX-CSV, a text attribute that a spreadsheet would evaluate as a formula is written (and
+expected back) with a leading ``'`` (:mod:`lnob.csv_safe`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lnob import csv_safe
 from lnob.config import PUBLISHED_SCHEMA
 
 DSD_FILE = Path(__file__).resolve().parent / "reference_data" / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"
@@ -227,12 +230,23 @@ def write_xml(msg, path: Path) -> None:
     path.write_bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True, pretty_print=True))
 
 
+#: SDMX-CSV columns holding numbers: written as they are (a negative value stays a number)
+NUMERIC_COLUMNS = {"OBS_VALUE", *NUMERIC_ATTRIBUTES}
+
+
 def write_csv(msg, path: Path) -> None:
     """SDMX-CSV 2.0 (STRUCTURE, STRUCTURE_ID, ACTION, the dimensions, OBS_VALUE, the
-    observation attributes): the SDMX-CSV version ``sdmx1`` reads back."""
+    observation attributes): the SDMX-CSV version ``sdmx1`` reads back. Text cells a spreadsheet
+    would evaluate as a formula get a leading ``'`` (:mod:`lnob.csv_safe`): codes never start with
+    one of those characters, so only free text (a group label, a source detail, a comment) can."""
+    import pandas as pd
     import sdmx
 
-    sdmx.to_csv(msg.data[0], path=path, attributes="o")
+    frame = sdmx.to_csv(msg.data[0], rtype=pd.DataFrame, attributes="o")
+    for column in frame.columns:
+        if column not in NUMERIC_COLUMNS and not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = frame[column].map(csv_safe.cell)
+    frame.to_csv(path, index=False)
 
 
 def read_structure(path: Path):
@@ -307,6 +321,8 @@ def check(path: Path, dataflow, expected: list[dict], ext: Extensions) -> int:
         if (a is None) != (b is None) or (a is not None and abs(a - float(b)) > TOLERANCE):
             raise ExportError(f"{where}: OBS_VALUE {a!r} read back, the mart has {b!r}")
         want_attrs = _attribute_values(want, ext)
+        if path.suffix == ".csv":  # written for spreadsheets: formula triggers neutralised
+            want_attrs = {a: v if a in NUMERIC_ATTRIBUTES else csv_safe.cell(v) for a, v in want_attrs.items()}
         for attr in ATTRIBUTES:
             x, y = row.get(attr), want_attrs.get(attr)
             same = (x == y) if attr not in NUMERIC_ATTRIBUTES or x is None or y is None else \

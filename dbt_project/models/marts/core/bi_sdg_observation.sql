@@ -1,7 +1,9 @@
 {#- What a BI tool reads first: every published observation with its labels (series, indicator and
     goal; area and country; the group of a custom breakdown), one row per observation. A view in the
     published schema: it is built in the audit schema with the tables it reads and swapped with
-    them, so it always shows the night its tables hold. -#}
+    them, so it always shows the night its tables hold. It reads mart tables only (never a seed or
+    an intermediate model): a view depending on anything outside its schema would be dropped by a
+    seed reload's `drop ... cascade`, and publish refuses such a view. -#}
 {{ config(materialized='view') }}
 with
 
@@ -45,4 +47,4 @@ select
 from {{ ref('fct_sdg_observation') }} as fct
 left join indicator on indicator.series_code = fct.series
 left join {{ ref('dim_geography') }} as geography on geography.ref_area = fct.ref_area
-left join {{ ref('lnob_custom_breakdowns') }} as groups on groups.cust_breakdown = fct.cust_breakdown
+left join {{ ref('dim_custom_breakdown') }} as groups on groups.cust_breakdown = fct.cust_breakdown
