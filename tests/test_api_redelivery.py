@@ -240,6 +240,91 @@ def test_a_corrected_file_drop_replaces_the_earlier_one_and_the_ledger_says_by_w
         assert cur.fetchall() == [("load", "loaded"), ("replace", "superseded")]
 
 
+def _raw_rows(db, table: str) -> list[str]:
+    with db.cursor() as cur:
+        cur.execute(f"select (to_jsonb(t) - '_loaded_at')::text from raw.{table} as t order by 1")
+        return [r[0] for r in cur.fetchall()]
+
+
+def subs_members(subs: list[dict]) -> list:
+    return [m for r in subs for m in r["hh_roster"]]
+
+
+def _staged(db, delivery_id: int) -> int:
+    with db.cursor() as cur:
+        cur.execute(f"select count(*) from staging.stg_{KOBO}__household_members where delivery_id = %s",
+                    (delivery_id,))
+        return cur.fetchone()[0]
+
+
+def _harmonised_from(db, delivery_id: int) -> int:
+    with db.cursor() as cur:
+        cur.execute("select count(*) from intermediate.int_persons_harmonised where delivery_id = %s",
+                    (delivery_id,))
+        return cur.fetchone()[0]
+
+
+def test_unload_then_reload_restores_the_same_rows(kobo, reg, tmp_path, warehouse, db):
+    subs = copy.deepcopy(kobo.all_results[10:14])
+    for r in subs:
+        r["_id"] += 1_000_000_000
+    folder = tmp_path / "brac_bangladesh" / "2025-06-01"
+    original = _load(warehouse, reg, KOBO, _land(folder, "submissions_page-0001.json", _page(subs)), "2025-06-01")
+    edit = copy.deepcopy(subs[2])
+    edit["meta/deprecatedID"], edit["meta/instanceID"] = edit["meta/instanceID"], "uuid:00000000-0000-4000-8000-00000000e417"
+    edit["_submission_time"] = _later(edit["_submission_time"])
+    edit_path = _land(folder, "submissions_page-0002.json", _page([edit]))
+    edited = _load(warehouse, reg, KOBO, edit_path, "2025-06-01")
+    assert original.outcome == edited.outcome == "loaded"
+    before = _raw_rows(db, KOBO)
+
+    out = lnob("delivery", "unload", str(edited.delivery_id), "--reason", "partner withdrew the edit",
+               env={"LNOB_ACTOR": "test-operator"})
+    assert out.returncode == 0, out.stderr
+    with db.cursor() as cur:
+        cur.execute(f"select count(*) from raw.{KOBO} where _delivery_id = %s", (edited.delivery_id,))
+        assert cur.fetchone()[0] == 0
+        cur.execute(f"""select count(*) filter (where _superseded_by is null), count(*) from raw.{KOBO}
+                        where record_key = %s""", (edit["_id"],))
+        current, total = cur.fetchone()
+        assert current == total == len(edit["hh_roster"])  # the earlier version is current again
+        cur.execute("""select status, changed_by, change_reason, rows_loaded, reason->>'kind'
+                       from lnob_meta.delivery_ledger where delivery_id = %s""", (edited.delivery_id,))
+        assert cur.fetchone() == ("unloaded", "test-operator", "partner withdrew the edit", 0, "unloaded")
+    # staging and the harmonised persons follow on the next transform: the edit's rows go, the
+    # earlier version of the submission is the current person again
+    pipeline.transform_stage(warehouse, "after-unload")
+    assert _staged(db, edited.delivery_id) == 0 and _staged(db, original.delivery_id) == len(subs_members(subs))
+    assert _harmonised_from(db, edited.delivery_id) == 0
+    assert _harmonised_from(db, original.delivery_id) == len(subs_members(subs))
+    again = lnob("delivery", "unload", str(edited.delivery_id), "--reason", "twice")
+    assert again.returncode == 2 and "is unloaded, not loaded" in again.stderr
+
+    out = lnob("delivery", "reload", str(edited.delivery_id), "--reason", "edit confirmed",
+               env={"LNOB_ACTOR": "test-operator"})
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert json.loads(out.stdout)["delivery_id"] == edited.delivery_id
+    assert _raw_rows(db, KOBO) == before  # the same rows, lineage, row numbers and supersession
+    with db.cursor() as cur:
+        cur.execute("""select action, status, actor, reason, rows_loaded from lnob_meta.delivery_events
+                       where delivery_id = %s order by event_id""", (edited.delivery_id,))
+        assert cur.fetchall() == [("load", "loaded", "pipeline", None, len(edit["hh_roster"])),
+                                  ("unload", "unloaded", "test-operator", "partner withdrew the edit", 0),
+                                  ("reload", "loaded", "test-operator", "edit confirmed", len(edit["hh_roster"]))]
+    pipeline.transform_stage(warehouse, "after-reload")
+    assert _staged(db, edited.delivery_id) == len(edit["hh_roster"])
+    assert _harmonised_from(db, edited.delivery_id) == len(edit["hh_roster"])
+    assert _harmonised_from(db, original.delivery_id) == len(subs_members(subs)) - len(edit["hh_roster"])
+    history = lnob("delivery", "history", str(edited.delivery_id))
+    assert history.returncode == 0 and "partner withdrew the edit" in history.stdout
+
+    # a file changed since it was loaded is a new delivery, not a reload
+    assert lnob("delivery", "unload", str(edited.delivery_id), "--reason", "again").returncode == 0
+    edit_path.write_text(json.dumps(_page([edit])) + " ")
+    refused = lnob("delivery", "reload", str(edited.delivery_id), "--reason", "changed file")
+    assert refused.returncode == 2 and "changed since it was loaded" in refused.stderr
+
+
 @pytest.fixture
 def project_copy(tmp_path, monkeypatch):
     """The project with a copy of its GX context: a test that changes a contract must not rewrite
@@ -342,63 +427,6 @@ def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_p
     message = str(err.value)
     assert source in message and "'age'" in message and "forty" in message and "bigint" in message
     assert _column_type(db, source, "age") == "text"  # nothing half-done
-
-
-def _raw_rows(db, table: str) -> list[str]:
-    with db.cursor() as cur:
-        cur.execute(f"select (to_jsonb(t) - '_loaded_at')::text from raw.{table} as t order by 1")
-        return [r[0] for r in cur.fetchall()]
-
-
-def test_unload_then_reload_restores_the_same_rows(kobo, reg, tmp_path, warehouse, db):
-    subs = copy.deepcopy(kobo.all_results[10:14])
-    for r in subs:
-        r["_id"] += 1_000_000_000
-    folder = tmp_path / "brac_bangladesh" / "2025-06-01"
-    original = _load(warehouse, reg, KOBO, _land(folder, "submissions_page-0001.json", _page(subs)), "2025-06-01")
-    edit = copy.deepcopy(subs[2])
-    edit["meta/deprecatedID"], edit["meta/instanceID"] = edit["meta/instanceID"], "uuid:00000000-0000-4000-8000-00000000e417"
-    edit["_submission_time"] = _later(edit["_submission_time"])
-    edit_path = _land(folder, "submissions_page-0002.json", _page([edit]))
-    edited = _load(warehouse, reg, KOBO, edit_path, "2025-06-01")
-    assert original.outcome == edited.outcome == "loaded"
-    before = _raw_rows(db, KOBO)
-
-    out = lnob("delivery", "unload", str(edited.delivery_id), "--reason", "partner withdrew the edit",
-               env={"LNOB_ACTOR": "test-operator"})
-    assert out.returncode == 0, out.stderr
-    with db.cursor() as cur:
-        cur.execute(f"select count(*) from raw.{KOBO} where _delivery_id = %s", (edited.delivery_id,))
-        assert cur.fetchone()[0] == 0
-        cur.execute(f"""select count(*) filter (where _superseded_by is null), count(*) from raw.{KOBO}
-                        where record_key = %s""", (edit["_id"],))
-        current, total = cur.fetchone()
-        assert current == total == len(edit["hh_roster"])  # the earlier version is current again
-        cur.execute("""select status, changed_by, change_reason, rows_loaded, reason->>'kind'
-                       from lnob_meta.delivery_ledger where delivery_id = %s""", (edited.delivery_id,))
-        assert cur.fetchone() == ("unloaded", "test-operator", "partner withdrew the edit", 0, "unloaded")
-    again = lnob("delivery", "unload", str(edited.delivery_id), "--reason", "twice")
-    assert again.returncode == 2 and "is unloaded, not loaded" in again.stderr
-
-    out = lnob("delivery", "reload", str(edited.delivery_id), "--reason", "edit confirmed",
-               env={"LNOB_ACTOR": "test-operator"})
-    assert out.returncode == 0, out.stderr + out.stdout
-    assert json.loads(out.stdout)["delivery_id"] == edited.delivery_id
-    assert _raw_rows(db, KOBO) == before  # the same rows, lineage, row numbers and supersession
-    with db.cursor() as cur:
-        cur.execute("""select action, status, actor, reason, rows_loaded from lnob_meta.delivery_events
-                       where delivery_id = %s order by event_id""", (edited.delivery_id,))
-        assert cur.fetchall() == [("load", "loaded", "pipeline", None, len(edit["hh_roster"])),
-                                  ("unload", "unloaded", "test-operator", "partner withdrew the edit", 0),
-                                  ("reload", "loaded", "test-operator", "edit confirmed", len(edit["hh_roster"]))]
-    history = lnob("delivery", "history", str(edited.delivery_id))
-    assert history.returncode == 0 and "partner withdrew the edit" in history.stdout
-
-    # a file changed since it was loaded is a new delivery, not a reload
-    assert lnob("delivery", "unload", str(edited.delivery_id), "--reason", "again").returncode == 0
-    edit_path.write_text(json.dumps(_page([edit])) + " ")
-    refused = lnob("delivery", "reload", str(edited.delivery_id), "--reason", "changed file")
-    assert refused.returncode == 2 and "changed since it was loaded" in refused.stderr
 
 
 def test_an_existing_ledger_migrates_to_the_new_statuses(warehouse, db):
