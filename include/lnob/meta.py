@@ -11,6 +11,8 @@ from lnob.config import META_SCHEMA, RAW_SCHEMA
 #: its rows out (``lnob delivery unload``); ``lnob delivery reload`` loads it again.
 DELIVERY_STATUSES = ("loaded", "quarantined", "superseded", "unloaded")
 _STATUS_CHECK = "status in (" + ", ".join(f"'{s}'" for s in DELIVERY_STATUSES) + ")"
+#: An existing ledger whose check constraint misses one of them gets the constraint replaced.
+_STATUS_PATTERNS = ", ".join(f"'%''{s}''%'" for s in DELIVERY_STATUSES)
 
 DDL = f"""
 -- Only when missing: CREATE SCHEMA IF NOT EXISTS checks the database's CREATE privilege first,
@@ -58,7 +60,7 @@ begin
     if not exists (select 1 from pg_constraint
                     where conrelid = '{META_SCHEMA}.delivery_ledger'::regclass
                       and conname = 'delivery_ledger_status_check'
-                      and pg_get_constraintdef(oid) like '%''unloaded''%') then
+                      and pg_get_constraintdef(oid) like all (array[{_STATUS_PATTERNS}])) then
         alter table {META_SCHEMA}.delivery_ledger drop constraint if exists delivery_ledger_status_check;
         alter table {META_SCHEMA}.delivery_ledger
             add constraint delivery_ledger_status_check check ({_STATUS_CHECK});
