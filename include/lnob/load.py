@@ -182,19 +182,28 @@ def _existing_columns(cur, table: str) -> dict[str, str]:
 def _migrate_column(cur, src: Source, table: str, column: str, old: str, new: str) -> None:
     """Change one raw column's type to the contract's, casting every loaded value. A narrowing
     change that some values do not fit stops here, naming them, before anything is altered."""
-    if (old, new) not in _SAFE_CASTS:
+    def refuse(count, samples: list[str]) -> RawMigrationError:
+        return RawMigrationError(
+            f"{src.id} ({src.partner}): the registry now declares field {column!r} as {new}, but "
+            f"{count} value(s) already loaded in {table}.{column} ({old}) are not {new}, e.g. "
+            f"{[str(v)[:40] for v in samples]}: correct the contract, or unload those deliveries "
+            "(`lnob delivery unload <id>`) before the next load")
+
+    if (old, new) not in _SAFE_CASTS and cur.connection.server_version >= 160000:  # pg_input_is_valid
         cur.execute(f"""select "{column}"::text, count(*) over () from {table}
                         where "{column}" is not null and not pg_input_is_valid("{column}"::text, %s)
                         limit 5""", (new,))
         bad = cur.fetchall()
         if bad:
-            raise RawMigrationError(
-                f"{src.id} ({src.partner}): the registry now declares field {column!r} as {new}, but "
-                f"{bad[0][1]} value(s) already loaded in {table}.{column} ({old}) are not {new}, e.g. "
-                f"{[b[0][:40] for b in bad]}: correct the contract, or unload those deliveries "
-                "(`lnob delivery unload <id>`) before the next load")
+            raise refuse(bad[0][1], [b[0] for b in bad])
     cast = f'"{column}"::text::{new}' if new != "text" else f'"{column}"::text'
-    cur.execute(f'alter table {table} alter column "{column}" type {new} using {cast}')
+    cur.execute("savepoint migrate_column")
+    try:
+        cur.execute(f'alter table {table} alter column "{column}" type {new} using {cast}')
+    except psycopg2.DataError as exc:  # PostgreSQL < 16: no pre-check, the cast itself refuses
+        cur.execute("rollback to savepoint migrate_column")
+        raise refuse("some", [(exc.diag.message_primary or str(exc)).strip()]) from None
+    cur.execute("release savepoint migrate_column")
 
 
 def ensure_raw_table(cur, src: Source) -> list[str]:
@@ -637,21 +646,24 @@ def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cf
     by = by or "pipeline"
     with conn.cursor() as cur:
         meta.ensure(cur)
+        cur.execute(f"select source_id from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (delivery_id,))
+        found = cur.fetchone()
+        if found is None:
+            conn.rollback()
+            raise KeyError(f"no delivery {delivery_id} in the ledger (see lnob_meta.delivery_ledger)")
+        # The source's load lock first, as the loader takes it: an unload and a load of the same
+        # source never wait on each other's ledger rows.
+        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{found[0]}",))
         cur.execute(
             f"select source_id, partner_id, delivery_date, file_path, file_sha256, status, rows_loaded "
             f"from {META_SCHEMA}.delivery_ledger where delivery_id = %s for update",
             (delivery_id,),
         )
-        row = cur.fetchone()
-        if row is None:
-            conn.rollback()
-            raise KeyError(f"no delivery {delivery_id} in the ledger (see lnob_meta.delivery_ledger)")
-        source_id, partner_id, ddate, path, sha, current, rows_before = row
+        source_id, partner_id, ddate, path, sha, current, rows_before = cur.fetchone()
         if current != "loaded":
             conn.rollback()
             raise ValueError(f"delivery {delivery_id} ({source_id}) is {current}, not loaded: nothing to unload")
         src = registry.source(source_id)
-        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{src.id}",))
         cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = %s', (delivery_id,))
         removed = cur.rowcount
         _restore_superseded(cur, src, delivery_id)
