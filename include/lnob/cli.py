@@ -8,6 +8,9 @@
                                              write one night of synthetic partner deliveries
     lnob load <source_id> <path>             load one delivery and run its raw gate (the DAG's code path)
     lnob quarantine list | retry <id>        quarantined deliveries and their reasons; load one again
+    lnob delivery unload <id> --reason WHY   take a loaded delivery's rows out of raw (logged: who, when, why)
+    lnob delivery reload <id> --reason WHY   load an unloaded delivery again from its file (same rows)
+    lnob delivery history <id>               a delivery's ledger row and every change of its status
     lnob gates scaffold                      (re)write the GX suites and checkpoints
     lnob reference seeds                     regenerate the dbt seeds from shared/reference
     lnob publish rollback                    restore last night's marts
@@ -166,6 +169,49 @@ def _cmd_quarantine(args) -> int:
     return 0 if result.outcome == "loaded" else 1
 
 
+def _cmd_delivery(args) -> int:
+    from lnob import load, registry, warehouse
+    from lnob.config import META_SCHEMA
+
+    with warehouse.connect(warehouse.url()) as conn:
+        if args.action == "history":
+            with conn.cursor() as cur:
+                cur.execute(f"""select delivery_id, source_id, delivery_date, file_name, status, rows_loaded,
+                                       replaced_by, changed_by, changed_at, change_reason, file_path
+                                from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (args.id,))
+                row = cur.fetchone()
+                if row is None:
+                    print(f"no delivery {args.id} in the ledger", file=sys.stderr)
+                    return 2
+                cols = [c.name for c in cur.description]
+                print(json.dumps(dict(zip(cols, row, strict=True)), indent=2, default=str))
+                cur.execute(f"""select logged_at, action, status, rows_loaded, actor, reason, run_id
+                                from {META_SCHEMA}.delivery_events where delivery_id = %s
+                                order by event_id""", (args.id,))
+                for at, action, status, rows, who, why, run in cur.fetchall():
+                    print(f"{at:%Y-%m-%d %H:%M:%S%z}  {action:8s} -> {status:11s} {rows:>8} rows  by {who}"
+                          f"{f'  run {run}' if run else ''}{f': {why}' if why else ''}")
+            return 0
+        if not args.reason:
+            print(f"lnob delivery {args.action} needs --reason (it is logged in the ledger)", file=sys.stderr)
+            return 2
+        reg = registry.load()
+        try:
+            if args.action == "unload":
+                who = load.actor()
+                path = load.unload_delivery(conn, reg, args.id, {"kind": "unloaded", "by": who, "why": args.reason},
+                                            status="unloaded", by=who, why=args.reason, run_id="cli-unload")
+                print(f"delivery {args.id} unloaded by {who}: its rows left raw; staging drops them on the "
+                      f"next transform. File kept at {path} (`lnob delivery reload {args.id}` loads it again)")
+                return 0
+            result = load.reload_delivery(conn, reg, args.id, why=args.reason, run_id="cli-reload")
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            print(str(exc).strip("'\""), file=sys.stderr)
+            return 2
+    print(json.dumps(dataclasses.asdict(result), indent=2, default=str))
+    return 0 if result.outcome == "loaded" else 1
+
+
 def _cmd_gates(args) -> int:
     from lnob import gates, registry, warehouse
 
@@ -303,6 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["list", "retry"])
     p.add_argument("id", nargs="?", type=int, help="delivery id to retry")
     p.set_defaults(func=_cmd_quarantine)
+
+    p = sub.add_parser("delivery", help="one delivery: unload, reload, history (logged in the ledger)")
+    p.add_argument("action", choices=["unload", "reload", "history"])
+    p.add_argument("id", type=int, help="delivery id (lnob_meta.delivery_ledger)")
+    p.add_argument("--reason", help="why (required for unload and reload; kept in the ledger)")
+    p.set_defaults(func=_cmd_delivery)
 
     p = sub.add_parser("gates", help="Great Expectations context")
     p.add_argument("action", choices=["scaffold"])

@@ -2,7 +2,10 @@
 
 The GX file Data Context lives under ``expectations/gx``: suites, validation definitions and
 checkpoints are committed JSON files that a reviewer reads like code. ``lnob gates scaffold``
-(re)writes them from the registry contracts and the SDMX codelists; the nightly run only reads them.
+(re)writes them from the registry contracts and the SDMX codelists; the nightly run reads them, and
+rewrites a source's raw suite itself when the source's contract no longer implies it (a field added,
+removed, retyped or made optional): the contract is the truth, the suite follows without a manual
+scaffold, and the rewritten file shows in review like any other change.
 The data source's connection string is ``${LNOB_GX_WAREHOUSE_URL}``, substituted from the
 environment at run time, so no credentials are committed. Every expectation runs as SQL in the
 warehouse: raw batches are one delivery (a ``_delivery_id`` partition), never a DataFrame.
@@ -138,6 +141,25 @@ def raw_expectations(registry: Registry, source_id: str) -> list:
         if f.name == "weight":
             out.append(ex.ExpectColumnValuesToBeBetween(column="weight", min_value=0, strict_min=True))
     return out
+
+
+def _signature(expectations) -> list[tuple[str, str]]:
+    """What a suite checks, without the ids and metadata GX adds: compare two suites by this."""
+    import json
+
+    return sorted((e.expectation_type, json.dumps(e.configuration.kwargs, sort_keys=True, default=str))
+                  for e in expectations)
+
+
+def raw_suite_is_current(ctx, registry: Registry, source_id: str) -> bool:
+    """Whether the stored raw suite (and its checkpoint) of a source is what its contract implies."""
+    name = f"raw__{source_id}"
+    try:
+        suite = ctx.suites.get(name)
+        ctx.checkpoints.get(name)
+    except Exception:  # noqa: BLE001 - GX raises DataContextError (or a store error) when absent
+        return False
+    return _signature(suite.expectations) == _signature(raw_expectations(registry, source_id))
 
 
 def _row_band(table: str):
@@ -530,12 +552,16 @@ def row_count_parameters(warehouse_url: str, cfg: Settings) -> dict:
 
 def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None = None,
                    cfg: Settings | None = None, write_if_missing=None,
-                   parameters: dict | None = None) -> GateResult:
-    """Run one checkpoint; ``write_if_missing(ctx)`` writes it first when it does not exist."""
+                   parameters: dict | None = None, is_current=None) -> GateResult:
+    """Run one checkpoint; ``write_if_missing(ctx)`` writes it first when it does not exist, or
+    when ``is_current(ctx)`` says the stored one is outdated."""
     cfg = cfg or settings()
     _env(warehouse_url)
     with _context_lock(cfg):
         ctx = context(cfg)
+        if write_if_missing is not None and is_current is not None and not is_current(ctx):
+            log.warning("GX checkpoint %s no longer matches its contract: rewriting it", name)
+            write_if_missing(ctx)
         try:
             checkpoint = ctx.checkpoints.get(name)
         except Exception:  # noqa: BLE001 - GX raises DataContextError for a missing checkpoint
@@ -552,7 +578,8 @@ def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None 
 def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url: str,
              cfg: Settings | None = None) -> GateResult:
     """The raw gate of one delivery. A source added to the registry since the suites were last
-    scaffolded gets its suite written from its contract first: adding a partner stays config.
+    scaffolded gets its suite written from its contract first, and a source whose contract changed
+    gets it rewritten: adding a partner or changing a contract stays config.
 
     Failure samples go to the task log, the run log, the quarantine reason and the report: the
     values of identifier, pseudonymised and free-text fields are reduced to their shape, long
@@ -560,7 +587,8 @@ def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url
     from lnob import masking
 
     result = run_checkpoint(f"raw__{source_id}", warehouse_url, {"_delivery_id": delivery_id}, cfg,
-                            lambda ctx: _scaffold_raw(ctx, _datasource(ctx), registry, source_id))
+                            lambda ctx: _scaffold_raw(ctx, _datasource(ctx), registry, source_id),
+                            is_current=lambda ctx: raw_suite_is_current(ctx, registry, source_id))
     sensitive = masking.sensitive_labels(registry.source(source_id))
     for failure in result.failed:
         column = failure.get("column")

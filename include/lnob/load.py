@@ -2,8 +2,11 @@
 
 A delivery is one file a partner dropped for one date. It loads in one transaction (all or
 nothing) with PostgreSQL COPY into an unindexed raw table, every row carrying its lineage. The
-delivery ledger makes a file that arrives twice load once, and a corrected re-delivery for the
-same source and date replace the earlier one. A delivery that breaks its contract is not loaded:
+delivery ledger makes a file that arrives twice load once (same source, same sha256). For a file
+drop, a corrected re-delivery (same source, date and file name, new content) replaces the earlier
+one, and the ledger says by which delivery. A page fetched from an API (KoboToolbox, ODK Central,
+the UN SDG API) is identified by its content alone: a re-fetch never removes what an earlier fetch
+loaded, and an edited submission supersedes its earlier versions by its key. A delivery that breaks its contract is not loaded:
 it is copied to the quarantine folder with a machine-readable reason naming the partner, file,
 row and column, and the rest of the night goes on.
 """
@@ -29,7 +32,7 @@ import psycopg2
 
 from lnob import landing, masking, meta, readers
 from lnob.config import META_SCHEMA, RAW_SCHEMA, ConfigurationError, Settings, settings  # noqa: F401
-from lnob.registry import Registry, Source
+from lnob.registry import API_TYPES, Registry, Source
 
 LINEAGE_COLUMNS = [
     ("_delivery_id", "bigint"),
@@ -170,8 +173,61 @@ def _row_sequence(src: Source) -> str:
     return f'{RAW_SCHEMA}."{src.raw_table}__row_number"'
 
 
-def ensure_raw_table(cur, src: Source) -> None:
-    """Create the raw table of a source, or add the columns a grown contract declares.
+class RawMigrationError(ConfigurationError):
+    """The raw table cannot follow its contract without losing data (a narrowing type change
+    some loaded values do not fit): the message names source, column, types and sample values."""
+
+
+#: Casts from a raw column's type to a contract's that always succeed (widening): no check needed.
+_SAFE_CASTS = {("bigint", "double precision"), ("bigint", "text"), ("double precision", "text"),
+               ("date", "text"), ("boolean", "text"), ("timestamp with time zone", "text"),
+               ("date", "timestamp with time zone"), ("integer", "bigint"), ("integer", "text")}
+#: How PostgreSQL spells the registry's SQL types (format_type).
+_PG_TYPE = {"timestamptz": "timestamp with time zone"}
+
+
+def _existing_columns(cur, table: str) -> dict[str, str]:
+    cur.execute("""select attname, format_type(atttypid, atttypmod) from pg_attribute
+                   where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped""", (table,))
+    return dict(cur.fetchall())
+
+
+def _migrate_column(cur, src: Source, table: str, column: str, old: str, new: str) -> None:
+    """Change one raw column's type to the contract's, casting every loaded value. A narrowing
+    change that some values do not fit stops here, naming them, before anything is altered."""
+    def refuse(count, samples: list[str]) -> RawMigrationError:
+        return RawMigrationError(
+            f"{src.id} ({src.partner}): the registry now declares field {column!r} as {new}, but "
+            f"{count} value(s) already loaded in {table}.{column} ({old}) are not {new}, e.g. "
+            f"{[str(v)[:40] for v in samples]}: correct the contract, or unload those deliveries "
+            "(`lnob delivery unload <id>`) before the next load")
+
+    if (old, new) not in _SAFE_CASTS and cur.connection.server_version >= 160000:  # pg_input_is_valid
+        cur.execute(f"""select "{column}"::text, count(*) over () from {table}
+                        where "{column}" is not null and not pg_input_is_valid("{column}"::text, %s)
+                        limit 5""", (new,))
+        bad = cur.fetchall()
+        if bad:
+            raise refuse(bad[0][1], [b[0] for b in bad])
+    cast = f'"{column}"::text::{new}' if new != "text" else f'"{column}"::text'
+    cur.execute("savepoint migrate_column")
+    try:
+        cur.execute(f'alter table {table} alter column "{column}" type {new} using {cast}')
+    except psycopg2.DataError as exc:  # PostgreSQL < 16: no pre-check, the cast itself refuses
+        cur.execute("rollback to savepoint migrate_column")
+        raise refuse("some", [(exc.diag.message_primary or str(exc)).strip()]) from None
+    cur.execute("release savepoint migrate_column")
+
+
+def ensure_raw_table(cur, src: Source) -> list[str]:
+    """Create the raw table of a source, or make it follow a changed contract; returns the
+    changes made (``added x bigint``, ``x: bigint -> text``).
+
+    A field the contract adds becomes a column; a field whose type changed is migrated in place
+    with a cast (PostgreSQL checks every loaded value; a narrowing change some value does not fit
+    raises :class:`RawMigrationError` naming source, column and values). A field the contract
+    removes keeps its column and history; nothing requires it any more (the loader no longer
+    writes it, and the raw gate follows the contract).
 
     Unindexed, append-only. Lineage columns default to the loader's per-delivery settings and the
     row number to a per-source sequence the loader resets before each delivery (loads of one
@@ -179,7 +235,6 @@ def ensure_raw_table(cur, src: Source) -> None:
     """
     cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw_ddl:{src.id}",))
     table = f'{RAW_SCHEMA}."{src.raw_table}"'
-    cur.execute(f"create sequence if not exists {_row_sequence(src)}")
     defaults = {
         "_delivery_id": "current_setting('lnob.delivery_id')::bigint",
         "_partner_id": "current_setting('lnob.partner_id')",
@@ -189,13 +244,38 @@ def ensure_raw_table(cur, src: Source) -> None:
         "_file_sha256": "current_setting('lnob.file_sha256')",
         "_delivery_date": "current_setting('lnob.delivery_date')::date",
     }
-    cols = [f'"{n}" {t}' for n, t in raw_columns(src)]
-    cur.execute(f"create table if not exists {table} ({', '.join(cols)}, "
-                "_loaded_at timestamptz not null default now())")
+    existing = _existing_columns(cur, table)
+    changes: list[str] = []
+    if not existing:
+        cur.execute(f"create sequence if not exists {_row_sequence(src)}")
+        cols = [f'"{n}" {t}' for n, t in raw_columns(src)]
+        cur.execute(f"create table if not exists {table} ({', '.join(cols)}, "
+                    "_loaded_at timestamptz not null default now())")
+        for n, expr in defaults.items():
+            cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
+        return [f"created {table}"]
+    # Only what differs is altered: ALTER TABLE locks the table, and a night's loads and the
+    # transform call this for every source.
     for n, t in raw_columns(src):
-        cur.execute(f'alter table {table} add column if not exists "{n}" {t}')
+        want = _PG_TYPE.get(t, t)
+        have = existing.get(n)
+        if have is None:
+            cur.execute(f'alter table {table} add column if not exists "{n}" {t}')
+            changes.append(f"added {n} {want}")
+        elif have != want:
+            _migrate_column(cur, src, table, n, have, want)
+            changes.append(f"{n}: {have} -> {want}")
+    if "_loaded_at" not in existing:
+        cur.execute(f"alter table {table} add column _loaded_at timestamptz not null default now()")
+    cur.execute("""select a.attname, pg_get_expr(d.adbin, d.adrelid) from pg_attribute a
+                   left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+                   where a.attrelid = to_regclass(%s) and a.attnum > 0""", (table,))
+    have_defaults = dict(cur.fetchall())
+    cur.execute(f"create sequence if not exists {_row_sequence(src)}")
     for n, expr in defaults.items():
-        cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
+        if have_defaults.get(n) is None:
+            cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
+    return changes
 
 
 def _set_lineage(cur, src: Source, delivery: Delivery, delivery_id: int) -> None:
@@ -577,15 +657,38 @@ def _supersede_edited(cur, src: Source, delivery_id: int) -> int:
     return cur.rowcount
 
 
+def actor() -> str:
+    """Who is changing a delivery: ``LNOB_ACTOR`` (set it to a name in shared accounts), else the
+    operating-system user."""
+    import getpass
+    import os
+
+    try:
+        return os.environ.get("LNOB_ACTOR") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown"
+
+
 def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None = None,
-                  cfg: Settings | None = None, retry_of: int | None = None) -> LoadResult:
+                  cfg: Settings | None = None, retry_of: int | None = None, *,
+                  action: str | None = None, by: str | None = None, why: str | None = None) -> LoadResult:
     """Load one delivery in one transaction; quarantine it when it breaks its contract.
 
-    ``retry_of`` is the ledger id of a quarantined delivery being retried (``lnob quarantine
-    retry``): it keeps its id, and its ledger row says what happened this time.
+    ``retry_of`` is the ledger id of a quarantined or unloaded delivery being loaded again (``lnob
+    quarantine retry``, ``lnob delivery reload``): it keeps its id, and its ledger row says what
+    happened this time. ``action``, ``by`` and ``why`` go to ``delivery_events`` (default: a
+    ``load`` by the pipeline).
+
+    What replaces what: a delivery whose content (sha256) is already in the ledger is a duplicate.
+    A file drop with the same source, date and file name as a loaded one is a corrected
+    re-delivery: the earlier one is ``superseded`` (its rows leave raw, ``replaced_by`` names this
+    one). A page fetched from an API never replaces anything by name; its submissions supersede
+    their own earlier versions by key (``_supersede_edited``), and raw keeps every version.
     """
     cfg = cfg or settings()
     src = registry.source(delivery.source_id)
+    action = action or ("retry" if retry_of is not None else "load")
+    by = by or "pipeline"
     result = LoadResult(delivery.source_id, delivery.partner_id, delivery.file_name,
                         delivery.delivery_date, outcome="loaded")
     with conn.cursor() as cur:
@@ -608,7 +711,7 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
             cur.execute(f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))")
             delivery_id = cur.fetchone()[0]
         result.delivery_id = delivery_id
-        ensure_raw_table(cur, src)
+        migrated = ensure_raw_table(cur, src)
         _set_lineage(cur, src, delivery, delivery_id)
         # File line numbers: the first data line of a CSV is line 2.
         cur.execute("select setval(%s, 1, true)", (_row_sequence(src).replace('"', ""),))
@@ -635,39 +738,62 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
             with conn.cursor() as qcur:
                 if retry_of is not None:  # the rollback brought the old row back: replace it
                     qcur.execute(f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,))
+                if migrated:  # the rollback undid the raw table's migration: keep it
+                    ensure_raw_table(qcur, src)
                 qcur.execute(
                     f"""insert into {META_SCHEMA}.delivery_ledger
                         (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
-                         file_sha256, status, reason, run_id)
-                        values (%s, %s, %s, %s, %s, %s, %s, 'quarantined', %s, %s)""",
+                         file_sha256, status, reason, run_id, changed_by, changed_at, change_reason)
+                        values (%s, %s, %s, %s, %s, %s, %s, 'quarantined', %s, %s, %s, now(), %s)""",
                     (delivery_id, src.id, delivery.partner_id, delivery.delivery_date,
-                     delivery.file_name, str(target), delivery.sha256, json.dumps(reason), run_id),
+                     delivery.file_name, str(target), delivery.sha256, json.dumps(reason), run_id, by,
+                     why or exc.kind),
                 )
+                meta.log_delivery_event(qcur, delivery_id, src.id, action, "quarantined", by, why or exc.kind,
+                                        detail={"kind": exc.kind, "errors_total": exc.total,
+                                                "file": delivery.file_name}, run_id=run_id)
             conn.commit()
             result.outcome = "quarantined"
             result.reason = reason
             result.quarantine_path = str(target)
             return result
         _supersede_edited(cur, src, delivery_id)
-        # A corrected re-delivery for the same source and date replaces the earlier one.
-        cur.execute(
-            f"""update {META_SCHEMA}.delivery_ledger set status = 'superseded'
-                where source_id = %s and delivery_date = %s and file_name = %s and status = 'loaded'
-                returning delivery_id""",
-            (src.id, delivery.delivery_date, delivery.file_name),
-        )
-        superseded = [r[0] for r in cur.fetchall()]
-        if superseded:
-            cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)',
-                        (superseded,))
+        superseded: list[int] = []
+        if src.type not in API_TYPES:
+            # A corrected re-delivery of a file drop (same source, date and name) replaces the
+            # earlier one. Fetched pages are never replaced by name: a second fetch of the same
+            # night holds other submissions, not a correction of the first.
+            cur.execute(
+                f"""update {META_SCHEMA}.delivery_ledger
+                        set status = 'superseded', replaced_by = %s, changed_by = %s, changed_at = now(),
+                        change_reason = 'replaced by corrected re-delivery ' || %s::text,
+                        reason = jsonb_build_object('kind', 'replaced', 'replaced_by', %s::bigint,
+                                                    'file', file_name, 'rows_replaced', rows_loaded)
+                    where source_id = %s and delivery_date = %s and file_name = %s and status = 'loaded'
+                    returning delivery_id""",
+                (delivery_id, by, delivery_id, delivery_id, src.id, delivery.delivery_date, delivery.file_name),
+            )
+            superseded = [r[0] for r in cur.fetchall()]
+            if superseded:
+                cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)',
+                            (superseded,))
+                for old_id in superseded:
+                    meta.log_delivery_event(cur, old_id, src.id, "replace", "superseded", by,
+                                            f"replaced by corrected re-delivery {delivery_id}",
+                                            detail={"replaced_by": delivery_id, "file": delivery.file_name},
+                                            run_id=run_id)
         cur.execute(
             f"""insert into {META_SCHEMA}.delivery_ledger
                 (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
-                 file_sha256, status, rows_loaded, unexpected_fields, run_id)
-                values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s, %s)""",
+                 file_sha256, status, rows_loaded, unexpected_fields, run_id,
+                 changed_by, changed_at, change_reason)
+                values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, now(), %s)""",
             (delivery_id, src.id, delivery.partner_id, delivery.delivery_date, delivery.file_name,
-             delivery.path, delivery.sha256, rows, unexpected or None, run_id),
+             delivery.path, delivery.sha256, rows, unexpected or None, run_id, by, why),
         )
+        meta.log_delivery_event(cur, delivery_id, src.id, action, "loaded", by, why, rows,
+                                detail={"file": delivery.file_name, "replaces": superseded or None,
+                                        "raw_migrated": migrated or None}, run_id=run_id)
     conn.commit()
     result.rows_loaded = rows
     result.superseded = superseded or None
@@ -675,29 +801,107 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
     return result
 
 
-def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cfg: Settings | None = None) -> str:
-    """Take a loaded delivery back out of raw and quarantine it (a raw gate failed on it)."""
+def _restore_superseded(cur, src: Source, delivery_id: int) -> None:
+    """Rows this delivery marked ``_superseded_by`` (edited submissions) become current again,
+    unless a later delivery still present holds a newer version of the same key."""
+    key_label = src.format.get("key")
+    key = next((f.name for f in src.fields if f.label == key_label), None) if key_label else None
+    table = f'{RAW_SCHEMA}."{src.raw_table}"'
+    if key is None:
+        cur.execute(f"update {table} set _superseded_by = null where _superseded_by = %s", (delivery_id,))
+        return
+    cur.execute(f"""update {table} as old set _superseded_by = (
+                        select min(n._delivery_id) from {table} as n
+                        where n."{key}" = old."{key}" and n._delivery_id > old._delivery_id
+                          and n._delivery_id <> %(id)s)
+                    where old._superseded_by = %(id)s""", {"id": delivery_id})
+
+
+def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cfg: Settings | None = None,
+                    *, status: str = "quarantined", by: str | None = None, why: str | None = None,
+                    run_id: str | None = None) -> str:
+    """Take a loaded delivery's rows back out of raw, in one transaction.
+
+    ``status='quarantined'`` (a raw gate failed on it): the file is kept in the quarantine folder
+    with ``reason``; returns that path. ``status='unloaded'`` (``lnob delivery unload``): the file
+    stays where the ledger says; returns its path. Either way the ledger says who, when and why,
+    and ``delivery_events`` keeps the history; staging drops the delivery's rows on the next
+    transform (``prune_deliveries``). Versions of edited submissions this delivery superseded are
+    current again.
+    """
+    if status not in ("quarantined", "unloaded"):
+        raise ValueError(f"unload to status {status!r}: expected 'quarantined' or 'unloaded'")
     cfg = cfg or settings()
+    by = by or "pipeline"
     with conn.cursor() as cur:
+        meta.ensure(cur)
+        cur.execute(f"select source_id from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (delivery_id,))
+        found = cur.fetchone()
+        if found is None:
+            conn.rollback()
+            raise KeyError(f"no delivery {delivery_id} in the ledger (see lnob_meta.delivery_ledger)")
+        # The source's load lock first, as the loader takes it: an unload and a load of the same
+        # source never wait on each other's ledger rows.
+        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{found[0]}",))
         cur.execute(
-            f"select source_id, partner_id, delivery_date, file_path, file_sha256 "
+            f"select source_id, partner_id, delivery_date, file_path, file_sha256, status, rows_loaded "
             f"from {META_SCHEMA}.delivery_ledger where delivery_id = %s for update",
             (delivery_id,),
         )
-        source_id, partner_id, ddate, path, sha = cur.fetchone()
+        source_id, partner_id, ddate, path, sha, current, rows_before = cur.fetchone()
+        if current != "loaded":
+            conn.rollback()
+            raise ValueError(f"delivery {delivery_id} ({source_id}) is {current}, not loaded: nothing to unload")
         src = registry.source(source_id)
         cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = %s', (delivery_id,))
-        delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
-        target = quarantine_file(cfg, delivery, reason)
+        removed = cur.rowcount
+        _restore_superseded(cur, src, delivery_id)
+        target = path
+        if status == "quarantined":
+            delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
+            target = str(quarantine_file(cfg, delivery, reason))
+        why = why or reason.get("why") or reason.get("kind")
         cur.execute(
             f"""update {META_SCHEMA}.delivery_ledger
-                set status = 'quarantined', reason = %s, file_path = %s, rows_loaded = 0
+                set status = %s, reason = %s, file_path = %s, rows_loaded = 0,
+                    changed_by = %s, changed_at = now(), change_reason = %s
                 where delivery_id = %s""",
-            (json.dumps(reason, default=str), str(target), delivery_id),
+            (status, json.dumps(reason, default=str), target, by, why, delivery_id),
         )
+        meta.log_delivery_event(cur, delivery_id, source_id, "unload", status, by, why,
+                                detail={"rows_removed": removed, "rows_loaded_before": rows_before,
+                                        "kind": reason.get("kind")}, run_id=run_id)
     conn.commit()
-    return str(target)
+    return target
 
+
+def reload_delivery(conn, registry: Registry, delivery_id: int, why: str, by: str | None = None,
+                    run_id: str | None = None, cfg: Settings | None = None) -> LoadResult:
+    """Load an unloaded delivery again, from the file its ledger row names, under its own id:
+    the same file gives back the same rows (same lineage and row numbers). The file must still
+    be byte-identical to what was loaded; a changed or missing file is refused, naming it."""
+    with conn.cursor() as cur:
+        meta.ensure(cur)
+        cur.execute(f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
+                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (delivery_id,))
+        row = cur.fetchone()
+    conn.rollback()
+    if row is None:
+        raise KeyError(f"no delivery {delivery_id} in the ledger")
+    source_id, partner_id, ddate, path, sha, status = row
+    if status != "unloaded":
+        hint = " (use `lnob quarantine retry`)" if status == "quarantined" else ""
+        raise ValueError(f"delivery {delivery_id} ({source_id}) is {status}, not unloaded{hint}")
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"delivery {delivery_id} ({source_id}): its file {path} is gone; "
+                                "put the same file back there to reload it")
+    if file_sha256(file) != sha:
+        raise ValueError(f"delivery {delivery_id} ({source_id}): {path} changed since it was loaded "
+                         f"(sha256 {sha[:12]}... expected): a changed file is a new delivery, not a reload")
+    delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
+    return load_delivery(conn, registry, delivery, run_id, cfg, retry_of=delivery_id,
+                         action="reload", by=by or actor(), why=why)
 
 
 def quarantined(conn) -> list[dict]:
@@ -728,4 +932,4 @@ def retry_quarantined(conn, registry: Registry, delivery_id: int, run_id: str | 
     if status != "quarantined":
         raise ValueError(f"delivery {delivery_id} is {status}, not quarantined")
     delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
-    return load_delivery(conn, registry, delivery, run_id, cfg, retry_of=delivery_id)
+    return load_delivery(conn, registry, delivery, run_id, cfg, retry_of=delivery_id, by=actor())

@@ -5,10 +5,10 @@
 
     Incremental: a night recomputes only the records (source, record key) that have a newly staged
     version (a new delivery, or a source restaged after a code-map or key change), replacing their
-    row (delete+insert on the key). A row whose delivery left the ledger (superseded, quarantined)
-    goes; `dbt build --full-refresh` recomputes everything. Rejected submissions are kept, flagged
-    `is_rejected`, so that a rejection replaces an earlier accepted version; every estimate leaves
-    them out. -#}
+    row (delete+insert on the key). A row whose delivery left the ledger (superseded, quarantined,
+    unloaded) gives way to the record's latest version still loaded, or goes; `dbt build
+    --full-refresh` recomputes everything. Rejected submissions are kept, flagged `is_rejected`, so
+    that a rejection replaces an earlier accepted version; every estimate leaves them out. -#}
 {{ config(
     materialized='incremental',
     unique_key=['source_id', 'record_key'],
@@ -24,6 +24,11 @@ versions as (
     where (source_id, record_key) in (
         select source_id, record_key from {{ ref('int_persons_unioned') }}
         where staged_at > (select coalesce(max(staged_at), '-infinity'::timestamptz) from {{ this }})
+        union
+        -- a record whose current version left the ledger (unloaded, quarantined): its earlier
+        -- version, still staged, becomes current again
+        select source_id, record_key from {{ this }}
+        where delivery_id not in (select delivery_id from lnob_meta.delivery_ledger where status = 'loaded')
     )
     {% endif %}
 
