@@ -353,7 +353,7 @@ def hold_back(conn, reg: Registry, problems: list[Problem], run_id: str,
         reason = {"partner": partner_id, "source": source_id, "kind": "held_back",
                   "stage": "staging", "file": file_name, "delivery_date": ddate.isoformat(),
                   "problems": [_reason_of(p) for p in found]}
-        target = load.unload_delivery(conn, reg, delivery_id, reason, cfg)
+        target = load.unload_delivery(conn, reg, delivery_id, reason, cfg, why="held back: " + "; ".join(p.check for p in found), run_id=run_id)
         held.append(HeldBack(source_id, partner_id, delivery_id, file_name, ddate.isoformat(),
                              target, reason["problems"]))
         log.warning("HELD BACK %s delivery %s (%s): %s", source_id, delivery_id, Path(file_name).name,
