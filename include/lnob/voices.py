@@ -194,6 +194,8 @@ class PartnerIdentifiers:
             return
         value = str(value)
         words = tuple(t for _, _, t in tokens(value))
+        if len("".join(words)) < 3:  # "n/a", "-", a lone digit: no identifier to look for
+            return
         if words:
             self.values.add(words)
             self.longest = max(self.longest, min(len(words), 8))
