@@ -568,7 +568,8 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
                 published = dict(version.texts)
                 if existing[4] is not None:
                     published[text_fields(src)[0]] = existing[4]
-                findings = _scan(version, src, reg, ids, published)
+                # the other text columns are published only as codes (staging): only the text counts
+                findings = [f for f in _scan(version, src, reg, ids, published) if f.column == text_fields(src)[0]]
                 cur.execute(f"""update {META_SCHEMA}.testimony_review set delivery_id = %s, row_number = %s
                                 where source_id = %s and testimony_key = %s""",
                             (version.delivery_id, version.row_number, src.id, tkey))
