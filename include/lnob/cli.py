@@ -181,7 +181,7 @@ def _cmd_voices(args) -> int:
     url = warehouse.start()
     reg = registry.load()
     if args.action == "refresh":
-        out = voices.refresh(url, reg)
+        out = voices.refresh(url, reg, all_files=args.all)
         print(f"{out['queued']} queued, {out['reopened']} re-opened, {len(out['withdrawn'])} withdrawn, "
               f"{out['pending']} pending review")
         for f in out["purged"].get("files", []):
@@ -363,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
                                           "first characters)")
     p.add_argument("target", nargs="?", help="review: the file (.csv or .json)")
     p.add_argument("--state", choices=["pending", "approved", "rejected", "withdrawn"], help="list: only these")
-    p.add_argument("--all", action="store_true", help="review export: decided testimonies too")
+    p.add_argument("--all", action="store_true", help="review export: decided testimonies too; refresh: clean the "
+                                                     "export and report files of every withdrawn testimony again")
     p.add_argument("--text", help="approve: the edited text to publish instead of the original")
     p.add_argument("--text-file", help="approve: read the edited text from this file")
     p.add_argument("--override", action="store_true",

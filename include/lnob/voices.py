@@ -389,6 +389,7 @@ create table if not exists {META_SCHEMA}.testimony_withdrawal (
     marts_rows       integer     not null default 0,
     previous_rows    integer     not null default 0,
     files_cleaned    jsonb       not null default '[]',  -- [{{path, action, rows_removed}}]
+    files_purged_at  timestamptz,             -- when the exports and reports were last cleaned of it
     primary key (source_id, testimony_key, detected_at)
 );
 """
@@ -547,6 +548,16 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
             version, consent = current(vs)
             existing = reviews.get(tkey)
             if not consent:
+                if existing is None and any(v.consent for v in vs):
+                    # consented once but never queued (published before reviews existed, or withdrawn
+                    # before the night that would queue it): record it, so every copy is purged
+                    cur.execute(f"""insert into {META_SCHEMA}.testimony_review
+                                    (source_id, testimony_key, partner_id, delivery_id, row_number,
+                                     text_fingerprint, state)
+                                    values (%s, %s, %s, %s, %s, %s, 'pending')""",
+                                (src.id, tkey, src.partner, version.delivery_id, version.row_number,
+                                 _fingerprint(key, src.partner, version.texts.values())))
+                    existing = (version.delivery_id, version.row_number, "", "pending", None, False)
                 if existing and existing[3] != "withdrawn":
                     withdrawal = max(vs, key=lambda v: (v.delivery_id, v.row_number))
                     cur.execute(f"""update {META_SCHEMA}.testimony_review
@@ -690,43 +701,51 @@ def purge_files(keys: set[str], roots: Iterable[Path]) -> list[dict]:
     return done
 
 
-def process_withdrawals(url: str, cfg: Settings | None = None) -> dict:
-    """Purge every withdrawn testimony from the published schemas and from the files on disk, and
+def process_withdrawals(url: str, cfg: Settings | None = None, all_files: bool = False) -> dict:
+    """Purge withdrawn testimonies from the published schemas and from the files on disk, and
     record what was cleaned in ``lnob_meta.testimony_withdrawal`` (keys, counts, paths; no text).
-    Idempotent and run every night for every withdrawn testimony, so a rolled-back schema or a
-    file restored from a backup is cleaned again."""
+    The published schemas are purged of every withdrawn testimony every night (a rolled-back
+    schema is cleaned again); the exports and reports folders of the withdrawals not purged yet,
+    or of all of them with ``all_files`` (after restoring files from a backup)."""
     from lnob import roles, warehouse
 
     cfg = cfg or settings()
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         ensure(cur)
-        cur.execute(f"select testimony_key from {META_SCHEMA}.testimony_review where state = 'withdrawn'")
-        keys = {r[0] for r in cur.fetchall()}
+        cur.execute(f"""select r.testimony_key, bool_or(w.files_purged_at is null)
+                        from {META_SCHEMA}.testimony_review r
+                        left join {META_SCHEMA}.testimony_withdrawal w using (source_id, testimony_key)
+                        where r.state = 'withdrawn' group by 1""")
+        rows = cur.fetchall()
+    keys = {r[0] for r in rows}
+    file_keys = {r[0] for r in rows if all_files or r[1]}
     if not keys:
         return {"testimonies": 0, "rows_deleted": {}, "files": []}
     with warehouse.connect(roles.step_url(url, roles.TRANSFORMER)) as conn, conn.cursor() as cur:
         deleted = purge_published(cur, keys)
-    files = purge_files(keys, [cfg.exports_dir, cfg.reports_dir])
+    files = purge_files(file_keys, [cfg.exports_dir, cfg.reports_dir])
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         for k in sorted(keys):
             rows = deleted.get(k, {})
             mine = [{kk: v for kk, v in f.items() if kk != "keys"} for f in files if k in f["keys"]]
-            if not rows and not mine:
+            if not rows and not mine and k not in file_keys:
                 continue
             cur.execute(f"""update {META_SCHEMA}.testimony_withdrawal
                             set marts_rows = marts_rows + %s, previous_rows = previous_rows + %s,
-                                files_cleaned = files_cleaned || %s::jsonb
+                                files_cleaned = files_cleaned || %s::jsonb,
+                                files_purged_at = case when %s then now() else files_purged_at end
                             where testimony_key = %s
                               and detected_at = (select max(detected_at) from {META_SCHEMA}.testimony_withdrawal
                                                  where testimony_key = %s)""",
-                        (rows.get(PUBLISHED_SCHEMA, 0), rows.get(PREVIOUS_SCHEMA, 0), json.dumps(mine), k, k))
+                        (rows.get(PUBLISHED_SCHEMA, 0), rows.get(PREVIOUS_SCHEMA, 0), json.dumps(mine),
+                         k in file_keys, k, k))
     summary = {"testimonies": len(keys), "rows_deleted": deleted, "files": files}
     if deleted or files:
         log.info("withdrawals purged: %d rows, %d files", sum(sum(v.values()) for v in deleted.values()), len(files))
     return summary
 
 
-def refresh(url: str, reg=None, cfg: Settings | None = None) -> dict:
+def refresh(url: str, reg=None, cfg: Settings | None = None, all_files: bool = False) -> dict:
     """The voices step of a night (before dbt): sync the review queue, then purge withdrawals."""
     from lnob import registry, roles, warehouse
 
@@ -735,7 +754,7 @@ def refresh(url: str, reg=None, cfg: Settings | None = None) -> dict:
     key = _key()
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         result = sync_queue(cur, reg, key)
-    purged = process_withdrawals(url, cfg)
+    purged = process_withdrawals(url, cfg, all_files)
     out = {**asdict(result), "purged": purged}
     log.info("voices: %d queued, %d re-opened, %d withdrawn, %d pending review", result.queued,
              result.reopened, len(result.withdrawn), result.pending)
@@ -762,25 +781,29 @@ def _find(cur, ident: str) -> tuple[str, str]:
     return rows[0]
 
 
-def _version_of(cur, reg, source_id: str, tkey: str) -> tuple[Version, object]:
+def _version_of(cur, reg, source_id: str, tkey: str, cache: dict | None = None) -> tuple[Version, object]:
+    """The version under review of one testimony; ``cache`` (one per file import or export) keeps
+    each source's versions by key so a file of many decisions reads raw once per source."""
     from lnob.pseudonym import pseudonym
 
     src = reg.source(source_id)
+    cache = {} if cache is None else cache
     cur.execute(f"""select delivery_id, row_number from {META_SCHEMA}.testimony_review
                     where source_id = %s and testimony_key = %s""", (source_id, tkey))
     did, rn = cur.fetchone()
-    key = _key()
-    for tid, vs in _versions(cur, src).items():
-        if pseudonym(key, src.partner, tid) == tkey:
-            for v in vs:
-                if v.delivery_id == did and v.row_number == rn:
-                    return v, src
+    if ("versions", source_id) not in cache:
+        key = _key()
+        cache[("versions", source_id)] = {pseudonym(key, src.partner, tid): vs
+                                          for tid, vs in _versions(cur, src).items()}
+    for v in cache[("versions", source_id)].get(tkey, []):
+        if v.delivery_id == did and v.row_number == rn:
+            return v, src
     raise ReviewError(f"{tkey}: the reviewed version (delivery {did}, row {rn}) is no longer loaded; "
                       "run `lnob voices refresh`")
 
 
 def decide(cur, reg, ident: str, decision: str, edited_text: str | None = None, override: bool = False,
-           reason: str | None = None, reviewer: str | None = None) -> dict:
+           reason: str | None = None, reviewer: str | None = None, cache: dict | None = None) -> dict:
     """Apply one review decision. ``approve`` publishes the original text, or ``edited_text`` when
     given; either is scanned again and refused while it has an automatic finding, unless
     ``override`` (with a reason, recorded). ``reject`` keeps it out for good (until a new text)."""
@@ -796,14 +819,17 @@ def decide(cur, reg, ident: str, decision: str, edited_text: str | None = None, 
     reviewer = reviewer or os.environ.get("USER") or "unknown"
     kinds: list[str] = []
     if decision == "approve":
-        version, src = _version_of(cur, reg, source_id, tkey)
+        cache = {} if cache is None else cache
+        version, src = _version_of(cur, reg, source_id, tkey, cache)
+        if ("ids", src.partner) not in cache:
+            cache[("ids", src.partner)] = partner_identifiers(cur, reg, src.partner)
         column = text_fields(src)[0]
         if edited is not None and edited == (version.texts.get(column) or "").strip():
             edited = None
         texts = dict(version.texts)
         if edited is not None:
             texts[column] = edited
-        findings = _scan(version, src, reg, partner_identifiers(cur, reg, src.partner), texts)
+        findings = _scan(version, src, reg, cache[("ids", src.partner)], texts)
         findings = [f for f in findings if f.column == column]  # other columns are codes checked in staging
         kinds = [f.kind for f in findings]
         if findings and not override:
@@ -852,8 +878,9 @@ def export_pending(cur, reg, path: Path, include_all: bool = False) -> int:
                     where state = any(%s) order by source_id, detected_at, testimony_key""", (list(states),))
     items = []
     ids_cache: dict[str, PartnerIdentifiers] = {}
+    cache: dict = {}
     for source_id, tkey, partner_id, state, edited_text in cur.fetchall():
-        version, src = _version_of(cur, reg, source_id, tkey)
+        version, src = _version_of(cur, reg, source_id, tkey, cache)
         if partner_id not in ids_cache:
             ids_cache[partner_id] = partner_identifiers(cur, reg, partner_id)
         findings = _scan(version, src, reg, ids_cache[partner_id])
@@ -910,6 +937,7 @@ def import_decisions(cur, reg, path: Path, reviewer: str | None = None) -> tuple
     """Apply every decision of a review file; a row that cannot be applied is reported (file, row,
     key, why) and the others still are. Returns (applied, errors)."""
     applied, errors = [], []
+    cache: dict = {}
     for i, item in enumerate(_read_file(path), start=2 if path.suffix.lower() != ".json" else 1):
         decision = str(item.get("decision") or "").strip().lower()
         if not decision:
@@ -921,7 +949,7 @@ def import_decisions(cur, reg, path: Path, reviewer: str | None = None) -> tuple
             cur.execute("savepoint review_item")
             applied.append(decide(cur, reg, str(item.get("testimony_key") or ""), decision,
                                   item.get("edited_text") or None, _truthy(item.get("override", "")),
-                                  item.get("override_reason") or None, item.get("reviewer") or reviewer))
+                                  item.get("override_reason") or None, item.get("reviewer") or reviewer, cache))
             cur.execute("release savepoint review_item")
         except (ReviewError, KeyError) as exc:
             cur.execute("rollback to savepoint review_item")
