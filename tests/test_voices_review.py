@@ -318,6 +318,10 @@ def test_a_late_withdrawal_removes_the_testimony_everywhere(reviewed):
             for ext in ("csv", "parquet")} <= cleaned, cleaned
     assert (f"reports/{SECOND}/voices_digest.html", "deleted") in cleaned
     assert reviewed["crafted"]["X-CLEAN"]["text"] not in json.dumps(files)
+    listed = lnob("voices", "list", "--state", "withdrawn")
+    assert listed.returncode == 0 and key[:16] in listed.stdout, listed.stdout
+    logged = lnob("voices", "withdrawals")
+    assert logged.returncode == 0 and key[:16] in logged.stdout and "marts 1, marts_previous 1" in logged.stdout
 
     # the next build does not bring it back, and the gate passes on the smaller mart
     _build()
