@@ -68,10 +68,16 @@ def test_first_night_publishes_the_sample(first_night, db):
     with db.cursor() as cur:
         cur.execute("select distinct partners from marts.fct_sdg_observation where source_type = 'official'")
         assert {r[0] for r in cur.fetchall()} == {"un_sdg_database", "knbs_kenya", "statcan_canada"}
-    # every published mart is there and not empty
+    # every published mart is there and not empty, except the testimonies: nobody reviewed one yet,
+    # so none is published (lnob.voices; tests/test_voices*.py publish them after review)
     assert set(s["published_tables"]) >= {"fct_sdg_observation", "mart_lnob_gap", "mart_evidence_map",
                                           "mart_voices", "dim_indicator", "dim_geography", "dim_partner"}
-    assert all(n > 0 for n in s["published_tables"].values()), s["published_tables"]
+    assert s["published_tables"]["mart_voices"] == 0
+    assert all(n > 0 for t, n in s["published_tables"].items() if t != "mart_voices"), s["published_tables"]
+    with db.cursor() as cur:
+        cur.execute("select state, count(*) from lnob_meta.testimony_review group by 1")
+        states = dict(cur.fetchall())
+    assert set(states) == {"pending"} and states["pending"] > 0, states
 
 
 COMMUNITY_SERIES = ["SH_XPD_EARN10", "SH_XPD_EARN25", "SI_POV_NAHC", "SG_REG_BRTH", "SH_H2O_SAFE",
@@ -143,11 +149,22 @@ def test_household_health_spending_matches_an_independent_computation(first_nigh
 
 
 def test_no_identifier_reaches_the_published_schema(first_night, db):
+    """The registry says what identifies (identifier and pseudonymised fields, by their names and
+    the partners' own): no such column in marts, staging or intermediate, and no published value
+    equal to one delivered in them."""
+    from lnob import registry
+    from privacy import identifier_names, published_identifier_leaks
+
+    reg = registry.load()
+    names = identifier_names(reg)
+    assert {"respondent_id", "household_id", "respondent_name", "phone", "person_id", "gps", "head_name",
+            "person_name", "recorded_by"} <= names
     with db.cursor() as cur:
-        cur.execute("""select column_name from information_schema.columns
+        cur.execute("""select table_schema, table_name, column_name from information_schema.columns
                        where table_schema in ('marts', 'staging', 'intermediate')""")
-        columns = {r[0] for r in cur.fetchall()}
-    assert not columns & {"respondent_id", "household_id", "respondent_name", "phone"}
+        columns = cur.fetchall()
+        assert [c for c in columns if c[2].lower() in names] == []
+        assert published_identifier_leaks(cur, reg, "marts") == []
 
 
 def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, warehouse_url):
@@ -164,7 +181,8 @@ def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, 
         assert published.get("bi_sdg_observation") == "VIEW" and "fct_sdg_observation" in published
         for table in published:
             cur.execute(f"select count(*) from marts.{table}")
-            assert cur.fetchone()[0] > 0, table
+            # testimonies wait for review (lnob.voices): the reader reads an empty mart_voices
+            assert (cur.fetchone()[0] > 0) == (table != "mart_voices"), table
         cur.execute("select count(*) from marts.bi_sdg_observation where area_name is null")
         assert cur.fetchone()[0] == 0
         for forbidden in ("raw.aavn_household_survey", "staging.stg_aavn_household_survey__persons",

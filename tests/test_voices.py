@@ -1,9 +1,14 @@
-"""Voices reach BI only with consent and without identifying details.
+"""Voices reach BI only with consent, after review, and without identifying details.
 
 Two nights of generated testimonies of both voices sources and a re-delivery (one speaker
 withdraws consent, another gives it with a text full of identifiers) are loaded and built into
 mart_voices for real; what is published is compared with the delivered files themselves, read here
 in Python, not with anything the warehouse computed.
+
+Since testimonies are published only after review (lnob.voices), each build is followed by a
+reviewer who goes through the offline review file and approves every testimony with the masked
+suggestion (the automatic findings replaced by tags) as the edited text, or unedited where nothing
+was found; until then nothing is published (asserted).
 """
 
 from __future__ import annotations
@@ -51,6 +56,32 @@ def _build() -> None:
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
 
 
+def _review_everything(tmp: Path) -> None:
+    """A reviewer approves every pending testimony through the offline file: the suggestion as
+    edited text where the checks found something, the original where they found nothing."""
+    path = tmp / "review.json"
+    r = lnob("voices", "review", "export", str(path))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    for item in doc["testimonies"]:
+        item["decision"] = "approve"
+        if item["suggested_text"] != item["original_text"]:
+            item["edited_text"] = item["suggested_text"]
+        item["reviewer"] = "test reviewer"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    r = lnob("voices", "review", "import", str(path))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    path.unlink()
+
+
+def _published_count(warehouse_url) -> int:
+    import psycopg2
+
+    with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select count(*) from marts_audit.mart_voices")
+        return cur.fetchone()[0]
+
+
 def _redeliver(night_one: list[dict], landing: Path) -> Path:
     """ActionAid Kenya sends two of the first night's testimonies again: a consented one whose
     speaker withdrew consent, and a refused one now consented, its text full of identifiers."""
@@ -68,7 +99,7 @@ def _redeliver(night_one: list[dict], landing: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def delivered(warehouse_url):
+def delivered(warehouse_url, tmp_path_factory):
     """Every delivered testimony: (source, testimony id, delivery date, record), in load order."""
 
     clean_warehouse(warehouse_url)
@@ -81,12 +112,17 @@ def delivered(warehouse_url):
             _load(path)
             out += [(_source_of(path), r["testimony_id"], night, r) for r in _records(path)]
     _build()
+    assert _published_count(warehouse_url) == 0, "a testimony nobody reviewed is published"
+    _review_everything(tmp_path_factory.mktemp("review"))
+    _build()
 
     night_one = [r for s, _, night, r in out if s == "aak_voices" and night == NIGHTS[0]]
     path = _redeliver(night_one, landing)
     _load(path)
     out += [("aak_voices", r["testimony_id"], REDELIVERY, r) for r in _records(path)]
-    _build()  # incremental: stages the re-delivery only
+    _build()  # incremental: stages the re-delivery only; the newly consented one waits for review
+    _review_everything(tmp_path_factory.mktemp("review"))
+    _build()
     return out
 
 

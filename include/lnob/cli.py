@@ -14,6 +14,9 @@
     lnob gates scaffold                      (re)write the GX suites and checkpoints
     lnob reference seeds                     regenerate the dbt seeds from shared/reference
     lnob publish rollback                    restore last night's marts
+    lnob voices refresh|list|withdrawals     testimonies: queue new ones for review, purge withdrawals; the queue
+    lnob voices review export|import <file>  the offline review file (CSV or JSON) a partner fills in
+    lnob voices approve|reject <key>         one decision (--text edited text, --override --reason ...)
     lnob airflow <args...>                   Airflow with the project's home and connection
     lnob demo [--date D] [--persons N]       one night end to end, then the summary
     lnob summary                             print the last run summary
@@ -239,6 +242,66 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_voices(args) -> int:
+    """The testimony review queue (lnob.voices): decisions run as the loader, owner of lnob_meta."""
+    from lnob import registry, roles, voices, warehouse
+
+    url = warehouse.start()
+    reg = registry.load()
+    if args.action == "refresh":
+        out = voices.refresh(url, reg, all_files=args.all)
+        print(f"{out['queued']} queued, {out['reopened']} re-opened, {len(out['withdrawn'])} withdrawn, "
+              f"{out['pending']} pending review")
+        for f in out["purged"].get("files", []):
+            print(f"  withdrawn testimony removed: {f['action']} {f['path']}")
+        return 0
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
+        voices.ensure(cur)
+        if args.action == "list":
+            rows = voices.listing(cur, args.state)
+            for r in rows:
+                print(f"{r['testimony_key'][:16]}  {r['source_id']:12s} {r['state']:9s} {r['findings']:>2} finding(s)"
+                      f"{'  edited' if r['edited'] else ''}{'  OVERRIDE' if r['override'] else ''}"
+                      f"{'  by ' + r['reviewer'] if r['reviewer'] else ''}")
+            print(f"{len(rows)} testimonies" + (f" {args.state}" if args.state else ""))
+            return 0
+        if args.action == "withdrawals":
+            for w in voices.withdrawals(cur):
+                print(f"{w['testimony_key'][:16]}  {w['source_id']:12s} {w['detected_at']:%Y-%m-%d %H:%M}  "
+                      f"marts {w['marts_rows']}, marts_previous {w['previous_rows']}, "
+                      f"{len(w['files_cleaned'])} file(s) cleaned")
+            return 0
+        if args.action == "review":
+            if args.verb not in ("export", "import") or not args.target:
+                print("usage: lnob voices review export|import <file>", file=sys.stderr)
+                return 2
+            path = Path(args.target)
+            if args.verb == "export":
+                n = voices.export_pending(cur, reg, path, include_all=args.all)
+                print(f"wrote {n} item(s) to {path} (mode 600: it holds the original texts; delete it after import)")
+                return 0
+            applied, errors = voices.import_decisions(cur, reg, path, args.reviewer)
+            for a in applied:
+                print(f"{a['testimony_key'][:16]}  {a['state']}{'  edited' if a['edited'] else ''}"
+                      f"{'  OVERRIDE' if a['override'] else ''}")
+            for e in errors:
+                print(e, file=sys.stderr)
+            print(f"{len(applied)} decision(s) applied, {len(errors)} refused")
+            return 1 if errors else 0
+        if not args.verb:
+            print(f"usage: lnob voices {args.action} <testimony key>", file=sys.stderr)
+            return 2
+        text = Path(args.text_file).read_text(encoding="utf-8") if args.text_file else args.text
+        try:
+            r = voices.decide(cur, reg, args.verb, args.action, text, args.override, args.reason, args.reviewer)
+        except voices.ReviewError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{r['testimony_key']}: {r['state']}{' (edited text)' if r['edited'] else ''}"
+              f"{' (override recorded)' if r['override'] else ''}")
+    return 0
+
+
 def _cmd_airflow(args) -> int:
     from lnob import airflow_env, warehouse
 
@@ -367,6 +430,22 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("publish", help="published schema")
     p.add_argument("action", choices=["rollback"])
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("voices", help="testimonies: review queue, offline review file, withdrawals")
+    p.add_argument("action", choices=["refresh", "list", "withdrawals", "review", "approve", "reject"])
+    p.add_argument("verb", nargs="?", help="review: export|import; approve/reject: the testimony key (or 8+ "
+                                          "first characters)")
+    p.add_argument("target", nargs="?", help="review: the file (.csv or .json)")
+    p.add_argument("--state", choices=["pending", "approved", "rejected", "withdrawn"], help="list: only these")
+    p.add_argument("--all", action="store_true", help="review export: decided testimonies too; refresh: clean the "
+                                                     "export and report files of every withdrawn testimony again")
+    p.add_argument("--text", help="approve: the edited text to publish instead of the original")
+    p.add_argument("--text-file", help="approve: read the edited text from this file")
+    p.add_argument("--override", action="store_true",
+                   help="approve a text that still has an automatic finding (needs --reason; recorded)")
+    p.add_argument("--reason", help="why (override), or a note (reject)")
+    p.add_argument("--reviewer", help="who decides (default: $USER)")
+    p.set_defaults(func=_cmd_voices)
 
     p = sub.add_parser("airflow", help="run Airflow with the project's home and connection")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -31,8 +31,8 @@ DATASOURCE = "warehouse"
 URL_VARIABLE = "LNOB_GX_WAREHOUSE_URL"
 MART_TABLES = ["fct_sdg_observation", "mart_lnob_gap", "mart_evidence_map", "mart_voices",
                "dim_indicator", "dim_geography", "dim_partner"]
-#: Marts that accumulate (testimonies are only added, or withdrawn one by one): their row count
-#: may grow freely from one night to the next; every other mart stays within the band.
+#: Marts that accumulate (testimonies are added after review, or withdrawn one by one): their row
+#: count may grow freely and may be zero (nothing approved yet); every other mart stays within the band.
 ACCUMULATING = {"mart_voices"}
 PERSONS_TABLE = ("intermediate", "int_persons_harmonised")
 SDMX_DIMENSIONS = [
@@ -540,7 +540,11 @@ def row_count_parameters(warehouse_url: str, cfg: Settings) -> dict:
                 if cur.fetchone()[0]:
                     cur.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table}")
                     previous = cur.fetchone()[0]
-                if not previous:
+                if table in ACCUMULATING:
+                    # testimonies are published one by one after review and leave one by one when
+                    # consent is withdrawn: none approved yet, or all withdrawn, is a valid night
+                    params[f"rows_min__{table}"], params[f"rows_max__{table}"] = 0, None
+                elif not previous:
                     params[f"rows_min__{table}"], params[f"rows_max__{table}"] = 1, None
                 else:
                     params[f"rows_min__{table}"] = max(1, math.floor(previous * (1 - band)))

@@ -9,7 +9,11 @@
     - the text only through `scrub_identifiers`, which also removes the names the row itself
       carries (respondent_name, recorded_by);
     - consent as a boolean: true only for a canonical yes; no, don't know, refused, an empty or an
-      unmapped answer all mean "do not publish".
+      unmapped answer all mean "do not publish";
+    - the language only when it is a language code (the contract types it as free text: anything
+      else, a name or a phone number typed into it, becomes null).
+  Scrubbing is a safety net, not the rule: a testimony is published only after a person approved
+  it (lnob.voices, lnob_meta.testimony_review, int_testimonies_reviewed).
   The respondent's name, the recorder and the raw text and id are never selected.
 #}
 
@@ -56,7 +60,10 @@ renamed as (
         ({{ recode(source_id, 'admin1', 'admin1::text') }})::text               as area_code,
         ({{ recode(source_id, 'theme', 'theme::text') }})::text                 as theme,
         ({{ recode(source_id, 'voice_group', '"group"::text') }})::text         as voice_group,
-        lower(nullif(trim(language), ''))::text                                 as language,
+        -- a language code (ISO 639-1/-2/-3, optional subtag) or nothing: the column is free text
+        -- in the contract, and a name or phone number typed into it must not travel on
+        case when lower(trim(language)) ~ '^[a-z]{2,3}(-[a-z0-9]{2,8})?$'
+             then lower(trim(language)) end::text                               as language,
         coalesce(({{ recode(source_id, 'yes_no', 'consent_to_publish::text') }}) = '1', false)
                                                                                 as has_consent,
 

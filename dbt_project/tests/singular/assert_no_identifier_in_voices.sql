@@ -1,8 +1,10 @@
 {#- No published testimony carries an identifying detail: nothing `has_identifier` recognises
     (e-mail, phone, id number, a name after a cue), and none of the names its raw record carries
     (the respondent's name in full, any case, or any of its words; the recorder), in any version
-    of that record delivered. Runs with the mart gate (tag marts): one row per leak, naming the
-    testimony and the kind of leak, stops publication. -#}
+    of that record delivered, and no `language` that is not a language code. Runs with the mart
+    gate (tag marts): one row per leak, naming the testimony and the kind of leak, stops
+    publication. This is the last line of defence: what is published was approved by a reviewer
+    after automatic detection (lnob.voices). -#}
 {{ config(tags=['marts']) }}
 
 {%- set sources = ['brac_voices', 'aak_voices'] %}
@@ -45,6 +47,13 @@ leaks as (
       on raw_names.source_id = published.source_id
      and raw_names.testimony_key = published.testimony_key
     where {{ scrub_name('published.testimony_text', 'raw_names.name') }} <> published.testimony_text
+
+    union all
+
+    -- `language` is free text in the partners' contract: only a language code may be published
+    select published.source_id, published.testimony_key, 'language is not a language code' as leak
+    from published
+    where published.language !~ '^[a-z]{2,3}(-[a-z0-9]{2,8})?$'
 
 )
 

@@ -1,4 +1,5 @@
-{#- Voices: testimonies in people's own words that their speakers consented to publish, with
+{#- Voices: testimonies in people's own words that their speakers consented to publish and a person
+    approved (int_testimonies_reviewed, lnob.voices), with
     identifying details removed (names, phone numbers, e-mail addresses, id numbers: see
     `scrub_identifiers`), coded like the SDG observations: country as M49 (REF_AREA), first-level
     area as ISO 3166-2, the group in the same SDMX breakdown code as fct_sdg_observation
@@ -8,7 +9,7 @@ with
 
 testimonies as (
 
-    select * from {{ ref('int_testimonies') }}
+    select * from {{ ref('int_testimonies_reviewed') }}
 
 ),
 
