@@ -158,6 +158,17 @@ def owner_only_umask() -> None:
     os.umask(OWNER_ONLY_UMASK)
 
 
+def _home_mode(cfg: Settings) -> int:
+    """0700, except when the embedded warehouse's data folder inside it belongs to another system
+    user (as root, PostgreSQL runs as ``pgserver``): then others may pass through (0711) but not
+    list it, and everything below that holds personal data is 0700/0600 itself."""
+    try:
+        owner = cfg.pgdata.stat().st_uid
+    except OSError:
+        return 0o700
+    return 0o711 if owner != os.getuid() else 0o700
+
+
 def make_private(cfg: Settings) -> list[Path]:
     """Create the folders that hold personal data owner-only and take group and other access
     away from what already exists in them (0700 folders, 0600 files; symlinks are not followed).
@@ -169,7 +180,7 @@ def make_private(cfg: Settings) -> list[Path]:
     for top in (cfg.home, cfg.airflow_home, cfg.landing_dir, cfg.quarantine_dir, cfg.reports_dir,
                 cfg.exports_dir):
         top.mkdir(parents=True, exist_ok=True)
-        os.chmod(top, 0o700)
+        os.chmod(top, 0o700 if top != cfg.home else _home_mode(cfg))
         done.append(top)
         if top == cfg.home:
             continue  # the folder itself is enough: nothing below it can be reached by others
