@@ -258,8 +258,13 @@ def test_a_planted_name_and_phone_never_reach_a_reason_the_ledger_or_the_run_log
 
 def test_what_the_night_writes_is_owner_only(night):
     cfg = night["cfg"]
-    for folder in (cfg.landing_dir, cfg.quarantine_dir, cfg.reports_dir, cfg.airflow_home, cfg.home):
+    for folder in (cfg.landing_dir, cfg.quarantine_dir, cfg.reports_dir, cfg.airflow_home):
         assert _owner_only(folder), (folder, oct(folder.stat().st_mode))
+    # LNOB_HOME: nobody else may list or write it; when the embedded warehouse runs as another
+    # system user (root runs it as `pgserver`) that user may pass through to its data folder.
+    home = stat.S_IMODE(cfg.home.stat().st_mode)
+    passable = cfg.pgdata.stat().st_uid != os.getuid()
+    assert home & 0o077 == (0o011 if passable else 0), oct(home)
     assert _owner_only(night["wnta"])  # was 0644 before the night
     for top in (cfg.quarantine_dir, cfg.reports_dir):
         for p in top.rglob("*"):
