@@ -1,6 +1,7 @@
 {#- SDG observations in the shape of the IAEG-SDGs SDMX structure: the sixteen DSD dimensions,
     the attributes, and the partnership's lineage. Community estimates (OBS_STATUS G, experimental)
-    from the suppressed community cells, one row per series x reference area x year x breakdown;
+    from the suppressed community cells, one row per series x reference area x year x breakdown
+    (value, interval and n from the perturbed counts of the cell key method, see int_sdg_cells);
     official observations from every official source as delivered. -#}
 with
 
@@ -55,12 +56,13 @@ community as (
                                                                                     as source_detail,
         case cells.suppression
             when 'primary' then 'Suppressed: fewer than {{ var("min_cell") }} respondents in numerator or denominator'
+            when 'extreme' then 'Suppressed: 0% or 100% of fewer than {{ var("sdc_extreme_min_n") }} respondents'
             when 'secondary' then 'Suppressed: would let a suppressed cell be recomputed from its total'
-            else 'Weighted proportion; Wilson 95% interval on the Kish effective sample size'
+            else 'Weighted proportion; Wilson 95% interval on the Kish effective sample size; counts perturbed (cell key method)'
         end::text                                                                   as comment_obs,
         'community'::text                                                           as source_type,
         cells.partners,
-        case when cells.suppressed then null else cells.n end::bigint               as n,
+        case when cells.suppressed then null else cells.n_published end::bigint     as n,
         cells.area_level                                                            as ref_area_level
     from cells
     left join series on series.series_code = cells.series
