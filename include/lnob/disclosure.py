@@ -327,23 +327,43 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
         bub = b_ub_arr[ub_rows_c]
         bounds = list(zip(lower[ids], [None if math.isinf(u) else u for u in upper[ids]]))
         inconsistent = False
+        # Every solution is a point the intruder cannot rule out: the spread of the points seen so
+        # far is a lower bound on each cell's interval, so a cell already seen spread by the
+        # protection needs no programme of its own (most cells, after the first few).
+        seen_lo = np.full(len(ids), math.inf)
+        seen_hi = np.full(len(ids), -math.inf)
         for k in targets:
             for what in ("y", "n"):
-                obj = np.zeros(len(ids))
-                obj[local[cells.index[(k, what)]]] = 1.0
-                lo = linprog(obj, A_ub=Aub, b_ub=bub, A_eq=Aeq, b_eq=np.zeros(Aeq.shape[0]),
-                             bounds=bounds, method="highs")
-                hi = linprog(-obj, A_ub=Aub, b_ub=bub, A_eq=Aeq, b_eq=np.zeros(Aeq.shape[0]),
-                             bounds=bounds, method="highs")
-                result.linear_programmes += 2
-                if lo.status == 2 or hi.status == 2:
-                    inconsistent = True
+                j = local[cells.index[(k, what)]]
+                low, high = 0.0, math.inf
+                for sense in (1.0, -1.0):
+                    if seen_hi[j] - seen_lo[j] >= prot:
+                        break
+                    obj = np.zeros(len(ids))
+                    obj[j] = sense
+                    res = linprog(obj, A_ub=Aub, b_ub=bub, A_eq=Aeq, b_eq=np.zeros(Aeq.shape[0]),
+                                  bounds=bounds, method="highs")
+                    result.linear_programmes += 1
+                    if res.status == 2:
+                        inconsistent = True
+                        break
+                    if res.status == 3:  # unbounded: no upper limit at all
+                        seen_hi[j] = math.inf
+                        continue
+                    if res.status != 0:
+                        raise RuntimeError(f"disclosure audit: {res.message} ({c})")
+                    seen_lo = np.minimum(seen_lo, res.x)
+                    seen_hi = np.maximum(seen_hi, res.x)
+                    if sense > 0:
+                        low = res.fun
+                    else:
+                        high = -res.fun
+                if inconsistent:
                     break
-                low = lo.fun if lo.status == 0 else 0.0
-                high = -hi.fun if hi.status == 0 else math.inf  # unbounded: fully protected
+                if seen_hi[j] - seen_lo[j] >= prot:
+                    continue
                 exposure = Exposure(k[0], k[1], k[2], _breakdown(k), "numerator" if what == "y" else "denominator")
-                if high - low < prot - 1e-9:
-                    result.exposed.append(exposure)
+                result.exposed.append(exposure)
                 if what == "y" and math.floor(high + 1e-6) - math.ceil(low - 1e-6) <= 0:
                     result.recovered_exactly.append(exposure)
             if inconsistent:
