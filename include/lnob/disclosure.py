@@ -382,3 +382,25 @@ def _breakdown(k: tuple) -> str:
 def _fetch_pairs(cur, sql: str) -> list[tuple]:
     cur.execute(sql)
     return [tuple(r) for r in cur.fetchall()]
+
+
+def gate_failures(warehouse_url: str, cfg: Settings | None = None) -> tuple[list[dict], AuditResult]:
+    """The audit of the audit schema as mart-gate failures (the shape of ``gates.GateResult.failed``):
+    one entry naming the exposed cells (never a count of persons), none when all are protected."""
+    from lnob import warehouse
+
+    with warehouse.connect(warehouse_url) as conn:
+        result = audit(conn, cfg)
+    if result.success:
+        return [], result
+    sample = [e.describe() for e in result.exposed[:5]] + result.inconsistent[:5]
+    return [{
+        "table": "fct_sdg_observation",
+        "expectation": "disclosure_audit",
+        "column": None,
+        "description": (f"every suppressed cell's numerator and denominator keep an interval of at least "
+                        f"{result.protection:g} against a linear attack on everything published"),
+        "unexpected_count": len(result.exposed) + len(result.inconsistent),
+        "sample": sample,
+        "exception": None,
+    }], result

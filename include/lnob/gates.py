@@ -559,14 +559,24 @@ def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url
 
 def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     """The harmonised persons and every mart in the audit schema, against their suites; the row
-    counts against the last published night."""
+    counts against the last published night; and the disclosure audit (no suppressed cell
+    narrower than the protection)."""
+    from lnob import disclosure
+
     cfg = cfg or settings()
     parameters = row_count_parameters(warehouse_url, cfg)
+    # the disclosure audit (lnob.disclosure): linear attacks on every suppressed cell
+    exposed, audit = disclosure.gate_failures(warehouse_url, cfg)
+    log.info(audit.describe())
     counts = run_checkpoint("marts_counts", warehouse_url, None, cfg, parameters=parameters)
     if counts.success:
-        return GateResult(gate="marts", success=True, evaluated=counts.evaluated)
-    # name every failure with samples (the log, the run summary, Data Docs)
-    return run_checkpoint("marts", warehouse_url, None, cfg, parameters=parameters)
+        result = GateResult(gate="marts", success=True, evaluated=counts.evaluated)
+    else:  # name every failure with samples (the log, the run summary, Data Docs)
+        result = run_checkpoint("marts", warehouse_url, None, cfg, parameters=parameters)
+    result.evaluated += 1
+    result.failed += exposed
+    result.success = result.success and not exposed
+    return result
 
 
 def data_docs_index(cfg: Settings | None = None) -> str:
