@@ -96,10 +96,10 @@ perturbed as (
 
     select
         cells.*,
-        cells.n + coalesce(noise_n.noise, 0)                        as n_published,
+        {{ perturbed_count('cells.n', 'noise_n.noise') }}           as n_published,
         -- a numerator is never published above its denominator
-        least(cells.n_numerator + coalesce(noise_y.noise, 0), cells.n + coalesce(noise_n.noise, 0))
-                                                                    as n_numerator_published
+        least({{ perturbed_count('cells.n_numerator', 'noise_y.noise') }},
+              {{ perturbed_count('cells.n', 'noise_n.noise') }})    as n_numerator_published
     from cells
     left join ptable as noise_n
       on noise_n.count_class = least(cells.n, 3)
