@@ -142,16 +142,20 @@ class _Cells:
 
 
 def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
-          protection_level: float | None = None) -> AuditResult:
-    """Attack tonight's marts in ``schema``; see the module docstring."""
+          protection_level: float | None = None, perturbation: int | None = None) -> AuditResult:
+    """Attack tonight's marts in ``schema``; see the module docstring. ``perturbation`` overrides
+    the ptable's D (0: as if the published counts were exact)."""
     cfg = cfg or settings()
     started = time.monotonic()
     prot = protection(cfg) if protection_level is None else protection_level
     with conn.cursor() as cur:
-        perturbation = 0
-        if _has_table(cur, "reference", "lnob_ptable"):
+        if perturbation is not None:
+            pass
+        elif _has_table(cur, "reference", "lnob_ptable"):
             cur.execute("select coalesce(max(abs(noise)), 0) from reference.lnob_ptable")
             perturbation = int(cur.fetchone()[0])
+        else:
+            perturbation = 0
         families = dict(_fetch_pairs(cur, "select cust_breakdown, dimension from reference.lnob_custom_breakdowns"))
         group_to_cust = dict(_fetch_pairs(cur, "select group_code, cust_breakdown from reference.lnob_custom_breakdowns"))
         country_of = dict(_fetch_pairs(cur, f"select ref_area, country_m49 from {schema}.dim_geography"))
