@@ -4,8 +4,8 @@
   Primary (`primary_suppression`): a cell whose unweighted numerator or denominator is below
   LNOB_MIN_CELL (var `min_cell`, default 10) is suppressed ('primary'); so is a cell at 0% or 100%
   (no one or everyone in the group) with fewer than LNOB_SDC_EXTREME_MIN_N respondents (var
-  `sdc_extreme_min_n`, default 50): publishing it would tell something about every member of a
-  small group ('extreme').
+  `sdc_extreme_min_n`, default 50, true or published n): publishing it would tell something about
+  every member of a small group ('extreme').
 
   Secondary: a suppressed cell must not be recoverable from its total and its published siblings
   (the total's n and value are the n-weighted sum of its members'). Cells form two kinds of
@@ -35,7 +35,7 @@
         -- true or published (perturbation may round a near-100% cell up to 100%) at 0% or 100%
         when ({{ n_numerator }} = 0 or {{ n_numerator }} = {{ n }}
               or {{ n_numerator_published }} = 0 or {{ n_numerator_published }} = {{ n_published }})
-             and {{ n }} < {{ var('sdc_extreme_min_n') }}
+             and least({{ n }}, coalesce({{ n_published }}, {{ n }})) < {{ var('sdc_extreme_min_n') }}
             then 'extreme'
     end
 {%- endmacro %}
