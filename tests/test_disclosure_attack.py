@@ -188,6 +188,10 @@ def test_no_published_cell_below_the_minimum_and_suppressed_cells_show_no_n(nigh
     db, _ = nights
     m = settings().min_cell
     with db.cursor() as cur:
+        # the generator's planted 7-person cell (Ha Noi ethnic minorities) is suppressed in the marts
+        cur.execute("""select distinct obs_status from marts.fct_sdg_observation
+                       where source_type = 'community' and ref_area = 'VN-HN' and cust_breakdown = 'C01'""")
+        assert [r[0] for r in cur.fetchall()] == ["Q"]
         cur.execute("select count(*) from marts.fct_sdg_observation where source_type = 'community' and n < %s", (m,))
         assert cur.fetchone()[0] == 0
         cur.execute("""select count(*) from marts.fct_sdg_observation
