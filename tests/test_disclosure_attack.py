@@ -162,7 +162,7 @@ def test_same_respondents_same_noise_and_within_the_bound(nights):
     t1, t2 = out[NIGHT_1]["truth"], out[NIGHT_2]["truth"]
     d = out[NIGHT_2]["audit"].perturbation
     unchanged = perturbed = 0
-    for key, (n, y, n_pub, y_pub, suppressed) in t2.items():
+    for key, (n, y, n_pub, y_pub, _suppressed) in t2.items():
         assert abs(n_pub - n) <= d and abs(y_pub - y) <= d, key
         perturbed += n_pub != n
         if key in t1 and t1[key][:2] == (n, y) and key[1][:2] != "KE" and key[1] != "404":

@@ -110,7 +110,7 @@ class AuditResult:
 def _fetch(cur, sql: str, params: dict | None = None) -> list[dict]:
     cur.execute(sql, params or {})
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+    return [dict(zip(cols, r, strict=False)) for r in cur.fetchall()]
 
 
 def _has_table(cur, schema: str, table: str) -> bool:
@@ -329,7 +329,7 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
         Aeq = A_eq[eq_rows][:, ids]
         Aub = A_ub[ub_rows_c][:, ids]
         bub = b_ub_arr[ub_rows_c]
-        bounds = list(zip(lower[ids], [None if math.isinf(u) else u for u in upper[ids]]))
+        bounds = list(zip(lower[ids], [None if math.isinf(u) else u for u in upper[ids]], strict=False))
         inconsistent = False
         # Every solution is a point the intruder cannot rule out: the spread of the points seen so
         # far is a lower bound on each cell's interval, so a cell already seen spread by the
