@@ -19,7 +19,8 @@ What the intruder can know, written as constraints on the true counts of every c
   cell also ``y`` within ``D`` of value x n / 100 (value rounded to 2 decimals). A weighted cell's
   value does not give its unweighted numerator, so it adds no constraint on ``y``;
 - the same for the group and its rest in ``mart_lnob_gap`` (rest = total - group) and for the
-  sample size in ``mart_evidence_map`` (the country cell of the group);
+  sample size in ``mart_evidence_map`` (the country cell of the group; a group flagged below the
+  minimum has 1 .. min_cell - 1 respondents);
 - additivity with an unknown remainder: a total = its members + the persons with an unknown code,
   where (and only where) such persons exist; the country = its first-level areas + the persons
   with no area, likewise. Where everyone has a code the intruder is assumed to know it (the
@@ -168,8 +169,9 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
                    rest_value, rest_n
             from {schema}.mart_lnob_gap where group_n is not null or rest_n is not null""")
         evidence = _fetch(cur, f"""
-            select series, country_m49, time_period, group_dimension, group_code, sample_size
-            from {schema}.mart_evidence_map where sample_size is not null""")
+            select series, country_m49, time_period, group_dimension, group_code, sample_size,
+                   sample_size_below_minimum
+            from {schema}.mart_evidence_map where sample_size is not null or sample_size_below_minimum""")
         # What the defender knows and the intruder might: which cells are unweighted (their value
         # gives the numerator) and where persons with an unknown code or area exist.
         truth = _fetch(cur, f"""
@@ -242,6 +244,8 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
         k = cell_key(e["series"], e["country_m49"], e["time_period"], fam, e["group_code"])
         if k in keys:
             bound_published(k, None, e["sample_size"], D)
+            if e["sample_size_below_minimum"]:  # flagged: 1 .. min_cell - 1 respondents
+                cells.bound(cells.var((k, "n"), comp(k)), 1, cfg.min_cell - 1)
 
     for k in keys:
         series, ref_area, period, fam, code = k

@@ -54,10 +54,10 @@ community as (
              else round(cells.upper_bound::numeric, 2)::double precision end        as upper_bound,
         ('LNOB partnership community data: ' || replace(cells.partners, ';', ', '))::text
                                                                                     as source_detail,
-        case cells.suppression
-            when 'primary' then 'Suppressed: fewer than {{ var("min_cell") }} respondents in numerator or denominator'
-            when 'extreme' then 'Suppressed: 0% or 100% of fewer than {{ var("sdc_extreme_min_n") }} respondents'
-            when 'secondary' then 'Suppressed: would let a suppressed cell be recomputed from its total'
+        -- one reason for every suppressed cell: a reason per cell would tell an intruder that a
+        -- 'primary' cell has a numerator below the minimum, or an 'extreme' one is at 100%
+        case
+            when cells.suppressed then 'Suppressed: fewer than {{ var("min_cell") }} respondents in numerator or denominator, a 0% or 100% group of fewer than {{ var("sdc_extreme_min_n") }}, or a cell that would let one be recomputed'
             else 'Weighted proportion; Wilson 95% interval on the Kish effective sample size; counts perturbed (cell key method)'
         end::text                                                                   as comment_obs,
         'community'::text                                                           as source_type,
