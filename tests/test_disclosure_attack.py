@@ -232,3 +232,17 @@ def test_the_default_minimum_cell_is_10(monkeypatch):
     assert fresh().min_cell == 10
     assert "env_var('LNOB_MIN_CELL', '10')" in (PROJECT / "dbt_project" / "dbt_project.yml").read_text()
     assert disclosure.protection(fresh()) == 5
+
+
+def test_an_exposed_cell_fails_the_mart_gate_by_name(nights, warehouse_url, monkeypatch):
+    """Demand more protection than the suppression gives: the gate's audit fails, naming series,
+    area, year and breakdown of each exposed cell, and no number of persons."""
+    import re
+
+    monkeypatch.setenv("LNOB_SDC_PROTECTION", "40")
+    failures, audit = disclosure.gate_failures(roles.step_url(warehouse_url, roles.TRANSFORMER))
+    assert not audit.success and len(failures) == 1
+    (failure,) = failures
+    assert failure["expectation"] == "disclosure_audit" and failure["unexpected_count"] == len(audit.exposed)
+    for sample_cell in failure["sample"]:
+        assert re.fullmatch(r"\S+ \S+ \d{4} (total|\w+=\w+): (numerator|denominator)", sample_cell), sample_cell
