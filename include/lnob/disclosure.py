@@ -392,13 +392,14 @@ def _fetch_pairs(cur, sql: str) -> list[tuple]:
     return [tuple(r) for r in cur.fetchall()]
 
 
-def gate_failures(warehouse_url: str, cfg: Settings | None = None) -> tuple[list[dict], AuditResult]:
+def gate_failures(warehouse_url: str, cfg: Settings | None = None,
+                  schema: str = AUDIT_SCHEMA) -> tuple[list[dict], AuditResult]:
     """The audit of the audit schema as mart-gate failures (the shape of ``gates.GateResult.failed``):
     one entry naming the exposed cells (never a count of persons), none when all are protected."""
     from lnob import warehouse
 
     with warehouse.connect(warehouse_url) as conn:
-        result = audit(conn, cfg)
+        result = audit(conn, cfg, schema=schema)
     if result.success:
         return [], result
     sample = [e.describe() for e in result.exposed[:5]] + result.inconsistent[:5]
