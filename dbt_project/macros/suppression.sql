@@ -1,8 +1,11 @@
 {#
   Small-cell suppression.
 
-  Primary: a cell whose unweighted numerator or denominator is below LNOB_MIN_CELL (var `min_cell`,
-  default 10) is suppressed.
+  Primary (`primary_suppression`): a cell whose unweighted numerator or denominator is below
+  LNOB_MIN_CELL (var `min_cell`, default 10) is suppressed ('primary'); so is a cell at 0% or 100%
+  (no one or everyone in the group) with fewer than LNOB_SDC_EXTREME_MIN_N respondents (var
+  `sdc_extreme_min_n`, default 50, true or published n): publishing it would tell something about
+  every member of a small group ('extreme').
 
   Secondary: a suppressed cell must not be recoverable from its total and its published siblings
   (the total's n and value are the n-weighted sum of its members'). Cells form two kinds of
@@ -13,6 +16,10 @@
   One pass suppresses, in every family,
     - the smallest published member when the total is published and exactly one member is
       suppressed (it could be computed as total minus the others);
+    - the smallest published member when the total is published and what it leaves hidden (the
+      total minus its published members: the suppressed members and the persons with no code,
+      together) would itself fail the primary rule: an intruder computes that remainder, and a
+      small one pins every suppressed member near 0 (7.23% x 415 - 11.81% x 254 = 0 ultra-poor);
     - the smallest member when the total is suppressed and every member is published (the total
       could be computed from them, and then any suppressed cell it totals).
     - any published cell with the same respondents as a suppressed one (same n, numerator and
@@ -22,6 +29,23 @@
   `assert_secondary_suppression_complete` fails if a family is still exposed.
 #}
 
+{% macro primary_suppression(n, n_numerator, n_published, n_numerator_published) -%}
+    case
+        when {{ n }} < {{ var('min_cell') }} or {{ n_numerator }} < {{ var('min_cell') }} then 'primary'
+        -- true or published (perturbation may round a near-100% cell up to 100%) at 0% or 100%
+        when ({{ n_numerator }} = 0 or {{ n_numerator }} = {{ n }}
+              or {{ n_numerator_published }} = 0 or {{ n_numerator_published }} = {{ n_published }})
+             and least({{ n }}, coalesce({{ n_published }}, {{ n }})) < {{ var('sdc_extreme_min_n') }}
+            then 'extreme'
+    end
+{%- endmacro %}
+
+{#- The part of a published total its published members leave hidden fails the primary rule. -#}
+{% macro hidden_remainder_fails(total, family) -%}
+    ({{ primary_suppression(total ~ '.n - ' ~ family ~ '.n_shown', total ~ '.n_numerator - ' ~ family ~ '.n_numerator_shown',
+                            total ~ '.n - ' ~ family ~ '.n_shown', total ~ '.n_numerator - ' ~ family ~ '.n_numerator_shown') }}) is not null
+{%- endmacro %}
+
 {% macro exposed_members(cells) -%}
     -- breakdown families within an area and year
     (select distinct on (m.series, m.ref_area, m.time_period, m.family) m.cell_id
@@ -30,14 +54,18 @@
       on t.series = m.series and t.ref_area = m.ref_area and t.time_period = m.time_period
      and t.dimension = '_T'
     join (
-        select series, ref_area, time_period, family, count(*) filter (where suppressed) as n_suppressed
+        select series, ref_area, time_period, family, count(*) filter (where suppressed) as n_suppressed,
+               coalesce(sum(n) filter (where not suppressed), 0) as n_shown,
+               coalesce(sum(n_numerator) filter (where not suppressed), 0) as n_numerator_shown
         from {{ cells }} where dimension <> '_T'
         group by series, ref_area, time_period, family
     ) as f
       on f.series = m.series and f.ref_area = m.ref_area and f.time_period = m.time_period
      and f.family = m.family
     where m.dimension <> '_T' and not m.suppressed
-      and ((not t.suppressed and f.n_suppressed = 1) or (t.suppressed and f.n_suppressed = 0))
+      and ((not t.suppressed and f.n_suppressed = 1) or (t.suppressed and f.n_suppressed = 0)
+           or (not t.suppressed and f.n_suppressed > 0
+               and {{ hidden_remainder_fails('t', 'f') }}))
     order by m.series, m.ref_area, m.time_period, m.family, m.n, m.code)
 
     union
@@ -50,14 +78,18 @@
      and t.family = m.family and t.code = m.code
     join (
         select series, country_m49, time_period, family, code,
-               count(*) filter (where suppressed) as n_suppressed
+               count(*) filter (where suppressed) as n_suppressed,
+               coalesce(sum(n) filter (where not suppressed), 0) as n_shown,
+               coalesce(sum(n_numerator) filter (where not suppressed), 0) as n_numerator_shown
         from {{ cells }} where area_level = 'admin1'
         group by series, country_m49, time_period, family, code
     ) as f
       on f.series = m.series and f.country_m49 = m.country_m49 and f.time_period = m.time_period
      and f.family = m.family and f.code = m.code
     where m.area_level = 'admin1' and not m.suppressed
-      and ((not t.suppressed and f.n_suppressed = 1) or (t.suppressed and f.n_suppressed = 0))
+      and ((not t.suppressed and f.n_suppressed = 1) or (t.suppressed and f.n_suppressed = 0)
+           or (not t.suppressed and f.n_suppressed > 0
+               and {{ hidden_remainder_fails('t', 'f') }}))
     order by m.series, m.country_m49, m.time_period, m.family, m.code, m.n, m.ref_area)
 
     union

@@ -369,6 +369,9 @@ def _fct_expectations(cfg: Settings) -> list:
 
 _BREAKDOWN_DIMS = ["sex", "urbanisation", "cust_breakdown", "composite_breakdown", "disability_status"]
 _ANY_BREAKDOWN = " or ".join(f"b.{d} <> '_T'" for d in _BREAKDOWN_DIMS)
+# Published counts carry the cell key perturbation (at most D per count, the ptable's largest noise):
+# sums agree within D per cell summed.
+_D = "(select coalesce(max(abs(noise)), 0) from reference.lnob_ptable)"
 # A breakdown cell against its total: the same series, area, year and age (a breakdown carries its
 # series' universe age) with every breakdown dimension at `_T`. A suppressed total (n null) is
 # compared with nothing.
@@ -376,12 +379,13 @@ _BREAKDOWN_ABOVE_TOTAL = (
     "select b.* from {batch} as b join {batch} as t on t.source_type = 'community' "
     "and t.series = b.series and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age and "
     + " and ".join(f"t.{d} = '_T'" for d in _BREAKDOWN_DIMS)
-    + f" where b.source_type = 'community' and ({_ANY_BREAKDOWN}) and b.n > t.n")
+    + f" where b.source_type = 'community' and ({_ANY_BREAKDOWN}) and b.n > t.n + 2 * {_D}")
 
 
 def _partition_query(dim: str) -> str:
     """Community totals whose categories of ``dim`` (all else total, same age) hold more
-    respondents than the total itself (unknowns form no category, so the sum may be smaller)."""
+    respondents than the total itself (unknowns form no category, so the sum may be smaller),
+    beyond the perturbation of the counts summed."""
     others = [d for d in _BREAKDOWN_DIMS if d != dim]
     b_others = " and ".join(f"b.{d} = '_T'" for d in others)
     t_others = " and ".join(f"t.{d} = '_T'" for d in others)
@@ -390,7 +394,7 @@ def _partition_query(dim: str) -> str:
             "and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age "
             f"and t.{dim} = '_T' and {t_others} "
             f"where b.source_type = 'community' and b.{dim} <> '_T' and {b_others} "
-            "group by 1, 2, 3, 4 having sum(b.n) > max(t.n)")
+            f"group by 1, 2, 3, 4 having sum(b.n) > max(t.n) + (count(*) + 1) * {_D}")
 
 
 def _datasource(ctx):
@@ -603,14 +607,24 @@ def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url
 
 def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     """The harmonised persons and every mart in the audit schema, against their suites; the row
-    counts against the last published night."""
+    counts against the last published night; and the disclosure audit (no suppressed cell
+    narrower than the protection)."""
+    from lnob import disclosure
+
     cfg = cfg or settings()
     parameters = row_count_parameters(warehouse_url, cfg)
+    # the disclosure audit (lnob.disclosure): linear attacks on every suppressed cell
+    exposed, audit = disclosure.gate_failures(warehouse_url, cfg)
+    log.info(audit.describe())
     counts = run_checkpoint("marts_counts", warehouse_url, None, cfg, parameters=parameters)
     if counts.success:
-        return GateResult(gate="marts", success=True, evaluated=counts.evaluated)
-    # name every failure with samples (the log, the run summary, Data Docs)
-    return run_checkpoint("marts", warehouse_url, None, cfg, parameters=parameters)
+        result = GateResult(gate="marts", success=True, evaluated=counts.evaluated)
+    else:  # name every failure with samples (the log, the run summary, Data Docs)
+        result = run_checkpoint("marts", warehouse_url, None, cfg, parameters=parameters)
+    result.evaluated += 1
+    result.failed += exposed
+    result.success = result.success and not exposed
+    return result
 
 
 def data_docs_index(cfg: Settings | None = None) -> str:

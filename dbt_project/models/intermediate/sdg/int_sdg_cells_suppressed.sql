@@ -1,11 +1,13 @@
-{#- The community cells with primary and secondary small-cell suppression applied (see the macro
-    `exposed_members` for the rules). `suppression` says why a cell is hidden: 'primary' (fewer
-    than LNOB_MIN_CELL respondents in numerator or denominator) or 'secondary' (it would have let a
-    primary one be recomputed). -#}
+{#- The community cells with primary and secondary small-cell suppression applied (see the macros
+    `primary_suppression` and `exposed_members` for the rules). `suppression` says why a cell is
+    hidden: 'primary' (fewer than LNOB_MIN_CELL respondents in numerator or denominator), 'extreme'
+    (0% or 100% of a group of fewer than LNOB_SDC_EXTREME_MIN_N) or 'secondary' (it would have let
+    a suppressed one be recomputed). The disclosure audit (lnob.disclosure) then attacks the result
+    with linear programming at the mart gate. -#}
 {#- The passes are CTEs the planner has no statistics for; nested loops over them cost seconds. -#}
 {{ config(pre_hook="set local enable_nestloop = off") }}
 {%- set passes = 12 -%}
-{%- set slim = 'cell_id, series, ref_area, area_level, country_m49, time_period, dimension, family, code, n, n_numerator, sum_w, sum_wy' -%}
+{%- set slim = 'cell_id, series, ref_area, area_level, country_m49, time_period, dimension, family, code, n, n_numerator, sum_w, sum_wy, n_published, n_numerator_published' -%}
 with
 
 cells as (
@@ -16,7 +18,7 @@ cells as (
 
 pass_0 as (
 
-    select {{ slim }}, (n < {{ var('min_cell') }} or n_numerator < {{ var('min_cell') }}) as suppressed
+    select {{ slim }}, ({{ primary_suppression('n', 'n_numerator', 'n_published', 'n_numerator_published') }}) is not null as suppressed
     from cells
 
 ),
@@ -40,9 +42,7 @@ final as (
 select
     cells.*,
     final.suppressed,
-    case
-        when cells.n < {{ var('min_cell') }} or cells.n_numerator < {{ var('min_cell') }} then 'primary'
-        when final.suppressed then 'secondary'
-    end                                                             as suppression
+    coalesce({{ primary_suppression('cells.n', 'cells.n_numerator', 'cells.n_published', 'cells.n_numerator_published') }},
+             case when final.suppressed then 'secondary' end)       as suppression
 from cells
 join final using (cell_id)

@@ -20,7 +20,9 @@ select
     sum(y)::bigint                           as n_numerator,   -- unweighted numerator
     sum(survey_weight)                       as sum_w,
     sum(survey_weight * y)                   as sum_wy,
-    sum(survey_weight ^ 2)                   as sum_w2
+    sum(survey_weight ^ 2)                   as sum_w2,
+    sum(perturbation_key)::bigint            as key_sum,           -- cell key method: record keys,
+    sum(perturbation_key * y)::bigint        as key_sum_numerator  -- summed (mod in int_sdg_cells)
 from {{ ref('int_sdg_responses') }}
 where country_m49 is not null and time_period is not null
 group by

@@ -11,7 +11,11 @@
                           a service-access proxy for 3.8.1 (the official index is not computable
                           from survey data)
 
-    Don't know / refused / not applicable answers are not responses: they leave the denominator. -#}
+    Don't know / refused / not applicable answers are not responses: they leave the denominator.
+
+    `perturbation_key`: the person's record key of the cell key method (0..255), a keyed hash of
+    the pseudonymised person id: the same person has the same key every night, and nobody without
+    the pseudonymisation key can compute it. -#}
 {{ config(materialized='view') }}
 
 with
@@ -32,7 +36,10 @@ households as (
 
 people as (
 
-    select persons.*, households.health_share, households.below_poverty_line
+    select
+        persons.*, households.health_share, households.below_poverty_line,
+        ('x' || lpad(substr(lnob_meta.pseudonym('lnob:cell-key', persons.person_pid), 1, 8), 16, '0'))::bit(64)::bigint
+            % {{ var('cell_key_range') }}                                     as perturbation_key
     from persons
     left join households using (source_id, household_pid)
 
@@ -67,5 +74,5 @@ select
     series, partner_id, source_id, country_m49, area_code, time_period,
     sex, age_group, urbanisation, disability_status, migrant_status,
     ethnicity_group, caste_group, displacement_group, poverty_group,
-    survey_weight, y
+    survey_weight, y, perturbation_key
 from responses

@@ -6,8 +6,10 @@
 
     Groups of a country: persons with disabilities (DISABILITY_STATUS PD) and migrants
     (COMPOSITE_BREAKDOWN MS_MIGRANT) everywhere; an LNOB group (CUST_BREAKDOWN) where a source of
-    that country codes it (its code map) or community data on it exist. A sample size smaller than
-    LNOB_MIN_CELL is not shown (only flagged), like any small cell. -#}
+    that country codes it (its code map) or community data on it exist. The sample size is the
+    group's country cell as fct_sdg_observation publishes it (perturbed n), shown only where that
+    cell is published: a sample size smaller than LNOB_MIN_CELL is only flagged, like any small
+    cell, and a cell suppressed to protect another does not give its n away here. -#}
 with
 
 countries as (
@@ -57,6 +59,21 @@ community as (
         on community_groups.group_dimension = 'CUST_BREAKDOWN' and breakdowns.group_code = community_groups.group_code
     where community_groups.group_dimension <> 'CUST_BREAKDOWN' or breakdowns.is_marginalised
     group by 1, 2, 3, 4, 5
+
+),
+
+-- the group's country cell as published (perturbed n; null where suppressed)
+published_groups as (
+
+    select
+        cells.series, cells.country_m49, cells.time_period, cells.dimension as group_dimension,
+        coalesce(breakdowns.cust_breakdown, cells.code)                               as group_code,
+        case when not cells.suppressed then cells.n_published end                      as n_published
+    from {{ ref('int_sdg_cells_suppressed') }} as cells
+    left join {{ ref('lnob_custom_breakdowns') }} as breakdowns
+        on cells.dimension = 'CUST_BREAKDOWN' and breakdowns.group_code = cells.code
+    where cells.area_level = 'country'
+      and cells.dimension in ('CUST_BREAKDOWN', 'DISABILITY_STATUS', 'COMPOSITE_BREAKDOWN')
 
 ),
 
@@ -139,7 +156,8 @@ select
     grid.group_label::text                                                             as group_label,
     community.partners::text                                                           as community_partners,
     coalesce(community.n_partners, 0)::integer                                         as n_community_partners,
-    case when community.n >= {{ var('min_cell') }} then community.n end::bigint        as sample_size,
+    case when community.n >= {{ var('min_cell') }} then published_groups.n_published end::bigint
+                                                                                       as sample_size,
     coalesce(community.n > 0 and community.n < {{ var('min_cell') }}, false)           as sample_size_below_minimum,
     official.partners::text                                                            as official_partners,
     (coalesce(community.n_partners, 0) + coalesce(official.n_partners, 0) >= 2)        as is_overlap,
@@ -150,6 +168,10 @@ left join community
     on community.series = grid.series and community.country_m49 = grid.country_m49
    and community.time_period = grid.time_period and community.group_dimension = grid.group_dimension
    and community.group_code = grid.group_code
+left join published_groups
+    on published_groups.series = grid.series and published_groups.country_m49 = grid.country_m49
+   and published_groups.time_period = grid.time_period
+   and published_groups.group_dimension = grid.group_dimension and published_groups.group_code = grid.group_code
 left join official
     on official.series = grid.series and official.country_m49 = grid.country_m49
    and official.time_period = grid.time_period and official.group_dimension = grid.group_dimension

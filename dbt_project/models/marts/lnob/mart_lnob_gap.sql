@@ -7,7 +7,10 @@
     official source publishes this series for this group in this country at all: the knowledge gap.
 
     A suppressed group shows no value and no rest value (the rest and the total would give it away);
-    a rest of fewer than LNOB_MIN_CELL respondents is not shown either. -#}
+    a rest of fewer than LNOB_MIN_CELL respondents, or at 0% or 100% of fewer than
+    LNOB_SDC_EXTREME_MIN_N, is not shown either. Group and rest come from the perturbed counts
+    (int_sdg_cells), the rest as published total minus published group: it tells nothing the
+    two published cells do not. -#}
 with
 
 cells as (
@@ -49,11 +52,15 @@ with_rest as (
     select
         groups.*,
         totals.suppressed                                           as total_suppressed,
-        totals.n - groups.n                                         as rest_n,
-        totals.n_numerator - groups.n_numerator                     as rest_n_numerator,
-        {{ weighted_proportion('totals.sum_wy - groups.sum_wy', 'totals.sum_w - groups.sum_w') }}
+        totals.n - groups.n                                         as rest_n_true,
+        totals.n_numerator - groups.n_numerator                     as rest_n_numerator_true,
+        totals.n_published - groups.n_published                     as rest_n,
+        totals.n_numerator_published - groups.n_numerator_published as rest_n_numerator,
+        {{ weighted_proportion('totals.sum_wy_published - groups.sum_wy_published',
+                               'totals.sum_w_published - groups.sum_w_published') }}
                                                                     as rest_p,
-        {{ kish_n_effective('totals.sum_w - groups.sum_w', 'totals.sum_w2 - groups.sum_w2') }}
+        {{ kish_n_effective('totals.sum_w_published - groups.sum_w_published',
+                            'totals.sum_w2_published - groups.sum_w2_published') }}
                                                                     as rest_n_effective
     from groups
     join cells as totals
@@ -115,8 +122,9 @@ published as (
         with_rest.*,
         not with_rest.suppressed                                    as group_published,
         not (with_rest.suppressed or with_rest.total_suppressed
-             or with_rest.rest_n < {{ var('min_cell') }}
-             or with_rest.rest_n_numerator < {{ var('min_cell') }})  as rest_published
+             or {{ primary_suppression('with_rest.rest_n_true', 'with_rest.rest_n_numerator_true',
+                                       'with_rest.rest_n', 'with_rest.rest_n_numerator') }} is not null)
+                                                                    as rest_published
     from with_rest
 
 ),
@@ -149,7 +157,7 @@ select
     round(estimates.group_value::numeric, 2)::double precision      as group_value,
     round(estimates.group_lower_bound::numeric, 2)::double precision as group_lower_bound,
     round(estimates.group_upper_bound::numeric, 2)::double precision as group_upper_bound,
-    case when estimates.group_published then estimates.n end::bigint as group_n,
+    case when estimates.group_published then estimates.n_published end::bigint as group_n,
     case when estimates.group_published then 'G' else 'Q' end::text as group_obs_status,
     round(estimates.rest_value::numeric, 2)::double precision       as rest_value,
     round(estimates.rest_lower_bound::numeric, 2)::double precision as rest_lower_bound,

@@ -1,6 +1,7 @@
 {#- SDG observations in the shape of the IAEG-SDGs SDMX structure: the sixteen DSD dimensions,
     the attributes, and the partnership's lineage. Community estimates (OBS_STATUS G, experimental)
-    from the suppressed community cells, one row per series x reference area x year x breakdown;
+    from the suppressed community cells, one row per series x reference area x year x breakdown
+    (value, interval and n from the perturbed counts of the cell key method, see int_sdg_cells);
     official observations from every official source as delivered. -#}
 with
 
@@ -53,14 +54,15 @@ community as (
              else round(cells.upper_bound::numeric, 2)::double precision end        as upper_bound,
         ('LNOB partnership community data: ' || replace(cells.partners, ';', ', '))::text
                                                                                     as source_detail,
-        case cells.suppression
-            when 'primary' then 'Suppressed: fewer than {{ var("min_cell") }} respondents in numerator or denominator'
-            when 'secondary' then 'Suppressed: would let a suppressed cell be recomputed from its total'
-            else 'Weighted proportion; Wilson 95% interval on the Kish effective sample size'
+        -- one reason for every suppressed cell: a reason per cell would tell an intruder that a
+        -- 'primary' cell has a numerator below the minimum, or an 'extreme' one is at 100%
+        case
+            when cells.suppressed then 'Suppressed: fewer than {{ var("min_cell") }} respondents in numerator or denominator, a 0% or 100% group of fewer than {{ var("sdc_extreme_min_n") }}, or a cell that would let one be recomputed'
+            else 'Weighted proportion; Wilson 95% interval on the Kish effective sample size; counts perturbed (cell key method)'
         end::text                                                                   as comment_obs,
         'community'::text                                                           as source_type,
         cells.partners,
-        case when cells.suppressed then null else cells.n end::bigint               as n,
+        case when cells.suppressed then null else cells.n_published end::bigint     as n,
         cells.area_level                                                            as ref_area_level
     from cells
     left join series on series.series_code = cells.series
