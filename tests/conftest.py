@@ -34,12 +34,17 @@ os.environ.update(
     LNOB_REPORTS_DIR=str(_SESSION / "reports"),
     LNOB_WAREHOUSE_PORT=os.environ.get("LNOB_TEST_PORT") or str(free_port()),
     LNOB_PSEUDONYM_KEY="test-only-pseudonym-key",
+    # A copy of the GX context: tests that change a contract or run a night must never rewrite
+    # the committed suites (and a later test must not see another's rewrite).
+    LNOB_GX_PROJECT_DIR=str(_SESSION / "expectations"),
     AIRFLOW_HOME=str(_SESSION / "home" / "airflow"),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     GX_ANALYTICS_ENABLED="false",
     DBT_SEND_ANONYMOUS_USAGE_STATS="false",
 )
 os.environ.pop("LNOB_WAREHOUSE_URL", None)
+shutil.copytree(PROJECT / "expectations", _SESSION / "expectations",
+                ignore=shutil.ignore_patterns("data_docs", "validations"))
 
 BIN = Path(sys.executable).parent
 

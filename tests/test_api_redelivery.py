@@ -353,6 +353,7 @@ def project_copy(tmp_path, monkeypatch):
     for shared in ("dbt_project", "include"):
         (project / shared).symlink_to(PROJECT / shared)
     monkeypatch.setenv("LNOB_PROJECT_DIR", str(project))
+    monkeypatch.setenv("LNOB_GX_PROJECT_DIR", str(project / "expectations"))
     return project
 
 

@@ -99,7 +99,9 @@ class Settings:
 
     @property
     def gx_project_dir(self) -> Path:
-        return self.project_dir / "expectations"
+        """The Great Expectations file context (``LNOB_GX_PROJECT_DIR``, default the committed
+        ``expectations/``); the tests point it at a copy so no test rewrites the committed suites."""
+        return Path(os.environ.get("LNOB_GX_PROJECT_DIR") or self.project_dir / "expectations").resolve()
 
     @property
     def registry_path(self) -> Path:

@@ -398,7 +398,13 @@ def _partition_query(dim: str) -> str:
 
 
 def _datasource(ctx):
-    return ctx.data_sources.add_or_update_postgres(DATASOURCE, connection_string=f"${{{URL_VARIABLE}}}")
+    """The warehouse datasource, added once. Never ``add_or_update``: that replaces the datasource
+    with one holding no assets, and every other suite's validation definition then points at an
+    asset that no longer exists (one source's suite rewritten at night broke the mart gate)."""
+    try:
+        return ctx.data_sources.get(DATASOURCE)
+    except Exception:  # noqa: BLE001 - GX raises KeyError/ValueError/DataContextError when absent
+        return ctx.data_sources.add_postgres(DATASOURCE, connection_string=f"${{{URL_VARIABLE}}}")
 
 
 def _asset(ds, name: str, table: str, schema: str):
