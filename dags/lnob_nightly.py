@@ -29,8 +29,15 @@ every gate reaches the `marts` schema that BI tools read.
 3. **load_raw**: one mapped task per delivery; COPY into `raw.<source>` with lineage, or quarantine.
 4. **gate_raw**: Great Expectations on that delivery in the warehouse; failure quarantines it
    (or blocks the night, per the source's `gate_policy`).
-5. **transform**: dbt builds staging, intermediate and the marts into the audit schema `marts_audit`.
-6. **gate_marts**: dbt mart tests + the GX mart suite on `marts_audit`; failure stops here.
+5. **transform**: the testimony review queue is refreshed (only approved testimonies publish);
+   dbt builds staging, which is checked per delivery (unmapped codes, codes outside their SDMX
+   codelist, keys delivered twice, unknown breakdown columns, failing staging tests): a delivery
+   with a problem is **held back** (quarantined with its reason) and the others go on, or the
+   night stops when its source says `gate_policy: block`; then intermediate and the marts into
+   the audit schema `marts_audit`.
+6. **gate_marts**: dbt mart tests (a failure pinned to one partner's rows of tonight holds that
+   partner back and rebuilds), the GX mart suites and the disclosure audit (linear programming
+   over everything published) on `marts_audit`; failure stops here.
 7. **publish**: `marts_audit` swapped into `marts` in one transaction (`marts_previous` kept).
 8. **export**: SDMX-CSV and CSV of every published mart, read back and checked.
 9. **report**: the run summary (`data/reports/<night>/summary.txt`) and the HTML run report
