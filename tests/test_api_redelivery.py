@@ -380,7 +380,23 @@ def _column_type(db, table: str, column: str) -> str:
         return row[0] if row else None
 
 
-def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_path, project_copy, warehouse, db):
+@pytest.fixture
+def aavn_restored(reg, warehouse):
+    """Afterwards, raw.aavn_household_survey as the registry has it again (the other modules of
+    the session load it): this test's deliveries out, the column types back."""
+    yield
+    conn = psycopg2.connect(warehouse)
+    with conn, conn.cursor() as cur:
+        cur.execute("""delete from lnob_meta.delivery_ledger where source_id = 'aavn_household_survey'
+                       and delivery_date between '2025-08-01' and '2025-08-03' returning delivery_id""")
+        ids = [r[0] for r in cur.fetchall()]
+        cur.execute("delete from raw.aavn_household_survey where _delivery_id = any(%s)", (ids,))
+        load.ensure_raw_table(cur, reg.source("aavn_household_survey"))
+    conn.close()
+
+
+def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_path, project_copy, warehouse, db,
+                                                                     aavn_restored):
     import csv
 
     source = "aavn_household_survey"
@@ -450,27 +466,40 @@ def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_p
 
 def test_an_existing_ledger_migrates_to_the_new_statuses(warehouse, db):
     """A warehouse from before this change (the first release's ledger) gains the columns and the
-    `unloaded` status on its next run, keeping its rows."""
+    `unloaded` status on its next run, keeping its rows. In a database of its own: the session's
+    ledger stays as the other modules left it."""
+    from urllib.parse import urlsplit, urlunsplit
+
     with db.cursor() as cur:
-        cur.execute("drop schema lnob_meta cascade")
-        cur.execute("create schema lnob_meta")
-        cur.execute("""create table lnob_meta.delivery_ledger (
-                           delivery_id bigserial primary key, source_id text not null, partner_id text not null,
-                           delivery_date date not null, file_name text not null, file_path text not null,
-                           file_sha256 text not null,
-                           status text not null check (status in ('loaded', 'quarantined', 'superseded')),
-                           rows_loaded bigint not null default 0, reason jsonb, unexpected_fields text[],
-                           run_id text, loaded_at timestamptz not null default now(),
-                           unique (source_id, file_sha256))""")
-        cur.execute("""insert into lnob_meta.delivery_ledger (source_id, partner_id, delivery_date, file_name,
-                           file_path, file_sha256, status, rows_loaded)
-                       values ('x', 'p', '2025-01-01', 'f.csv', '/f.csv', 'abc', 'loaded', 3)""")
-        meta.ensure(cur)
-        meta.ensure(cur)  # idempotent
-        cur.execute("update lnob_meta.delivery_ledger set status = 'unloaded', changed_by = 'me', "
-                    "replaced_by = null, changed_at = now(), change_reason = 'why' returning rows_loaded")
-        assert cur.fetchone() == (3,)
-        with pytest.raises(psycopg2.errors.CheckViolation):
-            cur.execute("update lnob_meta.delivery_ledger set status = 'gone'")
-        cur.execute("select count(*) from lnob_meta.delivery_events")
-        assert cur.fetchone() == (0,)
+        cur.execute("drop database if exists lnob_old_ledger")
+        cur.execute("create database lnob_old_ledger")
+    parts = urlsplit(warehouse)
+    old = psycopg2.connect(urlunsplit(parts._replace(path="/lnob_old_ledger")))
+    old.autocommit = True
+    try:
+        with old.cursor() as cur:
+            cur.execute("create schema lnob_meta")
+            cur.execute("""create table lnob_meta.delivery_ledger (
+                               delivery_id bigserial primary key, source_id text not null,
+                               partner_id text not null, delivery_date date not null, file_name text not null,
+                               file_path text not null, file_sha256 text not null,
+                               status text not null check (status in ('loaded', 'quarantined', 'superseded')),
+                               rows_loaded bigint not null default 0, reason jsonb, unexpected_fields text[],
+                               run_id text, loaded_at timestamptz not null default now(),
+                               unique (source_id, file_sha256))""")
+            cur.execute("""insert into lnob_meta.delivery_ledger (source_id, partner_id, delivery_date, file_name,
+                               file_path, file_sha256, status, rows_loaded)
+                           values ('x', 'p', '2025-01-01', 'f.csv', '/f.csv', 'abc', 'loaded', 3)""")
+            meta.ensure(cur)
+            meta.ensure(cur)  # idempotent
+            cur.execute("update lnob_meta.delivery_ledger set status = 'unloaded', changed_by = 'me', "
+                        "replaced_by = null, changed_at = now(), change_reason = 'why' returning rows_loaded")
+            assert cur.fetchone() == (3,)
+            with pytest.raises(psycopg2.errors.CheckViolation):
+                cur.execute("update lnob_meta.delivery_ledger set status = 'gone'")
+            cur.execute("select count(*) from lnob_meta.delivery_events")
+            assert cur.fetchone() == (0,)
+    finally:
+        old.close()
+        with db.cursor() as cur:
+            cur.execute("drop database if exists lnob_old_ledger")

@@ -685,6 +685,18 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
     one). A page fetched from an API never replaces anything by name; its submissions supersede
     their own earlier versions by key (``_supersede_edited``), and raw keeps every version.
     """
+    try:
+        return _load_delivery(conn, registry, delivery, run_id, cfg, retry_of, action, by, why)
+    except BaseException:
+        # A failure this function does not turn into a quarantine (a refused raw migration, the
+        # warehouse going away) must not leave the transaction, and its locks, open.
+        if not conn.closed:
+            conn.rollback()
+        raise
+
+
+def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None, cfg: Settings | None,
+                   retry_of: int | None, action: str | None, by: str | None, why: str | None) -> LoadResult:
     cfg = cfg or settings()
     src = registry.source(delivery.source_id)
     action = action or ("retry" if retry_of is not None else "load")
