@@ -37,6 +37,9 @@ os.environ.update(
     # A copy of the GX context: tests that change a contract or run a night must never rewrite
     # the committed suites (and a later test must not see another's rewrite).
     LNOB_GX_PROJECT_DIR=str(_SESSION / "expectations"),
+    # A copy of the dbt project, likewise: a night writes the registry's seeds and staging models
+    # into it (lnob.registry.dbt_files), and a test's own registry must not rewrite committed files.
+    LNOB_DBT_PROJECT_DIR=str(_SESSION / "dbt_project"),
     AIRFLOW_HOME=str(_SESSION / "home" / "airflow"),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     GX_ANALYTICS_ENABLED="false",
@@ -45,6 +48,8 @@ os.environ.update(
 os.environ.pop("LNOB_WAREHOUSE_URL", None)
 shutil.copytree(PROJECT / "expectations", _SESSION / "expectations",
                 ignore=shutil.ignore_patterns("data_docs", "validations"))
+shutil.copytree(PROJECT / "dbt_project", _SESSION / "dbt_project",
+                ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
 
 BIN = Path(sys.executable).parent
 

@@ -88,3 +88,89 @@ def test_registry_owned_seeds_are_current():
     assert (seeds / "lnob_custom_breakdowns.csv").read_text() == reg.custom_breakdowns_csv()
     assert (seeds / "lnob_countries.csv").read_text() == reg.countries_csv()
     assert (seeds / "lnob_areas.csv").read_text() == reg.areas_csv()
+
+
+def test_committed_dbt_files_follow_the_registry():
+    """Every staging model, the raw sources' yml and the staged-model lists are what the registry
+    generates: a registry edit without `lnob registry generate` (or a hand edit of a generated file)
+    fails here. The night writes them too, so a registry edit alone onboards a source."""
+    from lnob.registry import dbt_files
+
+    reg = registry.load()
+    assert dbt_files.drift(reg, PROJECT / "dbt_project") == []
+    persons = set(dbt_files.staged_models_macro(reg).split("'persons': [")[1].split("]")[0].split(", "))
+    assert {f"'{dbt_files.model_name(s)}'" for s in reg.sources.values()
+            if s.entity in ("person", "household_member")} == persons
+
+
+def _second_odk_form(doc: dict) -> None:
+    """A second ODK Central form in ActionAid Kenya's shape, by a new partner: registry lines only."""
+    aak = next(s for s in doc["sources"] if s["id"] == "aak_clm_survey")
+    doc["partners"].append({"id": "kenya_youth_clm", "name": "Kenya youth-led monitoring network",
+                            "kind": "community", "country": "KEN", "icso": "actionaid"})
+    doc["sources"].append({**aak, "id": "kyc_clm_survey", "partner": "kenya_youth_clm",
+                           "connection": "lnob_odk_kyc",
+                           "format": {**aak["format"], "project_id": 9, "form_id": "youth_clm_2026"}})
+
+
+def test_a_registered_source_gets_its_staging_model_and_a_removed_one_loses_it(tmp_path: Path):
+    import shutil
+
+    from lnob.registry import dbt_files
+
+    dbt = tmp_path / "dbt_project"
+    shutil.copytree(PROJECT / "dbt_project", dbt, ignore=shutil.ignore_patterns("target", "logs"))
+    added = registry.load(_broken(tmp_path, _second_odk_form))
+    written = registry.write_dbt_files(added, dbt)
+    model = dbt / "models/staging/community/stg_kyc_clm_survey__persons.sql"
+    assert model in written
+    text = model.read_text()
+    assert text.startswith(f"-- {dbt_files.MARKER}")
+    # the same harmonisation as the form it copies, under its own id and country
+    original = (PROJECT / "dbt_project/models/staging/community/stg_aak_clm_survey__persons.sql").read_text()
+    assert text.split("{{ stage_persons(")[1] == original.split("{{ stage_persons(")[1].replace(
+        "'aak_clm_survey'", "'kyc_clm_survey'")
+    assert "kyc_clm_survey" in (dbt / "models/staging/_raw__sources.yml").read_text()
+    assert "'stg_kyc_clm_survey__persons'" in (dbt / "macros/generated/staged_models.sql").read_text()
+    assert "kyc_clm_survey" in (dbt / "seeds/lnob/lnob_sources.csv").read_text()
+    assert dbt_files.drift(added, dbt) == []
+    # the source leaves the registry: its model goes, nothing else generated stays behind
+    removed = registry.write_dbt_files(registry.load(), dbt)
+    assert model in removed and not model.exists()
+    assert dbt_files.drift(registry.load(), dbt) == []
+
+
+def test_harmonise_names_what_it_cannot_place(tmp_path: Path):
+    def edit(doc):
+        src = next(s for s in doc["sources"] if s["id"] == "wnta_hotspot_survey")
+        src["harmonise"] = {"person_pid": ["household_id", "member_number"], "caste_grup": "caste",
+                            "water_safe": "person_name"}
+        doc["sources"][-1]["harmonise"] = {"sex": "sex"}
+    text = _problems(_broken(tmp_path, edit))
+    assert "harmonise.person_pid: 'member_number' is not a field of this source" in text
+    assert "harmonise.caste_grup: not a harmonised person column (did you mean 'caste_group'?)" in text
+    assert "harmonise.water_safe: 'person_name' is an identifier or free text and never leaves raw" in text
+    assert "harmonise: only a person or household_member source is harmonised by column" in text
+
+    def no_person(doc):
+        src = next(s for s in doc["sources"] if s["id"] == "aavn_household_survey")
+        src["fields"] = [f for f in src["fields"] if f["name"] != "person_id"]
+    assert "harmonise: source aavn_household_survey: person_pid is made of person_id" in _problems(
+        _broken(tmp_path, no_person))
+
+
+def test_committed_raw_suites_are_what_the_contracts_imply(tmp_path: Path, monkeypatch):
+    """Each source's committed raw GX suite checks what its registry contract implies (the raw
+    gate rewrites a stale one before it runs, and that rewrite must never be needed on main)."""
+    import shutil
+
+    from lnob import gates
+    from lnob.config import settings
+
+    shutil.copytree(PROJECT / "expectations", tmp_path / "expectations",
+                    ignore=shutil.ignore_patterns("data_docs", "validations", "uncommitted"))
+    monkeypatch.setenv("LNOB_GX_PROJECT_DIR", str(tmp_path / "expectations"))
+    reg = registry.load()
+    ctx = gates.context(settings())
+    stale = [s for s in reg.sources if not gates.raw_suite_is_current(ctx, reg, s)]
+    assert stale == [], f"run `lnob gates scaffold` for: {stale}"

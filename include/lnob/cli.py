@@ -3,7 +3,7 @@
     lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
     lnob warehouse roles                     create the least-privilege roles and grants (idempotent)
     lnob metabase setup                      Metabase reads the marts as lnob_bi_reader (production)
-    lnob registry check|seeds                validate the registry | write the dbt seeds it owns
+    lnob registry check|generate             validate the registry | write the dbt files it owns
     lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
                                              write one night of synthetic partner deliveries
     lnob load <source_id> <path>             load one delivery and run its raw gate (the DAG's code path)
@@ -80,11 +80,12 @@ def _cmd_registry(args) -> int:
     except registry.RegistryError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.action == "seeds":
-        from lnob.config import settings
+    from lnob.config import settings
+    from lnob.registry import dbt_files
 
-        for path in registry.write_seeds(reg, settings().dbt_project_dir):
-            print(f"wrote {path}")
+    if args.action in ("generate", "seeds"):
+        for path in registry.write_dbt_files(reg, settings().dbt_project_dir):
+            print(f"wrote {path}" if path.exists() else f"removed {path}")
         return 0
     print(f"registry OK: {reg.path}: {len(reg.icsos)} ICSOs, {len(reg.countries)} countries, "
           f"{len(reg.groups)} groups, {len(reg.partners)} partners, {len(reg.sources)} sources")
@@ -93,6 +94,11 @@ def _cmd_registry(args) -> int:
         for src in reg.sources_of(pid):
             print(f"      {src.id:28s} {src.type:13s} {src.kind:10s} {src.cadence:9s} "
                   f"{len(src.fields)} fields, gate policy {src.gate_policy}")
+    drift = dbt_files.drift(reg, settings().dbt_project_dir)
+    if drift:
+        print(f"{len(drift)} dbt file(s) follow from this registry and are not written yet (the night "
+              "writes them; `lnob registry generate` writes them now):")
+        print("\n".join(f"  {d}" for d in drift))
     return 0
 
 
@@ -389,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_metabase)
 
     p = sub.add_parser("registry", help="the partner and source registry")
-    p.add_argument("action", choices=["check", "seeds"])
+    p.add_argument("action", choices=["check", "generate", "seeds"])
     p.add_argument("--path", help="registry file (default: LNOB_REGISTRY or the bundled one)")
     p.set_defaults(func=_cmd_registry)
 

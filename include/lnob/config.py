@@ -95,7 +95,9 @@ class Settings:
 
     @property
     def dbt_project_dir(self) -> Path:
-        return self.project_dir / "dbt_project"
+        """The dbt project (``LNOB_DBT_PROJECT_DIR``, default the committed ``dbt_project/``); the
+        registry's files are written into it before each dbt run (lnob.registry.dbt_files)."""
+        return Path(os.environ.get("LNOB_DBT_PROJECT_DIR") or self.project_dir / "dbt_project").resolve()
 
     @property
     def gx_project_dir(self) -> Path:

@@ -143,11 +143,11 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
 
 
 def prepare_transform(url: str, reg, cfg: Settings) -> None:
-    """What dbt expects before it runs: the registry's seeds written, the bookkeeping schema, a
+    """What dbt expects before it runs: the registry's seeds and staging models written, the bookkeeping schema, a
     raw table for every registered source (a source with no delivery yet is an empty table), and
     the testimony review queue up to date (lnob.voices: new testimonies queued, withdrawals purged
     from the published schemas and files)."""
-    registry.write_seeds(reg, cfg.dbt_project_dir)
+    registry.write_dbt_files(reg, cfg.dbt_project_dir)
     secure(url, cfg)  # objects someone created as the configured user go back to their role
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         meta.ensure(cur)

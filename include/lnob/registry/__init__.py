@@ -66,7 +66,7 @@ _KEYS = {
     "code_map": {"canonical", "codes"},
     "partner": {"id", "name", "kind", "country", "icso", "members"},
     "source": {"id", "partner", "type", "entity", "cadence", "connection", "file_pattern", "format",
-               "gate_policy", "fields", "codes"},
+               "gate_policy", "fields", "codes", "description", "harmonise"},
     "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes"},
 }
 _FORMAT_KEYS = {
@@ -170,6 +170,11 @@ class Source:
     codes: dict[str, CodeMap] = field(default_factory=dict)
     connection: str | None = None
     country: str | None = None
+    #: What the source is, in a sentence or two: the doc of its raw table and staging model.
+    description: str = ""
+    #: Person sources: harmonised person column -> the field(s) it is made of, where the field's
+    #: name alone does not say it (see :func:`_harmonise` and lnob.registry.dbt_files).
+    harmonise: dict[str, Any] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:
@@ -373,6 +378,59 @@ def _check_format(fmt: Any, stype: str | None, where: str, problems: list[str]) 
     return fmt
 
 
+#: Entities staged as persons (one row per person, `stage_persons`): their sources may say in
+#: `harmonise` which fields make which harmonised column.
+PERSON_ENTITIES = {"person", "household_member"}
+#: Harmonised columns made of one or more fields as a keyed-hash pseudonym.
+PSEUDONYM_COLUMNS = ("person_pid", "household_pid", "record_key")
+
+
+def _harmonise(raw: Any, entity: str, fields: list[Field], where: str, problems: list[str]) -> dict:
+    """A person source's `harmonise` mapping: harmonised column -> field name, a list of field
+    names (the pseudonym columns, joined with '/'), or a number (`survey_weight`)."""
+    if raw is None:
+        return {}
+    if entity not in PERSON_ENTITIES:
+        problems.append(f"{where}: only a person or household_member source is harmonised by column")
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected a mapping of harmonised column -> field")
+        return {}
+    from lnob.registry import dbt_files
+
+    columns = dbt_files.person_columns()
+    by_name = {f.name: f for f in fields}
+    out: dict[str, Any] = {}
+    for column, value in raw.items():
+        cwhere = f"{where}.{column}"
+        if column not in columns or column in dbt_files.PERSON_LINEAGE:
+            hint = difflib.get_close_matches(str(column), sorted(columns), n=1)
+            problems.append(f"{cwhere}: not a harmonised person column"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            continue
+        names = value if isinstance(value, list) else [value]
+        if column == "survey_weight" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[column] = float(value)
+            continue
+        if len(names) > 1 and column not in PSEUDONYM_COLUMNS:
+            problems.append(f"{cwhere}: only {', '.join(PSEUDONYM_COLUMNS)} may join several fields")
+            continue
+        ok = True
+        for name in names:
+            f = by_name.get(name) if isinstance(name, str) else None
+            if name == "_loaded_at" and column == "record_version":
+                continue
+            if f is None:
+                problems.append(f"{cwhere}: {name!r} is not a field of this source")
+                ok = False
+            elif f.identifier or f.free_text:
+                problems.append(f"{cwhere}: {name!r} is an identifier or free text and never leaves raw")
+                ok = False
+        if ok:
+            out[column] = list(names) if column in PSEUDONYM_COLUMNS else names[0]
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Load
 # --------------------------------------------------------------------------------------------
@@ -573,6 +631,10 @@ def load(path: Path | None = None) -> Registry:
                     pseudonymise=bool(f.get("pseudonymise")), free_text=bool(f.get("free_text")),
                     codes=code_map,
                 ))
+        description = s.get("description", "")
+        if not isinstance(description, str):
+            problems.append(f"{where}.description: expected text, found {type(description).__name__}")
+        harmonise = _harmonise(s.get("harmonise"), entity, fields, f"{where}.harmonise", problems)
         if sid and len(problems) == before:
             own = set(raw_codes)
             sources[sid] = Source(
@@ -581,11 +643,28 @@ def load(path: Path | None = None) -> Registry:
                 fields=tuple(fields),
                 codes={k: v for k, v in maps.items() if k in used_maps or k in own},
                 connection=s.get("connection"), country=country,
+                description=" ".join(str(description or "").split()), harmonise=harmonise,
             )
+            if entity in PERSON_ENTITIES:
+                from lnob.registry import dbt_files
+
+                try:
+                    dbt_files.person_mapping(sources[sid])
+                except ValueError as exc:
+                    problems.append(f"{where}.harmonise: {exc}")
     if problems:
         raise RegistryError(path, problems)
     return Registry(path=path, icsos=icsos, countries=countries, groups=groups, partners=partners,
                     sources=sources)
+
+
+def write_dbt_files(reg: Registry, dbt_project_dir: Path) -> list[Path]:
+    """Write everything the registry owns in the dbt project where it changed: the seeds, the
+    staging model of every source, the raw sources' yml and the lists the intermediate layer
+    unions (lnob.registry.dbt_files); remove what a source no longer registered left behind."""
+    from lnob.registry import dbt_files
+
+    return write_seeds(reg, dbt_project_dir) + dbt_files.write(reg, dbt_project_dir)
 
 
 def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:

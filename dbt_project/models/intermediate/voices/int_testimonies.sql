@@ -4,10 +4,7 @@
     latest one loaded, so a withdrawal delivered in an earlier-dated folder but loaded later still
     withdraws (lnob.voices.current decides the same in Python). Text scrubbed in staging; what is
     published is decided by review (int_testimonies_reviewed). -#}
-{%- set sources = [
-    'stg_brac_voices__testimonies',
-    'stg_aak_voices__testimonies',
-] %}
+{%- set sources = staged_models('testimonies') %}
 
 with
 

@@ -1,5 +1,6 @@
-{#- ActionAid Kenya community-led monitoring (ODK Central OData), one submission per respondent.
-    An edited submission keeps its `__id`: the record key; the latest submission date wins in the
+-- generated from the registry by `lnob registry generate`: edit registry.yml, not this file
+{#- ActionAid Kenya community-led monitoring (ODK Central OData), one submission per respondent. An
+    edited submission keeps its `__id`: the record key; the latest submission date wins in the
     intermediate layer, and a submission the reviewers rejected is dropped there. -#}
 {{ config(materialized='incremental', pre_hook="{{ prune_deliveries('aak_clm_survey') }}") }}
 

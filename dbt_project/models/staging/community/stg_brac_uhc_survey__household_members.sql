@@ -1,3 +1,4 @@
+-- generated from the registry by `lnob registry generate`: edit registry.yml, not this file
 {#- BRAC coalition UHC survey (KoboToolbox): one submission per household, flattened at load to one
     row per roster member. Household consumption and health spending repeat on every member's row.
     An edited submission keeps its `_id`: with the member number, the record key. -#}

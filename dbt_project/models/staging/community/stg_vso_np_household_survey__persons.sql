@@ -1,3 +1,4 @@
+-- generated from the registry by `lnob registry generate`: edit registry.yml, not this file
 {#- VSO Nepal household survey (XLSX), one row per household member, with survey weights. Caste and
     ethnicity are one question in Nepal's census tradition (Dalit, Janajati, other). -#}
 {{ config(materialized='incremental', pre_hook="{{ prune_deliveries('vso_np_household_survey') }}") }}

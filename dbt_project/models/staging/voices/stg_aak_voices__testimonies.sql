@@ -1,3 +1,4 @@
+-- generated from the registry by `lnob registry generate`: edit registry.yml, not this file
 {#- ActionAid Kenya testimonies (JSON Lines), one row per testimony as delivered. A testimony
     delivered again (a correction, a withdrawn consent) keeps its id: the latest delivery wins in
     the intermediate layer. -#}

@@ -1,6 +1,7 @@
-{#- BRAC-led coalition Bangladesh testimonies (one JSON document per delivery), one row per
-    testimony as delivered. A testimony delivered again (a correction, a withdrawn consent) keeps
-    its id: the latest delivery wins in the intermediate layer. -#}
+-- generated from the registry by `lnob registry generate`: edit registry.yml, not this file
+{#- BRAC-led coalition Bangladesh testimonies (JSON), one row per testimony as delivered. A
+    testimony delivered again (a correction, a withdrawn consent) keeps its id: the latest delivery
+    wins in the intermediate layer. -#}
 {{ config(materialized='incremental', pre_hook="{{ prune_deliveries('brac_voices') }}") }}
 
 {{ stage_testimonies('brac_voices', 'BGD') }}
