@@ -499,14 +499,19 @@ def _national_series(doc: dict, partners: dict[str, Partner], countries: dict[st
     return out
 
 
+#: Source types whose staging macro (stage_sdmx_observations, stage_unsd_observations) looks a
+#: column's code map up by the column's name.
+MAP_BY_COLUMN_TYPES = {"sdmx_ml", "unsd_sdg_api"}
+
+
 def _check_sdmx_fields(source: dict, where: str, problems: list[str]) -> None:
-    """An SDMX source's staging (``stage_sdmx_observations``) looks each column's code map up by
-    the column's name, so a coded field of such a source uses the map named like the field."""
-    if source.get("type") != "sdmx_ml":
+    """An SDMX or UN SDG API source's staging macro looks each column's code map up by the
+    column's name, so a coded field of such a source uses the map named like the field."""
+    if source.get("type") not in MAP_BY_COLUMN_TYPES:
         return
     for j, f in enumerate(source.get("fields") or []):
         if isinstance(f, dict) and f.get("codes") and f.get("codes") != f.get("name"):
-            problems.append(f"{where}.fields[{j}].codes: an sdmx_ml source recodes a column through the "
+            problems.append(f"{where}.fields[{j}].codes: a {source.get('type')} source recodes a column through the "
                             f"code map of the same name: name the map {f.get('name')!r}, not {f.get('codes')!r}")
 
 
