@@ -104,9 +104,10 @@ def context(cfg: Settings | None = None):
 
 
 def _codes(cfg: Settings, codelist: str) -> list[str]:
-    if codelist == "SERIES":  # the SDG series and the partnership's own (seeds sdg_series, lnob_series)
+    if codelist == "SERIES":  # the SDG series, the partnership's own and the declared national ones
         codes = []
-        for folder, name in (("reference", "sdg_series.csv"), ("lnob", "lnob_series.csv")):
+        for folder, name in (("reference", "sdg_series.csv"), ("lnob", "lnob_series.csv"),
+                             ("lnob", "lnob_national_series.csv")):
             with (cfg.dbt_project_dir / "seeds" / folder / name).open(encoding="utf-8") as fh:
                 codes += [r["series_code"] for r in csv.DictReader(fh)]
         return sorted(set(codes))

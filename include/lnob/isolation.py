@@ -168,6 +168,7 @@ def _codes_cte() -> str:
         select codelist_id, code from reference.sdmx_codes
         union all select 'SERIES', series_code from reference.sdg_series
         union all select 'SERIES', series_code from reference.lnob_series
+        union all select 'SERIES', series_code from reference.lnob_national_series
         union all select 'CL_CUST_BREAKDOWN', cust_breakdown from reference.lnob_custom_breakdowns
         union all select 'CL_AREA', area_code from reference.lnob_areas
     )"""

@@ -2,7 +2,9 @@
 
 The IAEG-SDGs data structure (vendored in ``reference_data/sdmx``) has no codes for what the
 partnership publishes beyond it: the first-level areas (ISO 3166-2) in REF_AREA, the
-partnership's own series ``_L_LNOB_HLTH_ACS``, and the meaning of the custom breakdowns C01..C13
+partnership's own series ``_L_LNOB_HLTH_ACS``, the series producers report beyond the vendored
+list (national ``_L_<country>_...`` series, described as national in CL_SERIES, and newer global
+ones, from the registry's ``national_series``), and the meaning of the custom breakdowns C01..C13
 (CL_CUST_BREAKDOWN has C01..C99 only as "Custom code NN"). So, as national platforms extend the
 SDG structure, each night's export writes its own structure message ``lnob_structure.xml``: the
 agency ``LNOB`` maintains extended copies of CL_AREA, CL_SERIES and CL_CUST_BREAKDOWN (every
@@ -20,7 +22,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lnob import csv_safe
@@ -62,13 +64,15 @@ class Extensions:
     areas: dict[str, str]              # ISO 3166-2 code -> name (CL_AREA)
     series: dict[str, str]             # series code -> name (CL_SERIES)
     custom_breakdowns: dict[str, str]  # C01.. -> label (CL_CUST_BREAKDOWN)
+    national_series: dict[str, str] = field(default_factory=dict)  # national series -> country ISO3
 
     @classmethod
     def from_seeds(cls, seeds_dir: Path) -> Extensions:
         """``seeds_dir`` is ``dbt_project/seeds``. Series: the global series of
         ``reference/sdg_series.csv`` (the current SDG content constraints name series the 2019
-        DSD's CL_SERIES predates, VC_VOV_GDSD among them) and the partnership's own
-        ``lnob/lnob_series.csv``."""
+        DSD's CL_SERIES predates, VC_VOV_GDSD among them), the partnership's own
+        ``lnob/lnob_series.csv`` and the series the registry declares
+        (``lnob/lnob_national_series.csv``: producers' national series, newer global ones)."""
 
         def read(name: str) -> list[dict]:
             with (seeds_dir / name).open(encoding="utf-8", newline="") as fh:
@@ -76,11 +80,14 @@ class Extensions:
 
         series = {r["series_code"]: r["series_name"] for r in read("reference/sdg_series.csv")}
         series.update({r["series_code"]: r["series_name"] for r in read("lnob/lnob_series.csv")})
+        declared = read("lnob/lnob_national_series.csv") if (seeds_dir / "lnob/lnob_national_series.csv").exists() else []
+        series.update({r["series_code"]: r["series_name"] for r in declared})
         return cls(
             areas={r["area_code"]: r["area_name"] for r in read("lnob/lnob_areas.csv")},
             series=series,
             custom_breakdowns={r["cust_breakdown"]: r["label"]
                                for r in read("lnob/lnob_custom_breakdowns.csv")},
+            national_series={r["series_code"]: r["country_iso3"] for r in declared if r["scope"] == "national"},
         )
 
 
@@ -94,7 +101,7 @@ def lnob_structure(ext: Extensions):
     dsd = sdg.structure["SDG"]
     agency = common.Agency(id=AGENCY, name=AGENCY_NAME)
 
-    def extended(dim_id: str, codes: dict[str, str], what: str):
+    def extended(dim_id: str, codes: dict[str, str], what: str, descriptions: dict[str, str] | None = None):
         dim = dsd.dimensions.get(dim_id)
         base = dim.local_representation.enumerated
         cl = v21.Codelist(
@@ -106,14 +113,17 @@ def lnob_structure(ext: Extensions):
             cl.append(common.Code(id=code.id, name=codes.get(code.id, code.name.localized_default())))
         for code_id, name in codes.items():
             if code_id not in cl:
-                cl.append(common.Code(id=code_id, name=name))
+                extra = {"description": descriptions[code_id]} if code_id in (descriptions or {}) else {}
+                cl.append(common.Code(id=code_id, name=name, **extra))
         dim.local_representation = common.Representation(enumerated=cl)
         return base, cl
 
     replaced = [
         extended("REF_AREA", ext.areas, "first-level administrative areas (ISO 3166-2)"),
-        extended("SERIES", ext.series, "the series of the current SDG content constraints "
-                 "and the LNOB partnership's own series"),
+        extended("SERIES", ext.series, "the series of the current SDG content constraints, "
+                 "the LNOB partnership's own series and producers' national series",
+                 {code: f"National series of {iso3}: a national statistic reported by its producer, "
+                        "not a global SDG series" for code, iso3 in ext.national_series.items()}),
         extended("CUST_BREAKDOWN", ext.custom_breakdowns,
                  "the LNOB marginalised groups and their comparison groups as custom breakdowns"),
     ]

@@ -58,7 +58,7 @@ FIXED_CANONICAL = {
 DERIVED_CANONICAL = {"group", "voice_group", "admin1"}
 
 _KEYS = {
-    "top": {"icsos", "countries", "groups", "code_maps", "partners", "sources"},
+    "top": {"icsos", "countries", "groups", "code_maps", "partners", "sources", "national_series"},
     "icso": {"id", "name"},
     "country": {"iso3", "m49", "name", "areas"},
     "area": {"code", "name", "aliases"},
@@ -68,6 +68,7 @@ _KEYS = {
     "source": {"id", "partner", "type", "entity", "cadence", "connection", "file_pattern", "format",
                "gate_policy", "fields", "codes", "description", "harmonise"},
     "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes"},
+    "national_series": {"code", "name", "indicators", "unit", "unit_mult", "partner", "country", "scope"},
 }
 _FORMAT_KEYS = {
     "csv": {"kind", "encoding", "delimiter", "date_format", "indicator_from", "metadata_fields"},
@@ -186,6 +187,22 @@ class Source:
 
 
 @dataclass(frozen=True)
+class NationalSeries:
+    """A series a producer reports that the vendored SDG series list does not hold: a national
+    series (``_L_KEN_...``, scope ``national``) or a global SDG series newer than the vendored list
+    (scope ``global``)."""
+
+    code: str
+    name: str
+    indicators: tuple[str, ...]
+    unit: str
+    unit_mult: str
+    partner: str
+    country: str | None
+    scope: str
+
+
+@dataclass(frozen=True)
 class Registry:
     path: Path
     icsos: dict[str, str]
@@ -193,6 +210,7 @@ class Registry:
     groups: dict[str, Group]
     partners: dict[str, Partner]
     sources: dict[str, Source]
+    national_series: dict[str, NationalSeries] = field(default_factory=dict)
 
     def source(self, source_id: str) -> Source:
         try:
@@ -235,6 +253,15 @@ class Registry:
                     [(s.id, s.partner, s.type, s.entity, s.cadence,
                       s.country or self.partners[s.partner].country or "", s.gate_policy)
                      for s in sorted(self.sources.values(), key=lambda s: s.id)])
+
+    def national_series_csv(self) -> str:
+        """The declared national (and newer global) series as the CSV of the
+        ``lnob_national_series`` dbt seed: the codelist checks, dim_indicator and the SDMX export's
+        CL_SERIES extension read it beside ``sdg_series`` and ``lnob_series``."""
+        return _csv(["series_code", "series_name", "indicators", "unit_measure", "unit_mult", "scope",
+                     "country_iso3", "partner_id"],
+                    [(n.code, n.name, ",".join(n.indicators), n.unit, n.unit_mult, n.scope, n.country or "",
+                      n.partner) for n in sorted(self.national_series.values(), key=lambda n: n.code)])
 
     def custom_breakdowns_csv(self) -> str:
         """The groups as the CSV of the ``lnob_custom_breakdowns`` dbt seed."""
@@ -432,6 +459,121 @@ def _harmonise(raw: Any, entity: str, fields: list[Field], where: str, problems:
 
 
 # --------------------------------------------------------------------------------------------
+# SDMX sources and national series (kept apart from the rest of ``load`` to ease merging)
+# --------------------------------------------------------------------------------------------
+
+#: The DSD concepts an SDMX source's staging recodes, with their codelist in the reference seed
+#: ``sdmx_codes`` (``SERIES``: the series lists). A code map producing codes of one of them is
+#: declared with ``canonical: sdmx_<concept in lower case>``.
+SDMX_CODELISTS = {
+    "FREQ": "CL_FREQ", "REPORTING_TYPE": "CL_REPORTING_TYPE", "SERIES": "SERIES", "REF_AREA": "CL_AREA",
+    "SEX": "CL_SEX", "AGE": "CL_AGE", "URBANISATION": "CL_URBANISATION",
+    "INCOME_WEALTH_QUANTILE": "CL_QUANTILE", "EDUCATION_LEV": "CL_EDUCATION_LEV",
+    "OCCUPATION": "CL_OCCUPATION", "CUST_BREAKDOWN": "CL_CUST_BREAKDOWN",
+    "COMPOSITE_BREAKDOWN": "CL_COMP_BREAKDOWN", "DISABILITY_STATUS": "CL_DISABILITY",
+    "ACTIVITY": "CL_ACTIVITY", "PRODUCT": "CL_PRODUCT", "UNIT_MEASURE": "CL_UNIT_MEASURE",
+    "UNIT_MULT": "CL_UNIT_MULT", "OBS_STATUS": "CL_OBS_STATUS", "NATURE": "CL_NATURE",
+}
+NATIONAL_SCOPES = {"national", "global"}
+_SERIES_CODE = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
+
+
+def _reference_seed(name: str) -> list[dict]:
+    """Rows of a committed reference seed (``dbt_project/seeds/reference``), or none without it."""
+    path = Path(settings().dbt_project_dir) / "seeds" / "reference" / name
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _sdmx_canonical(countries: dict[str, Country], groups: dict[str, Group],
+                    national: dict[str, NationalSeries]) -> dict[str, set[str]]:
+    """``sdmx_<concept>`` canonical lists: the DSD codelists of the reference seed, with the
+    partnership's extensions. REF_AREA is the registry's own countries (M49) and areas (ISO
+    3166-2) only: an area the registry does not know has no name to publish."""
+    by_list: dict[str, set[str]] = {}
+    for r in _reference_seed("sdmx_codes.csv"):
+        by_list.setdefault(r["codelist_id"], set()).add(r["code"])
+    series = {r["series_code"] for r in _reference_seed("sdg_series.csv")} | set(national)
+    out: dict[str, set[str]] = {}
+    for concept, codelist in SDMX_CODELISTS.items():
+        name = f"sdmx_{concept.lower()}"
+        out[name] = set(FIXED_CANONICAL.get(name, set())) | (series if codelist == "SERIES" else by_list.get(codelist, set()))
+    out["sdmx_ref_area"] = {c.m49 for c in countries.values()} | {a.code for c in countries.values() for a in c.areas}
+    out["sdmx_cust_breakdown"] |= {g.cust_breakdown for g in groups.values()}
+    return out
+
+
+def _national_series(doc: dict, partners: dict[str, Partner], countries: dict[str, Country],
+                     problems: list[str]) -> dict[str, NationalSeries]:
+    """The ``national_series`` section: series a producer reports beyond the vendored SDG series
+    list. Each names its code, title, indicator(s), unit and the partner that reports it; a code
+    beginning with ``_`` (``_L_KEN_...``) is national, any other a global SDG series the vendored
+    list predates. A series already in the vendored list is refused (it would be listed twice)."""
+    vendored = {r["series_code"] for r in _reference_seed("sdg_series.csv")}
+    indicators = {r["indicator_code"] for r in _reference_seed("sdg_indicators.csv")}
+    units = {r["code"] for r in _reference_seed("sdmx_codes.csv") if r["codelist_id"] == "CL_UNIT_MEASURE"}
+    out: dict[str, NationalSeries] = {}
+    for where, item in _mapping_list(doc, "national_series", problems):
+        _unknown_keys(item, _KEYS["national_series"], where, problems)
+        code = _require(item, "code", where, problems)
+        name = _require(item, "name", where, problems)
+        unit = _require(item, "unit", where, problems)
+        pid = _require(item, "partner", where, problems)
+        inds = item.get("indicators")
+        if not isinstance(inds, list) or not inds or not all(isinstance(i, str) for i in inds):
+            problems.append(f"{where}.indicators: expected a list of SDG indicator codes such as ['3.8.1'], "
+                            f"found {inds!r}")
+            inds = []
+        for j, ind in enumerate(inds):
+            if indicators and ind not in indicators:
+                hint = difflib.get_close_matches(ind, sorted(indicators), n=1)
+                problems.append(f"{where}.indicators[{j}]: {ind!r} is not an SDG indicator"
+                                + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        if code and not _SERIES_CODE.match(code):
+            problems.append(f"{where}.code: {code!r} is not a series code (capitals, digits and _, "
+                            "a national series beginning with _L_)")
+        if code in vendored:
+            problems.append(f"{where}.code: {code!r} is already in the vendored SDG series list "
+                            "(reference/sdg_series.csv): remove it here")
+        if code in out:
+            problems.append(f"{where}.code: duplicate series {code!r}")
+        if unit and units and unit not in units:
+            problems.append(f"{where}.unit: {unit!r} is not a CL_UNIT_MEASURE code")
+        unit_mult = str(item.get("unit_mult", "0"))
+        partner = partners.get(pid) if pid else None
+        if pid and partner is None:
+            problems.append(f"{where}.partner: {pid!r} is not a registered partner")
+        country = item.get("country") or (partner.country if partner else None)
+        if country and country not in countries:
+            problems.append(f"{where}.country: {country!r} is not in countries")
+        scope = item.get("scope") or ("national" if str(code or "").startswith("_") else "global")
+        _one_of(scope, NATIONAL_SCOPES, f"{where}.scope", problems)
+        if scope == "national" and not country:
+            problems.append(f"{where}.country: missing (a national series belongs to a country)")
+        if code and name and unit and partner and inds:
+            out[code] = NationalSeries(code, str(name), tuple(inds), unit, unit_mult, pid, country, scope)
+    return out
+
+
+#: Source types whose staging macro (stage_sdmx_observations, stage_unsd_observations) looks a
+#: column's code map up by the column's name.
+MAP_BY_COLUMN_TYPES = {"sdmx_ml", "unsd_sdg_api"}
+
+
+def _check_sdmx_fields(source: dict, where: str, problems: list[str]) -> None:
+    """An SDMX or UN SDG API source's staging macro looks each column's code map up by the
+    column's name, so a coded field of such a source uses the map named like the field."""
+    if source.get("type") not in MAP_BY_COLUMN_TYPES:
+        return
+    for j, f in enumerate(source.get("fields") or []):
+        if isinstance(f, dict) and f.get("codes") and f.get("codes") != f.get("name"):
+            problems.append(f"{where}.fields[{j}].codes: a {source.get('type')} source recodes a column through the "
+                            f"code map of the same name: name the map {f.get('name')!r}, not {f.get('codes')!r}")
+
+
+# --------------------------------------------------------------------------------------------
 # Load
 # --------------------------------------------------------------------------------------------
 
@@ -510,6 +652,7 @@ def load(path: Path | None = None) -> Registry:
     canonical_lists = {k: set(v) for k, v in FIXED_CANONICAL.items()}
     canonical_lists["group"] = set(groups)
     canonical_lists["voice_group"] = set(groups) | {"PD"}
+    canonical_lists.update(_sdmx_canonical(countries, groups, {}))
 
     shared_maps: dict[str, CodeMap] = {}
     raw_maps = doc.get("code_maps") or {}
@@ -548,10 +691,14 @@ def load(path: Path | None = None) -> Registry:
         if pid and name and kind:
             partners[pid] = Partner(pid, name, kind, country, icso, tuple(item.get("members") or ()))
 
+    national_series = _national_series(doc, partners, countries, problems)
+    canonical_lists["sdmx_series"] |= set(national_series)
+
     sources: dict[str, Source] = {}
     for where, s in _mapping_list(doc, "sources", problems):
         before = len(problems)
         _unknown_keys(s, _KEYS["source"], where, problems)
+        _check_sdmx_fields(s, where, problems)
         sid = _require(s, "id", where, problems)
         if sid and not _NAME.match(sid):
             problems.append(f"{where}.id: {sid!r} must be lower-case letters, digits and _ "
@@ -655,7 +802,7 @@ def load(path: Path | None = None) -> Registry:
     if problems:
         raise RegistryError(path, problems)
     return Registry(path=path, icsos=icsos, countries=countries, groups=groups, partners=partners,
-                    sources=sources)
+                    sources=sources, national_series=national_series)
 
 
 def write_dbt_files(reg: Registry, dbt_project_dir: Path) -> list[Path]:
@@ -668,13 +815,15 @@ def write_dbt_files(reg: Registry, dbt_project_dir: Path) -> list[Path]:
 
 
 def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:
-    """Write the dbt seeds the registry owns (code maps, custom breakdowns) where they changed."""
+    """Write the dbt seeds the registry owns (code maps, custom breakdowns, national series ...)
+    where they changed."""
     folder = Path(dbt_project_dir) / "seeds" / "lnob"
     written = []
     for name, text in (("partner_code_map.csv", reg.code_map_csv()),
                        ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv()),
                        ("lnob_countries.csv", reg.countries_csv()), ("lnob_areas.csv", reg.areas_csv()),
-                       ("lnob_partners.csv", reg.partners_csv()), ("lnob_sources.csv", reg.sources_csv())):
+                       ("lnob_partners.csv", reg.partners_csv()), ("lnob_sources.csv", reg.sources_csv()),
+                       ("lnob_national_series.csv", reg.national_series_csv())):
         path = folder / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

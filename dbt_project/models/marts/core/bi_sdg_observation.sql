@@ -9,7 +9,8 @@ with
 
 indicator as (
 
-    select distinct on (series_code) series_code, indicator_code, series_name, goal_code, goal_short
+    select distinct on (series_code) series_code, indicator_code, series_name, goal_code, goal_short,
+           is_national_series
     from {{ ref('dim_indicator') }}
     order by series_code, indicator_code
 
@@ -18,6 +19,7 @@ indicator as (
 select
     fct.series,
     indicator.series_name,
+    coalesce(indicator.is_national_series, false)      as is_national_series,
     indicator.indicator_code,
     indicator.goal_code,
     indicator.goal_short,
@@ -27,6 +29,7 @@ select
     geography.country_iso3,
     geography.country_name,
     fct.time_period,
+    fct.reporting_type,
     fct.sex,
     fct.age,
     fct.urbanisation,

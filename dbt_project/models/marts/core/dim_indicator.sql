@@ -1,15 +1,25 @@
 {#- SDG series with the indicator(s), target and goal they measure, titles and unit, for BI tools
     to label and group observations. One row per series and indicator (a few series serve two
-    indicators); the partnership's own `_L_LNOB_...` series are included with their method. -#}
+    indicators); the partnership's own `_L_LNOB_...` series are included with their method, and the
+    series the registry declares beyond the vendored list (seed lnob_national_series): a producer's
+    national `_L_<country>_...` series (is_national_series, with its country) and global series
+    newer than that list. -#}
 with
 
 series as (
 
-    select series_code, series_name, indicators, unit_measure, unit_mult, null::text as method, false as is_lnob_series
+    select series_code, series_name, indicators, unit_measure, unit_mult, null::text as method,
+           false as is_lnob_series, false as is_national_series, null::text as series_country_iso3
     from {{ ref('sdg_series') }}
     union all
-    select series_code, series_name, indicators, unit_measure, unit_mult, method, true as is_lnob_series
+    select series_code, series_name, indicators, unit_measure, unit_mult, method,
+           true as is_lnob_series, false as is_national_series, null::text as series_country_iso3
     from {{ ref('lnob_series') }}
+    union all
+    select series_code, series_name, indicators, unit_measure, unit_mult, null::text as method,
+           false as is_lnob_series, scope = 'national' as is_national_series,
+           case when scope = 'national' then nullif(country_iso3, '') end as series_country_iso3
+    from {{ ref('lnob_national_series') }}
 
 ),
 
@@ -41,6 +51,8 @@ select
     units.name::text                                                          as unit_name,
     series_indicator.unit_mult::text                                          as unit_mult,
     series_indicator.is_lnob_series                                           as is_lnob_series,
+    series_indicator.is_national_series                                       as is_national_series,
+    series_indicator.series_country_iso3::text                                as series_country_iso3,
     series_indicator.method::text                                             as method,
     (published.series is not null)                                            as has_observations
 from series_indicator

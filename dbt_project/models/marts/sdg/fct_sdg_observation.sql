@@ -16,6 +16,8 @@ series as (
     select series_code, unit_measure, unit_mult from {{ ref('sdg_series') }}
     union all
     select series_code, unit_measure, unit_mult from {{ ref('lnob_series') }}
+    union all
+    select series_code, unit_measure, unit_mult from {{ ref('lnob_national_series') }}
 
 ),
 
