@@ -174,3 +174,22 @@ def test_committed_raw_suites_are_what_the_contracts_imply(tmp_path: Path, monke
     ctx = gates.context(settings())
     stale = [s for s in reg.sources if not gates.raw_suite_is_current(ctx, reg, s)]
     assert stale == [], f"run `lnob gates scaffold` for: {stale}"
+
+
+def test_a_set_of_choices_needs_a_code_map(tmp_path: Path):
+    def edit(doc):
+        kobo = next(s for s in doc["sources"] if s["id"] == "brac_uhc_survey")
+        field = next(f for f in kobo["fields"] if f["name"] == "water_source")
+        del field["codes"]
+    problems = _problems(_broken(tmp_path, edit))
+    assert "fields[" in problems and ".multiple: a set of choices needs `type: text` and `codes`" in problems
+
+
+def test_kobotoolbox_review_state_and_select_multiple_are_in_the_registry():
+    src = registry.load().source("brac_uhc_survey")
+    assert src.multiple_fields == ["water_source"]
+    review = next(f for f in src.fields if f.name == "review_state")
+    assert review.label == "_validation_status/uid"
+    assert src.codes[review.codes].codes["validation_status_not_approved"] == "rejected"
+    assert src.codes[review.codes].codes["validation_status_on_hold"] == "hasIssues"
+    assert {"_geolocation", "_attachments"} <= set(src.format["discard"])

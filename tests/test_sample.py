@@ -265,8 +265,8 @@ def _values(landing: Path, reg, source_id: str) -> dict[str, set[str]]:
         for r in records:
             for f in coded:
                 v = _path(r, f.label, nested)
-                if v not in (None, ""):
-                    seen[f.name].add(str(v))
+                if v not in (None, ""):  # a select_multiple answer: each choice on its own
+                    seen[f.name].update(str(v).split() if f.multiple else [str(v)])
     return seen
 
 

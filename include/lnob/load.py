@@ -76,6 +76,10 @@ class LoadResult:
     unexpected_fields: list[str] | None = None
     reason: dict | None = None
     quarantine_path: str | None = None
+    #: Survey platforms: submissions delivered, loaded, loaded but rejected by the partner's
+    #: reviewers (kept in raw, left out of every estimate), quarantined alone.
+    submissions: dict | None = None
+    quarantined_submissions: list[dict] | None = None  # [{"submission", "quarantine_path", "reason"}]
 
 
 class ContractViolation(Exception):
@@ -407,30 +411,102 @@ def _missing_column(label: str, header: list[str]) -> dict:
             "found": f"a header of {len(header)} columns without it{hint}"}
 
 
-def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> tuple[int, list[str]]:
-    """Validate a delivery record by record against its contract and write COPY-ready CSV of
-    its fields (and the overflow of unexpected ones) to ``spool``.
+@dataclass
+class Spooled:
+    """What the careful path made of a delivery: the rows written for COPY, the fields the
+    contract does not declare, and (survey platforms) the submissions quarantined alone."""
 
-    Returns (rows, unexpected fields). Raises :class:`ContractViolation` naming every broken row
-    and column (the first ``MAX_LISTED_ERRORS``, and how many in all), with a masked excerpt of
-    what was found (:mod:`lnob.masking`): no name or phone number reaches a reason.
+    rows: int
+    unexpected: list[str]
+    submissions: dict | None = None  # {"delivered", "loaded", "rejected", "quarantined"}
+    bad_submissions: list[dict] | None = None  # [{"index", "key", "errors": [...]}]
+
+
+#: Sources whose pages are lists of submissions, each checked and quarantined on its own.
+SUBMISSION_KINDS = {"kobo_json", "odata_json"}
+#: The review state that keeps a submission out of every estimate (see the registry header).
+REJECTED = "rejected"
+
+
+_PLATFORM_ID = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
+
+
+def submission_id(key: str | None) -> str:
+    """A submission's platform id (KoboToolbox `_id`, ODK Central `__id`) as a reason shows it:
+    verbatim when it looks like one (a number, a `uuid:...`), else only its shape (a partner could
+    have put anything there)."""
+    if key in (None, ""):
+        return "(none)"
+    return key if _PLATFORM_ID.fullmatch(key) else masking.shape(key)
+
+
+def _review_state(src: Source, value: str | None) -> str | None:
+    """A submission's review state in the registry's canonical words (its code map applied)."""
+    f = next((f for f in src.fields if f.name == "review_state"), None)
+    if f is None or value in (None, ""):
+        return None
+    if f.codes and f.codes in src.codes:
+        return src.codes[f.codes].codes.get(value.strip().lower(), value)
+    return value
+
+
+def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spooled:
+    """Validate a delivery record by record against its contract and write COPY-ready CSV of
+    its fields (and the overflow of unexpected ones, JSON objects and arrays as they are) to
+    ``spool``.
+
+    A file drop loads whole or not at all: raises :class:`ContractViolation` naming every broken
+    row and column (the first ``MAX_LISTED_ERRORS``, and how many in all), with a masked excerpt of
+    what was found (:mod:`lnob.masking`): no name or phone number reaches a reason. A survey
+    platform's page (KoboToolbox, ODK Central) is checked submission by submission: a broken
+    submission is left out and listed in ``bad_submissions`` (named by its id, with its errors),
+    the page's others load; only a page that is unreadable, or whose every submission is broken,
+    raises.
     """
     date_format = src.format.get("date_format")
     labels = {f.label for f in src.fields}
     sensitive_labels = masking.sensitive_labels(src)
     required = [f for f in src.fields if f.required]
+    per_submission = src.kind in SUBMISSION_KINDS
+    key_label = src.format.get("key")
+    review_field = next((f for f in src.fields if f.name == "review_state"), None)
     writer = csv.writer(spool, lineterminator="\n")
     errors: list[dict] = []
     total = 0
     rows = 0
     unexpected: dict[str, None] = {}
     present: set[str] = set()
+    # the submission being read (survey platforms): its rows wait until it is known to be whole
+    current: dict = {"index": None, "key": None, "rows": [], "errors": [], "rejected": False}
+    bad: list[dict] = []
+    counts = {"delivered": 0, "loaded": 0, "rejected": 0, "quarantined": 0}
 
     def fail(row: int | None, column: str | None, expected: str, found: str) -> None:
         nonlocal total
+        error = {"row": row, "column": column, "expected": expected, "found": found[:80]}
+        if per_submission:
+            label = f"{key_label or 'submission'} {submission_id(current['key'])}"
+            current["errors"].append({"submission": label, **error})
+            return
         total += 1
         if len(errors) < MAX_LISTED_ERRORS:
-            errors.append({"row": row, "column": column, "expected": expected, "found": found[:80]})
+            errors.append(error)
+
+    def close_submission() -> None:
+        nonlocal rows
+        if current["index"] is None:
+            return
+        counts["delivered"] += 1
+        if current["errors"]:
+            counts["quarantined"] += 1
+            bad.append({"index": current["index"], "key": current["key"],
+                        "errors": current["errors"][:MAX_LISTED_ERRORS], "errors_total": len(current["errors"])})
+        else:
+            counts["rejected" if current["rejected"] else "loaded"] += 1
+            for out in current["rows"]:
+                writer.writerow(out)
+                rows += 1
+        current.update(index=None, key=None, rows=[], errors=[], rejected=False)
 
     try:
         if src.kind == "csv":
@@ -439,23 +515,34 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> tupl
             if missing:
                 raise ContractViolation("missing_required_field", [_missing_column(m, header) for m in missing])
         for number, record in readers.records(path, src):
+            if per_submission and record.get(readers.SUBMISSION) != current["index"]:
+                close_submission()
+                current["index"], current["key"] = record.get(readers.SUBMISSION), record.get(readers.SUBMISSION_KEY)
             if "__width__" in record:
                 fail(number, None, record["__expected__"], record["__width__"])
                 continue
-            nul = next((k for k, v in record.items() if isinstance(v, str) and "\x00" in v), None)
-            if nul is not None:  # PostgreSQL text cannot hold it (CharacterNotInRepertoire)
+            nul = next((k for k, v in record.items()
+                        if (isinstance(v, str) and "\x00" in v)
+                        or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))), None)
+            if nul is not None:  # PostgreSQL text and jsonb cannot hold it (CharacterNotInRepertoire)
                 fail(number, nul if nul in labels else masking.excerpt(nul), "text without NUL bytes", "a NUL byte")
                 continue
-            present.update(k for k, v in record.items() if v not in (None, ""))
+            if record.get(readers.EMPTY_REPEAT):
+                repeat = record[readers.EMPTY_REPEAT]
+                fail(number, repeat, f"at least one member in the repeat group {repeat!r}", "no members")
+                continue
+            present.update(k for k, v in record.items() if v not in (None, "", [], {}))
             out: list[str | None] = []
-            bad = False
+            bad_row = False
             for f in src.fields:
-                value = record.get(f.label)
+                value = readers.lookup(record, f.label)
                 value = value.strip() if isinstance(value, str) else value
+                if value not in (None, ""):
+                    present.add(f.label)
                 if value in (None, ""):
                     if f.required:
                         fail(number, f.label, "a value (required)", "empty")
-                        bad = True
+                        bad_row = True
                     out.append(None)
                     continue
                 try:
@@ -467,20 +554,30 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> tupl
                     found = exc.found if isinstance(exc, BadValue) and exc.found else \
                         _found(value, f, {**record, "__sensitive_labels__": sensitive_labels})
                     fail(number, f.label, expected, found)
-                    bad = True
+                    bad_row = True
                     out.append(None)
-            if bad:
+            if bad_row:
                 continue
-            extra = {k: v for k, v in record.items() if k not in labels}
+            if review_field is not None and _review_state(src, readers.lookup(record, review_field.label)) == REJECTED:
+                current["rejected"] = True
+            extra = {k: v for k, v in record.items() if k not in labels and k not in readers.INTERNAL}
             for k in extra:
                 unexpected.setdefault(k)
             out.append(json.dumps(extra, ensure_ascii=False) if extra else None)
             out.append(str(number))
-            writer.writerow(["" if v is None else v for v in out])
-            rows += 1
+            row = ["" if v is None else v for v in out]
+            if per_submission:
+                current["rows"].append(row)
+            else:
+                writer.writerow(row)
+                rows += 1
+        close_submission()
     except readers.UnreadableDelivery as exc:
         raise ContractViolation(exc.kind, [{"row": exc.row, "column": exc.column, "expected": exc.expected,
                                             "found": exc.found}]) from None
+    if per_submission and bad and rows == 0:  # nothing of the page is whole: the page goes as a whole
+        listed = [e for b in bad for e in b["errors"]]
+        raise ContractViolation("contract_broken", listed[:MAX_LISTED_ERRORS], sum(b["errors_total"] for b in bad))
     if src.kind != "csv" and rows:  # JSON and XLSX have no header: a required field never sent
         never = [f.label for f in required if f.label not in present]
         if never:
@@ -489,10 +586,11 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> tupl
                 for m in never])
     if total:
         raise ContractViolation("contract_broken", errors, total)
-    if rows == 0:
+    if rows == 0 and counts["rejected"] == 0:
         raise ContractViolation("no_rows", [{"row": 2, "column": None, "expected": "at least one record",
                                              "found": "none"}])
-    return rows, [k for k in unexpected if not k.startswith("__")]
+    return Spooled(rows, [k for k in unexpected if not k.startswith("__")],
+                   counts if per_submission else None, bad or None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,6 +619,45 @@ def quarantine_file(cfg: Settings, delivery: Delivery, reason: dict) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(reason, indent=2, default=str))
     return target
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def quarantine_submissions(cfg: Settings, src: Source, delivery: Delivery, bad: list[dict]) -> list[dict]:
+    """Keep each submission quarantined alone (the rest of its page loaded) as the platform sent
+    it, beside a reason naming partner, source, file, the submission's id, field and what was
+    expected (masked excerpts only, never a personal value). Both owner-only."""
+    folder = cfg.quarantine_dir / delivery.source_id / delivery.delivery_date
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        page = readers.submissions(Path(delivery.path), src)
+    except (readers.UnreadableDelivery, OSError):
+        page = []
+    stem = landing.safe_name(delivery.file_name, 120).replace("/", "_")
+    key_label = src.format.get("key") or "submission"
+    kept = []
+    for b in bad:
+        key = b["key"] if b["key"] not in (None, "") else f"index-{b['index']}"
+        safe_key = re.sub(r"[^A-Za-z0-9_.:-]", "_", str(key))[:80]
+        target = folder / f"{delivery.sha256[:12]}_{stem}.submission-{safe_key}.json"
+        label = f"{key_label} {submission_id(b['key'])}"
+        reason = {"partner": delivery.partner_id, "source": delivery.source_id, "file": delivery.path,
+                  "delivery_date": delivery.delivery_date, "sha256": delivery.sha256,
+                  "kind": "submission_quarantined", "submission": label, "key_field": key_label,
+                  "page_index": b["index"], "errors_total": b["errors_total"],
+                  "errors": [{k: v for k, v in e.items() if k != "submission"} for e in b["errors"]]}
+        if 0 <= b["index"] < len(page):
+            _write_private(target, json.dumps(page[b["index"]], ensure_ascii=False, indent=1))
+        else:
+            reason["file_not_kept"] = "the submission could not be read back from its page"
+        masking.bound_reason(reason, cfg.reason_max_bytes)
+        _write_private(target.with_name(target.name + ".reason.json"), json.dumps(reason, indent=2, default=str))
+        kept.append({"submission": label, "quarantine_path": str(target), "reason": reason})
+    return kept
 
 
 #: SQLSTATE classes of a file PostgreSQL refuses: 22 data exception (a NUL byte, a number out of
@@ -605,7 +742,7 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
     return rows
 
 
-def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]:
+def _careful_copy(cur, src: Source, delivery: Delivery) -> Spooled:
     """Validate and load a delivery row by row. Whatever goes wrong with the file itself (a
     reader's crash, PostgreSQL refusing a value, a file that cannot be opened) becomes a
     :class:`ContractViolation`: that delivery is quarantined with a reason and the night goes on.
@@ -613,7 +750,7 @@ def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]
     limits = Limits.of(settings(), delivery.delivery_date)
     try:
         with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
-            rows, unexpected = _spool(src, Path(delivery.path), spool, limits)
+            spooled = _spool(src, Path(delivery.path), spool, limits)
             spool.seek(0)
             names = ", ".join(f'"{f.name}"' for f in src.fields)
             cur.copy_expert(f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}, "_overflow", "_row_number") '
@@ -638,7 +775,7 @@ def _careful_copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str]]
         raise ContractViolation("unreadable_file", [{"row": None, "column": None,
                                                      "expected": f"a file readable as {src.kind}",
                                                      "found": f"the reader failed: {type(exc).__name__}"}]) from None
-    return rows, unexpected
+    return spooled
 
 
 def _supersede_edited(cur, src: Source, delivery_id: int) -> int:
@@ -728,6 +865,7 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
         # File line numbers: the first data line of a CSV is line 2.
         cur.execute("select setval(%s, 1, true)", (_row_sequence(src).replace('"', ""),))
         rows = unexpected = None
+        spooled: Spooled | None = None
         try:
             try:
                 if src.kind == "csv":
@@ -737,7 +875,8 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
                 cur.execute("rollback to savepoint fast_copy")
                 rows = None  # PostgreSQL refused it: the careful path names the row and column
             if rows is None:
-                rows, unexpected = _careful_copy(cur, src, delivery)
+                spooled = _careful_copy(cur, src, delivery)
+                rows, unexpected = spooled.rows, spooled.unexpected
         except ContractViolation as exc:
             conn.rollback()
             reason = {
@@ -770,6 +909,15 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
             result.quarantine_path = str(target)
             return result
         _supersede_edited(cur, src, delivery_id)
+        partial = None
+        if spooled is not None and spooled.submissions is not None:
+            result.submissions = spooled.submissions
+            if spooled.bad_submissions:
+                result.quarantined_submissions = quarantine_submissions(cfg, src, delivery, spooled.bad_submissions)
+                partial = {"kind": "submissions_quarantined", "partner": delivery.partner_id,
+                           "source": src.id, "file": delivery.file_name, "submissions": spooled.submissions,
+                           "quarantined": [{k: q[k] for k in ("submission", "quarantine_path")}
+                                           for q in result.quarantined_submissions[:MAX_LISTED_ERRORS]]}
         superseded: list[int] = []
         if src.type not in API_TYPES:
             # A corrected re-delivery of a file drop (same source, date and name) replaces the
@@ -798,14 +946,16 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
             f"""insert into {META_SCHEMA}.delivery_ledger
                 (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
                  file_sha256, status, rows_loaded, unexpected_fields, run_id,
-                 changed_by, changed_at, change_reason)
-                values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, now(), %s)""",
+                 changed_by, changed_at, change_reason, reason)
+                values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, now(), %s, %s)""",
             (delivery_id, src.id, delivery.partner_id, delivery.delivery_date, delivery.file_name,
-             delivery.path, delivery.sha256, rows, unexpected or None, run_id, by, why),
+             delivery.path, delivery.sha256, rows, unexpected or None, run_id, by, why,
+             json.dumps(partial) if partial else None),
         )
         meta.log_delivery_event(cur, delivery_id, src.id, action, "loaded", by, why, rows,
                                 detail={"file": delivery.file_name, "replaces": superseded or None,
-                                        "raw_migrated": migrated or None}, run_id=run_id)
+                                        "raw_migrated": migrated or None,
+                                        "submissions": result.submissions}, run_id=run_id)
     conn.commit()
     result.rows_loaded = rows
     result.superseded = superseded or None

@@ -111,6 +111,11 @@ def load_raw(url: str, run_id: str, delivery: dict, cfg: Settings | None = None)
     _log(url, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}", result.outcome, detail)
     if result.outcome == "quarantined":
         log.warning("QUARANTINED %s %s: %s", d.source_id, d.path, json.dumps(result.reason)[:2000])
+    elif result.quarantined_submissions:  # named by platform id, errors masked: no personal value
+        log.warning("QUARANTINED %d submission(s) of %s %s alone, the page's others loaded: %s",
+                    len(result.quarantined_submissions), d.source_id, d.path,
+                    json.dumps([{"submission": q["submission"], "errors": q["reason"]["errors"][:3]}
+                                for q in result.quarantined_submissions])[:2000])
     else:
         log.info("%s %s: %s rows", result.outcome, d.path, result.rows_loaded)
     return detail
@@ -309,6 +314,14 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
             s["deliveries"] += 1
             if outcome == "loaded":
                 s["rows_loaded"] += detail.get("rows_loaded", 0)
+                # survey platforms: submissions delivered = loaded + rejected + quarantined alone
+                if detail.get("submissions"):
+                    tally = s.setdefault("submissions", {"delivered": 0, "loaded": 0, "rejected": 0,
+                                                         "quarantined": 0})
+                    for k in tally:
+                        tally[k] += detail["submissions"].get(k, 0)
+                for q in detail.get("quarantined_submissions") or []:
+                    s["quarantine"].append(q.get("quarantine_path"))
             elif outcome == "duplicate":
                 s["duplicates"] += 1
             elif outcome == "quarantined":
@@ -376,6 +389,11 @@ def format_summary(s: dict) -> str:
     for src, info in sorted(s["sources"].items()):
         lines.append(f"  {src:32s} {info['rows_loaded']:>10,d} rows  {info['duplicates']} dup  "
                      f"{info['quarantined']} quarantined")
+        subs = info.get("submissions")
+        if subs:
+            lines.append(f"      submissions: {subs['delivered']:,d} delivered = {subs['loaded']:,d} loaded + "
+                         f"{subs['rejected']:,d} rejected by the partner's reviewers (kept in raw, left out of "
+                         f"every estimate) + {subs['quarantined']:,d} quarantined alone")
         for q in info["quarantine"]:
             lines.append(f"      quarantined file: {safe_name(q, 400)}")
     refused = ex.get("rejected") or []

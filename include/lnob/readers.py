@@ -64,15 +64,42 @@ def text(value: Any) -> str | None:
 
 
 def _flatten(obj: dict, prefix: str = "") -> Record:
-    """Nested objects (ODK Central, the UN SDG API) as `a/b/c` paths; lists stay JSON."""
-    out: Record = {}
+    """Nested objects (ODK Central, the UN SDG API) as `a/b/c` paths. Lists, empty objects and
+    GeoJSON points stay JSON values (not text): the loader keeps what the contract does not declare
+    in ``_overflow`` as JSON arrays and objects, and :func:`lookup` turns a declared one to text."""
+    out: dict[str, Any] = {}
     for key, value in obj.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict) and value and not ("type" in value and "coordinates" in value):
             out.update(_flatten(value, path + "/"))
+        elif isinstance(value, (dict, list)):
+            out[path] = value
         else:
             out[path] = text(value)
     return out
+
+
+#: Keys a reader adds to a record of a survey platform: which submission of the page it belongs to
+#: (its index in the page and its id), and a repeat group it left empty. Never loaded.
+SUBMISSION = "__lnob_submission__"
+SUBMISSION_KEY = "__lnob_submission_key__"
+EMPTY_REPEAT = "__lnob_empty_repeat__"
+INTERNAL = (SUBMISSION, SUBMISSION_KEY, EMPTY_REPEAT)
+
+
+def lookup(record: dict, label: str) -> str | None:
+    """A field's value as text: the key itself, else a `group/question` path into a JSON object
+    the record holds (KoboToolbox `_validation_status/uid`)."""
+    if label in record:
+        return text(record[label])
+    parts = label.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        value = record.get("/".join(parts[:i]))
+        if isinstance(value, dict):
+            for part in parts[i:]:
+                value = value.get(part) if isinstance(value, dict) else None
+            return text(value)
+    return None
 
 
 def csv_header(path: Path, src: Source) -> tuple[list[str], int]:
@@ -322,21 +349,49 @@ def _keys(page: Any) -> str:
     return f"keys {[masking.excerpt(k) for k in sorted(page)[:8]]}"
 
 
+def _value(v: Any) -> Any:
+    """A platform value as a record holds it: JSON objects and arrays as they are, the rest text."""
+    return v if isinstance(v, (dict, list)) else text(v)
+
+
+def submissions(path: Path, src: Source) -> list:
+    """The submissions of a survey platform's page (KoboToolbox ``results``, OData ``value``), as
+    the platform sent them; a page that is not the platform's envelope is unreadable."""
+    page = _json(path)
+    key, shape = (("results", "a KoboToolbox data page {count, next, previous, results}") if src.kind == "kobo_json"
+                  else ("value", "an OData page {@odata.context, value}"))
+    if not isinstance(page, dict) or not isinstance(page.get(key), list):
+        raise UnreadableDelivery("malformed_page", None, shape, _keys(page))
+    return page[key]
+
+
 def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     """KoboToolbox API v2 data page: one record per member of the repeat group, carrying the
-    submission's own fields (or one per submission when the form has no repeat group)."""
-    page = _json(path)
-    if not isinstance(page, dict) or "results" not in page:
-        raise UnreadableDelivery("malformed_page", None, "a KoboToolbox data page {count, next, previous, results}",
-                                 _keys(page))
+    submission's own fields (or one per submission when the form has no repeat group). Nested
+    metadata (`_validation_status`, `_tags`, `_notes`) stays JSON; keys the format's ``discard``
+    lists (`_geolocation`, `_attachments`) are dropped here, never stored. Each record says which
+    submission it came from (:data:`SUBMISSION`, :data:`SUBMISSION_KEY`); a submission whose repeat
+    group is missing or empty gives one record marked :data:`EMPTY_REPEAT`."""
     repeat = src.format.get("repeat")
+    key = src.format.get("key", "_id")
+    discard = set(src.format.get("discard", []))
     number = 0
-    for sub in page["results"]:
-        base = {k: text(v) for k, v in sub.items() if k != repeat}
+    for index, sub in enumerate(submissions(path, src)):
+        if not isinstance(sub, dict):
+            raise UnreadableDelivery("malformed_page", None, "a submission object in `results`", type(sub).__name__)
+        base = {k: _value(v) for k, v in sub.items() if k != repeat and k not in discard}
+        base[SUBMISSION], base[SUBMISSION_KEY] = index, text(sub.get(key))
         members = sub.get(repeat) if repeat else None
+        if repeat and not members:
+            number += 1
+            yield number, {**base, EMPTY_REPEAT: repeat}
+            continue
         for member in members or [{}]:
             number += 1
-            yield number, {**base, **{k: text(v) for k, v in member.items()}}
+            if not isinstance(member, dict):
+                yield number, {**base, EMPTY_REPEAT: repeat}
+                continue
+            yield number, {**base, **{k: _value(v) for k, v in member.items() if k not in discard}}
 
 
 def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
@@ -349,7 +404,16 @@ def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
 
 
 def read_odata(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
-    return _paged(path, "value", "an OData page {@odata.context, value}")
+    """ODK Central OData page: one record per submission (nested groups as paths), each saying
+    which submission it is (its ``__id``)."""
+    key = src.format.get("key", "__id")
+    discard = set(src.format.get("discard", []))
+    for index, row in enumerate(submissions(path, src)):
+        if not isinstance(row, dict):
+            raise UnreadableDelivery("malformed_page", None, "a submission object in `value`", type(row).__name__)
+        rec = {k: v for k, v in _flatten(row).items() if k not in discard}
+        rec[SUBMISSION], rec[SUBMISSION_KEY] = index, text(row.get(key))
+        yield index + 1, rec
 
 
 def read_unsd(path: Path, src: Source) -> Iterator[tuple[int, Record]]:

@@ -318,9 +318,14 @@ def _gates(data: dict) -> str:
 
 def _sources(summary: dict) -> str:
     ex = summary.get("extract") or {}
+    def subs(info: dict, key: str) -> str:
+        return f"{info['submissions'][key]:,}" if info.get("submissions") else ""
+
     rows = "".join(
         f"<tr><td>{_e(src)}</td><td class='num'>{info['deliveries']}</td><td class='num'>{info['rows_loaded']:,}</td>"
-        f"<td class='num'>{info['duplicates']}</td><td class='num'>{info['quarantined']}</td></tr>"
+        f"<td class='num'>{info['duplicates']}</td><td class='num'>{info['quarantined']}</td>"
+        f"<td class='num'>{subs(info, 'delivered')}</td><td class='num'>{subs(info, 'rejected')}</td>"
+        f"<td class='num'>{subs(info, 'quarantined')}</td></tr>"
         for src, info in sorted(summary.get("sources", {}).items()))
     refused = ex.get("rejected") or []
     refused_html = ("" if not refused else
@@ -330,7 +335,9 @@ def _sources(summary: dict) -> str:
                     + "</ul>")
     return (f"<p>{_e(ex.get('new', 0))} new deliveries, {_e(ex.get('already_loaded', 0))} already loaded.</p>"
             "<table id='sources'><tr><th>source</th><th>deliveries</th><th>rows loaded</th><th>duplicates</th>"
-            "<th>quarantined</th></tr>" + (rows or "<tr><td colspan=5>No new deliveries tonight.</td></tr>")
+            "<th>quarantined</th><th>submissions</th><th>rejected by reviewers (not counted)</th>"
+            "<th>submissions quarantined alone</th></tr>"
+            + (rows or "<tr><td colspan=8>No new deliveries tonight.</td></tr>")
             + "</table>" + refused_html)
 
 

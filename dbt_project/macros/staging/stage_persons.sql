@@ -8,6 +8,15 @@
     columns: canonical column -> SQL expression over the raw columns; for a coded column,
              a pair (raw column, code map name in the registry), recoded through partner_code_map.
 
+  A coded field the registry marks `multiple: true` (a KoboToolbox select_multiple answer, choice
+  names separated by spaces) is recoded choice by choice (`recode_set`); the column gets the set's
+  one value (`reduce_code_set`: an unmapped choice first, then '0' if any choice is '0', else the
+  code all choices share, else '_U') and, where the person columns have `<column>_set`, the recoded
+  set itself (a JSON array of codes, in the order given; one code for a single-choice field).
+  Making a field `multiple` needs no restage: a single choice reduces to its own code either way,
+  and a delivery whose lists were staged as `UNMAPPED:` before was held back (retry it). Which fields are sets is read at run time from the registry's `lnob_sources` seed,
+  so a model stays a plain call.
+
   Names, phone numbers, GPS and raw ids are never selected: the ids go on only as keyed-hash
   pseudonyms (`pseudonym` macro), and only the columns listed here leave the raw layer.
 #}
@@ -23,7 +32,7 @@
         ('wg_remembering', 'integer'), ('wg_selfcare', 'integer'), ('wg_communicating', 'integer'),
         ('ethnicity_group', 'text'), ('caste_group', 'text'), ('displacement_group', 'text'),
         ('poverty_group', 'text'),
-        ('water_safe', 'text'), ('birth_registered', 'text'), ('felt_discriminated', 'text'),
+        ('water_safe', 'text'), ('water_safe_set', 'jsonb'), ('birth_registered', 'text'), ('felt_discriminated', 'text'),
         ('health_need', 'text'), ('health_access', 'text'),
         ('consumption_month', 'numeric'), ('oop_health_12m', 'numeric'),
         ('survey_weight', 'double precision'),
@@ -50,7 +59,7 @@
     {{ exceptions.raise_compiler_error("stage_persons(" ~ source_id ~ "): '" ~ key ~ "' is lineage, set by the macro") }}
 {%- endfor -%}
 {%- set known = person_columns() | map('first') | list -%}
-{%- for key in columns if key not in known -%}
+{%- for key in columns if key not in known or key.endswith('_set') -%}
     {{ exceptions.raise_compiler_error("stage_persons(" ~ source_id ~ "): unknown column '" ~ key ~ "'; expected one of " ~ known | join(', ')) }}
 {%- endfor -%}
 with
@@ -72,11 +81,20 @@ select
 {%- for name, type in person_columns() %}
     {%- if name in lineage %}
     {{ lineage[name] }}::{{ type }}
+    {%- elif name.endswith('_set') and name[:-4] in columns and columns[name[:-4]] is not string %}
+    {#- the recoded set of a coded column: every choice of a `multiple` field, else the one code -#}
+    {%- set base = columns[name[:-4]] %}
+    to_jsonb(case when {{ is_multiple_field(source_id, base[0]) }}
+                  then {{ recode_set(source_id, base[1], base[0] ~ '::text') }}
+                  else array_remove(array[{{ recode(source_id, base[1], base[0] ~ '::text') }}], null)
+             end)::{{ type }}
     {%- elif name not in columns %}
     null::{{ type }}
     {%- elif columns[name] is not string %}
     {#- (raw column, code map): recode; Washington Group answers become 1..4, don't know null -#}
-    {%- set coded = recode(source_id, columns[name][1], columns[name][0] ~ '::text') %}
+    {%- set single = recode(source_id, columns[name][1], columns[name][0] ~ '::text') %}
+    {%- set multiple = is_multiple_field(source_id, columns[name][0]) %}
+    {%- set coded = 'case when ' ~ multiple ~ ' then ' ~ reduce_code_set(recode_set(source_id, columns[name][1], columns[name][0] ~ '::text')) ~ ' else ' ~ single ~ ' end' %}
     {%- if name in wg_domains %}
     case {{ coded }} when '1' then 1 when '2' then 2 when '3' then 3 when '4' then 4 end::integer
     {%- else %}

@@ -54,6 +54,9 @@ FIXED_CANONICAL = {
     "sdmx_urbanisation": {"_T", "U", "R"},
     # CL_UNIT_MEASURE codes of the series the partnership compares (percent, index, count)
     "sdmx_unit_measure": {"PT", "IX", "NUMBER"},
+    # A submission's review by the partner's supervisors, in ODK Central's words (KoboToolbox's
+    # `_validation_status` uids are mapped onto them): only `rejected` leaves the estimates.
+    "review_state": {"received", "approved", "hasIssues", "edited", "rejected"},
 }
 DERIVED_CANONICAL = {"group", "voice_group", "admin1"}
 
@@ -67,7 +70,8 @@ _KEYS = {
     "partner": {"id", "name", "kind", "country", "icso", "members"},
     "source": {"id", "partner", "type", "entity", "cadence", "connection", "file_pattern", "format",
                "gate_policy", "fields", "codes", "description", "harmonise"},
-    "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes"},
+    "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes",
+              "multiple"},
     "national_series": {"code", "name", "indicators", "unit", "unit_mult", "partner", "country", "scope"},
 }
 _FORMAT_KEYS = {
@@ -75,8 +79,10 @@ _FORMAT_KEYS = {
     "xlsx": {"kind", "sheet", "header_row", "date_format"},
     "json": {"kind", "records"},
     "jsonl": {"kind"},
-    "kobo_json": {"kind", "asset_uid", "page_size", "repeat", "key", "incremental"},
-    "odata_json": {"kind", "project_id", "form_id", "page_size", "key", "incremental"},
+    "kobo_json": {"kind", "asset_uid", "page_size", "repeat", "key", "incremental", "metadata_fields",
+                  "discard"},
+    "odata_json": {"kind", "project_id", "form_id", "page_size", "key", "incremental", "metadata_fields",
+                   "discard"},
     "unsd_json": {"kind", "page_size", "series", "areas", "metadata_fields"},
     "sdmx_ml": {"kind", "dsd", "dataflow", "metadata_fields"},
 }
@@ -105,6 +111,8 @@ class Field:
     pseudonymise: bool = False
     free_text: bool = False
     codes: str | None = None
+    #: A select_multiple answer: a space-separated list of choice names, each recoded on its own.
+    multiple: bool = False
 
     @property
     def label(self) -> str:
@@ -185,6 +193,11 @@ class Source:
     def kind(self) -> str:
         return self.format.get("kind", "")
 
+    @property
+    def multiple_fields(self) -> list[str]:
+        """The fields holding a set of choices (``multiple: true``)."""
+        return [f.name for f in self.fields if f.multiple]
+
 
 @dataclass(frozen=True)
 class NationalSeries:
@@ -249,9 +262,11 @@ class Registry:
 
     def sources_csv(self) -> str:
         """The sources as the CSV of the ``lnob_sources`` dbt seed: who delivers what, how often."""
-        return _csv(["source_id", "partner_id", "source_type", "entity", "cadence", "country_iso3", "gate_policy"],
+        return _csv(["source_id", "partner_id", "source_type", "entity", "cadence", "country_iso3", "gate_policy",
+                     "multiple_fields"],
                     [(s.id, s.partner, s.type, s.entity, s.cadence,
-                      s.country or self.partners[s.partner].country or "", s.gate_policy)
+                      s.country or self.partners[s.partner].country or "", s.gate_policy,
+                      ";".join(s.multiple_fields))
                      for s in sorted(self.sources.values(), key=lambda s: s.id)])
 
     def national_series_csv(self) -> str:
@@ -371,9 +386,10 @@ def _check_format(fmt: Any, stype: str | None, where: str, problems: list[str]) 
         problems.append(f"{where}.kind: {kind!r} is not a format of a {stype} source ({sorted(allowed)})")
         return fmt
     _unknown_keys(fmt, _FORMAT_KEYS.get(kind, {"kind"}), where, problems)
-    meta = fmt.get("metadata_fields", [])
-    if not isinstance(meta, list) or not all(isinstance(m, str) and m for m in meta):
-        problems.append(f"{where}.metadata_fields: {meta!r} is not a list of field names")
+    for key in ("metadata_fields", "discard"):
+        meta = fmt.get(key, [])
+        if not isinstance(meta, list) or not all(isinstance(m, str) and m for m in meta):
+            problems.append(f"{where}.{key}: {meta!r} is not a list of field names")
     if kind == "csv":
         try:
             codecs.lookup(fmt.get("encoding", "utf-8"))
@@ -430,7 +446,7 @@ def _harmonise(raw: Any, entity: str, fields: list[Field], where: str, problems:
     out: dict[str, Any] = {}
     for column, value in raw.items():
         cwhere = f"{where}.{column}"
-        if column not in columns or column in dbt_files.PERSON_LINEAGE:
+        if column not in columns or column in dbt_files.PERSON_LINEAGE or column.endswith("_set"):
             hint = difflib.get_close_matches(str(column), sorted(columns), n=1)
             problems.append(f"{cwhere}: not a harmonised person column"
                             + (f" (did you mean {hint[0]!r}?)" if hint else ""))
@@ -753,12 +769,15 @@ def load(path: Path | None = None) -> Registry:
                                 "(it names a raw column)")
             if name in seen:
                 problems.append(f"{fwhere}.name: duplicate field {name!r}")
-            for flag in ("required", "identifier", "pseudonymise", "free_text"):
+            for flag in ("required", "identifier", "pseudonymise", "free_text", "multiple"):
                 if flag in f and not isinstance(f[flag], bool):
                     problems.append(f"{fwhere}.{flag}: expected true or false, found {f[flag]!r}")
             if f.get("identifier") and f.get("required"):
                 problems.append(f"{fwhere}: an identifier field cannot be required (nothing may depend on it)")
             code_map = f.get("codes")
+            if f.get("multiple") and (not code_map or ftype != "text"):
+                problems.append(f"{fwhere}.multiple: a set of choices needs `type: text` and `codes` "
+                                "(each choice is recoded through the code map)")
             if code_map == "admin1":
                 cty = countries.get(country or "")
                 if cty is None or not cty.areas:
@@ -776,7 +795,7 @@ def load(path: Path | None = None) -> Registry:
                     name=name, type=ftype, source_name=str(f.get("source") or ""),
                     required=bool(f.get("required")), identifier=bool(f.get("identifier")),
                     pseudonymise=bool(f.get("pseudonymise")), free_text=bool(f.get("free_text")),
-                    codes=code_map,
+                    codes=code_map, multiple=bool(f.get("multiple")),
                 ))
         description = s.get("description", "")
         if not isinstance(description, str):

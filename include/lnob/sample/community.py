@@ -316,10 +316,41 @@ def _kobo_member(rng: random.Random, p: Person) -> dict:
     return m
 
 
+def _kobo_water(rng: random.Random, extra: random.Random, safe: bool) -> str:
+    """A select_multiple answer (choice names separated by spaces): a safely served household lists
+    only safe sources, another lists at least one unsafe one (the registry's rule: safe only when
+    every listed source is)."""
+    main = rng.choice(SAFE_SOURCES_CHOICES if safe else UNSAFE_SOURCES_CHOICES)
+    if extra.random() < 0.25:
+        other = extra.choice(SAFE_SOURCES_CHOICES)
+        if other != main:
+            return f"{main} {other}"
+    return main
+
+
+#: KoboToolbox `_validation_status` uids and labels; most submissions are never validated ({}).
+KOBO_VALIDATION = {"validation_status_approved": ("Approved", "#00ff00"),
+                   "validation_status_on_hold": ("On Hold", "#0000ff"),
+                   "validation_status_not_approved": ("Not Approved", "#ff0000")}
+
+
+def _kobo_validation(extra: random.Random, submitted: datetime) -> dict:
+    uid = extra.choices((None, "validation_status_on_hold", "validation_status_approved",
+                         "validation_status_not_approved"), (90, 3, 6, 1))[0]
+    if uid is None:
+        return {}
+    label, color = KOBO_VALIDATION[uid]
+    return {"timestamp": int(submitted.timestamp()) + 3600, "uid": uid,
+            "by_whom": f"brac_supervisor_{extra.randint(1, 6):02d}", "color": color, "label": label}
+
+
 def _kobo_submission(rng: random.Random, hh: Household, asset_uid: str, record_id: int,
                      instance: str, deprecated: str | None, day: date, stamp: str) -> dict:
     start = hh.interview.replace(tzinfo=None)
     submitted = datetime(day.year, day.month, day.day) - timedelta(seconds=rng.randint(60, 20 * 3600))
+    # draws added with the real API shape (select_multiple, validation status) come from a stream
+    # of their own, so the rest of the sample stays what it was for a given seed
+    extra = random.Random(f"kobo-{record_id}-{instance}")
     sub = {
         "_id": record_id,
         "formhub/uuid": "9f0c5e2a41b84c0e8a3bd1a6b0d1c2e3",
@@ -335,13 +366,14 @@ def _kobo_submission(rng: random.Random, hh: Household, asset_uid: str, record_i
         "group_hh/head_name": hh.head_name,
         "group_hh/phone": hh.phone,
         "group_hh/upg_member": "yes" if hh.ultra_poor else "no",
-        "group_wash/water_source": rng.choice(SAFE_SOURCES_CHOICES if hh.safe_water else UNSAFE_SOURCES_CHOICES),
+        "group_wash/water_source": _kobo_water(rng, extra, hh.safe_water),
         "group_exp/consumption_month_bdt": str(hh.consumption_month),
         "group_exp/health_spending_12m_bdt": str(hh.oop_health_12m),
         "hh_roster_count": str(len(hh.members)),
         "hh_roster": [_kobo_member(rng, p) for p in hh.members],
         "__version__": "vQx3hLnobBgd2026a",
         "meta/instanceID": f"uuid:{instance}",
+        "meta/rootUuid": f"uuid:{deprecated or instance}",
     }
     if deprecated:
         sub["meta/deprecatedID"] = f"uuid:{deprecated}"
@@ -354,7 +386,7 @@ def _kobo_submission(rng: random.Random, hh: Household, asset_uid: str, record_i
         "_submission_time": submitted.isoformat(timespec="seconds"),
         "_tags": [],
         "_notes": [],
-        "_validation_status": {},
+        "_validation_status": _kobo_validation(extra, submitted),
         "_submitted_by": f"brac_enum_{rng.randint(1, 40):02d}",
     })
     return sub

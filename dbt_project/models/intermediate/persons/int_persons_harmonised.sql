@@ -81,6 +81,7 @@ select
     coded.wg_seeing, coded.wg_hearing, coded.wg_walking,
     coded.wg_remembering, coded.wg_selfcare, coded.wg_communicating,
     coded.water_safe,
+    coded.water_safe_set,
     coded.birth_registered,
     coded.felt_discriminated,
     coded.health_need,

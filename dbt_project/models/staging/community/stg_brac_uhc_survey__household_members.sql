@@ -1,7 +1,9 @@
 -- generated from the registry by `lnob registry generate`: edit registry.yml, not this file
 {#- BRAC coalition UHC survey (KoboToolbox): one submission per household, flattened at load to one
     row per roster member. Household consumption and health spending repeat on every member's row.
-    An edited submission keeps its `_id`: with the member number, the record key. -#}
+    An edited submission keeps its `_id`: with the member number, the record key. Its
+    `_validation_status` is the review state (a rejected submission leaves every estimate); the
+    water sources are a select_multiple answer (`multiple: true`). -#}
 {{ config(materialized='incremental', pre_hook="{{ prune_deliveries('brac_uhc_survey') }}") }}
 
 {{ stage_persons('brac_uhc_survey', 'BGD', {
@@ -9,6 +11,7 @@
     'household_pid': pseudonym('household_id'),
     'record_key': pseudonym("record_key || '/' || member_no"),
     'record_version': 'submission_time',
+    'review_state': ('review_state', 'review_state'),
     'area_code': ('admin1', 'admin1'),
     'urbanisation': ('urbanisation', 'urbanisation'),
     'sex': ('sex', 'sex'),
