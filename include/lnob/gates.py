@@ -453,10 +453,68 @@ def _scaffold_raw(ctx, ds, registry: Registry, source_id: str) -> str:
     return f"raw__{source_id}"
 
 
-def scaffold(registry: Registry, warehouse_url: str, cfg: Settings | None = None) -> list[str]:
-    """(Re)write the GX context files. Needs the raw and audit tables to exist (GX checks them)."""
+def _mart_suites(cfg: Settings) -> dict[str, list]:
+    """Suite name -> expectations of the harmonised persons and of every mart. Their codelists
+    come from the seeds, which follow the registry (areas, groups, declared national series)."""
+    out = {f"persons__{PERSONS_TABLE[1]}": persons_expectations(cfg)}
+    for table in MART_TABLES:
+        out[f"marts__{table}"] = mart_expectations(cfg, table)
+    return out
+
+
+def mart_suites_are_current(ctx, cfg: Settings) -> bool:
+    """Whether the stored mart suites check what the seeds imply now (a registry edit that adds an
+    area, a group or a national series changes a codelist, and with it the suite)."""
+    try:
+        for name, expectations in _mart_suites(cfg).items():
+            if _signature(ctx.suites.get(name).expectations) != _signature(expectations):
+                return False
+        ctx.checkpoints.get("marts")
+        ctx.checkpoints.get("marts_counts")
+    except Exception:  # noqa: BLE001 - GX raises DataContextError (or a store error) when absent
+        return False
+    return True
+
+
+def _scaffold_marts(ctx, ds, cfg: Settings) -> list[str]:
+    """The persons and mart suites, their validation definitions and the two mart checkpoints."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
+
+    written: list[str] = []
+    mart_vds = []
+    schema, table = PERSONS_TABLE
+    a = _asset(ds, f"{schema}__{table}", table, schema)
+    try:
+        bd = a.get_batch_definition("whole_table")
+    except KeyError:
+        bd = a.add_batch_definition_whole_table("whole_table")
+    mart_vds.append(_replace(ctx, f"persons__{table}", persons_expectations(cfg), bd, None))
+    for table in MART_TABLES:
+        a = _asset(ds, f"audit__{table}", table, AUDIT_SCHEMA)
+        try:
+            bd = a.get_batch_definition("whole_table")
+        except KeyError:
+            bd = a.add_batch_definition_whole_table("whole_table")
+        mart_vds.append(_replace(ctx, f"marts__{table}", mart_expectations(cfg, table), bd, None))
+    # `marts_counts` counts unexpected rows only (far fewer queries on a large table); the
+    # gate runs `marts`, with samples of every failure, only when it fails.
+    for name, result_format in (("marts", {"result_format": "SUMMARY", "partial_unexpected_count": 5}),
+                                ("marts_counts", {"result_format": "BOOLEAN_ONLY"})):
+        try:
+            ctx.checkpoints.delete(name)
+        except Exception:  # noqa: BLE001
+            pass
+        ctx.checkpoints.add(gx.Checkpoint(
+            name=name, validation_definitions=mart_vds,
+            actions=[UpdateDataDocsAction(name="update_data_docs")], result_format=result_format,
+        ))
+        written.append(name)
+    return written
+
+
+def scaffold(registry: Registry, warehouse_url: str, cfg: Settings | None = None) -> list[str]:
+    """(Re)write the GX context files. Needs the raw and audit tables to exist (GX checks them)."""
 
     cfg = cfg or settings()
     _env(warehouse_url)
@@ -467,34 +525,7 @@ def scaffold(registry: Registry, warehouse_url: str, cfg: Settings | None = None
         for source_id in sorted(registry.sources):
             written.append(_scaffold_raw(ctx, ds, registry, source_id))
 
-        mart_vds = []
-        schema, table = PERSONS_TABLE
-        a = _asset(ds, f"{schema}__{table}", table, schema)
-        try:
-            bd = a.get_batch_definition("whole_table")
-        except KeyError:
-            bd = a.add_batch_definition_whole_table("whole_table")
-        mart_vds.append(_replace(ctx, f"persons__{table}", persons_expectations(cfg), bd, None))
-        for table in MART_TABLES:
-            a = _asset(ds, f"audit__{table}", table, AUDIT_SCHEMA)
-            try:
-                bd = a.get_batch_definition("whole_table")
-            except KeyError:
-                bd = a.add_batch_definition_whole_table("whole_table")
-            mart_vds.append(_replace(ctx, f"marts__{table}", mart_expectations(cfg, table), bd, None))
-        # `marts_counts` counts unexpected rows only (far fewer queries on a large table); the
-        # gate runs `marts`, with samples of every failure, only when it fails.
-        for name, result_format in (("marts", {"result_format": "SUMMARY", "partial_unexpected_count": 5}),
-                                    ("marts_counts", {"result_format": "BOOLEAN_ONLY"})):
-            try:
-                ctx.checkpoints.delete(name)
-            except Exception:  # noqa: BLE001
-                pass
-            ctx.checkpoints.add(gx.Checkpoint(
-                name=name, validation_definitions=mart_vds,
-                actions=[UpdateDataDocsAction(name="update_data_docs")], result_format=result_format,
-            ))
-            written.append(name)
+        written += _scaffold_marts(ctx, ds, cfg)
     return written
 
 
@@ -623,7 +654,9 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     # the disclosure audit (lnob.disclosure): linear attacks on every suppressed cell
     exposed, audit = disclosure.gate_failures(warehouse_url, cfg)
     log.info(audit.describe())
-    counts = run_checkpoint("marts_counts", warehouse_url, None, cfg, parameters=parameters)
+    rewrite = lambda ctx: _scaffold_marts(ctx, _datasource(ctx), cfg)  # noqa: E731
+    counts = run_checkpoint("marts_counts", warehouse_url, None, cfg, parameters=parameters,
+                            write_if_missing=rewrite, is_current=lambda ctx: mart_suites_are_current(ctx, cfg))
     if counts.success:
         result = GateResult(gate="marts", success=True, evaluated=counts.evaluated)
     else:  # name every failure with samples (the log, the run summary, Data Docs)
