@@ -114,7 +114,8 @@ def test_csv_deliveries_parse_with_the_registry_encoding_and_delimiter(landing, 
     assert len(frame) > 0
     labels = [f.label for f in src.fields]
     assert {f.label for f in src.fields if f.required} <= set(frame.columns)
-    assert set(frame.columns) <= set(labels), "a column the registry does not know"
+    vocabulary = {label for c in src.vocabulary for label in c.labels}  # Open SDG disaggregations
+    assert set(frame.columns) <= set(labels) | vocabulary, "a column the registry does not know"
     if src.type == "file_drop":  # a partner's survey export has every column of its contract
         assert list(frame.columns) == labels
 
@@ -281,6 +282,29 @@ def test_every_generated_code_spelling_is_in_the_registry(landing, reg, source_i
         if missing:
             unmapped[name] = sorted(missing)[:10]
     assert not unmapped, f"{source_id}: spellings the registry does not map: {unmapped}"
+
+
+def test_every_generated_open_sdg_category_is_in_the_vocabulary(landing, reg):
+    """The Open SDG file's disaggregation columns and categories, as staging reads them: the
+    column through `open_sdg_column`, the category through `col:<column>` (or `area`)."""
+    rows = {(code_list, partner_code): code for source_id, code_list, partner_code, code in reg.vocabulary_rows()
+            if source_id == "statcan_open_sdg"}
+    src = reg.source("statcan_open_sdg")
+    fixed = {f.label for f in src.fields}
+    unmapped = set()
+    for path in _files(landing, reg, "statcan_open_sdg"):
+        for r in _csv_rows(path, src):
+            for column, value in r.items():
+                if column in fixed:
+                    continue
+                key = rows.get(("open_sdg_column", column.strip().casefold()))
+                assert key, f"column {column!r} is not in the vocabulary"
+                if not value.strip():
+                    continue
+                code_list = "area" if rows[("open_sdg_dimension", key)] == "REF_AREA" else f"col:{key}"
+                if (code_list, value.strip().casefold()) not in rows:
+                    unmapped.add((column, value))
+    assert not unmapped, unmapped
 
 
 # --------------------------------------------------------------------------------------------

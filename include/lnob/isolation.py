@@ -34,7 +34,7 @@ import yaml
 from lnob import masking
 from lnob.config import META_SCHEMA, RAW_SCHEMA, STAGING_SCHEMA, Settings, settings
 from lnob.landing import safe_name
-from lnob.registry import Registry
+from lnob.registry import Registry, vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -220,14 +220,17 @@ def unmapped_columns(cur, reg: Registry, source_id: str) -> list[Problem]:
     if src.entity != "observation":
         return []
     metadata = list(src.format.get("metadata_fields", []))
+    # An Open SDG file's disaggregation columns are read through the registry's vocabulary: only
+    # a column the vocabulary does not know is unmapped.
+    known = sorted(vocabulary.known_columns(src.vocabulary, src.series)) if src.type == "open_sdg_csv" else []
     cur.execute(f"""select r._delivery_id, e.key, 'column present with values', count(*)
                     from {RAW_SCHEMA}."{src.raw_table}" as r
                     cross join lateral jsonb_each_text(r._overflow) as e(key, value)
                     join {META_SCHEMA}.delivery_ledger as l
                       on l.delivery_id = r._delivery_id and l.status = 'loaded'
                     where r._overflow is not null and nullif(trim(e.value), '') is not null
-                      and not e.key = any(%s)
-                    group by 1, 2""", (metadata,))
+                      and not e.key = any(%s) and not lower(trim(e.key)) = any(%s)
+                    group by 1, 2""", (metadata, known))
     rows = cur.fetchall()
     problems = _grouped(rows, source_id, "unmapped_column",
                         "a column the registry's contract does not declare carries values "

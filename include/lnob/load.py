@@ -32,7 +32,7 @@ import psycopg2
 
 from lnob import landing, masking, meta, readers
 from lnob.config import META_SCHEMA, RAW_SCHEMA, ConfigurationError, Settings, settings  # noqa: F401
-from lnob.registry import API_TYPES, Registry, Source
+from lnob.registry import API_TYPES, Registry, Source, vocabulary
 
 LINEAGE_COLUMNS = [
     ("_delivery_id", "bigint"),
@@ -411,6 +411,30 @@ def _missing_column(label: str, header: list[str]) -> dict:
             "found": f"a header of {len(header)} columns without it{hint}"}
 
 
+#: Open SDG periods: a year, a quarter (`2024 Q1`, `2024-Q1`) or a month (`2024-03`).
+OPEN_SDG_PERIOD = re.compile(r"^\d{4}(?:\s*-?\s*Q[1-4]|-(?:0[1-9]|1[0-2]))?$", re.IGNORECASE)
+
+
+def _open_sdg_row(src: Source, record: dict) -> list[tuple[str, str, str]]:
+    """What an Open SDG row breaks beyond its typed fields, as (column, expected, found): a period
+    that is neither a year, a quarter nor a month; a blank Value that no observation status
+    explains (a missing figure is kept only with its reason, never as a silent gap)."""
+    out = []
+    year_field = next((f for f in src.fields if f.name == "year"), None)
+    if year_field is not None:
+        year = (record.get(year_field.label) or "").strip()
+        if year and not OPEN_SDG_PERIOD.match(year):
+            out.append((year_field.label, "a year (2024), a quarter (2024 Q1) or a month (2024-03)",
+                        masking.excerpt(year)))
+    value_field = next((f for f in src.fields if f.name == "value"), None)
+    if value_field is not None and not (record.get(value_field.label) or "").strip():
+        statuses = vocabulary.status_labels(src.vocabulary)
+        if not any((v or "").strip() for k, v in record.items() if k.strip().casefold() in statuses):
+            out.append((value_field.label, "a value, or an observation status saying why it is missing "
+                        "(a column such as 'Observation status')", "empty, and no observation status"))
+    return out
+
+
 @dataclass
 class Spooled:
     """What the careful path made of a delivery: the rows written for COPY, the fields the
@@ -556,6 +580,10 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                     fail(number, f.label, expected, found)
                     bad_row = True
                     out.append(None)
+            if not bad_row and src.type == "open_sdg_csv":
+                for column, expected, found in _open_sdg_row(src, record):
+                    fail(number, column, expected, found)
+                    bad_row = True
             if bad_row:
                 continue
             if review_field is not None and _review_state(src, readers.lookup(record, review_field.label)) == REJECTED:
@@ -702,6 +730,8 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
     except OSError as exc:  # the careful path says why, in a reason
         raise readers.UnreadableDelivery("unreadable_file", None, "a regular file", exc.strerror or str(exc)) from None
     by_label = {f.label: f for f in src.fields}
+    if src.type == "open_sdg_csv":
+        return None  # its disaggregation columns and periods are read row by row (_open_sdg_row)
     if len(set(header)) != len(header) or any(h not in by_label for h in header):
         return None  # unexpected or duplicate columns: the careful path keeps or refuses them
     if any(f.required and f.label not in header for f in src.fields):

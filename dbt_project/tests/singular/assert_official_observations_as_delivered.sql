@@ -4,8 +4,7 @@
     a delivery back (lnob.isolation); this is the mart gate's own check, naming partner and key. -#}
 {{ config(tags=['marts']) }}
 
-{% set sources = ['stg_unsd_sdg_api__observations', 'stg_knbs_sdg_sdmx__observations',
-                  'stg_statcan_open_sdg__observations'] %}
+{% set sources = staged_models('observations') %}
 {% set dimensions = ['freq', 'reporting_type', 'series', 'ref_area', 'sex', 'age', 'urbanisation',
                      'income_wealth_quantile', 'education_lev', 'occupation', 'cust_breakdown',
                      'composite_breakdown', 'disability_status', 'activity', 'product', 'time_period'] %}

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from lnob.config import settings
+from lnob.registry import vocabulary as vocab
 
 SOURCE_TYPES = {"file_drop", "kobotoolbox", "odk_central", "unsd_sdg_api", "sdmx_ml", "open_sdg_csv"}
 #: Which delivery formats each source type may use.
@@ -53,7 +54,7 @@ FIXED_CANONICAL = {
     "sdmx_age": {"_T", "Y0T4", "Y0T5", "Y_GE15", "Y_GE18"},
     "sdmx_urbanisation": {"_T", "U", "R"},
     # CL_UNIT_MEASURE codes of the series the partnership compares (percent, index, count)
-    "sdmx_unit_measure": {"PT", "IX", "NUMBER"},
+    "sdmx_unit_measure": {"PT", "IX", "NUMBER", "PER_100000_POP"},
     # A submission's review by the partner's supervisors, in ODK Central's words (KoboToolbox's
     # `_validation_status` uids are mapped onto them): only `rejected` leaves the estimates.
     "review_state": {"received", "approved", "hasIssues", "edited", "rejected"},
@@ -61,15 +62,16 @@ FIXED_CANONICAL = {
 DERIVED_CANONICAL = {"group", "voice_group", "admin1"}
 
 _KEYS = {
-    "top": {"icsos", "countries", "groups", "code_maps", "partners", "sources", "national_series"},
+    "top": {"icsos", "countries", "groups", "code_maps", "vocabulary", "partners", "sources", "national_series"},
     "icso": {"id", "name"},
-    "country": {"iso3", "m49", "name", "areas"},
+    "country": {"iso3", "m49", "name", "areas", "regions"},
     "area": {"code", "name", "aliases"},
+    "region": {"code", "name", "aliases", "kind"},
     "group": {"code", "cust_breakdown", "dimension", "label", "marginalised"},
     "code_map": {"canonical", "codes"},
     "partner": {"id", "name", "kind", "country", "icso", "members"},
     "source": {"id", "partner", "type", "entity", "cadence", "connection", "file_pattern", "format",
-               "gate_policy", "fields", "codes", "description", "harmonise"},
+               "gate_policy", "fields", "codes", "description", "harmonise", "vocabulary", "series"},
     "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes",
               "multiple"},
     "national_series": {"code", "name", "indicators", "unit", "unit_mult", "partner", "country", "scope"},
@@ -144,6 +146,16 @@ class Country:
     m49: str
     name: str
     areas: tuple[Area, ...] = ()
+    #: Areas that are not first-level: city regions, groups of provinces (Open SDG geographies).
+    regions: tuple[Area, ...] = ()
+
+    def area_names(self) -> dict[str, str]:
+        """Every spelling of the country and its areas and regions (casefolded) -> its code."""
+        out = {s.strip().casefold(): self.m49 for s in (self.name, self.iso3, self.m49)}
+        for area in (*self.areas, *self.regions):
+            for spelling in (area.code, area.name, *area.aliases):
+                out[str(spelling).strip().casefold()] = area.code
+        return out
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,9 @@ class Source:
     #: Person sources: harmonised person column -> the field(s) it is made of, where the field's
     #: name alone does not say it (see :func:`_harmonise` and lnob.registry.dbt_files).
     harmonise: dict[str, Any] = field(default_factory=dict)
+    #: Open SDG sources: the vocabulary of their disaggregation columns and their series rules.
+    vocabulary: tuple[vocab.VocabColumn, ...] = ()
+    series: dict[str, vocab.SeriesRule] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:
@@ -238,11 +253,24 @@ class Registry:
 
     def code_map_csv(self) -> str:
         """Every source's code maps as the CSV of the ``partner_code_map`` dbt seed."""
+        rows = [(src.id, name, partner_code, canonical)
+                for src in sorted(self.sources.values(), key=lambda s: s.id)
+                for name in sorted(src.codes)
+                for partner_code, canonical in sorted(src.codes[name].codes.items())]
+        rows += self.vocabulary_rows()
         return _csv(["source_id", "code_list", "partner_code", "canonical_code"],
-                    [(src.id, name, partner_code, canonical)
-                     for src in sorted(self.sources.values(), key=lambda s: s.id)
-                     for name in sorted(src.codes)
-                     for partner_code, canonical in sorted(src.codes[name].codes.items())])
+                    sorted(rows, key=lambda r: (r[0], r[1], r[2])))
+
+    def vocabulary_rows(self) -> list[tuple[str, str, str, str]]:
+        """The Open SDG sources' vocabulary, series rules and area names as code-map rows."""
+        rows = []
+        for src in sorted(self.sources.values(), key=lambda s: s.id):
+            if src.type != "open_sdg_csv":
+                continue
+            country = self.countries.get(src.country or "")
+            rows += vocab.code_map_rows(src.id, src.vocabulary, src.series,
+                                        country.area_names() if country else {})
+        return rows
 
     def countries_csv(self) -> str:
         """The countries as the CSV of the ``lnob_countries`` dbt seed."""
@@ -252,7 +280,8 @@ class Registry:
     def areas_csv(self) -> str:
         """First-level areas as the CSV of the ``lnob_areas`` dbt seed."""
         return _csv(["area_code", "iso3", "area_name"],
-                    sorted((a.code, c.iso3, a.name) for c in self.countries.values() for a in c.areas))
+                    sorted((a.code, c.iso3, a.name) for c in self.countries.values()
+                           for a in (*c.areas, *c.regions)))
 
     def partners_csv(self) -> str:
         """The partners as the CSV of the ``lnob_partners`` dbt seed (no contact details)."""
@@ -641,8 +670,9 @@ def load(path: Path | None = None) -> Registry:
             if code and aname:
                 area_codes.add(code)
                 areas.append(Area(code, aname, tuple(str(x) for x in a.get("aliases") or ())))
+        regions = _regions(item.get("regions"), where, area_codes, problems)
         if iso3 and m49 and name:
-            countries[iso3] = Country(iso3, m49, name, tuple(areas))
+            countries[iso3] = Country(iso3, m49, name, tuple(areas), regions)
 
     groups: dict[str, Group] = {}
     cust_codes: set[str] = set()
@@ -664,6 +694,10 @@ def load(path: Path | None = None) -> Registry:
         if code and cust and dimension and label and marginalised is not None:
             cust_codes.add(cust)
             groups[code] = Group(code, cust, dimension, label, marginalised)
+
+    codelists = vocab.sdmx_codelists(settings().dbt_project_dir)
+    shared_vocabulary = vocab.parse_vocabulary(doc.get("vocabulary"), set(groups), codelists, problems)
+    known_series = vocab.series_codes(settings().dbt_project_dir)
 
     canonical_lists = {k: set(v) for k, v in FIXED_CANONICAL.items()}
     canonical_lists["group"] = set(groups)
@@ -801,6 +835,8 @@ def load(path: Path | None = None) -> Registry:
         if not isinstance(description, str):
             problems.append(f"{where}.description: expected text, found {type(description).__name__}")
         harmonise = _harmonise(s.get("harmonise"), entity, fields, f"{where}.harmonise", problems)
+        source_vocabulary, source_series = _open_sdg_parts(s, stype, where, shared_vocabulary, set(groups),
+                                                           codelists, known_series, problems)
         if sid and len(problems) == before:
             own = set(raw_codes)
             sources[sid] = Source(
@@ -810,6 +846,7 @@ def load(path: Path | None = None) -> Registry:
                 codes={k: v for k, v in maps.items() if k in used_maps or k in own},
                 connection=s.get("connection"), country=country,
                 description=" ".join(str(description or "").split()), harmonise=harmonise,
+                vocabulary=source_vocabulary, series=source_series,
             )
             if entity in PERSON_ENTITIES:
                 from lnob.registry import dbt_files
@@ -831,6 +868,59 @@ def write_dbt_files(reg: Registry, dbt_project_dir: Path) -> list[Path]:
     from lnob.registry import dbt_files
 
     return write_seeds(reg, dbt_project_dir) + dbt_files.write(reg, dbt_project_dir)
+
+
+def _regions(raw: Any, where: str, area_codes: set[str], problems: list[str]) -> tuple[Area, ...]:
+    """A country's ``regions``: areas that are not first-level (a city region, a group of
+    provinces) that official platforms publish. Their codes join the LNOB extension of CL_AREA
+    (seed ``lnob_areas``), so the REF_AREA checks accept them; community data never maps to them."""
+    out: list[Area] = []
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{where}.regions: expected a list of {{code, name, kind, aliases}}")
+        return ()
+    for j, r in enumerate(raw):
+        rwhere = f"{where}.regions[{j}]"
+        _unknown_keys(r, _KEYS["region"], rwhere, problems)
+        code, name = _require(r, "code", rwhere, problems), _require(r, "name", rwhere, problems)
+        kind = r.get("kind") if isinstance(r, dict) else None
+        if kind not in ("city_region", "area_group"):
+            problems.append(f"{rwhere}.kind: {kind!r} is not one of ['area_group', 'city_region']")
+        if code and not re.fullmatch(r"[A-Z]{2}_[A-Z0-9_]{2,20}", code):
+            problems.append(f"{rwhere}.code: {code!r} must be the country's ISO alpha-2 code, '_' and a name "
+                            "in capitals (e.g. CA_CMA535): it must not collide with ISO 3166-2 codes")
+        if code in area_codes:
+            problems.append(f"{rwhere}.code: duplicate area code {code!r}")
+        if code and name:
+            area_codes.add(code)
+            out.append(Area(code, name, tuple(str(x) for x in r.get("aliases") or ())))
+    return tuple(out)
+
+
+def _open_sdg_parts(s: dict, stype: str | None, where: str, shared: list, groups: set[str],
+                    codelists: dict[str, set[str]], known_series: set[str],
+                    problems: list[str]) -> tuple[tuple, dict]:
+    """An Open SDG source's vocabulary (the shared one, extended by its own) and series rules."""
+    if stype != "open_sdg_csv":
+        for key in ("vocabulary", "series"):
+            if key in s:
+                problems.append(f"{where}.{key}: only an open_sdg_csv source has a {key}")
+        return (), {}
+    own = vocab.parse_columns(s.get("vocabulary"), f"{where}.vocabulary", groups, codelists, problems)
+    columns = vocab.extend(shared, own)
+    if not columns:
+        problems.append(f"{where}.vocabulary: an open_sdg_csv source needs a vocabulary (the top-level "
+                        "`vocabulary` or its own) to read its disaggregation columns")
+    fields = {str(f.get("source") or f.get("name", "")).casefold() for f in s.get("fields") or []
+              if isinstance(f, dict)}
+    for c in columns:
+        clash = [label for label in c.labels if label.casefold() in fields]
+        if clash:
+            problems.append(f"{where}.fields: {clash[0]!r} is a column of the vocabulary ({c.dimension}); "
+                            "declare it in one place only")
+    series = vocab.parse_series(s.get("series"), f"{where}.series", known_series, columns, problems)
+    return columns, series
 
 
 def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:

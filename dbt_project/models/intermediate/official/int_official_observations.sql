@@ -3,8 +3,7 @@
     size (official producers do not publish theirs). A source re-sends its whole series with every
     release: for each observation key the latest delivery's value stands (a revision replaces the
     earlier figure). -#}
-{% set sources = ['stg_unsd_sdg_api__observations', 'stg_knbs_sdg_sdmx__observations',
-                  'stg_statcan_open_sdg__observations'] %}
+{% set sources = staged_models('observations') %}
 {% set dimensions = ['freq', 'reporting_type', 'series', 'ref_area', 'sex', 'age', 'urbanisation',
                      'income_wealth_quantile', 'education_lev', 'occupation', 'cust_breakdown',
                      'composite_breakdown', 'disability_status', 'activity', 'product', 'time_period'] %}

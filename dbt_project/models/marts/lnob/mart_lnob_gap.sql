@@ -5,6 +5,12 @@
     else the nearest later one; a national producer before the global database), with difference,
     ratio and whether the 95% intervals overlap. `official_has_group_breakdown` is false where no
     official source publishes this series for this group in this country at all: the knowledge gap.
+    Where an official source does (a national platform's Disability column as DISABILITY_STATUS PD,
+    its Immigrant status as COMPOSITE_BREAKDOWN MS_MIGRANT, its Indigenous identity or visible
+    minority as the custom breakdown), the official figure for the group itself stands beside the
+    community's (`official_group_value`), matched like the national value. Official periods may be
+    quarters or months (`2024-Q1`, `2024-03`): they are matched by their year, an annual figure
+    before a sub-annual one of the same year.
 
     A suppressed group shows no value and no rest value (the rest and the total would give it away);
     a rest of fewer than LNOB_MIN_CELL respondents, or at 0% or 100% of fewer than
@@ -72,7 +78,7 @@ with_rest as (
 national_official as (
 
     -- the official national value of a series: every breakdown at its total
-    select series, ref_area, time_period, obs_value, lower_bound, upper_bound, reporting_type, partners
+    select series, ref_area, time_period, freq, obs_value, lower_bound, upper_bound, reporting_type, partners
     from official
     where sex = '_T' and urbanisation = '_T' and income_wealth_quantile = '_T'
       and education_lev = '_T' and occupation = '_T' and cust_breakdown = '_T'
@@ -96,10 +102,57 @@ official_match as (
      and national_official.ref_area = with_rest.country_m49
     order by
         with_rest.cell_id,
-        (national_official.time_period <= with_rest.time_period) desc,
-        abs(national_official.time_period::int - with_rest.time_period::int),
+        (left(national_official.time_period, 4)::int <= left(with_rest.time_period, 4)::int) desc,
+        abs(left(national_official.time_period, 4)::int - left(with_rest.time_period, 4)::int),
+        (national_official.freq = 'A') desc,
+        national_official.time_period desc,
         (national_official.reporting_type = 'N') desc,
         national_official.partners
+
+),
+
+group_official as (
+
+    -- the official value for the group itself: its breakdown, every other breakdown at its total
+    select
+        official.series, official.ref_area, official.time_period, official.freq, official.obs_value,
+        official.reporting_type, official.partners, g.dimension, g.group_code
+    from official
+    cross join lateral (
+        values ('DISABILITY_STATUS', official.disability_status),
+               ('COMPOSITE_BREAKDOWN', official.composite_breakdown),
+               ('CUST_BREAKDOWN', official.cust_breakdown)
+    ) as g (dimension, group_code)
+    where g.group_code <> '_T' and official.obs_value is not null
+      and official.sex = '_T' and official.age = '_T' and official.urbanisation = '_T'
+      and official.income_wealth_quantile = '_T' and official.education_lev = '_T'
+      and official.occupation = '_T' and official.activity = '_T' and official.product = '_T'
+      and (official.disability_status <> '_T')::int + (official.composite_breakdown <> '_T')::int
+          + (official.cust_breakdown <> '_T')::int = 1
+
+),
+
+group_official_match as (
+
+    select distinct on (with_rest.cell_id)
+        with_rest.cell_id,
+        group_official.obs_value                                    as official_group_value,
+        group_official.time_period                                  as official_group_time_period,
+        group_official.partners                                     as official_group_partners
+    from with_rest
+    join group_official
+      on group_official.series = with_rest.series
+     and group_official.ref_area = with_rest.country_m49
+     and group_official.dimension = with_rest.dimension
+     and group_official.group_code = with_rest.group_code
+    order by
+        with_rest.cell_id,
+        (left(group_official.time_period, 4)::int <= left(with_rest.time_period, 4)::int) desc,
+        abs(left(group_official.time_period, 4)::int - left(with_rest.time_period, 4)::int),
+        (group_official.freq = 'A') desc,
+        group_official.time_period desc,
+        (group_official.reporting_type = 'N') desc,
+        group_official.partners
 
 ),
 
@@ -167,6 +220,11 @@ select
     official_match.official_time_period,
     official_match.official_partners,
     (official_breakdowns.group_code is not null)                    as official_has_group_breakdown,
+    group_official_match.official_group_value,
+    group_official_match.official_group_time_period,
+    group_official_match.official_group_partners,
+    round((estimates.group_value - group_official_match.official_group_value)::numeric, 2)::double precision
+                                                                    as difference_vs_official_group,
     round((estimates.group_value - estimates.rest_value)::numeric, 2)::double precision
                                                                     as difference_vs_rest,
     round((estimates.group_value / nullif(estimates.rest_value, 0))::numeric, 3)::double precision
@@ -186,6 +244,7 @@ select
     estimates.partners
 from estimates
 left join official_match using (cell_id)
+left join group_official_match using (cell_id)
 left join official_breakdowns
   on official_breakdowns.series = estimates.series
  and official_breakdowns.country_m49 = estimates.country_m49
