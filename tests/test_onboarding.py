@@ -42,10 +42,6 @@ def _onboarded_registry(tmp_path: Path) -> Path:
         "id": "psa_open_sdg", "partner": "psa_philippines", "type": "open_sdg_csv", "entity": "observation",
         "cadence": "quarterly", "file_pattern": "indicator_*.csv",
         "format": {"kind": "csv", "encoding": "utf-8", "delimiter": ",", "indicator_from": "file_name"},
-        "fields": [{"name": "year", "source": "Year", "type": "text", "required": True},
-                   {"name": "units", "source": "Units", "type": "text", "codes": "units"},
-                   {"name": "value", "source": "Value", "type": "numeric"}],
-        "codes": {"units": {"canonical": "sdmx_unit_measure", "codes": {"percent": "PT"}}},
         "series": {"6.1.1": {"default": "SH_H2O_SAFE"}},
     })
     path = tmp_path / "registry.yml"

@@ -788,7 +788,15 @@ def load(path: Path | None = None) -> Registry:
         fields: list[Field] = []
         seen: set[str] = set()
         used_maps: set[str] = set()
-        for j, f in enumerate(_require(s, "fields", where, problems, list) or []):
+        if stype == "open_sdg_csv":  # the format's own columns need no declaration
+            declared = s.get("fields") or []
+            if not isinstance(declared, list):
+                problems.append(f"{where}.fields: expected a list, found {type(declared).__name__}")
+                declared = []
+            declared = _with_open_sdg_fields(declared)
+        else:
+            declared = _require(s, "fields", where, problems, list) or []
+        for j, f in enumerate(declared):
             fwhere = f"{where}.fields[{j}]"
             if not isinstance(f, dict):
                 problems.append(f"{fwhere}: expected a mapping with name and type, found {f!r}")
@@ -896,6 +904,22 @@ def _regions(raw: Any, where: str, area_codes: set[str], problems: list[str]) ->
             area_codes.add(code)
             out.append(Area(code, name, tuple(str(x) for x in r.get("aliases") or ())))
     return tuple(out)
+
+
+#: The columns of the Open SDG data format that are not disaggregations: a source need not
+#: declare them (it may, to rename or retype one); every other column is read through the vocabulary.
+OPEN_SDG_FIELDS = (
+    {"name": "year", "source": "Year", "type": "text", "required": True},
+    {"name": "series", "source": "Series", "type": "text"},
+    {"name": "units", "source": "Units", "type": "text", "codes": "units"},
+    {"name": "geo_code", "source": "GeoCode", "type": "text"},
+    {"name": "value", "source": "Value", "type": "numeric"},
+)
+
+
+def _with_open_sdg_fields(declared: list) -> list:
+    names = {f.get("name") for f in declared if isinstance(f, dict)}
+    return [*declared, *(dict(f) for f in OPEN_SDG_FIELDS if f["name"] not in names)]
 
 
 def _open_sdg_parts(s: dict, stype: str | None, where: str, shared: list, groups: set[str],
