@@ -56,7 +56,7 @@ def _personal_values() -> set[str]:
 
 @pytest.fixture(scope="module")
 def night(warehouse_url):
-    """Tonight's three pages landed, loaded, gated and staged through intermediate."""
+    """Tonight's three pages landed, loaded, gated, transformed, gated again and published."""
     clean_warehouse(warehouse_url, landing=True)
     folder = settings().landing_dir / "brac_bangladesh" / NIGHT
     folder.mkdir(parents=True)
@@ -73,8 +73,11 @@ def night(warehouse_url):
     loaded = [pipeline.gate_raw(warehouse_url, run_id, pipeline.load_raw(warehouse_url, run_id, d))
               for d in pipeline.extract(warehouse_url, run_id, day)]
     transformed = pipeline.transform_stage(warehouse_url, run_id)
+    gated = pipeline.gate_marts(warehouse_url, run_id)
+    published = pipeline.publish_stage(warehouse_url, run_id)
     summary = pipeline.summary(warehouse_url, run_id, day)
-    return {"loaded": {r["file_name"]: r for r in loaded}, "transform": transformed, "summary": summary}
+    return {"loaded": {r["file_name"]: r for r in loaded}, "transform": transformed, "gate": gated,
+            "published": published, "summary": summary}
 
 
 def _query(db, sql: str, *args) -> list[tuple]:
@@ -245,3 +248,20 @@ def test_odk_central_a_broken_submission_is_named_by_its_id_and_a_rejection_coun
     assert bad["errors"][0]["submission"] == f"__id {rows[1]['__id']}"
     assert bad["errors"][0]["column"] == "respondent/age" and bad["errors"][0]["found"] == "forty"
     assert spooled.rows == len(rows) - 1  # the rejected one is kept in raw, flagged by its review state
+
+
+def test_the_loaded_submissions_are_published_and_the_rejected_one_is_not(night, db):
+    """The pages flow to `marts` (mart gate passed, published): the harmonised persons that count
+    are exactly the members of the loaded submissions; the rejected submission's members are kept
+    flagged and never counted; the quarantined and held-back submissions are not there at all."""
+    assert night["gate"]["dbt_tests"] == "passed" and night["gate"]["gx"] > 0, night["gate"]
+    assert night["published"]["fct_sdg_observation"] > 0, night["published"]
+    members = {s["_id"]: len(s.get("hh_roster") or []) for name in PAGES for s in _results(name)}
+    (counted, rejected), = _query(db, """select count(*) filter (where not is_rejected),
+                                                count(*) filter (where is_rejected)
+                                         from intermediate.int_persons_harmonised where source_id = %s""", KOBO)
+    assert counted == sum(members[i] for i in LOADED)
+    assert rejected == sum(members[i] for i in REJECTED)
+    (published,), = _query(db, """select count(*) from marts.fct_sdg_observation
+                                   where partners like '%%brac_bangladesh%%' and ref_area = '50'""")
+    assert published > 0
