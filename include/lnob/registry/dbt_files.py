@@ -82,7 +82,8 @@ def person_mapping(src: Source, dbt_project_dir: Path | None = None) -> dict[str
     defaults = {"person_pid": ["person_id"], "household_pid": ["household_id"],
                 "record_version": "_loaded_at", "area_code": "admin1"}
     given.setdefault("person_pid", defaults["person_pid"])
-    given.setdefault("household_pid", defaults["household_pid"])
+    # a source with no household id: each person is a household of their own
+    given.setdefault("household_pid", defaults["household_pid"] if "household_id" in fields else given["person_pid"])
     given.setdefault("record_key", ["record_key"] if "record_key" in fields else given["person_pid"])
     given.setdefault("record_version", defaults["record_version"])
     if "admin1" in fields:
