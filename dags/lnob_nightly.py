@@ -25,10 +25,13 @@ every gate reaches the `marts` schema that BI tools read.
    once, naming the file and key path); then one mapped task per API source with a configured
    Airflow connection (KoboToolbox, ODK Central, UN SDG API) fetches its new records as pages into
    the landing folder. A source whose API fails fails alone.
-2. **extract**: new deliveries in the landing folder `<partner_id>/<YYYY-MM-DD>/` (up to the night).
-3. **load_raw**: one mapped task per delivery; COPY into `raw.<source>` with lineage, or quarantine.
-4. **gate_raw**: Great Expectations on that delivery in the warehouse; failure quarantines it
-   (or blocks the night, per the source's `gate_policy`).
+2. **extract**: new deliveries in the landing folder `<partner_id>/<YYYY-MM-DD>/` (up to the night),
+   grouped by source.
+3. **load_raw**: one mapped task per source, named after it; each of its deliveries (file or API
+   page) is COPYed into `raw.<source>` with lineage in its own transaction, or quarantined alone.
+4. **gate_raw**: one mapped task per source: Great Expectations once over all its deliveries not
+   gated yet; a delivery that fails is quarantined (or blocks the night, per the source's
+   `gate_policy`) and the others pass.
 5. **transform**: the testimony review queue is refreshed (only approved testimonies publish);
    dbt builds staging, which is checked per delivery (unmapped codes, codes outside their SDMX
    codelist, keys delivered twice, unknown breakdown columns, failing staging tests): a delivery
@@ -141,21 +144,26 @@ def lnob_nightly():
 
         ctx = get_current_context()
         with _fail_fast_on_misconfiguration():
-            return pipeline.extract(_url(), _run_id(ctx), _night(ctx))
+            return pipeline.extract_sources(_url(), _run_id(ctx), _night(ctx))
 
-    @task
-    def load_raw(delivery: dict) -> dict:
+    # One mapped instance per source (not per file or API page), named after it in the UI.
+    @task(map_index_template="{{ lnob_source }}")
+    def load_raw(batch: dict) -> dict:
         from lnob import pipeline
 
+        ctx = get_current_context()
+        ctx["lnob_source"] = pipeline.label(batch)
         with _fail_fast_on_misconfiguration():
-            return pipeline.load_raw(_url(), _run_id(get_current_context()), delivery)
+            return pipeline.load_source(_url(), _run_id(ctx), batch)
 
-    @task
+    @task(map_index_template="{{ lnob_source }}")
     def gate_raw(loaded: dict) -> dict:
         from lnob import pipeline
 
+        ctx = get_current_context()
+        ctx["lnob_source"] = pipeline.label(loaded)
         with _fail_fast_on_misconfiguration():
-            return pipeline.gate_raw(_url(), _run_id(get_current_context()), loaded)
+            return pipeline.gate_source(_url(), _run_id(ctx), loaded)
 
     @task(trigger_rule="none_failed")
     def transform() -> dict:
@@ -199,7 +207,7 @@ def lnob_nightly():
     fetched = fetch_api.expand(source_id=api_sources())
     deliveries = extract()
     fetched >> deliveries
-    loaded = load_raw.expand(delivery=deliveries)
+    loaded = load_raw.expand(batch=deliveries)
     gated = gate_raw.expand(loaded=loaded)
     built = transform()
     gated >> built

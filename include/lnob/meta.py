@@ -57,6 +57,16 @@ begin
             add column if not exists changed_at    timestamptz,  -- when
             add column if not exists change_reason text;         -- why, as they said it
     end if;
+    -- gated_at: when the delivery passed its raw gate. A loaded delivery without it has not been
+    -- gated yet (tonight's, or one a crashed night loaded): the next raw gate of its source takes it.
+    -- Deliveries loaded before the column existed had passed their gate then.
+    if not exists (select 1 from pg_attribute
+                    where attrelid = '{META_SCHEMA}.delivery_ledger'::regclass
+                      and attname = 'gated_at' and not attisdropped) then
+        alter table {META_SCHEMA}.delivery_ledger add column gated_at timestamptz;
+        update {META_SCHEMA}.delivery_ledger set gated_at = coalesce(changed_at, loaded_at)
+         where status = 'loaded';
+    end if;
     if not exists (select 1 from pg_constraint
                     where conrelid = '{META_SCHEMA}.delivery_ledger'::regclass
                       and conname = 'delivery_ledger_status_check'

@@ -121,6 +121,79 @@ def load_raw(url: str, run_id: str, delivery: dict, cfg: Settings | None = None)
     return detail
 
 
+def extract_sources(url: str, run_id: str, night: date, cfg: Settings | None = None) -> list[dict]:
+    """Tonight's work per source: its new deliveries (:func:`extract`), and its loaded deliveries
+    that have not passed their raw gate yet (a night that stopped between load and gate). The
+    nightly DAG maps one load and one raw gate per source, however many pages or files it has."""
+    fresh = extract(url, run_id, night, cfg)
+    batches: dict[str, dict] = {}
+    for d in fresh:
+        batches.setdefault(d["source_id"], {"source_id": d["source_id"], "partner_id": d["partner_id"],
+                                            "deliveries": []})["deliveries"].append(d)
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
+        cur.execute(f"""select distinct source_id, partner_id from {META_SCHEMA}.delivery_ledger
+                        where status = 'loaded' and gated_at is null""")
+        for source_id, partner_id in cur.fetchall():
+            batches.setdefault(source_id, {"source_id": source_id, "partner_id": partner_id, "deliveries": []})
+    reg = registry.load()
+    return [batches[s] for s in reg.sources if s in batches] + [b for s, b in batches.items() if s not in reg.sources]
+
+
+def label(batch: dict) -> str:
+    """How a source's mapped task is named in the Airflow UI: source, partner and what it holds."""
+    n = len(batch.get("deliveries") or [])
+    return f"{batch['source_id']} ({batch['partner_id']}, {n} new deliver{'y' if n == 1 else 'ies'})"
+
+
+def load_source(url: str, run_id: str, batch: dict, cfg: Settings | None = None) -> dict:
+    """Load one source's new deliveries, each in its own transaction and ledger row (a delivery
+    that breaks the contract is quarantined alone)."""
+    loaded = [load_raw(url, run_id, d, cfg) for d in batch["deliveries"]]
+    return {**{k: v for k, v in batch.items() if k != "deliveries"}, "deliveries": loaded}
+
+
+def _pending(url: str, source_id: str) -> dict[int, dict]:
+    """The source's loaded deliveries that have not passed their raw gate yet."""
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
+        meta.ensure(cur)
+        cur.execute(f"""select delivery_id, delivery_date, file_name, rows_loaded
+                        from {META_SCHEMA}.delivery_ledger
+                        where source_id = %s and status = 'loaded' and gated_at is null
+                        order by delivery_id""", (source_id,))
+        return {r[0]: {"delivery_id": r[0], "delivery_date": r[1].isoformat(), "file_name": r[2],
+                       "rows_loaded": r[3]} for r in cur.fetchall()}
+
+
+def _passed(url: str, delivery_ids: list[int]) -> None:
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
+        cur.execute(f"update {META_SCHEMA}.delivery_ledger set gated_at = now() "
+                    "where delivery_id = any(%s) and status = 'loaded'", (delivery_ids,))
+
+
+def gate_source(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -> dict:
+    """The raw gate of one source, once over all its deliveries not gated yet (tonight's loads and
+    any a stopped night left); each delivery that fails it gets the source's gate policy."""
+    reg = registry.load()
+    src = reg.source(loaded["source_id"])
+    pending = _pending(url, src.id)
+    outcomes = {d["delivery_id"]: {**d, "gate": "not run"} for d in loaded.get("deliveries") or []
+                if d.get("delivery_id") is not None}
+    if pending:
+        results = gates.gate_raw_source(reg, src.id, {d: p["rows_loaded"] for d, p in pending.items()},
+                                        roles.step_url(url, roles.LOADER), cfg)
+        blocked = []
+        for delivery_id, result in results.items():
+            info = {**pending[delivery_id], "source_id": src.id, "partner_id": src.partner,
+                    "outcome": "loaded", **outcomes.get(delivery_id, {})}
+            outcomes[delivery_id] = _apply_gate(url, run_id, reg, src, info, result, cfg)
+            if outcomes[delivery_id]["gate"] == "blocked":
+                blocked.append(result.describe())
+        _passed(url, [d for d, o in outcomes.items() if o["gate"] == "passed"])
+        if blocked:
+            raise GateFailed("\n".join(blocked))
+    return {**{k: v for k, v in loaded.items() if k != "deliveries"}, "deliveries": list(outcomes.values())}
+
+
 def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -> dict:
     """Validate one loaded delivery in the warehouse; on failure apply the source's gate policy."""
     if loaded["outcome"] != "loaded":
@@ -128,14 +201,25 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
     reg = registry.load()
     src = reg.source(loaded["source_id"])
     result = gates.gate_raw(reg, src.id, loaded["delivery_id"], roles.step_url(url, roles.LOADER), cfg)
+    out = _apply_gate(url, run_id, reg, src, loaded, result, cfg)
+    if out["gate"] == "blocked":
+        raise GateFailed(result.describe())
+    if out["gate"] == "passed":
+        _passed(url, [loaded["delivery_id"]])
+    return out
+
+
+def _apply_gate(url: str, run_id: str, reg, src, loaded: dict, result, cfg: Settings | None) -> dict:
+    """Record one delivery's raw gate; a failure quarantines it (``gate_policy: quarantine``) or
+    is returned as ``blocked`` for the caller to stop the night (``gate_policy: block``)."""
     subject = f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
     _log(url, run_id, "gate_raw", subject, "passed" if result.success else "failed",
          {"failed": result.failed, "evaluated": result.evaluated})
-    log.info(result.describe())
+    log.info("%s: %s", subject, result.describe())
     if result.success:
         return {**loaded, "gate": "passed"}
     if src.gate_policy == "block":
-        raise GateFailed(result.describe())
+        return {**loaded, "gate": "blocked"}
     reason = {"partner": src.partner, "source": src.id, "kind": "raw_gate_failed",
               "file": loaded["file_name"], "delivery_date": loaded["delivery_date"],
               "errors": result.failed}
