@@ -133,11 +133,17 @@ def lnob_gap(conn) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def dbt_docs(url: str, cfg: Settings) -> tuple[str | None, str | None]:
+def dbt_docs(url: str, cfg: Settings, complete: bool = True) -> tuple[str | None, str | None]:
     """Generate the dbt docs as one static page into ``<reports>/dbt_docs/index.html``; returns
-    (path, None) or (None, why not). A failure here never hides the rest of the report."""
+    (path, None) or (None, why not). A failure here never hides the rest of the report. Docs
+    generated on a complete night are kept until the dbt project changes."""
     from lnob import transform
 
+    target = cfg.reports_dir / "dbt_docs" / "index.html"
+    stamp = target.with_name(".project-sha256")
+    digest = _project_digest(cfg.dbt_project_dir)
+    if target.exists() and stamp.exists() and stamp.read_text() == digest:
+        return str(target), None  # the docs of this very project are there: no need to regenerate
     try:
         transform.run_dbt(["docs", "generate", "--static"], roles.step_url(url, roles.TRANSFORMER), cfg)
     except Exception as exc:  # noqa: BLE001 - the report must still be written
@@ -146,10 +152,25 @@ def dbt_docs(url: str, cfg: Settings) -> tuple[str | None, str | None]:
     page = cfg.home / "dbt" / "target" / "static_index.html"
     if not page.exists():
         return None, f"dbt docs generate wrote no {page}"
-    target = cfg.reports_dir / "dbt_docs" / "index.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(page, target)
+    if complete:  # every model was built, so the catalog is whole
+        stamp.write_text(digest)
+    else:
+        stamp.unlink(missing_ok=True)
     return str(target), None
+
+
+def _project_digest(project: Path) -> str:
+    """A digest of every file the dbt docs are made of (models, macros, seeds, tests, properties,
+    project and profile): the same digest, the same docs (their columns come from the same models)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in project.rglob("*") if p.is_file()
+                       and not {"target", "logs", "dbt_packages"} & set(p.relative_to(project).parts)):
+        digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def collect(url: str, run_id: str, night: date, summary: dict, cfg: Settings | None = None,
@@ -163,7 +184,7 @@ def collect(url: str, run_id: str, night: date, summary: dict, cfg: Settings | N
                 "quarantines": quarantines(conn, run_id), "gates": gate_details(conn, run_id),
                 "gap": lnob_gap(conn)}
     data["data_docs"] = gates.data_docs_index(cfg)
-    data["dbt_docs"], data["dbt_docs_problem"] = dbt_docs(url, cfg) if with_dbt_docs else (None, "not generated")
+    data["dbt_docs"], data["dbt_docs_problem"] = dbt_docs(url, cfg, bool(summary.get("complete"))) if with_dbt_docs else (None, "not generated")
     return data
 
 
