@@ -189,9 +189,19 @@ def describe_failures(failures: list[dict]) -> str:
 
 
 # The mart data tests (generic tests on the marts, singular tests tagged `marts`) are the dbt half
-# of the mart gate: `build_audit` builds everything else with its tests (unit tests included) in one
-# dbt invocation, `test_audit` runs them in the gate stage.
+# of the mart gate: `build_audit` builds everything else with its data tests in one dbt invocation,
+# `test_audit` runs them in the gate stage.
 MART_TESTS = "tag:marts,resource_type:test"
+#: dbt unit tests pin the SQL logic on fixed fixtures: the same inputs every night, so the night does
+#: not run them (as dbt recommends); the test suite and `lnob dbt test --select test_type:unit` do
+#: (:func:`unit_tests`).
+UNIT_TESTS = "resource_type:unit_test"
+
+
+def unit_tests(warehouse_url: str, cfg: Settings | None = None, check: bool = True) -> DbtResult:
+    """Every dbt unit test (suppression, perturbation, recodes, scrubbing) against the warehouse's
+    current relations (dbt reads the column types of each tested model's inputs there)."""
+    return run_dbt(["test", "--select", "test_type:unit"], warehouse_url, cfg, check=check)
 
 
 def seeds_checksum(cfg: Settings) -> str:
@@ -226,12 +236,12 @@ def _record_seeds(warehouse_url: str, checksum: str) -> None:
 
 
 def build_audit(warehouse_url: str, cfg: Settings | None = None) -> list[DbtResult]:
-    """Seeds, staging, intermediate, their data tests and every unit test; the marts into the audit
+    """Seeds, staging, intermediate and their data tests; the marts into the audit
     schema. One dbt invocation: the mart data tests wait for the gate. Seeds are reloaded only when
     a seed file changed (the registry's are rewritten each night only if the registry changed)."""
     cfg = cfg or settings()
     checksum = seeds_checksum(cfg)
-    exclude = [MART_TESTS]
+    exclude = [MART_TESTS, UNIT_TESTS]
     if _seeds_loaded(warehouse_url, checksum):
         exclude.append("resource_type:seed")
     result = run_dbt(["build", "--exclude", *exclude], warehouse_url, cfg)
@@ -245,12 +255,13 @@ STAGING = "tag:staging"
 
 
 def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
-    """Seeds (when a seed file changed) and every staging model with its tests and unit tests.
+    """Seeds (when a seed file changed) and every staging model with its data tests.
     Failures are returned, not raised: the pipeline decides which source they hold back."""
     cfg = cfg or settings()
     checksum = seeds_checksum(cfg)
     select = [STAGING] if _seeds_loaded(warehouse_url, checksum) else ["resource_type:seed", STAGING]
-    result = run_dbt(["build", "--select", *select, "--exclude", MART_TESTS], warehouse_url, cfg, check=False)
+    result = run_dbt(["build", "--select", *select, "--exclude", MART_TESTS, UNIT_TESTS], warehouse_url, cfg,
+                     check=False)
     if not any(r["status"] == "error" and r["node"].startswith("seed.") for r in result.results):
         _record_seeds(warehouse_url, checksum)
     return result
@@ -259,7 +270,7 @@ def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
 def build_downstream(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
     """Intermediate models and the marts into the audit schema, with their tests except the mart
     data tests (those are the gate's)."""
-    return run_dbt(["build", "--select", "tag:intermediate", "tag:marts", "--exclude", MART_TESTS],
+    return run_dbt(["build", "--select", "tag:intermediate", "tag:marts", "--exclude", MART_TESTS, UNIT_TESTS],
                    warehouse_url, cfg)
 
 
