@@ -325,7 +325,8 @@ def _cmd_dbt(args) -> int:
     url = warehouse.start()
     pipeline.prepare_transform(url, registry.load(), cfg)
     rest = [a for a in args.rest if a != "--"]
-    cmd = [transform._dbt_executable(), *rest, "--project-dir", str(cfg.dbt_project_dir),
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [str(dbt) if dbt.exists() else "dbt", *rest, "--project-dir", str(cfg.dbt_project_dir),
            "--profiles-dir", str(cfg.dbt_project_dir), "--target-path", str(cfg.home / "dbt" / "target"),
            "--log-path", str(cfg.home / "dbt" / "logs")]
     return subprocess.run(cmd, env=transform.dbt_env(url, cfg), cwd=cfg.dbt_project_dir).returncode

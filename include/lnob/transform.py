@@ -1,8 +1,8 @@
 """Run dbt against the configured warehouse.
 
-dbt runs as a subprocess of the task (one clean process per invocation, its own logging) with its
-connection fields taken from the one warehouse URL. Marts are built into the audit schema; the
-mart data tests run in the ``gate_marts`` stage with the Great Expectations suite, so a failed
+dbt runs inside the task's process through its programmatic API (``dbtRunner``), with the
+connection fields taken from the one warehouse URL in an environment set for that invocation
+only. Marts are built into the audit schema; the mart data tests run in the ``gate_marts`` stage with the Great Expectations suite, so a failed
 check on the audit schema stops publication and leaves ``marts`` untouched.
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,9 +73,49 @@ def _url_options(warehouse_url: str) -> str:
     return " ".join(parse_qs(urlsplit(warehouse_url).query).get("options", []))
 
 
-def _dbt_executable() -> str:
-    candidate = Path(sys.executable).with_name("dbt")
-    return str(candidate) if candidate.exists() else "dbt"
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` as ``env`` for the duration of one in-process dbt invocation, then exactly
+    as it was: the pseudonym pads in PGOPTIONS must not outlive the dbt session that needs them."""
+    changed = {k: os.environ.get(k) for k, v in env.items() if os.environ.get(k) != v}
+    os.environ.update({k: env[k] for k in changed})  # set key by key: other threads never see an empty environment
+    try:
+        yield
+    finally:
+        for key, before in changed.items():
+            if before is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = before
+
+
+#: Invocations run in the task's own process (dbt's programmatic API): importing dbt and starting
+#: its interpreter cost more than most nights' models (about 7 s of every invocation on 2 cores).
+#: One at a time per process: dbt's runner keeps global state.
+_DBT_LOCK = threading.Lock()
+
+
+def _invoke(argv: list[str], env: dict[str, str]) -> tuple[bool, str]:
+    """Run dbt with ``argv`` in this process; returns (success, the tail of what it printed)."""
+    from collections import deque
+
+    from dbt.cli.main import dbtRunner
+
+    lines: deque[str] = deque(maxlen=200)
+
+    def keep(event) -> None:  # the messages dbt prints, kept for the error message
+        try:
+            if event.info.level in ("info", "warn", "error"):
+                lines.append(event.info.msg)
+        except Exception:  # noqa: BLE001 - a message we cannot read is not worth failing for
+            pass
+
+    with _DBT_LOCK, _environment(env):
+        outcome = dbtRunner(callbacks=[keep]).invoke(argv)
+    tail = "\n".join(str(line) for line in lines)
+    if outcome.exception is not None:
+        tail += f"\n{type(outcome.exception).__name__}: {outcome.exception}"
+    return bool(outcome.success), tail
 
 
 def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, check: bool = True) -> DbtResult:
@@ -83,17 +124,17 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, ch
     cfg = cfg or settings()
     target = cfg.home / "dbt" / "target"
     logs = cfg.home / "dbt" / "logs"
-    cmd = [
-        _dbt_executable(), *args,
+    argv = [
+        *args,
         "--project-dir", str(cfg.dbt_project_dir),
         "--profiles-dir", str(cfg.dbt_project_dir),
         "--target-path", str(target),
         "--log-path", str(logs),
     ]
     started = time.monotonic()
-    proc = subprocess.run(cmd, env=dbt_env(warehouse_url, cfg), capture_output=True, text=True,
-                          cwd=cfg.dbt_project_dir)
-    result = DbtResult(cmd[1:], time.monotonic() - started)
+    (target / "run_results.json").unlink(missing_ok=True)  # never read an earlier command's results
+    success, printed = _invoke(argv, dbt_env(warehouse_url, cfg))
+    result = DbtResult(argv, time.monotonic() - started)
     run_results = target / "run_results.json"
     if run_results.exists():
         doc = json.loads(run_results.read_text())
@@ -102,14 +143,13 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, ch
              "failures": r.get("failures"), "compiled_code": r.get("compiled_code")}
             for r in doc.get("results", [])
         ]
-    sys.stdout.write(proc.stdout[-20000:])
     for r in result.failures:
         r["sample"], r["attributed_to"] = failing_sample(r, warehouse_url, cfg)
     for r in result.results:
         r.pop("compiled_code", None)
-    if proc.returncode != 0:
-        result.error = (f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n"
-                        f"{describe_failures(result.failures) or proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    if not success:
+        result.error = (f"dbt {' '.join(args)} failed:\n"
+                        f"{describe_failures(result.failures) or printed[-4000:]}")
         if check:
             raise DbtError(result.error, result.failures)
     return result
