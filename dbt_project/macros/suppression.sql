@@ -5,7 +5,10 @@
   LNOB_MIN_CELL (var `min_cell`, default 10) is suppressed ('primary'); so is a cell at 0% or 100%
   (no one or everyone in the group) with fewer than LNOB_SDC_EXTREME_MIN_N respondents (var
   `sdc_extreme_min_n`, default 50, true or published n): publishing it would tell something about
-  every member of a small group ('extreme').
+  every member of a small group ('extreme'). With survey weights and perturbed counts a cell whose
+  counts are not at 0 or n can still publish 0.00 or 100.00 (the other respondents' weights are
+  small, or the perturbed numerator reaches the perturbed total): when the published proportion
+  `p` is given, a cell it rounds to 0% or 100% is 'extreme' too.
 
   Secondary: a suppressed cell must not be recoverable from its total and its published siblings
   (the total's n and value are the n-weighted sum of its members'). Cells form two kinds of
@@ -29,12 +32,16 @@
   `assert_secondary_suppression_complete` fails if a family is still exposed.
 #}
 
-{% macro primary_suppression(n, n_numerator, n_published, n_numerator_published) -%}
+{% macro primary_suppression(n, n_numerator, n_published, n_numerator_published, p=none) -%}
     case
         when {{ n }} < {{ var('min_cell') }} or {{ n_numerator }} < {{ var('min_cell') }} then 'primary'
-        -- true or published (perturbation may round a near-100% cell up to 100%) at 0% or 100%
+        -- true or published (perturbation may round a near-100% cell up to 100%) at 0% or 100%,
+        -- or a published value that rounds (2 decimals, as the marts publish it) to 0 or 100
         when ({{ n_numerator }} = 0 or {{ n_numerator }} = {{ n }}
-              or {{ n_numerator_published }} = 0 or {{ n_numerator_published }} = {{ n_published }})
+              or {{ n_numerator_published }} = 0 or {{ n_numerator_published }} = {{ n_published }}
+              {%- if p is not none %}
+              or round((100 * {{ p }})::numeric, 2) in (0, 100)
+              {%- endif %})
              and least({{ n }}, coalesce({{ n_published }}, {{ n }})) < {{ var('sdc_extreme_min_n') }}
             then 'extreme'
     end

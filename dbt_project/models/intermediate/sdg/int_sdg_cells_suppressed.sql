@@ -18,7 +18,7 @@ cells as (
 
 pass_0 as (
 
-    select {{ slim }}, ({{ primary_suppression('n', 'n_numerator', 'n_published', 'n_numerator_published') }}) is not null as suppressed
+    select {{ slim }}, ({{ primary_suppression('n', 'n_numerator', 'n_published', 'n_numerator_published', 'p') }}) is not null as suppressed
     from cells
 
 ),
@@ -42,7 +42,7 @@ final as (
 select
     cells.*,
     final.suppressed,
-    coalesce({{ primary_suppression('cells.n', 'cells.n_numerator', 'cells.n_published', 'cells.n_numerator_published') }},
+    coalesce({{ primary_suppression('cells.n', 'cells.n_numerator', 'cells.n_published', 'cells.n_numerator_published', 'cells.p') }},
              case when final.suppressed then 'secondary' end)       as suppression
 from cells
 join final using (cell_id)

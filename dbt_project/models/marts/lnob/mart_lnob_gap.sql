@@ -176,7 +176,7 @@ published as (
         not with_rest.suppressed                                    as group_published,
         not (with_rest.suppressed or with_rest.total_suppressed
              or {{ primary_suppression('with_rest.rest_n_true', 'with_rest.rest_n_numerator_true',
-                                       'with_rest.rest_n', 'with_rest.rest_n_numerator') }} is not null)
+                                       'with_rest.rest_n', 'with_rest.rest_n_numerator', 'with_rest.rest_p') }} is not null)
                                                                     as rest_published
     from with_rest
 
