@@ -443,14 +443,16 @@ def main(argv: list[str] | None = None) -> int:
     reg = registry.load()
     log_path = home / "airflow-dags-test.log"
     print(f"LNOB night benchmark: {args.persons:,} persons, {os.cpu_count()} cores, scratch {home}", flush=True)
-    url = warehouse.start(cfg)
-    postmaster = _postmaster(cfg.pgdata)
-    env = airflow_env.environment(url, cfg)
-    t = time.monotonic()
-    airflow_env.ensure_metadata_db(env, cfg)
-    setup_s = time.monotonic() - t
+    url = None
     rc = 1
+    complete = False
     try:
+        url = warehouse.start(cfg)
+        postmaster = _postmaster(cfg.pgdata)
+        env = airflow_env.environment(url, cfg)
+        t = time.monotonic()
+        airflow_env.ensure_metadata_db(env, cfg)
+        setup_s = time.monotonic() - t
         with Sampler(postmaster) as sampler:
             gen_start = time.time()
             subprocess.run([sys.executable, "-m", "lnob.cli", "sample", "generate", "--persons", str(args.persons),
@@ -472,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
                setup_s, rc, complete, home)
     finally:
         if args.keep:
-            print(f"\nkept: {home} (warehouse {warehouse.redact(url)}; `LNOB_HOME={cfg.home} lnob warehouse stop`)")
+            print(f"\nkept: {home} (warehouse {warehouse.redact(url or '')}; "
+                  f"`LNOB_HOME={cfg.home} lnob warehouse stop`)")
         else:
             warehouse.stop(cfg)
             shutil.rmtree(home, ignore_errors=True)
