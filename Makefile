@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt clean
+.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt bench-night clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: install  ## speed and memory figures (printed, never asserted)
 
 bench-dbt: install  ## the dbt stage: from scratch, against one plain dbt build, and an incremental night
 	$(BIN)/python -m lnob.bench_dbt
+
+PERSONS ?= 1000000
+bench-night: install  ## the real nightly DAG on PERSONS persons (default 1M) in a scratch home: wall time per stage, peak memory, ratio to the plain parts
+	$(BIN)/python -m lnob.bench_night --persons $(PERSONS)
 
 clean:  ## stop the embedded warehouse and remove local state (keeps the virtualenv)
 	-$(BIN)/lnob warehouse stop
