@@ -48,6 +48,8 @@ Record = dict[str, str | None]
 
 def text(value: Any) -> str | None:
     """A JSON, XLSX or SDMX value as the text COPY reads."""
+    if type(value) is str:  # the common case first
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -69,9 +71,15 @@ def _flatten(obj: dict, prefix: str = "") -> Record:
     in ``_overflow`` as JSON arrays and objects, and :func:`lookup` turns a declared one to text."""
     out: dict[str, Any] = {}
     for key, value in obj.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and not ("type" in value and "coordinates" in value):
-            out.update(_flatten(value, path + "/"))
+        path = f"{prefix}{key}" if prefix else key
+        kind = type(value)
+        if kind is str:
+            out[path] = value
+        elif kind is dict:
+            if value and not ("type" in value and "coordinates" in value):
+                out.update(_flatten(value, path + "/"))
+            else:
+                out[path] = value
         elif isinstance(value, (dict, list)):
             out[path] = value
         else:
@@ -288,11 +296,13 @@ class _DuplicateKey(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(k)
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key twice: name the first one repeated
+        seen: set = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _DuplicateKey(k)
+            seen.add(k)
     return out
 
 
@@ -411,7 +421,9 @@ def read_odata(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     for index, row in enumerate(submissions(path, src)):
         if not isinstance(row, dict):
             raise UnreadableDelivery("malformed_page", None, "a submission object in `value`", type(row).__name__)
-        rec = {k: v for k, v in _flatten(row).items() if k not in discard}
+        rec = _flatten(row)
+        if discard:
+            rec = {k: v for k, v in rec.items() if k not in discard}
         rec[SUBMISSION], rec[SUBMISSION_KEY] = index, text(row.get(key))
         yield index + 1, rec
 
