@@ -511,6 +511,47 @@ def _no_nul_escape(path: Path) -> bool:
     return b"\\u0000" not in data
 
 
+#: Formats whose file is one JSON document (a page), parsed whole by its reader.
+PAGE_KINDS = {"json", "kobo_json", "odata_json", "unsd_json"}
+_BAD = object()
+
+
+def _check_columns(plans: list, records: list[dict], date_format: str | None,
+                   limits: Limits | None) -> list[list | None]:
+    """The page's records checked field by field, one column at a time (a list comprehension per
+    field instead of a loop per value): for each record, its values as COPY should see them, or
+    ``None`` when anything in it would be refused or is not an ordinary record (a reader's marker
+    of an empty repeat group, a required field empty, a value its type cannot hold). Those records
+    go through :func:`_spool`'s record-by-record checks, which name row and column; this only
+    spares the clean ones from them, and gives exactly what those checks give for them."""
+    n = len(records)
+    if not n:
+        return []
+    ok = [not (readers.EMPTY_REPEAT in r and r[readers.EMPTY_REPEAT]) and "__width__" not in r for r in records]
+    lookup, text, check = readers.lookup, readers.text, _check_value
+    columns = []
+    for _f, label, ftype, required, period in plans:
+        raw = [r[label] if label in r else lookup(r, label) for r in records]
+        raw = [v if v is None or type(v) is str else text(v) for v in raw]
+        values = [(v.strip() or None) if v else None for v in raw]
+        if required:
+            for i, v in enumerate(values):
+                if v is None:
+                    ok[i] = False
+        if ftype != "text" or period:
+            def convert(v, ftype=ftype, period=period):
+                try:
+                    return check(ftype, v, date_format, limits, period)
+                except ValueError:
+                    return _BAD
+            values = [None if v is None else convert(v) for v in values]
+            for i, v in enumerate(values):
+                if v is _BAD:
+                    ok[i] = False
+        columns.append(values)
+    return [list(row) if good else None for good, row in zip(ok, zip(*columns, strict=True), strict=True)]
+
+
 def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spooled:
     """Validate a delivery record by record against its contract and write COPY-ready CSV of
     its fields (and the overflow of unexpected ones, JSON objects and arrays as they are) to
@@ -588,10 +629,42 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
         review_label = review_field.label if review_field is not None else None
         nul_free = None  # a JSON file without a \u0000 escape holds no NUL anywhere (strict JSON)
         lookup, text, check = readers.lookup, readers.text, _check_value
-        for number, record in readers.records(path, src):
+        stream = readers.records(path, src)
+        checked: list | None = None  # the page's rows checked column by column, None where not clean
+        if src.kind in PAGE_KINDS and not is_open_sdg:
+            nul_free = _no_nul_escape(path)
+            if nul_free:
+                stream = list(stream)  # one page, parsed once (the reader holds it whole anyway)
+                checked = _check_columns(plans, [r for _, r in stream], date_format, limits)
+        for position, (number, record) in enumerate(stream):
             if per_submission and record.get(readers.SUBMISSION) != current["index"]:
                 close_submission()
                 current["index"], current["key"] = record.get(readers.SUBMISSION), record.get(readers.SUBMISSION_KEY)
+            if checked is not None and checked[position] is not None:
+                # Every field already checked, and none failed: what the loop below would write.
+                out = checked[position]
+                if absent:  # each required field holds a value in this record
+                    present.update(absent)
+                    absent.clear()
+                if review_label is not None and \
+                        _review_state(src, lookup(record, review_label)) == REJECTED:
+                    current["rejected"] = True
+                extra = {k: v for k, v in record.items() if k not in skip}
+                if extra:
+                    unexpected.update(dict.fromkeys(extra))
+                    out.append(_dumps(extra))
+                else:
+                    out.append(None)
+                out.append(str(number))
+                row = ["" if v is None else v for v in out]
+                if per_submission:
+                    current["rows"].append(row)
+                else:
+                    writer.writerow(row)
+                    rows += 1
+                    if key_index is not None and row[key_index]:
+                        keys.add(row[key_index])
+                continue
             if "__width__" in record:
                 fail(number, None, record["__expected__"], record["__width__"])
                 continue

@@ -70,21 +70,25 @@ def _flatten(obj: dict, prefix: str = "") -> Record:
     GeoJSON points stay JSON values (not text): the loader keeps what the contract does not declare
     in ``_overflow`` as JSON arrays and objects, and :func:`lookup` turns a declared one to text."""
     out: dict[str, Any] = {}
+    _flatten_into(obj, prefix, out)
+    return out
+
+
+def _flatten_into(obj: dict, prefix: str, out: dict) -> None:
     for key, value in obj.items():
-        path = f"{prefix}{key}" if prefix else key
+        path = prefix + key if prefix else key
         kind = type(value)
-        if kind is str:
+        if kind is str or value is None:
             out[path] = value
         elif kind is dict:
             if value and not ("type" in value and "coordinates" in value):
-                out.update(_flatten(value, path + "/"))
+                _flatten_into(value, path + "/", out)
             else:
                 out[path] = value
-        elif isinstance(value, (dict, list)):
+        elif kind is list:
             out[path] = value
         else:
             out[path] = text(value)
-    return out
 
 
 #: Keys a reader adds to a record of a survey platform: which submission of the page it belongs to
