@@ -189,3 +189,12 @@ def test_one_bad_submission_among_hundreds_loads_the_rest_on_the_fast_path(tmp_p
         cur.execute("select status, rows_loaded, reason->>'kind' from lnob_meta.delivery_ledger "
                     "where delivery_id = %s", (result.delivery_id,))
         assert cur.fetchone() == ("loaded", 499, "submissions_quarantined")
+
+
+@pytest.mark.unit
+def test_a_label_looked_up_once_for_a_page_finds_what_lookup_finds():
+    records = [{"a/b": "x"}, {"a": {"b": 1}}, {"a": {"b": {"c": True}}}, {"a": "flat"}, {"a": {"x": 1}},
+               {"a/b": None, "a": {"b": "y"}}, {"a": {"b": [1, 2]}}, {}, {"a/b/c": "z"}, {"a/b": {"c": 2.0}}]
+    for label in ("a/b", "a/b/c", "a", "q"):
+        get = readers.lookup_of(label)
+        assert [get(r) for r in records] == [readers.lookup(r, label) for r in records], label

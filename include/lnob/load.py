@@ -531,10 +531,11 @@ def _check_columns(plans: list, records: list[dict], date_format: str | None,
     if not n:
         return []
     ok = [not (readers.EMPTY_REPEAT in r and r[readers.EMPTY_REPEAT]) and "__width__" not in r for r in records]
-    lookup, text, check = readers.lookup, readers.text, _check_value
+    text, check = readers.text, _check_value
     columns = []
     for _f, label, ftype, required, period in plans:
-        raw = [r[label] if label in r else lookup(r, label) for r in records]
+        get = readers.lookup_of(label)
+        raw = [r[label] if label in r else get(r) for r in records]
         raw = [v if v is None or type(v) is str else text(v) for v in raw]
         values = [(v.strip() or None) if v else None for v in raw]
         if required:

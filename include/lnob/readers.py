@@ -99,6 +99,25 @@ EMPTY_REPEAT = "__lnob_empty_repeat__"
 INTERNAL = (SUBMISSION, SUBMISSION_KEY, EMPTY_REPEAT)
 
 
+def lookup_of(label: str):
+    """:func:`lookup` for one label, its paths split once (a page asks it of every record)."""
+    parts = label.split("/")
+    paths = [("/".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
+
+    def get(record: dict) -> str | None:
+        if label in record:
+            return text(record[label])
+        for prefix, rest in paths:
+            value = record.get(prefix)
+            if isinstance(value, dict):
+                for part in rest:
+                    value = value.get(part) if isinstance(value, dict) else None
+                return text(value)
+        return None
+
+    return get
+
+
 def lookup(record: dict, label: str) -> str | None:
     """A field's value as text: the key itself, else a `group/question` path into a JSON object
     the record holds (KoboToolbox `_validation_status/uid`)."""
@@ -393,7 +412,7 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     for index, sub in enumerate(submissions(path, src)):
         if not isinstance(sub, dict):
             raise UnreadableDelivery("malformed_page", None, "a submission object in `results`", type(sub).__name__)
-        base = {k: _value(v) for k, v in sub.items() if k != repeat and k not in discard}
+        base = {k: v if type(v) is str else _value(v) for k, v in sub.items() if k != repeat and k not in discard}
         base[SUBMISSION], base[SUBMISSION_KEY] = index, text(sub.get(key))
         members = sub.get(repeat) if repeat else None
         if repeat and not members:
@@ -405,7 +424,8 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
             if not isinstance(member, dict):
                 yield number, {**base, EMPTY_REPEAT: repeat}
                 continue
-            yield number, {**base, **{k: _value(v) for k, v in member.items() if k not in discard}}
+            yield number, {**base, **{k: v if type(v) is str else _value(v)
+                                       for k, v in member.items() if k not in discard}}
 
 
 def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
