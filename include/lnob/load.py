@@ -543,11 +543,19 @@ def _check_columns(plans: list, records: list[dict], date_format: str | None,
                 if v is None:
                     ok[i] = False
         if ftype != "text" or period:
-            def convert(v, ftype=ftype, period=period):
-                try:
-                    return check(ftype, v, date_format, limits, period)
-                except ValueError:
-                    return _BAD
+            # A page repeats its values (ages, dates, a household's fields on every member): each
+            # distinct value is checked once (the check depends on nothing else).
+            seen: dict = {}
+
+            def convert(v, ftype=ftype, period=period, seen=seen):
+                out = seen.get(v, _BAD)
+                if out is _BAD and v not in seen:
+                    try:
+                        out = check(ftype, v, date_format, limits, period)
+                    except ValueError:
+                        out = _BAD
+                    seen[v] = out
+                return out
             values = [None if v is None else convert(v) for v in values]
             for i, v in enumerate(values):
                 if v is _BAD:
