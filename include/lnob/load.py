@@ -668,14 +668,13 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                 else:
                     out.append(None)
                 out.append(str(number))
-                row = ["" if v is None else v for v in out]
-                if per_submission:
-                    current["rows"].append(row)
+                if per_submission:  # csv writes None as an empty field, as it writes ""
+                    current["rows"].append(out)
                 else:
-                    writer.writerow(row)
+                    writer.writerow(out)
                     rows += 1
-                    if key_index is not None and row[key_index]:
-                        keys.add(row[key_index])
+                    if key_index is not None and out[key_index]:
+                        keys.add(out[key_index])
                 continue
             if "__width__" in record:
                 fail(number, None, record["__expected__"], record["__width__"])
