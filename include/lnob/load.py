@@ -509,9 +509,15 @@ def _no_nul_escape(path: Path) -> bool:
     """True when a JSON file holds no ``\\u0000`` escape: strict JSON refuses a raw control
     character, so none of its keys or values can hold a NUL byte (one scan of the bytes instead of
     one per value)."""
-    with landing.open_regular(path) as fh:
-        data = fh.read()
-    return b"\\u0000" not in data
+    needle = b"\\u0000"
+    tail = b""
+    with landing.open_regular(path) as fh:  # in blocks: a JSON Lines file can be large
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            data = tail + block
+            if needle in data:
+                return False
+            tail = data[-(len(needle) - 1):]
+    return True
 
 
 #: Formats whose file is one JSON document (a page), parsed whole by its reader.
