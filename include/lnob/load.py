@@ -257,6 +257,7 @@ def ensure_raw_table(cur, src: Source) -> list[str]:
                     "_loaded_at timestamptz not null default now())")
         for n, expr in defaults.items():
             cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
+        _ensure_key_index(cur, src, table)
         return [f"created {table}"]
     # Only what differs is altered: ALTER TABLE locks the table, and a night's loads and the
     # transform call this for every source.
@@ -279,18 +280,41 @@ def ensure_raw_table(cur, src: Source) -> list[str]:
     for n, expr in defaults.items():
         if have_defaults.get(n) is None:
             cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
+    _ensure_key_index(cur, src, table)
     return changes
+
+
+def _key_field(src: Source):
+    """The field holding a platform record's key (``format.key``: KoboToolbox `_id`, ODK `__id`)."""
+    key_label = src.format.get("key")
+    return next((f for f in src.fields if f.label == key_label), None) if key_label else None
+
+
+def _ensure_key_index(cur, src: Source, table: str) -> None:
+    """The one index of a raw table: its record key, for a source whose records have one. Each
+    delivery marks the earlier versions of its records (:func:`_supersede_edited`); without it,
+    every API page scanned the whole table, and a night of pages took quadratic time."""
+    key = _key_field(src)
+    if key is None:
+        return
+    name = f"{src.raw_table}__key"[:63]
+    cur.execute("select to_regclass(%s)", (f'{RAW_SCHEMA}."{name}"',))
+    if cur.fetchone()[0] is None:
+        cur.execute(f'create index if not exists "{name}" on {table} ("{key.name}")')
 
 
 def _set_lineage(cur, src: Source, delivery: Delivery, delivery_id: int) -> None:
     values = dict(delivery_id=str(delivery_id), partner_id=delivery.partner_id, source_id=src.id,
                   file_name=delivery.file_name, file_sha256=delivery.sha256,
                   delivery_date=delivery.delivery_date)
-    for name in _LINEAGE_SETTINGS:
-        cur.execute("select set_config(%s, %s, true)", (f"lnob.{name}", values[name]))
-    cur.execute("set local timezone = 'UTC'")  # a timestamp without offset is UTC
     order = DATE_ORDERS.get(src.format.get("date_format", "%Y-%m-%d"), "YMD")
-    cur.execute(f"set local datestyle = 'ISO, {order}'")
+    settings_ = [(f"lnob.{name}", values[name]) for name in _LINEAGE_SETTINGS]
+    settings_ += [("timezone", "UTC"),  # a timestamp without offset is UTC
+                  ("datestyle", f"ISO, {order}")]
+    # One round trip for all of them (SET LOCAL is set_config(..., true)): a night of API pages
+    # is hundreds of deliveries.
+    cur.execute("select " + ", ".join("set_config(%s, %s, true)" for _ in settings_),
+                [v for pair in settings_ for v in pair])
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,6 +468,7 @@ class Spooled:
     unexpected: list[str]
     submissions: dict | None = None  # {"delivered", "loaded", "rejected", "quarantined"}
     bad_submissions: list[dict] | None = None  # [{"index", "key", "errors": [...]}]
+    keys: set[str] | None = None  # the record keys written (sources with a key field), as loaded
 
 
 #: Sources whose pages are lists of submissions, each checked and quarantined on its own.
@@ -474,6 +499,77 @@ def _review_state(src: Source, value: str | None) -> str | None:
     return value
 
 
+#: Formats read with Python's strict JSON parser: a NUL can only be written as a ``\\u0000`` escape.
+JSON_KINDS = {"json", "jsonl", "kobo_json", "odata_json", "unsd_json"}
+#: ``json.dumps(value, ensure_ascii=False)``, its encoder built once.
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _no_nul_escape(path: Path) -> bool:
+    """True when a JSON file holds no ``\\u0000`` escape: strict JSON refuses a raw control
+    character, so none of its keys or values can hold a NUL byte (one scan of the bytes instead of
+    one per value)."""
+    needle = b"\\u0000"
+    tail = b""
+    with landing.open_regular(path) as fh:  # in blocks: a JSON Lines file can be large
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            data = tail + block
+            if needle in data:
+                return False
+            tail = data[-(len(needle) - 1):]
+    return True
+
+
+#: Formats whose file is one JSON document (a page), parsed whole by its reader.
+PAGE_KINDS = {"json", "kobo_json", "odata_json", "unsd_json"}
+_BAD = object()
+
+
+def _check_columns(plans: list, records: list[dict], date_format: str | None,
+                   limits: Limits | None) -> list[list | None]:
+    """The page's records checked field by field, one column at a time (a list comprehension per
+    field instead of a loop per value): for each record, its values as COPY should see them, or
+    ``None`` when anything in it would be refused or is not an ordinary record (a reader's marker
+    of an empty repeat group, a required field empty, a value its type cannot hold). Those records
+    go through :func:`_spool`'s record-by-record checks, which name row and column; this only
+    spares the clean ones from them, and gives exactly what those checks give for them."""
+    n = len(records)
+    if not n:
+        return []
+    ok = [not (readers.EMPTY_REPEAT in r and r[readers.EMPTY_REPEAT]) and "__width__" not in r for r in records]
+    text, check = readers.text, _check_value
+    columns = []
+    for _f, label, ftype, required, period in plans:
+        get = readers.lookup_of(label)
+        raw = [r[label] if label in r else get(r) for r in records]
+        raw = [v if v is None or type(v) is str else text(v) for v in raw]
+        values = [(v.strip() or None) if v else None for v in raw]
+        if required:
+            for i, v in enumerate(values):
+                if v is None:
+                    ok[i] = False
+        if ftype != "text" or period:
+            # A page repeats its values (ages, dates, a household's fields on every member): each
+            # distinct value is checked once (the check depends on nothing else).
+            seen: dict = {}
+
+            def convert(v, ftype=ftype, period=period, seen=seen):
+                out = seen.get(v, _BAD)
+                if out is _BAD and v not in seen:
+                    try:
+                        out = check(ftype, v, date_format, limits, period)
+                    except ValueError:
+                        out = _BAD
+                    seen[v] = out
+                return out
+            values = [None if v is None else convert(v) for v in values]
+            for i, v in enumerate(values):
+                if v is _BAD:
+                    ok[i] = False
+        columns.append(values)
+    return [list(row) if good else None for good, row in zip(ok, zip(*columns, strict=True), strict=True)]
+
+
 def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spooled:
     """Validate a delivery record by record against its contract and write COPY-ready CSV of
     its fields (and the overflow of unexpected ones, JSON objects and arrays as they are) to
@@ -494,6 +590,9 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
     per_submission = src.kind in SUBMISSION_KINDS
     key_label = src.format.get("key")
     review_field = next((f for f in src.fields if f.name == "review_state"), None)
+    key_field = _key_field(src)
+    key_index = src.fields.index(key_field) if key_field is not None else None
+    keys: set[str] = set()
     writer = csv.writer(spool, lineterminator="\n")
     errors: list[dict] = []
     total = 0
@@ -530,6 +629,8 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
             for out in current["rows"]:
                 writer.writerow(out)
                 rows += 1
+                if key_index is not None and out[key_index]:
+                    keys.add(out[key_index])
         current.update(index=None, key=None, rows=[], errors=[], rejected=False)
 
     try:
@@ -538,16 +639,57 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
             missing = [f.label for f in required if f.label not in header]
             if missing:
                 raise ContractViolation("missing_required_field", [_missing_column(m, header) for m in missing])
-        for number, record in readers.records(path, src):
+        # Per-field plans, computed once (a registry Field's label is a property).
+        plans = [(f, f.label, f.type, f.required, f.name in PERIOD_FIELDS) for f in src.fields]
+        skip = labels | set(readers.INTERNAL)
+        absent = {f.label for f in required}  # required labels no record has held yet
+        is_open_sdg = src.type == "open_sdg_csv"
+        review_label = review_field.label if review_field is not None else None
+        nul_free = None  # a JSON file without a \u0000 escape holds no NUL anywhere (strict JSON)
+        lookup, text, check = readers.lookup, readers.text, _check_value
+        stream = readers.records(path, src)
+        checked: list | None = None  # the page's rows checked column by column, None where not clean
+        if src.kind in PAGE_KINDS and not is_open_sdg:
+            nul_free = _no_nul_escape(path)
+            if nul_free:
+                stream = list(stream)  # one page, parsed once (the reader holds it whole anyway)
+                checked = _check_columns(plans, [r for _, r in stream], date_format, limits)
+        for position, (number, record) in enumerate(stream):
             if per_submission and record.get(readers.SUBMISSION) != current["index"]:
                 close_submission()
                 current["index"], current["key"] = record.get(readers.SUBMISSION), record.get(readers.SUBMISSION_KEY)
+            if checked is not None and checked[position] is not None:
+                # Every field already checked, and none failed: what the loop below would write.
+                out = checked[position]
+                if absent:  # each required field holds a value in this record
+                    present.update(absent)
+                    absent.clear()
+                if review_label is not None and \
+                        _review_state(src, lookup(record, review_label)) == REJECTED:
+                    current["rejected"] = True
+                extra = {k: v for k, v in record.items() if k not in skip}
+                if extra:
+                    unexpected.update(dict.fromkeys(extra))
+                    out.append(_dumps(extra))
+                else:
+                    out.append(None)
+                out.append(str(number))
+                if per_submission:  # csv writes None as an empty field, as it writes ""
+                    current["rows"].append(out)
+                else:
+                    writer.writerow(out)
+                    rows += 1
+                    if key_index is not None and out[key_index]:
+                        keys.add(out[key_index])
+                continue
             if "__width__" in record:
                 fail(number, None, record["__expected__"], record["__width__"])
                 continue
-            nul = next((k for k, v in record.items()
-                        if (isinstance(v, str) and "\x00" in v)
-                        or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))), None)
+            if nul_free is None:
+                nul_free = src.kind in JSON_KINDS and _no_nul_escape(path)
+            nul = None if nul_free else next((k for k, v in record.items()
+                                              if (isinstance(v, str) and "\x00" in v)
+                                              or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))), None)
             if nul is not None:  # PostgreSQL text and jsonb cannot hold it (CharacterNotInRepertoire)
                 fail(number, nul if nul in labels else masking.excerpt(nul), "text without NUL bytes", "a NUL byte")
                 continue
@@ -555,43 +697,57 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                 repeat = record[readers.EMPTY_REPEAT]
                 fail(number, repeat, f"at least one member in the repeat group {repeat!r}", "no members")
                 continue
-            present.update(k for k, v in record.items() if v not in (None, "", [], {}))
+            if absent:  # `present` is only ever asked about required fields
+                present.update(k for k in absent if record.get(k) not in (None, "", [], {}))
+                absent.difference_update(present)
             out: list[str | None] = []
             bad_row = False
-            for f in src.fields:
-                value = readers.lookup(record, f.label)
-                value = value.strip() if isinstance(value, str) else value
-                if value not in (None, ""):
-                    present.add(f.label)
-                if value in (None, ""):
-                    if f.required:
-                        fail(number, f.label, "a value (required)", "empty")
+            for f, label, ftype, req, period in plans:
+                if label in record:
+                    value = record[label]
+                    if type(value) is not str:
+                        value = text(value)
+                else:
+                    value = lookup(record, label)
+                if value:
+                    value = value.strip()
+                if not value:
+                    if req:
+                        fail(number, label, "a value (required)", "empty")
                         bad_row = True
                     out.append(None)
                     continue
+                if req and absent:
+                    present.add(label)
+                    absent.discard(label)
+                if ftype == "text" and not period:
+                    out.append(value)  # what _check_value returns for text: the value itself
+                    continue
                 try:
-                    out.append(_check_value(f.type, value, date_format, limits, f.name in PERIOD_FIELDS))
+                    out.append(check(ftype, value, date_format, limits, period))
                 except ValueError as exc:
-                    expected = f"a date {date_format}" if f.type == "date" and date_format else EXPECTED[f.type]
+                    expected = f"a date {date_format}" if ftype == "date" and date_format else EXPECTED[ftype]
                     if isinstance(exc, BadValue) and exc.expected:
                         expected = exc.expected
                     found = exc.found if isinstance(exc, BadValue) and exc.found else \
                         _found(value, f, {**record, "__sensitive_labels__": sensitive_labels})
-                    fail(number, f.label, expected, found)
+                    fail(number, label, expected, found)
                     bad_row = True
                     out.append(None)
-            if not bad_row and src.type == "open_sdg_csv":
+            if not bad_row and is_open_sdg:
                 for column, expected, found in _open_sdg_row(src, record):
                     fail(number, column, expected, found)
                     bad_row = True
             if bad_row:
                 continue
-            if review_field is not None and _review_state(src, readers.lookup(record, review_field.label)) == REJECTED:
+            if review_label is not None and _review_state(src, lookup(record, review_label)) == REJECTED:
                 current["rejected"] = True
-            extra = {k: v for k, v in record.items() if k not in labels and k not in readers.INTERNAL}
-            for k in extra:
-                unexpected.setdefault(k)
-            out.append(json.dumps(extra, ensure_ascii=False) if extra else None)
+            extra = {k: v for k, v in record.items() if k not in skip}
+            if extra:
+                unexpected.update(dict.fromkeys(extra))
+                out.append(_dumps(extra))
+            else:
+                out.append(None)
             out.append(str(number))
             row = ["" if v is None else v for v in out]
             if per_submission:
@@ -599,6 +755,8 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
             else:
                 writer.writerow(row)
                 rows += 1
+                if key_index is not None and row[key_index]:
+                    keys.add(row[key_index])
         close_submission()
     except readers.UnreadableDelivery as exc:
         raise ContractViolation(exc.kind, [{"row": exc.row, "column": exc.column, "expected": exc.expected,
@@ -618,7 +776,8 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
         raise ContractViolation("no_rows", [{"row": 2, "column": None, "expected": "at least one record",
                                              "found": "none"}])
     return Spooled(rows, [k for k in unexpected if not k.startswith("__")],
-                   counts if per_submission else None, bad or None)
+                   counts if per_submission else None, bad or None,
+                   keys if key_index is not None else None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -808,15 +967,28 @@ def _careful_copy(cur, src: Source, delivery: Delivery) -> Spooled:
     return spooled
 
 
-def _supersede_edited(cur, src: Source, delivery_id: int) -> int:
+def _supersede_edited(cur, src: Source, delivery_id: int, keys: set[str] | None = None) -> int:
     """A platform record edited after it was loaded (KoboToolbox `_id`, ODK Central `__id`, with
     `meta/deprecatedID`) arrives again with the same key: its earlier versions are marked
-    ``_superseded_by`` this delivery, in the same transaction. Raw keeps every version."""
-    key_label = src.format.get("key")
-    key = next((f.name for f in src.fields if f.label == key_label), None) if key_label else None
-    if key is None:
+    ``_superseded_by`` this delivery, in the same transaction. Raw keeps every version.
+
+    ``keys``: the keys this delivery wrote, when the loader knows them (the careful path): the
+    earlier versions are then found through the key index instead of a scan of this delivery's
+    rows."""
+    key_field = _key_field(src)
+    if key_field is None:
         return 0
+    key = key_field.name
     table = f'{RAW_SCHEMA}."{src.raw_table}"'
+    if keys is not None:
+        if not keys:
+            return 0
+        sql_type = _PG_TYPE.get(key_field.sql_type, key_field.sql_type)
+        cur.execute(f"""update {table} as old set _superseded_by = %(id)s
+                        where old._delivery_id <> %(id)s and old._superseded_by is null
+                          and old."{key}" = any(%(keys)s::{sql_type}[])""",
+                    {"id": delivery_id, "keys": sorted(keys)})
+        return cur.rowcount
     cur.execute(f"""update {table} as old set _superseded_by = %(id)s
                     where old._delivery_id <> %(id)s and old._superseded_by is null
                       and old."{key}" in (select "{key}" from {table} where _delivery_id = %(id)s)""",
@@ -938,7 +1110,7 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
             result.reason = reason
             result.quarantine_path = str(target)
             return result
-        _supersede_edited(cur, src, delivery_id)
+        _supersede_edited(cur, src, delivery_id, spooled.keys if spooled is not None else None)
         partial = None
         if spooled is not None and spooled.submissions is not None:
             result.submissions = spooled.submissions

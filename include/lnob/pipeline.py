@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -104,11 +105,30 @@ def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
 def load_raw(url: str, run_id: str, delivery: dict, cfg: Settings | None = None) -> dict:
     """Load one delivery; a contract break quarantines it (the task succeeds, the night goes on)."""
     reg = registry.load()
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, _log_connection(url) as log_conn:
+        return _load_one(conn, log_conn, run_id, reg, delivery, cfg)
+
+
+@contextmanager
+def _log_connection(url: str):
+    """The connection :func:`_log` opens, kept open for a source's many deliveries (each outcome
+    is committed as soon as it is known, as :func:`_log` does)."""
+    with warehouse.connect(url) as conn:
+        with conn.cursor() as cur:
+            meta.ensure(cur)
+        conn.commit()
+        yield conn
+
+
+def _load_one(conn, log_conn, run_id: str, reg, delivery: dict, cfg: Settings | None) -> dict:
+    """Load one delivery on an open connection (its own transaction), record and log its outcome."""
     d = load.Delivery(**delivery)
-    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
-        result = load.load_delivery(conn, reg, d, run_id, cfg)
+    result = load.load_delivery(conn, reg, d, run_id, cfg)
     detail = asdict(result)
-    _log(url, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}", result.outcome, detail)
+    with log_conn.cursor() as cur:
+        meta.log_outcome(cur, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}",
+                         result.outcome, detail)
+    log_conn.commit()
     if result.outcome == "quarantined":
         log.warning("QUARANTINED %s %s: %s", d.source_id, d.path, json.dumps(result.reason)[:2000])
     elif result.quarantined_submissions:  # named by platform id, errors masked: no personal value
@@ -148,7 +168,14 @@ def label(batch: dict) -> str:
 def load_source(url: str, run_id: str, batch: dict, cfg: Settings | None = None) -> dict:
     """Load one source's new deliveries, each in its own transaction and ledger row (a delivery
     that breaks the contract is quarantined alone)."""
-    loaded = [load_raw(url, run_id, d, cfg) for d in batch["deliveries"]]
+    deliveries = batch["deliveries"]
+    if not deliveries:
+        return {**{k: v for k, v in batch.items() if k != "deliveries"}, "deliveries": []}
+    # One registry and one connection for all of them: a night of API pages is hundreds of
+    # deliveries, and reading the registry and logging in again per page cost more than the page.
+    reg = registry.load()
+    with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, _log_connection(url) as log_conn:
+        loaded = [_load_one(conn, log_conn, run_id, reg, d, cfg) for d in deliveries]
     return {**{k: v for k, v in batch.items() if k != "deliveries"}, "deliveries": loaded}
 
 

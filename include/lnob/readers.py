@@ -48,6 +48,8 @@ Record = dict[str, str | None]
 
 def text(value: Any) -> str | None:
     """A JSON, XLSX or SDMX value as the text COPY reads."""
+    if type(value) is str:  # the common case first
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -68,15 +70,25 @@ def _flatten(obj: dict, prefix: str = "") -> Record:
     GeoJSON points stay JSON values (not text): the loader keeps what the contract does not declare
     in ``_overflow`` as JSON arrays and objects, and :func:`lookup` turns a declared one to text."""
     out: dict[str, Any] = {}
+    _flatten_into(obj, prefix, out)
+    return out
+
+
+def _flatten_into(obj: dict, prefix: str, out: dict) -> None:
     for key, value in obj.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and not ("type" in value and "coordinates" in value):
-            out.update(_flatten(value, path + "/"))
-        elif isinstance(value, (dict, list)):
+        path = prefix + key if prefix else key
+        kind = type(value)
+        if kind is str or value is None:
+            out[path] = value
+        elif kind is dict:
+            if value and not ("type" in value and "coordinates" in value):
+                _flatten_into(value, path + "/", out)
+            else:
+                out[path] = value
+        elif kind is list:
             out[path] = value
         else:
             out[path] = text(value)
-    return out
 
 
 #: Keys a reader adds to a record of a survey platform: which submission of the page it belongs to
@@ -85,6 +97,25 @@ SUBMISSION = "__lnob_submission__"
 SUBMISSION_KEY = "__lnob_submission_key__"
 EMPTY_REPEAT = "__lnob_empty_repeat__"
 INTERNAL = (SUBMISSION, SUBMISSION_KEY, EMPTY_REPEAT)
+
+
+def lookup_of(label: str):
+    """:func:`lookup` for one label, its paths split once (a page asks it of every record)."""
+    parts = label.split("/")
+    paths = [("/".join(parts[:i]), parts[i:]) for i in range(len(parts) - 1, 0, -1)]
+
+    def get(record: dict) -> str | None:
+        if label in record:
+            return text(record[label])
+        for prefix, rest in paths:
+            value = record.get(prefix)
+            if isinstance(value, dict):
+                for part in rest:
+                    value = value.get(part) if isinstance(value, dict) else None
+                return text(value)
+        return None
+
+    return get
 
 
 def lookup(record: dict, label: str) -> str | None:
@@ -288,11 +319,13 @@ class _DuplicateKey(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(k)
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a key twice: name the first one repeated
+        seen: set = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise _DuplicateKey(k)
+            seen.add(k)
     return out
 
 
@@ -379,7 +412,7 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     for index, sub in enumerate(submissions(path, src)):
         if not isinstance(sub, dict):
             raise UnreadableDelivery("malformed_page", None, "a submission object in `results`", type(sub).__name__)
-        base = {k: _value(v) for k, v in sub.items() if k != repeat and k not in discard}
+        base = {k: v if type(v) is str else _value(v) for k, v in sub.items() if k != repeat and k not in discard}
         base[SUBMISSION], base[SUBMISSION_KEY] = index, text(sub.get(key))
         members = sub.get(repeat) if repeat else None
         if repeat and not members:
@@ -391,7 +424,8 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
             if not isinstance(member, dict):
                 yield number, {**base, EMPTY_REPEAT: repeat}
                 continue
-            yield number, {**base, **{k: _value(v) for k, v in member.items() if k not in discard}}
+            yield number, {**base, **{k: v if type(v) is str else _value(v)
+                                       for k, v in member.items() if k not in discard}}
 
 
 def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
@@ -411,7 +445,9 @@ def read_odata(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     for index, row in enumerate(submissions(path, src)):
         if not isinstance(row, dict):
             raise UnreadableDelivery("malformed_page", None, "a submission object in `value`", type(row).__name__)
-        rec = {k: v for k, v in _flatten(row).items() if k not in discard}
+        rec = _flatten(row)
+        if discard:
+            rec = {k: v for k, v in rec.items() if k not in discard}
         rec[SUBMISSION], rec[SUBMISSION_KEY] = index, text(row.get(key))
         yield index + 1, rec
 
