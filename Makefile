@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt clean
+.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt bench-celery clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench: install  ## speed and memory figures (printed, never asserted)
 
 bench-dbt: install  ## the dbt stage: from scratch, against one plain dbt build, and an incremental night
 	$(BIN)/python -m lnob.bench_dbt
+
+bench-celery: install  ## one night on the CeleryExecutor (real Redis) with 1 worker, then 2: load+gate wall time, speed-up
+	$(BIN)/python -m lnob.bench_celery
 
 clean:  ## stop the embedded warehouse and remove local state (keeps the virtualenv)
 	-$(BIN)/lnob warehouse stop
