@@ -33,11 +33,12 @@ WORKERS = {"worker-1", "worker-2"}
 
 
 def _loading(db, raw_table: str) -> bool:
-    """A warehouse session is inside a load of ``raw_table`` right now (its COPY or insert)."""
+    """A warehouse session is inside a transaction writing ``raw."<raw_table>"`` right now (the
+    loader's COPY and its checks; only the target's `load_raw` writes that table at this stage)."""
     with db.cursor() as cur:
         cur.execute("""select count(*) from pg_stat_activity
                        where pid <> pg_backend_pid() and state in ('active', 'idle in transaction')
-                         and xact_start is not null and query ilike %s""", (f'%{raw_table}%',))
+                         and xact_start is not null and query ilike %s""", (f'%raw."{raw_table}"%',))
         return cur.fetchone()[0] > 0
 
 
