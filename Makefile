@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt bench-night clean
+.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt bench-night bench-celery clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-dbt: install  ## the dbt stage: from scratch, against one plain dbt build,
 PERSONS ?= 1000000
 bench-night: install  ## the real nightly DAG on PERSONS persons (default 1M) in a scratch home: wall time per stage, peak memory, ratio to the plain parts
 	$(BIN)/python -m lnob.bench_night --persons $(PERSONS)
+
+bench-celery: install  ## one night on the CeleryExecutor (real Redis) with 1 worker, then 2: load+gate wall time, speed-up
+	$(BIN)/python -m lnob.bench_celery
 
 clean:  ## stop the embedded warehouse and remove local state (keeps the virtualenv)
 	-$(BIN)/lnob warehouse stop

@@ -116,7 +116,8 @@ def _fail_fast_on_misconfiguration() -> Iterator[None]:
         # Transient failures (a warehouse restart) are retried; `lnob demo` and the tests set
         # LNOB_TASK_RETRIES=0 so that a failure shows at once.
         "retries": int(os.environ.get("LNOB_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(minutes=5),
+        # seconds; the Celery scale-out test retries a task whose worker it killed after a few
+        "retry_delay": timedelta(seconds=int(os.environ.get("LNOB_TASK_RETRY_DELAY", "300"))),
         "retry_exponential_backoff": True,
         # after the last try only; nothing is sent unless an alert connection is configured
         "on_failure_callback": FailureAlert(),

@@ -88,6 +88,46 @@ def test_airflow_runs_celery_on_redis_with_airflow_3_settings(services):
     assert services["airflow-apiserver"]["command"] == "api-server"
 
 
+def test_compose_runs_the_celery_configuration_the_scale_out_test_runs(services):
+    """tests/test_celery_scale_out.py and `make bench-celery` start Airflow with
+    lnob.airflow_env.celery_environment: compose sets every one of those settings, under the
+    same names, for every Airflow service, and the worker-facing values agree."""
+    from lnob import airflow_env
+
+    local = airflow_env.celery_environment(
+        "postgresql://lnob:x@127.0.0.1:5432/lnob", "postgresql+psycopg2://airflow:x@127.0.0.1:5432/airflow",
+        "redis://127.0.0.1:6379/0", "http://127.0.0.1:8080", jwt_secret="x")
+    base = airflow_env.environment("postgresql://lnob:x@127.0.0.1:5432/lnob")
+    celery_names = {k for k in local if k not in base or local[k] != base[k]} - {"AIRFLOW_CONN_LNOB_WAREHOUSE"}
+    assert {"AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__CORE__HOSTNAME_CALLABLE"} <= celery_names
+    for name in AIRFLOW:
+        env = services[name]["environment"]
+        missing = celery_names - set(env)
+        assert not missing, f"{name} lacks {sorted(missing)}"
+        for var in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__HOSTNAME_CALLABLE",
+                    "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER"):
+            assert env[var] == local[var], (name, var)
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql")
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].endswith("/execution/")
+        # a dead worker's task is failed after the heartbeat timeout and retried elsewhere
+        assert int(env["LNOB_TASK_RETRIES"]) >= 1 and int(env["LNOB_TASK_RETRY_DELAY"]) > 0
+        assert int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]) > 0
+    # the callable exists and names the worker as the scale-out test expects
+    assert airflow_env.worker_hostname.__module__ + ".worker_hostname" == local["AIRFLOW__CORE__HOSTNAME_CALLABLE"]
+    # scalable: `docker compose up -d --scale airflow-worker=N`
+    worker = services["airflow-worker"]
+    assert "container_name" not in worker and "hostname" not in worker
+
+
+def test_the_redis_broker_is_the_one_the_workers_use(services):
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:")
+    assert "6379" in [str(p) for p in redis.get("expose", [])]
+    for name in AIRFLOW:
+        assert services[name]["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://:@redis:6379/")
+
+
 def test_long_running_services_have_health_checks(services):
     for name in LONG_RUNNING:
         check = services[name].get("healthcheck")

@@ -66,3 +66,51 @@ def run_airflow(args: list[str], warehouse_url: str, cfg: Settings | None = None
     env = environment(warehouse_url, cfg)
     ensure_metadata_db(env, cfg)
     return subprocess.run([airflow_bin(), *args], env=env).returncode
+
+
+#: The name a Celery worker reports as its task instances' hostname (``[core] hostname_callable``).
+WORKER_NAME_VAR = "LNOB_WORKER_NAME"
+
+
+def worker_hostname() -> str:
+    """The hostname Airflow records on a task instance (``AIRFLOW__CORE__HOSTNAME_CALLABLE=
+    lnob.airflow_env.worker_hostname``): ``$LNOB_WORKER_NAME`` when set, so two Celery workers on
+    one host are told apart, the machine's FQDN otherwise (Airflow's default)."""
+    name = os.environ.get(WORKER_NAME_VAR, "").strip()
+    if name:
+        return name
+    import socket
+
+    return socket.getfqdn()
+
+
+def celery_environment(warehouse_url: str, metadata_url: str, broker_url: str, api_base_url: str,
+                       jwt_secret: str, cfg: Settings | None = None) -> dict[str, str]:
+    """The environment of every Airflow component on the CeleryExecutor (scheduler, api-server,
+    dag-processor, ``airflow celery worker``): the same names docker-compose.yml sets.
+
+    - ``metadata_url``: Airflow's metadata database, a PostgreSQL SQLAlchemy URL
+      (``postgresql+psycopg2://...``; Airflow refuses SQLite with a distributed executor); the
+      Celery result backend is the same database (``db+`` prefix), as Airflow recommends.
+    - ``broker_url``: the Redis broker (``redis://host:port/0``).
+    - ``api_base_url``: the api-server; workers reach the Task Execution API at
+      ``<api_base_url>/execution/`` (``[core] execution_api_server_url``).
+    - ``jwt_secret``: shared by the scheduler (signs each task's token) and the api-server
+      (checks it); without it each process would make up its own.
+    """
+    env = environment(warehouse_url, cfg)
+    base = api_base_url.rstrip("/")
+    env.update(
+        AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=metadata_url,
+        AIRFLOW__CELERY__BROKER_URL=broker_url,
+        AIRFLOW__CELERY__RESULT_BACKEND="db+" + metadata_url,
+        AIRFLOW__API__BASE_URL=base,
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{base}/execution/",
+        AIRFLOW__API_AUTH__JWT_SECRET=jwt_secret,
+        AIRFLOW__CORE__HOSTNAME_CALLABLE="lnob.airflow_env.worker_hostname",
+        # a worker takes a task only when it has a free slot: none waits behind a long load on
+        # one worker while the other is idle
+        AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="1",
+    )
+    return env
