@@ -77,3 +77,38 @@ def test_registry_areas_are_places():
 ])
 def test_clean_text_has_no_finding(text):
     assert detect(text, "text", "BD", _delivered("Karim Uddin"), ["Dhaka"]) == []
+
+
+def test_ascii_words_are_found_as_in_any_script():
+    """The ASCII path of ``tokens`` (a regex, for a million identifiers a night) gives exactly the
+    words, offsets and folded forms of the path for any script."""
+    import random
+    import string
+
+    from lnob.voices import _tokens_any_script, tokens
+
+    rng = random.Random(17)
+    alphabet = string.printable
+    texts = ["Rahima Begum, P-000123", "  +880 1712-345678 ", "Camp 14, Block B_7", "O'Neil  x_y__z", ""]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    for text in texts:
+        assert tokens(text) == _tokens_any_script(text), text
+    assert tokens("Nguyễn Văn An") == _tokens_any_script("Nguyễn Văn An")
+
+
+def test_an_ascii_identifier_is_kept_as_in_any_script():
+    """``PartnerIdentifiers.add``'s ASCII path keeps the same words, phones and name words as the
+    path for any script (a trailing no-break space, which is neither word nor digit, forces it)."""
+    import random
+    import string
+
+    rng = random.Random(5)
+    values = ["Rahima Begum", "P-000123", "+880 1712-345678", "n/a", "ab", "Abdul  Karim 2", "x_y_z"]
+    values += ["".join(rng.choice(string.printable) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    fast, slow = PartnerIdentifiers(), PartnerIdentifiers()
+    for value in values:
+        fast.add(value)
+        slow.add(value + "\u00a0")
+    assert fast.values and fast.phones and fast.name_words
+    assert (fast.values, fast.phones, fast.name_words, fast.longest) == (slow.values, slow.phones, slow.name_words,
+                                                                          slow.longest)

@@ -102,9 +102,21 @@ def _is_word_char(c: str) -> bool:
     return unicodedata.category(c)[0] in "LMN"
 
 
+#: An ASCII text's words: its letters and digits are exactly its characters of categories L and N
+#: (no ASCII character is a combining mark), and NFKC and case folding leave ASCII as ``lower()``.
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+
+
 def tokens(text: str) -> list[tuple[int, int, str]]:
     """Words in any script: runs of letters, combining marks (Bengali, Devanagari vowel signs)
     and digits, with their offsets and folded form."""
+    if text.isascii():  # the identifiers of a million respondents: a regex, not a loop per character
+        return [(m.start(), m.end(), m.group().lower()) for m in _ASCII_WORD.finditer(text)]
+    return _tokens_any_script(text)
+
+
+def _tokens_any_script(text: str) -> list[tuple[int, int, str]]:
     out, start = [], None
     for i, c in enumerate(text + " "):
         if i < len(text) and _is_word_char(c):
@@ -193,16 +205,21 @@ class PartnerIdentifiers:
         if value is None or not str(value).strip():
             return
         value = str(value)
-        words = tuple(t for _, _, t in tokens(value))
+        if value.isascii():  # as below, without a loop per character (see `tokens`)
+            words = tuple(_ASCII_WORD.findall(value.lower()))
+            digits = _NOT_ASCII_DIGIT.sub("", value)
+            is_name = not digits
+        else:
+            words = tuple(t for _, _, t in tokens(value))
+            digits = re.sub(r"\D", "", normalise_digits(value))
+            is_name = all(not any(ch.isdigit() for ch in w) for w in words)
         if len("".join(words)) < 3:  # "n/a", "-", a lone digit: no identifier to look for
             return
-        if words:
-            self.values.add(words)
-            self.longest = max(self.longest, min(len(words), 8))
-        digits = re.sub(r"\D", "", normalise_digits(value))
+        self.values.add(words)  # not empty: three characters of words at least
+        self.longest = max(self.longest, min(len(words), 8))
         if len(digits) >= 7:
             self.phones.add(digits[-9:])
-        if words and all(not any(ch.isdigit() for ch in w) for w in words):  # a name, not an id
+        if is_name:  # a name, not an id
             self.name_words.update(w for w in words if len(w) >= 3)
 
 
