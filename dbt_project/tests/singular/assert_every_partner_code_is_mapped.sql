@@ -8,10 +8,21 @@
                  'displacement_group', 'poverty_group', 'water_safe', 'birth_registered',
                  'felt_discriminated', 'health_need', 'health_access'] %}
 
-{% for column in coded %}
-select source_id, '{{ column }}' as column_name, {{ column }} as spelling, count(*) as n_rows
-from {{ ref('int_persons_harmonised') }}
-where {{ column }} like 'UNMAPPED:%'
-group by source_id, {{ column }}
-{% if not loop.last %}union all{% endif %}
-{% endfor %}
+{#- One scan of the persons: the rows with any unmapped spelling first, then one row per spelling. -#}
+with
+
+unmapped as (
+
+    select source_id, {{ coded | join(', ') }}
+    from {{ ref('int_persons_harmonised') }}
+    where {% for column in coded %}{{ column }} like 'UNMAPPED:%'{% if not loop.last %} or {% endif %}{% endfor %}
+
+)
+
+select source_id, spellings.column_name, spellings.spelling, count(*) as n_rows
+from unmapped
+cross join lateral (
+    values {% for column in coded %}('{{ column }}', {{ column }}::text){% if not loop.last %}, {% endif %}{% endfor %}
+) as spellings (column_name, spelling)
+where spellings.spelling like 'UNMAPPED:%'
+group by source_id, spellings.column_name, spellings.spelling
