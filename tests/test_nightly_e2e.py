@@ -289,10 +289,11 @@ def test_a_mart_shrinking_beyond_the_band_fails_the_gate(first_night, db):
 def test_an_implausible_person_fails_the_persons_suite(first_night, db):
     _audit_copy_of_marts(db)
     with db.cursor() as cur:
-        cur.execute("""select source_id, record_key, age, wg_seeing from intermediate.int_persons_harmonised
+        cur.execute("""select source_id, record_key, age, wg_seeing, harmonised_at from intermediate.int_persons_harmonised
                        where age >= 5 and wg_seeing = 1 limit 1""")
-        source_id, record_key, age, wg = cur.fetchone()
-        cur.execute("""update intermediate.int_persons_harmonised set age = 150, wg_seeing = 7
+        source_id, record_key, age, wg, harmonised_at = cur.fetchone()
+        # harmonised again tonight (as dbt would: a new version replaces the row), implausibly
+        cur.execute("""update intermediate.int_persons_harmonised set age = 150, wg_seeing = 7, harmonised_at = now()
                        where source_id = %s and record_key = %s""", (source_id, record_key))
     try:
         message = _mart_gate_failures(db)
@@ -301,8 +302,40 @@ def test_an_implausible_person_fails_the_persons_suite(first_night, db):
         assert "expect_column_values_to_be_in_set(wg_seeing)" in message
     finally:
         with db.cursor() as cur:
-            cur.execute("""update intermediate.int_persons_harmonised set age = %s, wg_seeing = %s
-                           where source_id = %s and record_key = %s""", (age, wg, source_id, record_key))
+            cur.execute("""update intermediate.int_persons_harmonised set age = %s, wg_seeing = %s, harmonised_at = %s
+                           where source_id = %s and record_key = %s""", (age, wg, harmonised_at, source_id, record_key))
+            cur.execute("drop schema marts_audit cascade")
+
+
+def test_the_persons_suite_validates_what_was_harmonised_since_it_last_passed(first_night, db):
+    """The night that passed recorded how far its persons were validated; a rebuilt persons table
+    (a full refresh: a new relation) is validated whole again, so an implausible row harmonised on an
+    earlier night is caught then."""
+    with db.cursor() as cur:
+        cur.execute("""select w.relation_oid = 'intermediate.int_persons_harmonised'::regclass::oid,
+                              w.validated_through = (select max(harmonised_at) from intermediate.int_persons_harmonised)
+                       from lnob_meta.persons_gate as w""")
+        assert cur.fetchall() == [(True, True)]
+        cur.execute("""select count(*) from intermediate.int_persons_harmonised
+                       where harmonised_at > (select validated_through from lnob_meta.persons_gate)""")
+        assert cur.fetchone()[0] == 0  # nothing left to validate after a night that passed
+    _audit_copy_of_marts(db)
+    with db.cursor() as cur:
+        cur.execute("alter table intermediate.int_persons_harmonised rename to int_persons_harmonised__kept")
+        cur.execute("""create table intermediate.int_persons_harmonised as
+                       select * from intermediate.int_persons_harmonised__kept""")
+        cur.execute("""update intermediate.int_persons_harmonised set age = 150
+                       where ctid = (select min(ctid) from intermediate.int_persons_harmonised where age >= 5)""")
+    from lnob import roles
+
+    roles.ensure(db)
+    try:
+        message = _mart_gate_failures(db)
+        assert "expect_column_values_to_be_between(age)" in message
+    finally:
+        with db.cursor() as cur:
+            cur.execute("drop table intermediate.int_persons_harmonised")
+            cur.execute("alter table intermediate.int_persons_harmonised__kept rename to int_persons_harmonised")
             cur.execute("drop schema marts_audit cascade")
 
 

@@ -12,3 +12,11 @@
          then greatest({{ count }} + coalesce({{ noise }}, 0), {{ var('min_cell') }})
          else {{ count }} + coalesce({{ noise }}, 0) end
 {%- endmacro %}
+
+{#- A respondent's record key (0 .. cell_key_range - 1): a keyed hash of the pseudonymised person id,
+    so the same person has the same key every night and nobody without the pseudonymisation key can
+    compute it. -#}
+{% macro record_key_of_cell_key(person_pid) -%}
+    (('x' || lpad(substr(lnob_meta.pseudonym('lnob:cell-key', {{ person_pid }}), 1, 8), 16, '0'))::bit(64)::bigint
+        % {{ var('cell_key_range') }})::int
+{%- endmacro %}

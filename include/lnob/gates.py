@@ -39,6 +39,9 @@ MART_TABLES = ["fct_sdg_observation", "mart_lnob_gap", "mart_evidence_map", "mar
 #: count may grow freely and may be zero (nothing approved yet); every other mart stays within the band.
 ACCUMULATING = {"mart_voices"}
 PERSONS_TABLE = ("intermediate", "int_persons_harmonised")
+#: The persons the mart gate validates: those harmonised since the last night whose persons passed
+#: (see :func:`persons_changed_query`).
+PERSONS_CHANGED = "persons__changed"
 SDMX_DIMENSIONS = [
     "freq", "reporting_type", "series", "ref_area", "sex", "age", "urbanisation",
     "income_wealth_quantile", "education_lev", "occupation", "cust_breakdown",
@@ -219,8 +222,12 @@ def persons_expectations(cfg: Settings) -> list:
     import great_expectations as gx
 
     ex = gx.expectations
+    schema, table = PERSONS_TABLE
     out: list = [
-        ex.ExpectTableRowCountToBeBetween(min_value=1),
+        # the batch is tonight's persons (persons_changed_query), which may be none: the table is not
+        _unexpected("there are harmonised persons",
+                    f"select 1 as no_person where not exists (select 1 from {schema}.{table}) "
+                    "and not exists (select 1 from {batch})"),
         ex.ExpectCompoundColumnsToBeUnique(column_list=["source_id", "record_key"]),
         ex.ExpectColumnValuesToNotBeNull(column="person_pid"),
         ex.ExpectColumnValuesToNotBeNull(column="country_m49"),
@@ -242,6 +249,62 @@ def persons_expectations(cfg: Settings) -> list:
     ]
     out += [ex.ExpectColumnValuesToBeInSet(column=d, value_set=[1, 2, 3, 4]) for d in WG_DOMAINS]
     return out
+
+
+def _digest(expectations) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(_signature(expectations)).encode()).hexdigest()[:16]
+
+
+def persons_changed_query(cfg: Settings) -> str:
+    """The harmonised persons not validated yet: every row harmonised after the watermark of the
+    last night whose persons passed (``lnob_meta.persons_gate``, :func:`persons_validated`).
+
+    Sound because a row of the incremental persons model changes only by being harmonised again
+    (delete+insert on its key, with a new ``harmonised_at``). The watermark holds only for the
+    same relation (a full refresh creates a new table: its oid differs) and the same suite (a
+    changed codelist or rule: its digest differs); otherwise every row is validated. A row from
+    before ``harmonised_at`` existed is validated every night."""
+    schema, table = PERSONS_TABLE
+    from lnob.config import META_SCHEMA
+
+    return (f"select p.* from {schema}.{table} as p where p.harmonised_at is null or p.harmonised_at > coalesce(("
+            f"select w.validated_through from {META_SCHEMA}.persons_gate as w "
+            f"where w.relation_oid = '{schema}.{table}'::regclass::oid "
+            f"and w.suite_digest = '{_digest(persons_expectations(cfg))}'), '-infinity'::timestamptz)")
+
+
+def persons_validated(warehouse_url: str, through, cfg: Settings) -> None:
+    """Record that every person harmonised up to ``through`` passed the persons suite."""
+    import psycopg2
+
+    from lnob.config import META_SCHEMA
+
+    schema, table = PERSONS_TABLE
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f"delete from {META_SCHEMA}.persons_gate")
+            cur.execute(f"""insert into {META_SCHEMA}.persons_gate (relation_oid, suite_digest, validated_through)
+                            values ('{schema}.{table}'::regclass::oid, %s, %s)""",
+                        (_digest(persons_expectations(cfg)), through))
+    finally:
+        conn.close()
+
+
+def persons_high_water(warehouse_url: str):
+    """The latest ``harmonised_at`` of the persons (None when there is none)."""
+    import psycopg2
+
+    schema, table = PERSONS_TABLE
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"select max(harmonised_at) from {schema}.{table}")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def mart_expectations(cfg: Settings, table: str) -> list:
@@ -519,6 +582,8 @@ def mart_suites_are_current(ctx, cfg: Settings) -> bool:
                 return False
         if any(ctx.checkpoints.get(name).actions for name in ("marts", "marts_counts")):
             return False  # written by an earlier version, which rebuilt Data Docs per suite
+        if ctx.data_sources.get(DATASOURCE).get_asset(PERSONS_CHANGED).query != persons_changed_query(cfg):
+            return False  # an earlier version validated every person every night
     except Exception:  # noqa: BLE001 - GX raises DataContextError (or a store error) when absent
         return False
     return True
@@ -531,11 +596,18 @@ def _scaffold_marts(ctx, ds, cfg: Settings) -> list[str]:
     written: list[str] = []
     mart_vds = []
     schema, table = PERSONS_TABLE
-    a = _asset(ds, f"{schema}__{table}", table, schema)
+    query = persons_changed_query(cfg)
     try:
-        bd = a.get_batch_definition("whole_table")
+        qa = ds.get_asset(PERSONS_CHANGED)
+        if qa.query != query:
+            ds.delete_asset(PERSONS_CHANGED)
+            raise LookupError(PERSONS_CHANGED)
+    except LookupError:
+        qa = ds.add_query_asset(PERSONS_CHANGED, query=query)
+    try:
+        bd = qa.get_batch_definition("not_validated_yet")
     except KeyError:
-        bd = a.add_batch_definition_whole_table("whole_table")
+        bd = qa.add_batch_definition_whole_table("not_validated_yet")
     mart_vds.append(_replace(ctx, f"persons__{table}", persons_expectations(cfg), bd, None))
     for table in MART_TABLES:
         a = _asset(ds, f"audit__{table}", table, AUDIT_SCHEMA)
@@ -558,6 +630,10 @@ def _scaffold_marts(ctx, ds, cfg: Settings) -> list[str]:
             name=name, validation_definitions=mart_vds, actions=[], result_format=result_format,
         ))
         written.append(name)
+    try:  # an earlier version's asset of the whole persons table, which nothing refers to now
+        ds.delete_asset(f"{schema}__{table}")
+    except Exception:  # noqa: BLE001 - GX raises LookupError or a store error when absent
+        pass
     return written
 
 
@@ -739,6 +815,7 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     exposed, audit = disclosure.gate_failures(warehouse_url, cfg)
     log.info(audit.describe())
     rewrite = lambda ctx: _scaffold_marts(ctx, _datasource(ctx), cfg)  # noqa: E731
+    through = persons_high_water(warehouse_url)  # what this validation covers (one night at a time)
     counts = run_checkpoint("marts_counts", warehouse_url, None, cfg, parameters=parameters,
                             write_if_missing=rewrite, is_current=lambda ctx: mart_suites_are_current(ctx, cfg))
     if counts.success:
@@ -748,6 +825,8 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     result.evaluated += 1
     result.failed += exposed
     result.success = result.success and not exposed
+    if result.success and through is not None:
+        persons_validated(warehouse_url, through, cfg)
     try:
         build_data_docs(warehouse_url, cfg)
     except Exception as exc:  # noqa: BLE001 - the pages are a view of the results, never the gate

@@ -97,6 +97,14 @@ create table if not exists {META_SCHEMA}.seed_state (
     checksum     text        not null,
     loaded_at    timestamptz not null default now()
 );
+-- The harmonised persons the mart gate has validated: up to this harmonised_at, of this relation
+-- (a full refresh makes a new one), against this suite (lnob.gates.persons_changed_query).
+create table if not exists {META_SCHEMA}.persons_gate (
+    relation_oid      oid         not null,
+    suite_digest      text        not null,
+    validated_through timestamptz not null,
+    recorded_at       timestamptz not null default now()
+);
 create table if not exists {META_SCHEMA}.run_log (
     run_id       text        not null,
     stage        text        not null,

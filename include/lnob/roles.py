@@ -211,6 +211,8 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
                         f"grant select on tables to {TRANSFORMER}")
         # dbt records which seeds it loaded
         cur.execute(f"grant insert, update, delete on {META_SCHEMA}.seed_state to {TRANSFORMER}")
+        # the mart gate records how far it has validated the harmonised persons
+        cur.execute(f"grant insert, update, delete on {META_SCHEMA}.persons_gate to {TRANSFORMER}")
 
         # The transformer owns what dbt builds and what is published.
         for schema in _schemas(cur, TRANSFORMER_SCHEMAS):

@@ -13,7 +13,12 @@
     materialized='incremental',
     unique_key=['source_id', 'record_key'],
     incremental_strategy='delete+insert',
-    post_hook="delete from {{ this }} where delivery_id not in (select delivery_id from lnob_meta.delivery_ledger where status = 'loaded')"
+    pre_hook="set local work_mem = '" ~ var('aggregate_work_mem') ~ "'",
+    post_hook=[
+        "delete from {{ this }} where delivery_id not in (select delivery_id from lnob_meta.delivery_ledger where status = 'loaded')",
+        "create index if not exists {{ this.name }}__key on {{ this }} (source_id, record_key)",
+        "create index if not exists {{ this.name }}__harmonised_at on {{ this }} (harmonised_at)",
+    ]
 ) }}
 with
 
@@ -92,7 +97,12 @@ select
     coded.interview_date,
     extract(year from coded.interview_date)::int::text     as time_period,
     coalesce(coded.review_state = 'rejected', false)        as is_rejected,
-    coded.staged_at
+    -- the person's record key of the cell key method (int_sdg_responses), a keyed hash of the
+    -- pseudonymised id: computed once, when the record's version is harmonised, not every night
+    {{ record_key_of_cell_key('coded.person_pid') }}            as perturbation_key,
+    coded.staged_at,
+    -- when this row was harmonised: the mart gate validates the rows harmonised since its last pass
+    now()                                                   as harmonised_at
 from coded
 left join {{ ref('lnob_countries') }} as countries
     on countries.iso3 = coded.country_iso3

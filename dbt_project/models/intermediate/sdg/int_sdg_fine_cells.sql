@@ -1,6 +1,8 @@
 {#- Responses summed to the finest cell (series x partner x area x year x every breakdown): the
     unweighted counts and the weighted sums every published estimate is built from. All sums are
     additive, so any coarser cell is a sum of fine cells (see int_sdg_cells). -#}
+{{ config(pre_hook="set local work_mem = '" ~ var('aggregate_work_mem') ~ "'") }}
+
 select
     series,
     partner_id,

@@ -13,7 +13,7 @@
 
     Don't know / refused / not applicable answers are not responses: they leave the denominator.
 
-    `perturbation_key`: the person's record key of the cell key method (0..255), a keyed hash of
+    `perturbation_key`: the person's record key of the cell key method (0..255; macro record_key_of_cell_key, kept in int_persons_harmonised), a keyed hash of
     the pseudonymised person id: the same person has the same key every night, and nobody without
     the pseudonymisation key can compute it. -#}
 {{ config(materialized='view') }}
@@ -37,9 +37,7 @@ households as (
 people as (
 
     select
-        persons.*, households.health_share, households.below_poverty_line,
-        ('x' || lpad(substr(lnob_meta.pseudonym('lnob:cell-key', persons.person_pid), 1, 8), 16, '0'))::bit(64)::bigint
-            % {{ var('cell_key_range') }}                                     as perturbation_key
+        persons.*, households.health_share, households.below_poverty_line
     from persons
     left join households using (source_id, household_pid)
 
@@ -74,5 +72,8 @@ select
     series, partner_id, source_id, country_m49, area_code, time_period,
     sex, age_group, urbanisation, disability_status, migrant_status,
     ethnicity_group, caste_group, displacement_group, poverty_group,
-    survey_weight, y, perturbation_key
+    survey_weight, y,
+    -- harmonised once per record version (int_persons_harmonised); a row harmonised before that
+    -- column existed gets it here
+    coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key
 from responses
