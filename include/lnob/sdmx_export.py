@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or cfg.exports_dir / f"sdmx-{args.layout}"
     with warehouse.connect(roles.step_url(warehouse.url(cfg), roles.READER)) as conn:
         written = export(conn, out, cfg.dbt_project_dir / "seeds", args.layout)
-    for name, info in written.items():
+    for info in written.values():
         print(f"{info['path']}  {info['rows']:>8,d} observations  {info.get('checked', '')}")
     return 0
 
