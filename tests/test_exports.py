@@ -206,10 +206,17 @@ def test_an_unreadable_sdmx_file_fails_naming_it(night, reader, tmp_path):
 
 @pytest.mark.integration
 def test_open_sdg_files_pass_the_checker_and_have_labels(night):
-    names = [n for n in night["exports"]["files"] if n.startswith("open_sdg/")]
+    files = night["exports"]["files"]
+    names = [n for n in files if n.startswith("open_sdg/") and n.endswith(".csv")]
     assert names
     for name in names:
-        assert open_sdg.check(_file(night, name)) == night["exports"]["files"][name]["rows"]
+        assert open_sdg.check(_file(night, name)) == files[name]["rows"]
+        # each with its Open SDG indicator configuration
+        iso3, file = name.split("/")[1:]
+        config = f"open_sdg/{iso3}/indicator-config/{file.removeprefix('indicator_').removesuffix('.csv')}.yml"
+        assert config in files and Path(files[config]["path"]).is_file(), config
+    assert {n for n in files if n.startswith("open_sdg/") and not n.endswith(".csv")} == {
+        f"open_sdg/{n.split('/')[1]}/indicator-config/{n.split('/')[2][10:-4]}.yml" for n in names}
     with _file(night, "open_sdg/BGD/indicator_3-8-2.csv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     header = list(rows[0])
