@@ -138,6 +138,19 @@ def test_the_sdmx_ml_is_series_keyed_as_sdg_data_exchange_files_are(night, reade
     assert any(obs.get("OBS_VALUE") == "NaN" and obs.get("OBS_STATUS") == "Q" for obs in root.iter("Obs"))
 
 
+@pytest.mark.integration
+def test_the_flat_form_on_demand(night, tmp_path, capsys):
+    """``python -m lnob.sdmx_export --layout flat`` writes the flat SDMX-ML of what marts holds,
+    checked with both readers like the nightly one."""
+    assert sdmx_export.main(["--layout", "flat", "--out", str(tmp_path)]) == 0
+    xml = (tmp_path / "sdg_observations.sdmx.xml").read_text(encoding="utf-8")
+    assert 'dimensionAtObservation="AllDimensions"' in xml and "<Series" not in xml
+    printed = capsys.readouterr().out
+    assert "read back with sdmx1 and with pysdmx (XSD-validated)" in printed
+    n = night["exports"]["files"]["sdg_observations.sdmx.xml"]["rows"]
+    assert xml.count("<Obs ") == n
+
+
 # --- a spoiled SDMX file fails its read-back check, naming it -------------------------------
 
 def _spoil(src: Path, tmp_path: Path, pattern: str, repl) -> Path:

@@ -238,11 +238,11 @@ def test_open_sdg_files_the_proxy_apart_and_repeats_a_repeated_indicator(tmp_pat
     for (_, indicator), file_rows in files.items():
         path = tmp_path / open_sdg.file_name(indicator)
         assert open_sdg.check(path) if open_sdg.write(file_rows, path) else False
-    proxy = open_sdg.indicator_config("BGD", "3.8.1.lnob", "Bangladesh",
+    proxy = open_sdg.indicator_config("3.8.1.lnob", "Bangladesh",
                                       open_sdg.proxy_indicators(SEEDS)["_L_LNOB_HLTH_ACS"][0], [])
     assert proxy["tags"] == [open_sdg.PROXY_TAG] and proxy["data_notice_class"] == "warning"
     assert proxy["indicator_number"] == "3.8.1.lnob" and "data_footnote" not in proxy
-    repeated = open_sdg.indicator_config("BGD", "10.3.1", "Bangladesh", None, ["16.b.1"])
+    repeated = open_sdg.indicator_config("10.3.1", "Bangladesh", None, ["16.b.1"])
     assert "16.b.1" in repeated["data_footnote"] and "tags" not in repeated
 
 

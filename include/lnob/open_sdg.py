@@ -292,8 +292,7 @@ def check(path: Path) -> int:
     return len(records)
 
 
-def indicator_config(iso3: str, indicator: str, country: str, proxy: Proxy | None,
-                     repeated_in: list[str]) -> dict:
+def indicator_config(indicator: str, country: str, proxy: Proxy | None, repeated_in: list[str]) -> dict:
     """The Open SDG indicator configuration of one file (the fields of Open SDG's
     indicator-config: number, reporting status, statistical, graph type, geographical coverage,
     source). A proxy gets its name, the "LNOB community proxy" tag and a notice that it is not the
@@ -338,7 +337,7 @@ def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
             "path": str(path), "rows": n, "format": "Open SDG CSV", "checked": "Open SDG format rules"}
         repeated_in = sorted(other for (c, other), s in series_of.items()
                              if c == iso3 and other != indicator and s == series_of[(iso3, indicator)])
-        config = indicator_config(iso3, indicator, countries.get(iso3, iso3), by_number.get(indicator), repeated_in)
+        config = indicator_config(indicator, countries.get(iso3, iso3), by_number.get(indicator), repeated_in)
         config_path = out_dir / iso3 / "indicator-config" / f"{indicator.replace('.', '-')}.yml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
