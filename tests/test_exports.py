@@ -1,5 +1,5 @@
-"""The exports after a publish: SDMX-ML and SDMX-CSV read back with sdmx1 against the LNOB
-structure and compared with the mart, Open SDG files checked against Open SDG's format rules,
+"""The exports after a publish: SDMX-ML (series-keyed) and SDMX-CSV read back with sdmx1 and
+with pysdmx against the LNOB structure and compared with the mart, Open SDG files checked against Open SDG's format rules,
 Parquet of every mart.
 
 One real night (`airflow dags test`, a small sample) publishes the marts and runs the export
@@ -77,7 +77,9 @@ def test_sdmx_files_read_back_and_match_the_mart(night, reader):
     rows = sdmx_export.fetch_observations(reader)
     dataflow = sdmx_export.read_structure(_file(night, "lnob_structure.xml"))
     for name in ("sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"):
-        assert sdmx_export.check(_file(night, name), dataflow, rows, ext) == len(rows)
+        for reader in sdmx_export.READERS:  # sdmx1, and pysdmx (independent; XSD-validates the XML)
+            assert sdmx_export.check(_file(night, name), dataflow, rows, ext, reader,
+                                     _file(night, "lnob_structure.xml")) == len(rows), (name, reader)
     # suppressed community cells are there, as Q without a value
     suppressed = [r for r in rows if r["OBS_STATUS"] == "Q"]
     assert suppressed and all(r["OBS_VALUE"] is None for r in suppressed)
@@ -105,7 +107,48 @@ def test_the_structure_declares_the_lnob_codes(night):
     header = _file(night, "sdg_observations.sdmx.csv").read_text(encoding="utf-8").splitlines()[1]
     assert header.startswith(f"dataflow,{sdmx_export.DATAFLOW_REF},I,")
     xml = _file(night, "sdg_observations.sdmx.xml").read_text(encoding="utf-8")
-    assert 'dimensionAtObservation="AllDimensions"' in xml and 'agencyID="LNOB"' in xml
+    assert 'dimensionAtObservation="TIME_PERIOD"' in xml and 'agencyID="LNOB"' in xml
+    assert night["exports"]["files"]["sdg_observations.sdmx.xml"]["layout"] == "series"
+
+
+@pytest.mark.integration
+def test_the_sdmx_ml_is_series_keyed_as_sdg_data_exchange_files_are(night, reader):
+    """One Series per key of the non-time dimensions, carrying UNIT_MEASURE and the group label
+    (series-level in the DSD), its observations with TIME_PERIOD, OBS_VALUE (NaN when suppressed)
+    and the observation-level attributes only: what sdg-build's InputSdmxMl_StructureSpecific
+    reads (every Series has SERIES, every Obs TIME_PERIOD and OBS_VALUE)."""
+    from lxml import etree
+
+    rows = sdmx_export.fetch_observations(reader)
+    root = etree.parse(str(_file(night, "sdg_observations.sdmx.xml"))).getroot()
+    series = root.findall(".//{*}DataSet/Series")
+    keys = {tuple(r[d] for d in sdmx_export.SERIES_DIMENSIONS) for r in rows}
+    assert len(series) == len(keys) > 0
+    level = sdmx_export.attachment(sdmx_export.read_structure(_file(night, "lnob_structure.xml")).structure)
+    n_obs = 0
+    for s in series:
+        assert set(sdmx_export.SERIES_DIMENSIONS) <= set(s.attrib) and "TIME_PERIOD" not in s.attrib
+        assert "UNIT_MEASURE" in s.attrib and all(level[a] == "series" for a in s.attrib
+                                                  if a not in sdmx_export.DIMENSIONS)
+        for obs in s:
+            n_obs += 1
+            assert {"TIME_PERIOD", "OBS_VALUE"} <= set(obs.attrib)
+            assert all(level[a] == "observation" for a in obs.attrib if a not in ("TIME_PERIOD", "OBS_VALUE"))
+    assert n_obs == len(rows)
+    assert any(obs.get("OBS_VALUE") == "NaN" and obs.get("OBS_STATUS") == "Q" for obs in root.iter("Obs"))
+
+
+@pytest.mark.integration
+def test_the_flat_form_on_demand(night, tmp_path, capsys):
+    """``python -m lnob.sdmx_export --layout flat`` writes the flat SDMX-ML of what marts holds,
+    checked with both readers like the nightly one."""
+    assert sdmx_export.main(["--layout", "flat", "--out", str(tmp_path)]) == 0
+    xml = (tmp_path / "sdg_observations.sdmx.xml").read_text(encoding="utf-8")
+    assert 'dimensionAtObservation="AllDimensions"' in xml and "<Series" not in xml
+    printed = capsys.readouterr().out
+    assert "read back with sdmx1 and with pysdmx (XSD-validated)" in printed
+    n = night["exports"]["files"]["sdg_observations.sdmx.xml"]["rows"]
+    assert xml.count("<Obs ") == n
 
 
 # --- a spoiled SDMX file fails its read-back check, naming it -------------------------------
@@ -153,6 +196,15 @@ def test_a_dropped_or_undeclared_observation_fails_the_read_back(night, reader, 
                         r'REF_AREA="BD-[A-H]"', 'REF_AREA="BD-Z"')
     message = _check(night, reader, undeclared)
     assert str(undeclared) in message and "REF_AREA 'BD-Z' is not in its codelist" in message
+    # the independent reader catches both as well
+    structure = _file(night, "lnob_structure.xml")
+    for spoiled, expected in ((dropped, "observations read back, the mart has"),
+                              (undeclared, "REF_AREA 'BD-Z' is not in its codelist")):
+        with pytest.raises(ExportError, match=expected) as failed:
+            sdmx_export.check(spoiled, sdmx_export.read_structure(structure),
+                              sdmx_export.fetch_observations(reader), sdmx_export.Extensions.from_seeds(SEEDS),
+                              "pysdmx", structure)
+        assert str(spoiled) in str(failed.value) and "read with pysdmx" in str(failed.value)
 
 
 @pytest.mark.integration
@@ -167,10 +219,17 @@ def test_an_unreadable_sdmx_file_fails_naming_it(night, reader, tmp_path):
 
 @pytest.mark.integration
 def test_open_sdg_files_pass_the_checker_and_have_labels(night):
-    names = [n for n in night["exports"]["files"] if n.startswith("open_sdg/")]
+    files = night["exports"]["files"]
+    names = [n for n in files if n.startswith("open_sdg/") and n.endswith(".csv")]
     assert names
     for name in names:
-        assert open_sdg.check(_file(night, name)) == night["exports"]["files"][name]["rows"]
+        assert open_sdg.check(_file(night, name)) == files[name]["rows"]
+        # each with its Open SDG indicator configuration
+        iso3, file = name.split("/")[1:]
+        config = f"open_sdg/{iso3}/indicator-config/{file.removeprefix('indicator_').removesuffix('.csv')}.yml"
+        assert config in files and Path(files[config]["path"]).is_file(), config
+    assert {n for n in files if n.startswith("open_sdg/") and not n.endswith(".csv")} == {
+        f"open_sdg/{n.split('/')[1]}/indicator-config/{n.split('/')[2][10:-4]}.yml" for n in names}
     with _file(night, "open_sdg/BGD/indicator_3-8-2.csv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     header = list(rows[0])
@@ -184,6 +243,50 @@ def test_open_sdg_files_pass_the_checker_and_have_labels(night):
     suppressed = [r for r in rows if r["Observation status"] == "Missing value; suppressed"]
     assert suppressed and all(r["Value"] == "" for r in suppressed)
     assert all(r["GeoCode"].startswith("BD-") for r in rows if r["Region"])
+
+
+@pytest.mark.integration
+def test_the_lnob_proxy_is_filed_as_a_proxy_not_as_the_official_indicator(night):
+    """_L_LNOB_HLTH_ACS speaks to 3.8.1 but is not it: its file is indicator_3-8-1-lnob.csv with
+    an indicator configuration that names it, tags it and says it is not the official 3.8.1."""
+    import yaml
+
+    files = night["exports"]["files"]
+    assert "open_sdg/BGD/indicator_3-8-1-lnob.csv" in files
+    assert not any(n.endswith("/indicator_3-8-1.csv") for n in files if n.startswith("open_sdg/"))
+    with _file(night, "open_sdg/BGD/indicator_3-8-1-lnob.csv").open(encoding="utf-8", newline="") as fh:
+        assert {r["Series"] for r in csv.DictReader(fh)} == {
+            "Proportion of persons who needed health care in the last 12 months and received it "
+            "(LNOB community proxy for universal health coverage)"}
+    config = yaml.safe_load(_file(night, "open_sdg/BGD/indicator-config/3-8-1-lnob.yml").read_text(encoding="utf-8"))
+    assert config["indicator_number"] == "3.8.1.lnob" and config["tags"] == ["LNOB community proxy"]
+    assert "not the official indicator 3.8.1" in config["data_notice_heading"]
+    assert config["national_geographical_coverage"] == "Bangladesh"
+    # in the SDMX structure, too, the proxy series is filed under the proxy indicator
+    dsd = sdmx_export.read_structure(_file(night, "lnob_structure.xml")).structure
+    code = dsd.dimensions.get("SERIES").local_representation.enumerated["_L_LNOB_HLTH_ACS"]
+    assert [str(a.text) for a in code.annotations if a.title == "Indicator"] == ["3.8.1.lnob"]
+    assert "not the official indicator" in str(code.description)
+
+
+@pytest.mark.integration
+def test_repeated_indicators_hold_the_same_data_and_say_so(night):
+    """10.3.1 and 16.b.1 are one indicator under two targets; VC_VOV_GDSD serves both, so their
+    files are the same, and each configuration's footnote names the other."""
+    import yaml
+
+    files = night["exports"]["files"]
+    countries = {n.split("/")[1] for n in files if n.endswith("/indicator_10-3-1.csv")}
+    assert countries
+    for iso3 in countries:
+        a = _file(night, f"open_sdg/{iso3}/indicator_10-3-1.csv").read_bytes()
+        assert a == _file(night, f"open_sdg/{iso3}/indicator_16-b-1.csv").read_bytes()
+        for this, other in (("10-3-1", "16.b.1"), ("16-b-1", "10.3.1")):
+            config = yaml.safe_load(_file(night, f"open_sdg/{iso3}/indicator-config/{this}.yml").read_text())
+            assert config["data_footnote"].startswith("Repeated indicator") and other in config["data_footnote"]
+        single = yaml.safe_load(_file(night, f"open_sdg/{iso3}/indicator-config/3-8-2.yml").read_text()) \
+            if f"open_sdg/{iso3}/indicator-config/3-8-2.yml" in files else {}
+        assert "data_footnote" not in single
 
 
 GOOD = """Year,Series,Units,Sex,Population group,GeoCode,Observation status,Value

@@ -75,6 +75,9 @@ class Settings:
     reader_connection_limit: int = 20
     #: seconds publish waits for readers' locks before it terminates the reader sessions holding them
     publish_reader_grace: float = 20.0
+    #: the SDMX-ML export's layout (``LNOB_SDMX_LAYOUT``): ``series`` (Series elements,
+    #: TIME_PERIOD at the observation) or ``flat`` (dimensionAtObservation AllDimensions)
+    sdmx_layout: str = "series"
 
     @property
     def external_warehouse(self) -> bool:
@@ -149,6 +152,7 @@ def settings() -> Settings:
         reader_lock_timeout=_duration("LNOB_READER_LOCK_TIMEOUT", "10s"),
         reader_connection_limit=_integer("LNOB_READER_CONNECTION_LIMIT", 20, minimum=1),
         publish_reader_grace=_seconds("LNOB_PUBLISH_READER_GRACE", 20.0),
+        sdmx_layout=_choice("LNOB_SDMX_LAYOUT", "series", ("series", "flat")),
     )
 
 
@@ -217,6 +221,13 @@ def _integer(variable: str, default: int, minimum: int) -> int:
     if not value.isdigit() or int(value) < minimum:
         raise ConfigurationError(f"{variable}={value!r}: expected an integer of at least {minimum}")
     return int(value)
+
+
+def _choice(variable: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(variable, default).strip().lower()
+    if value not in choices:
+        raise ConfigurationError(f"{variable}={value!r}: expected one of {', '.join(choices)}")
+    return value
 
 
 def _seconds(variable: str, default: float) -> float:

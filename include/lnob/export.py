@@ -1,11 +1,13 @@
 """Exports of the published marts, written after each publish into ``data/exports/<night>/``.
 
-- ``lnob_structure.xml``, ``sdg_observations.sdmx.xml`` (SDMX-ML 2.1 structure-specific) and
+- ``lnob_structure.xml``, ``sdg_observations.sdmx.xml`` (SDMX-ML 2.1 structure-specific,
+  series-keyed with TIME_PERIOD at the observation; flat on request) and
   ``sdg_observations.sdmx.csv`` (SDMX-CSV 2.0): every published observation against the SDG
-  structure extended with the LNOB codes, written with ``sdmx1`` and read back with it
-  (:mod:`lnob.sdmx_export`);
-- ``open_sdg/<ISO3>/indicator_<g>-<t>-<i>.csv``: the community data in Open SDG's format, each
-  file checked against its rules (:mod:`lnob.open_sdg`);
+  structure extended with the LNOB codes, written with ``sdmx1`` and read back with it and with
+  ``pysdmx`` (:mod:`lnob.sdmx_export`);
+- ``open_sdg/<ISO3>/indicator_<g>-<t>-<i>.csv`` (a partnership proxy under its own
+  ``<g>-<t>-<i>-lnob`` id) and ``open_sdg/<ISO3>/indicator-config/<id>.yml``: the community data
+  in Open SDG's format, each file checked against its rules (:mod:`lnob.open_sdg`);
 - ``marts/<table>.parquet`` and ``marts/<table>.csv``: every table and view of ``marts``, read
   back and counted against the mart.
 
@@ -97,14 +99,17 @@ def _mart_count(conn, table: str) -> int:
         return cur.fetchone()[0]
 
 
-def export_all(conn, out_dir: Path, seeds_dir: Path | None = None) -> dict[str, dict]:
+def export_all(conn, out_dir: Path, seeds_dir: Path | None = None, sdmx_layout: str | None = None) -> dict[str, dict]:
     """Write every export and check each; raise ExportError naming the first that does not
-    hold what the marts hold. Returns ``{file name relative to out_dir: {path, rows, ...}}``."""
+    hold what the marts hold. Returns ``{file name relative to out_dir: {path, rows, ...}}``.
+    ``sdmx_layout``: the SDMX-ML layout, ``series`` or ``flat`` (default: ``LNOB_SDMX_LAYOUT``,
+    series-keyed)."""
     from lnob.config import settings
 
-    seeds_dir = seeds_dir or settings().dbt_project_dir / "seeds"
+    cfg = settings()
+    seeds_dir = seeds_dir or cfg.dbt_project_dir / "seeds"
     files: dict[str, dict] = {}
-    files.update(sdmx_export.export(conn, out_dir, seeds_dir))
+    files.update(sdmx_export.export(conn, out_dir, seeds_dir, sdmx_layout or cfg.sdmx_layout))
     try:
         files.update(open_sdg.export(conn, out_dir / "open_sdg", seeds_dir))
     except open_sdg.OpenSdgError as exc:

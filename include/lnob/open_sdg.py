@@ -22,6 +22,26 @@ Text cells that a spreadsheet would read as a formula (a label starting with ``=
 ``@``) are written with a leading ``'`` (:mod:`lnob.csv_safe`); ``Year`` and ``Value`` are numbers
 and written as they are, so a negative value stays a number.
 
+Two things a reader of these files should know (the README's export section says the same):
+
+- **Repeated indicators.** The SDG framework repeats some indicators under two targets with the
+  same definition: 10.3.1 and 16.b.1 ("felt discriminated against or harassed") are one
+  indicator, and the IAEG-SDGs series list files the one series VC_VOV_GDSD under both. Open SDG
+  platforms publish a repeated indicator on both pages, so both files are written and, holding
+  the same series, they are identical; each one's indicator configuration says so.
+- **The partnership's own series are proxies, not the official indicator.** A series of
+  ``lnob/lnob_series.csv`` (``_L_LNOB_HLTH_ACS``: needed health care and received it) speaks to
+  an indicator (3.8.1) that community surveys cannot compute (the official 3.8.1 is the UHC
+  service coverage index SH_ACS_UNHC). It is filed, as Open SDG files a national indicator
+  beside a global one, under a four-part id of its own, ``3.8.1.lnob``
+  (``indicator_3-8-1-lnob.csv``), with an indicator configuration
+  (``indicator-config/3-8-1-lnob.yml``) naming it, tagging it "LNOB community proxy" and showing
+  a notice that it is not the official indicator.
+
+Every file has its Open SDG indicator configuration beside it
+(``open_sdg/<ISO3>/indicator-config/<id>.yml``: number, reporting status, graph type, the
+country as geographical coverage, the partnership as source).
+
 Labels come from the published marts (series names, units, area names) and the committed dbt
 seeds (SDMX code names, the LNOB group labels): the export runs as the BI reader, which reads
 ``marts`` only.
@@ -33,6 +53,7 @@ import csv
 import math
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from lnob import csv_safe
@@ -58,8 +79,26 @@ SPECIAL = {YEAR, VALUE, *LEADING, *TRAILING}
 TOTAL = "_T"
 
 
+#: the fourth part of the Open SDG id of a partnership proxy (``3.8.1.lnob``; a second proxy
+#: of the same indicator ``3.8.1.lnob2``): a national platform's own ``3.8.1.a`` cannot collide
+PROXY_PART = "lnob"
+PROXY_TAG = "LNOB community proxy"
+SOURCE = "Leave No One Behind partnership (community-driven data)"
+
+
 class OpenSdgError(ValueError):
     """An Open SDG file breaks the format: names the file, the row and the column."""
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A partnership series filed as a proxy of a global indicator under its own Open SDG id."""
+
+    series: str
+    proxy_for: str          # the global indicator, "3.8.1"
+    indicator_number: str   # its Open SDG id, "3.8.1.lnob"
+    title: str              # the series name
+    description: str        # what it measures, and that it is not the official indicator
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -75,6 +114,29 @@ def labels(seeds_dir: Path) -> dict[str, dict[str, str]]:
     for r in _read_csv(seeds_dir / "lnob" / "lnob_custom_breakdowns.csv"):
         out["LNOB_GROUPS"][r["cust_breakdown"]] = r["label"]
     return out
+
+
+def proxy_indicators(seeds_dir: Path) -> dict[str, list[Proxy]]:
+    """The partnership's own series (``lnob/lnob_series.csv`` of ``dbt_project/seeds``), each
+    with the proxy indicator it is filed under per global indicator it speaks to. Ids are given
+    per indicator in series-code order, so they stay the same from night to night."""
+    by_indicator: dict[str, list[dict]] = defaultdict(list)
+    for r in sorted(_read_csv(seeds_dir / "lnob" / "lnob_series.csv"), key=lambda r: r["series_code"]):
+        for indicator in (i.strip() for i in r["indicators"].split(",")):
+            if indicator:
+                by_indicator[indicator].append(r)
+    out: dict[str, list[Proxy]] = defaultdict(list)
+    for indicator, rows in sorted(by_indicator.items()):
+        for n, r in enumerate(rows, start=1):
+            part = PROXY_PART if n == 1 else f"{PROXY_PART}{n}"
+            method = r.get("method") or ""
+            out[r["series_code"]].append(Proxy(
+                series=r["series_code"], proxy_for=indicator, indicator_number=f"{indicator}.{part}",
+                title=r["series_name"],
+                description=(f"LNOB community proxy for SDG indicator {indicator}, not the official "
+                             f"indicator: {method}" if method else
+                             f"LNOB community proxy for SDG indicator {indicator}, not the official indicator")))
+    return dict(out)
 
 
 def _label(codelist: str, code: str, names: dict[str, dict[str, str]]) -> str:
@@ -117,9 +179,12 @@ def _format_value(v) -> str:
     return repr(float(v))
 
 
-def build(rows: list[dict], names: dict[str, dict[str, str]]) -> dict[tuple[str, str], list[dict]]:
-    """``{(ISO3, indicator): rows}`` in Open SDG columns (a blank cell: the total)."""
+def build(rows: list[dict], names: dict[str, dict[str, str]],
+          proxies: dict[str, list[Proxy]] | None = None) -> dict[tuple[str, str], list[dict]]:
+    """``{(ISO3, indicator): rows}`` in Open SDG columns (a blank cell: the total). A proxy series
+    goes to its own proxy indicator (``3.8.1.lnob``), never to the indicator it is a proxy for."""
     universe = _universe_ages(rows)
+    filed = {(p.series, p.proxy_for): p.indicator_number for ps in (proxies or {}).values() for p in ps}
     files: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         out = {YEAR: r["time_period"], SERIES: r["series_name"], UNITS: r["unit_name"] or ""}
@@ -136,7 +201,8 @@ def build(rows: list[dict], names: dict[str, dict[str, str]]) -> dict[tuple[str,
         out[GEOCODE] = r["ref_area"] if r["ref_area_level"] != "country" else ""
         out[OBS_STATUS] = _label("CL_OBS_STATUS", r["obs_status"], names)
         out[VALUE] = _format_value(r["obs_value"])
-        files[(r["country_iso3"], r["indicator_code"])].append(out)
+        indicator = filed.get((r["series"], r["indicator_code"]), r["indicator_code"])
+        files[(r["country_iso3"], indicator)].append(out)
     return files
 
 
@@ -170,8 +236,9 @@ def check(path: Path) -> int:
     """Check ``path`` against Open SDG's data format rules (those ``sdg-build``'s check_csv
     applies, and what its headline and disaggregation logic rely on); raise OpenSdgError with
     the file, the row and the column of the first violation. Returns the number of rows."""
-    if not re.fullmatch(r"indicator_\d+-[0-9a-z]+-[0-9a-z]+\.csv", path.name):
-        raise OpenSdgError(f"{path}: the file name must be indicator_<goal>-<target>-<indicator>.csv")
+    if not re.fullmatch(r"indicator_\d+-[0-9a-z]+-[0-9a-z]+(-[0-9a-z]+)?\.csv", path.name):
+        raise OpenSdgError(f"{path}: the file name must be indicator_<goal>-<target>-<indicator>.csv "
+                           "(or a four-part national id, indicator_<goal>-<target>-<indicator>-<part>.csv)")
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -225,15 +292,55 @@ def check(path: Path) -> int:
     return len(records)
 
 
+def indicator_config(indicator: str, country: str, proxy: Proxy | None, repeated_in: list[str]) -> dict:
+    """The Open SDG indicator configuration of one file (the fields of Open SDG's
+    indicator-config: number, reporting status, statistical, graph type, geographical coverage,
+    source). A proxy gets its name, the "LNOB community proxy" tag and a notice that it is not the
+    official indicator; a repeated indicator a footnote naming the indicators with the same data."""
+    config: dict = {"indicator_number": indicator, "reporting_status": "complete",
+                    "data_non_statistical": False, "graph_type": "line",
+                    "national_geographical_coverage": country,
+                    "source_active_1": True, "source_organisation_1": SOURCE}
+    if proxy is not None:
+        config.update({
+            "indicator_name": proxy.title, "indicator_available": proxy.title, "graph_title": proxy.title,
+            "tags": [PROXY_TAG], "data_notice_class": "warning",
+            "data_notice_heading": f"{PROXY_TAG}, not the official indicator {proxy.proxy_for}",
+            "data_notice_text": proxy.description})
+    if repeated_in:
+        others = ", ".join(repeated_in)
+        config["data_footnote"] = (
+            f"Repeated indicator: the SDG framework gives {indicator} and {others} one definition, and the "
+            f"same SDG series serve them; this data is also published as {others}.")
+    return config
+
+
 def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
-    """Write and check every Open SDG file under ``out_dir`` (``<ISO3>/indicator_*.csv``)."""
+    """Write and check every Open SDG file under ``out_dir`` (``<ISO3>/indicator_*.csv``), each
+    with its indicator configuration (``<ISO3>/indicator-config/<id>.yml``)."""
+    import yaml
+
     names = labels(seeds_dir)
+    proxies = proxy_indicators(seeds_dir)
+    by_number = {p.indicator_number: p for ps in proxies.values() for p in ps}
+    rows = fetch(conn)
+    countries = {r["country_iso3"]: r["area_name"] for r in rows if r["ref_area_level"] == "country"}
+    files = build(rows, names, proxies)
+    series_of = {k: {r[SERIES] for r in v} for k, v in files.items()}
     written: dict[str, dict] = {}
-    for (iso3, indicator), rows in sorted(build(fetch(conn), names).items()):
+    for (iso3, indicator), file_rows in sorted(files.items()):
         path = out_dir / iso3 / file_name(indicator)
-        n = write(rows, path)
+        n = write(file_rows, path)
         if check(path) != n:
             raise OpenSdgError(f"{path}: reads back a different number of rows than the {n} written")
         written[f"{out_dir.name}/{iso3}/{path.name}"] = {
             "path": str(path), "rows": n, "format": "Open SDG CSV", "checked": "Open SDG format rules"}
+        repeated_in = sorted(other for (c, other), s in series_of.items()
+                             if c == iso3 and other != indicator and s == series_of[(iso3, indicator)])
+        config = indicator_config(indicator, countries.get(iso3, iso3), by_number.get(indicator), repeated_in)
+        config_path = out_dir / iso3 / "indicator-config" / f"{indicator.replace('.', '-')}.yml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        written[f"{out_dir.name}/{iso3}/indicator-config/{config_path.name}"] = {
+            "path": str(config_path), "rows": 0, "format": "Open SDG indicator configuration (YAML)"}
     return written

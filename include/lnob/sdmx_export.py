@@ -1,4 +1,4 @@
-"""SDMX exports of the published observations, written and read back with ``sdmx1``.
+"""SDMX exports of the published observations, written and read back with ``sdmx1`` and ``pysdmx``.
 
 The IAEG-SDGs data structure (vendored in ``reference_data/sdmx``) has no codes for what the
 partnership publishes beyond it: the first-level areas (ISO 3166-2) in REF_AREA, the
@@ -8,13 +8,32 @@ ones, from the registry's ``national_series``), and the meaning of the custom br
 (CL_CUST_BREAKDOWN has C01..C99 only as "Custom code NN"). So, as national platforms extend the
 SDG structure, each night's export writes its own structure message ``lnob_structure.xml``: the
 agency ``LNOB`` maintains extended copies of CL_AREA, CL_SERIES and CL_CUST_BREAKDOWN (every
-global code kept, the LNOB codes added or named from the committed dbt seeds), a DSD
+global code kept with its annotations, the LNOB codes added or named from the committed dbt
+seeds, each added series annotated with the indicator it is filed under), a DSD
 ``LNOB:SDG_LNOB(1.0)`` identical to ``IAEG-SDGs:SDG(1.0)`` but for those three codelists, and
-the dataflow ``LNOB:DF_SDG_LNOB(1.0)``. The data (SDMX-ML 2.1 structure-specific, flat:
-``dimensionAtObservation="AllDimensions"``, and SDMX-CSV 2.0) are written against it, and read
-back against it: every code must be in its codelist, and every observation must match the mart.
-In the SDMX-CSV, a text attribute that a spreadsheet would evaluate as a formula is written (and
-expected back) with a leading ``'`` (:mod:`lnob.csv_safe`).
+the dataflow ``LNOB:DF_SDG_LNOB(1.0)``. The structure message is valid against the SDMX 2.1
+XSD (two things ``sdmx1`` writes are not: a ``urn`` on the header's sender and a
+``TextFormat`` beside an ``Enumeration``; both are dropped after writing).
+
+The data are written against it as SDMX-ML 2.1 structure-specific data and SDMX-CSV 2.0. The
+SDMX-ML is series-keyed by default, as the SDG data-exchange files of national offices are and
+as Open SDG's ``sdg-build`` (``InputSdmxMl_StructureSpecific``) reads them: one ``Series``
+element per key of the fifteen non-time dimensions, carrying the attributes the DSD attaches to
+those dimensions (UNIT_MEASURE, CUST_BREAKDOWN_LB), and one ``Obs`` per ``TIME_PERIOD`` with
+OBS_VALUE and the attributes the DSD attaches to the observation (OBS_STATUS, UNIT_MULT,
+NATURE, bounds, SOURCE_DETAIL, COMMENT_OBS); ``dimensionAtObservation="TIME_PERIOD"``. The flat
+form (``dimensionAtObservation="AllDimensions"``, every dimension and attribute on the ``Obs``)
+stays available: ``layout="flat"``, ``LNOB_SDMX_LAYOUT=flat`` or
+``python -m lnob.sdmx_export --layout flat``. A suppressed cell is an ``Obs`` with
+``OBS_VALUE="NaN"`` and OBS_STATUS ``Q`` (a reader that expects a value on every observation,
+as sdg-build does, still reads it).
+
+Every data file is read back twice, against the structure message as a receiver would, and
+compared with the mart: with ``sdmx1`` and with BIS's ``pysdmx`` (an independent parser, which
+also validates the SDMX-ML against the SDMX 2.1 XSD). Every code must be in its codelist and
+every observation must match the mart. In the SDMX-CSV, a text attribute that a spreadsheet
+would evaluate as a formula is written (and expected back) with a leading ``'``
+(:mod:`lnob.csv_safe`).
 """
 
 from __future__ import annotations
@@ -51,6 +70,11 @@ ATTRIBUTES = [*MART_ATTRIBUTES, LABEL_ATTRIBUTE]
 NUMERIC_ATTRIBUTES = {"LOWER_BOUND", "UPPER_BOUND"}
 #: how close a value read back must be to the mart's (the files carry the full double)
 TOLERANCE = 1e-9
+#: the SDMX-ML layouts: series-keyed (TIME_PERIOD at the observation, the default) and flat
+SERIES_KEYED, FLAT = "series", "flat"
+LAYOUTS = (SERIES_KEYED, FLAT)
+TIME_DIMENSION = "TIME_PERIOD"
+SERIES_DIMENSIONS = [d for d in DIMENSIONS if d != TIME_DIMENSION]
 
 
 class ExportError(RuntimeError):
@@ -65,6 +89,12 @@ class Extensions:
     series: dict[str, str]             # series code -> name (CL_SERIES)
     custom_breakdowns: dict[str, str]  # C01.. -> label (CL_CUST_BREAKDOWN)
     national_series: dict[str, str] = field(default_factory=dict)  # national series -> country ISO3
+    #: the indicators an added series is filed under (CL_SERIES annotations ``Indicator``) and
+    #: their titles: for the partnership's own series, the Open SDG id of its proxy indicator
+    indicators: dict[str, list[str]] = field(default_factory=dict)
+    indicator_titles: dict[str, str] = field(default_factory=dict)
+    #: the partnership's own series -> what it is a proxy for (CL_SERIES description)
+    proxies: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_seeds(cls, seeds_dir: Path) -> Extensions:
@@ -78,16 +108,29 @@ class Extensions:
             with (seeds_dir / name).open(encoding="utf-8", newline="") as fh:
                 return list(csv.DictReader(fh))
 
-        series = {r["series_code"]: r["series_name"] for r in read("reference/sdg_series.csv")}
-        series.update({r["series_code"]: r["series_name"] for r in read("lnob/lnob_series.csv")})
+        from lnob import open_sdg
+
+        global_series, own = read("reference/sdg_series.csv"), read("lnob/lnob_series.csv")
+        series = {r["series_code"]: r["series_name"] for r in global_series}
+        series.update({r["series_code"]: r["series_name"] for r in own})
         declared = read("lnob/lnob_national_series.csv") if (seeds_dir / "lnob/lnob_national_series.csv").exists() else []
         series.update({r["series_code"]: r["series_name"] for r in declared})
+        indicators = {r["series_code"]: [i.strip() for i in r["indicators"].split(",") if i.strip()]
+                      for r in [*global_series, *declared]}
+        titles = {r["indicator_code"]: r["indicator_title"] for r in read("reference/sdg_indicators.csv")}
+        proxies = open_sdg.proxy_indicators(seeds_dir)
+        for code, filed in proxies.items():  # filed under its proxy indicator, not the official one
+            indicators[code] = [p.indicator_number for p in filed]
+            titles.update({p.indicator_number: p.title for p in filed})
         return cls(
             areas={r["area_code"]: r["area_name"] for r in read("lnob/lnob_areas.csv")},
             series=series,
             custom_breakdowns={r["cust_breakdown"]: r["label"]
                                for r in read("lnob/lnob_custom_breakdowns.csv")},
             national_series={r["series_code"]: r["country_iso3"] for r in declared if r["scope"] == "national"},
+            indicators=indicators,
+            indicator_titles=titles,
+            proxies={code: " ".join(p.description for p in filed) for code, filed in proxies.items()},
         )
 
 
@@ -109,12 +152,21 @@ def lnob_structure(ext: Extensions):
             name=f"{base.name.localized_default()} (extended by the LNOB partnership)",
             description=f"{base.maintainer.id}:{base.id}({base.version}) with {what}",
         )
-        for code in base:  # every global code kept; C01..C99 named after the LNOB groups
-            cl.append(common.Code(id=code.id, name=codes.get(code.id, code.name.localized_default())))
+        for code in base:  # every global code kept (with its annotations: the indicators a
+            # series serves, which sdg-build files it by); C01..C99 named after the LNOB groups
+            kept = common.Code(id=code.id, name=codes.get(code.id, code.name.localized_default()))
+            kept.annotations = [v21.Annotation(id=a.id, title=a.title, type=a.type, text=a.text)
+                                for a in code.annotations]
+            if code.description is not None and len(code.description.localizations):
+                kept.description = code.description
+            cl.append(kept)
         for code_id, name in codes.items():
             if code_id not in cl:
                 extra = {"description": descriptions[code_id]} if code_id in (descriptions or {}) else {}
-                cl.append(common.Code(id=code_id, name=name, **extra))
+                added = common.Code(id=code_id, name=name, **extra)
+                if dim_id == "SERIES":
+                    added.annotations = _indicator_annotations(code_id, ext)
+                cl.append(added)
         dim.local_representation = common.Representation(enumerated=cl)
         return base, cl
 
@@ -122,8 +174,9 @@ def lnob_structure(ext: Extensions):
         extended("REF_AREA", ext.areas, "first-level administrative areas (ISO 3166-2)"),
         extended("SERIES", ext.series, "the series of the current SDG content constraints, "
                  "the LNOB partnership's own series and producers' national series",
-                 {code: f"National series of {iso3}: a national statistic reported by its producer, "
-                        "not a global SDG series" for code, iso3 in ext.national_series.items()}),
+                 {**{code: f"National series of {iso3}: a national statistic reported by its producer, "
+                           "not a global SDG series" for code, iso3 in ext.national_series.items()},
+                  **ext.proxies}),
         extended("CUST_BREAKDOWN", ext.custom_breakdowns,
                  "the LNOB marginalised groups and their comparison groups as custom breakdowns"),
     ]
@@ -159,6 +212,31 @@ def lnob_structure(ext: Extensions):
     return msg
 
 
+def _indicator_annotations(series: str, ext: Extensions) -> list:
+    """``Indicator`` and ``IndicatorTitle`` annotations, as the IAEG-SDGs CL_SERIES carries them,
+    for a series the partnership adds (a newer global series, a national one, its own proxy)."""
+    from sdmx.model import v21
+
+    out = []
+    for number in ext.indicators.get(series, []):
+        out.append(v21.Annotation(title="Indicator", text=number))
+        out.append(v21.Annotation(title="IndicatorTitle", text=ext.indicator_titles.get(number, number)))
+    return out
+
+
+def attachment(dsd) -> dict[str, str]:
+    """Where the DSD attaches each attribute: ``"series"`` if it relates to dimensions that do not
+    include TIME_PERIOD (the series key), ``"observation"`` if it relates to the primary measure
+    (or to TIME_PERIOD). In the SDG DSD: UNIT_MEASURE, COMMENT_TS, GEO_INFO_*, CUST_BREAKDOWN_LB
+    and DATA_LAST_UPDATE are series-level; OBS_STATUS, UNIT_MULT, NATURE, the bounds,
+    SOURCE_DETAIL, COMMENT_OBS, TIME_DETAIL, TIME_COVERAGE and BASE_PER observation-level."""
+    out = {}
+    for attr in dsd.attributes:
+        dims = getattr(attr.related_to, "dimensions", None)
+        out[attr.id] = "series" if dims and TIME_DIMENSION not in {d.id for d in dims} else "observation"
+    return out
+
+
 def fetch_observations(conn) -> list[dict]:
     """Every published observation (suppressed ones too: OBS_STATUS Q and no value), keyed by
     the SDMX ids, in key order."""
@@ -190,53 +268,100 @@ def _attribute_values(row: dict, ext: Extensions) -> dict[str, str]:
     return values
 
 
-def data_message(rows: Iterable[dict], structure, ext: Extensions):
-    """The observations as one flat structure-specific data set of the LNOB dataflow."""
+def data_message(rows: Iterable[dict], structure, ext: Extensions, layout: str = SERIES_KEYED):
+    """The observations as one structure-specific data set of the LNOB dataflow: series-keyed
+    (``Series`` per key of the non-time dimensions with its series-level attributes, ``Obs`` per
+    TIME_PERIOD) or flat (one ``Obs`` per observation with its whole key and every attribute).
+    A series-level attribute that differs between two observations of one series cannot be
+    written series-keyed: ExportError names the series and the attribute."""
     import sdmx
     from sdmx.model import common, v21
 
+    if layout not in LAYOUTS:
+        raise ValueError(f"SDMX-ML layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     dataflow = structure.dataflow[DATAFLOW_ID]
     dsd = dataflow.structure
     measure = dsd.measures[0]
     attributes = {a.id: a for a in dsd.attributes}
+    level = attachment(dsd)
     ds = v21.StructureSpecificDataSet(structured_by=dsd, described_by=dataflow)
-    observations = []
-    for row in rows:
-        key = dsd.make_key(common.Key, {d: row[d] for d in DIMENSIONS})
-        attached = {a: common.AttributeValue(value=v, value_for=attributes[a])
-                    for a, v in _attribute_values(row, ext).items()}
+
+    def observation(row: dict, key_dims: list[str], attrs: dict[str, str]):
+        key = dsd.make_key(common.Key, {d: row[d] for d in key_dims})
+        attached = {a: common.AttributeValue(value=v, value_for=attributes[a]) for a, v in attrs.items()}
         value = None if row["OBS_VALUE"] is None else float(row["OBS_VALUE"])
-        observations.append(v21.Observation(dimension=key, value=value, value_for=measure,
-                                            attached_attribute=attached))
-    ds.add_obs(observations)
-    msg = sdmx.message.DataMessage(
+        return v21.Observation(dimension=key, value=value, value_for=measure, attached_attribute=attached)
+
+    if layout == FLAT:
+        ds.add_obs([observation(row, DIMENSIONS, _attribute_values(row, ext)) for row in rows])
+        observation_dimension = common.AllDimensions
+    else:
+        series: dict[tuple, list[dict]] = {}
+        for row in rows:
+            series.setdefault(tuple(row[d] for d in SERIES_DIMENSIONS), []).append(row)
+        for key, members in series.items():
+            values = [_attribute_values(r, ext) for r in members]
+            series_attrs = {}
+            for a in {a for v in values for a in v if level[a] == "series"}:
+                seen = {v.get(a) for v in values}
+                if len(seen) > 1:
+                    raise ExportError(f"series {'.'.join(key)}: the series-level attribute {a} has "
+                                      f"{len(seen)} values ({', '.join(sorted(map(str, seen)))}) across "
+                                      "its periods; the DSD attaches it to the series, so it must be one")
+                series_attrs[a] = seen.pop()
+            sk = dsd.make_key(common.SeriesKey, dict(zip(SERIES_DIMENSIONS, key, strict=True)))
+            for a, v in series_attrs.items():
+                if v is not None:
+                    sk.attrib[a] = common.AttributeValue(value=v, value_for=attributes[a])
+            ds.add_obs([observation(r, [TIME_DIMENSION], {a: x for a, x in v.items() if level[a] != "series"})
+                        for r, v in zip(members, values, strict=True)], series_key=sk)
+        observation_dimension = dsd.dimensions.get(TIME_DIMENSION)
+    return sdmx.message.DataMessage(
         header=sdmx.message.Header(id="LNOB_SDG_DATA", sender=common.Agency(id=AGENCY), test=False),
-        data=[ds], dataflow=dataflow, observation_dimension=common.AllDimensions)
-    return msg
+        data=[ds], dataflow=dataflow, observation_dimension=observation_dimension)
 
 
 def write_structure(structure, path: Path) -> None:
+    """The structure message as ``sdmx1`` writes it, made valid against the SDMX 2.1 XSD: the
+    header's sender loses its ``urn`` attribute, and a ``TextFormat`` that ``sdmx1`` writes beside
+    an ``Enumeration`` (the XSD allows only ``EnumerationFormat`` there) is dropped: the
+    codelist is the representation."""
     import sdmx
+    from lxml import etree
 
-    path.write_bytes(sdmx.to_xml(structure, pretty_print=True))
+    root = etree.fromstring(sdmx.to_xml(structure))
+    for sender in root.iter("{*}Sender"):
+        sender.attrib.pop("urn", None)
+    for rep in root.iter("{*}LocalRepresentation"):
+        if any(etree.QName(c).localname == "Enumeration" for c in rep):
+            for c in [c for c in rep if etree.QName(c).localname == "TextFormat"]:
+                rep.remove(c)
+    path.write_bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True, pretty_print=True))
 
 
 def write_xml(msg, path: Path) -> None:
     """SDMX-ML 2.1 structure-specific data. ``sdmx1`` writes ``dimensionAtObservation`` only for
-    a single dimension, and an action as Python spells it; a flat data set must say
-    ``AllDimensions`` (the 2.1 default is TIME_PERIOD), so that, the structure's namespace and
-    the action ``Information`` are set here on what ``sdmx1`` wrote."""
+    a single dimension, no ``namespace`` (which the XSD requires), an action as Python spells it
+    and no OBS_VALUE for a missing value; so the header's ``dimensionAtObservation``
+    (TIME_PERIOD, or ``AllDimensions`` for a flat data set: the 2.1 default is TIME_PERIOD), the
+    structure-specific namespace (``...DataStructure=LNOB:SDG_LNOB(1.0):ObsLevelDim:<dim>``), the
+    action ``Information`` and ``OBS_VALUE="NaN"`` on a suppressed observation are set here on
+    what ``sdmx1`` wrote."""
     import sdmx
     from lxml import etree
 
+    at_obs = "AllDimensions" if msg.observation_dimension is sdmx.model.common.AllDimensions else TIME_DIMENSION
     root = etree.fromstring(sdmx.to_xml(msg))
     for ref in root.iter("{*}Structure"):
         if ref.get("structureID"):
-            ref.set("dimensionAtObservation", "AllDimensions")
+            ref.set("dimensionAtObservation", at_obs)
             ref.set("namespace", f"urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure="
-                                 f"{AGENCY}:{DSD_ID}({VERSION})")
+                                 f"{AGENCY}:{DSD_ID}({VERSION}):ObsLevelDim:{at_obs}")
     for ds in root.iter("{*}DataSet"):
         ds.set("action", "Information")
+    for obs in root.iter("{*}Obs"):
+        if "OBS_VALUE" not in obs.attrib:
+            obs.set("OBS_VALUE", "NaN")
     path.write_bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True, pretty_print=True))
 
 
@@ -271,6 +396,14 @@ def read_structure(path: Path):
                           f"with the dataflow {DATAFLOW_REF}: {exc}") from exc
 
 
+def _number(value) -> float | None:
+    """An OBS_VALUE as read: None for a missing value (absent, blank, or SDMX's ``NaN``)."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "nan", "NaN")):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
 def read_back(path: Path, dataflow) -> list[dict]:
     """The observations of an SDMX file as ``{dimension: code, OBS_VALUE: float | None,
     attribute: str}``, read with ``sdmx1`` against the structure ``dataflow``."""
@@ -284,13 +417,42 @@ def read_back(path: Path, dataflow) -> list[dict]:
     for ds in msg.data:
         for obs in ds.obs:
             row = {k: str(v.value) for k, v in obs.key.values.items()}
-            value = obs.value
-            row["OBS_VALUE"] = None if value in (None, "") or (
-                isinstance(value, float) and math.isnan(value)) else float(value)
+            row["OBS_VALUE"] = _number(obs.value)
             for a, av in obs.attrib.items():
                 v = str(av)
                 if v not in ("", "nan", "None"):
                     row[a] = v
+            out.append(row)
+    return out
+
+
+def read_back_pysdmx(path: Path, structure_path: Path) -> list[dict]:
+    """The observations of an SDMX file, in the shape of :func:`read_back`, read with BIS's
+    ``pysdmx`` (a parser independent of ``sdmx1``) against the structure message
+    ``structure_path``. ``pysdmx`` validates SDMX-ML (data and structure) against the SDMX 2.1
+    XSD first, so a file that breaks the schema fails here too."""
+    import pandas as pd
+    from pysdmx.io import get_datasets
+
+    try:
+        datasets = get_datasets(path, structure_path, validate=True)
+    except Exception as exc:  # noqa: BLE001 - any parse or schema failure is a broken export
+        raise ExportError(f"{path}: does not read back with pysdmx as SDMX with {DATAFLOW_REF}: {exc}") from exc
+    out = []
+    for ds in datasets:
+        frame = ds.data
+        for rec in frame.to_dict("records"):
+            row = {}
+            for column, v in rec.items():
+                if column == "OBS_VALUE":
+                    row[column] = None if v is None or pd.isna(v) else _number(v)
+                elif v is None or pd.isna(v) or str(v) == "":
+                    continue
+                elif isinstance(v, float):
+                    row[column] = repr(v)
+                else:
+                    row[column] = str(v)
+            row.setdefault("OBS_VALUE", None)
             out.append(row)
     return out
 
@@ -305,11 +467,26 @@ def _codelists(dsd) -> dict[str, set[str]]:
     return lists
 
 
-def check(path: Path, dataflow, expected: list[dict], ext: Extensions) -> int:
-    """Read ``path`` back and compare it with the mart's rows: the same number of observations,
-    the same keys, every code in its codelist, the same values (within TOLERANCE) and the same
-    attributes. Raise ExportError naming the file and the first difference."""
-    got = read_back(path, dataflow)
+READERS = ("sdmx1", "pysdmx")
+
+
+def check(path: Path, dataflow, expected: list[dict], ext: Extensions, reader: str = "sdmx1",
+          structure_path: Path | None = None) -> int:
+    """Read ``path`` back with ``reader`` (``sdmx1`` against ``dataflow``, or ``pysdmx`` against
+    the structure message ``structure_path``) and compare it with the mart's rows: the same
+    number of observations, the same keys, every code in its codelist, the same values (within
+    TOLERANCE) and the same attributes. Raise ExportError naming the file, the reader and the
+    first difference."""
+    if reader == "sdmx1":
+        got = read_back(path, dataflow)
+    elif reader == "pysdmx":
+        if structure_path is None:
+            raise ValueError("the pysdmx read-back needs the structure message's path")
+        got = read_back_pysdmx(path, structure_path)
+    else:
+        raise ValueError(f"SDMX reader {reader!r}: expected one of {', '.join(READERS)}")
+    path_ = path
+    path = f"{path_} (read with {reader})"  # every message names the file and the reader
     if len(got) != len(expected):
         raise ExportError(f"{path}: {len(got)} observations read back, the mart has {len(expected)}")
     codelists = _codelists(dataflow.structure)
@@ -331,7 +508,7 @@ def check(path: Path, dataflow, expected: list[dict], ext: Extensions) -> int:
         if (a is None) != (b is None) or (a is not None and abs(a - float(b)) > TOLERANCE):
             raise ExportError(f"{where}: OBS_VALUE {a!r} read back, the mart has {b!r}")
         want_attrs = _attribute_values(want, ext)
-        if path.suffix == ".csv":  # written for spreadsheets: formula triggers neutralised
+        if path_.suffix == ".csv":  # written for spreadsheets: formula triggers neutralised
             want_attrs = {a: v if a in NUMERIC_ATTRIBUTES else csv_safe.cell(v) for a, v in want_attrs.items()}
         for attr in ATTRIBUTES:
             x, y = row.get(attr), want_attrs.get(attr)
@@ -342,13 +519,15 @@ def check(path: Path, dataflow, expected: list[dict], ext: Extensions) -> int:
     return len(got)
 
 
-def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
-    """Write lnob_structure.xml, sdg_observations.sdmx.xml and sdg_observations.sdmx.csv into
-    ``out_dir`` and check each data file against the mart; return what was written."""
+def export(conn, out_dir: Path, seeds_dir: Path, layout: str = SERIES_KEYED) -> dict[str, dict]:
+    """Write lnob_structure.xml, sdg_observations.sdmx.xml (series-keyed, or flat with
+    ``layout="flat"``) and sdg_observations.sdmx.csv into ``out_dir`` and check each data file
+    against the mart, read back with sdmx1 and with pysdmx; return what was written."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"SDMX-ML layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     ext = Extensions.from_seeds(seeds_dir)
     rows = fetch_observations(conn)
     structure = lnob_structure(ext)
-    msg = data_message(rows, structure, ext)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "lnob_structure.xml": out_dir / "lnob_structure.xml",
@@ -356,14 +535,49 @@ def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
         "sdg_observations.sdmx.csv": out_dir / "sdg_observations.sdmx.csv",
     }
     write_structure(structure, files["lnob_structure.xml"])
-    write_xml(msg, files["sdg_observations.sdmx.xml"])
-    write_csv(msg, files["sdg_observations.sdmx.csv"])
+    write_xml(data_message(rows, structure, ext, layout), files["sdg_observations.sdmx.xml"])
+    write_csv(data_message(rows, structure, ext, FLAT), files["sdg_observations.sdmx.csv"])  # one row per observation
     dataflow = read_structure(files["lnob_structure.xml"])  # what a receiver would read
     out = {"lnob_structure.xml": {"path": str(files["lnob_structure.xml"]), "rows": 0,
                                   "format": "SDMX-ML 2.1 structure", "dataflow": DATAFLOW_REF}}
     for name in ("sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"):
-        n = check(files[name], dataflow, rows, ext)
-        out[name] = {"path": str(files[name]), "rows": n, "dataflow": DATAFLOW_REF,
-                     "format": "SDMX-ML 2.1 structure-specific data" if name.endswith(".xml")
-                     else "SDMX-CSV 2.0", "checked": "read back with sdmx1 and compared with the mart"}
+        counts = {reader: check(files[name], dataflow, rows, ext, reader, files["lnob_structure.xml"])
+                  for reader in READERS}
+        xml = name.endswith(".xml")
+        out[name] = {"path": str(files[name]), "rows": counts["sdmx1"], "dataflow": DATAFLOW_REF,
+                     "format": (f"SDMX-ML 2.1 structure-specific data, "
+                                f"{'series-keyed (TIME_PERIOD at the observation)' if layout == SERIES_KEYED else 'flat (AllDimensions)'}"
+                                if xml else "SDMX-CSV 2.0"),
+                     "checked": "read back with sdmx1 and with pysdmx" + (" (XSD-validated)" if xml else "")
+                                + " and compared with the mart"}
+        if xml:
+            out[name]["layout"] = layout
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lnob.sdmx_export [--layout series|flat] [--out DIR]``: write and check the SDMX
+    exports of what ``marts`` holds now, as the BI reader (by default into
+    ``<LNOB_EXPORTS_DIR>/sdmx-<layout>``): how to get the flat form on demand."""
+    import argparse
+
+    from lnob import roles, warehouse
+    from lnob.config import settings
+
+    cfg = settings()
+    p = argparse.ArgumentParser(prog="python -m lnob.sdmx_export", description=main.__doc__)
+    p.add_argument("--layout", choices=LAYOUTS, default=cfg.sdmx_layout,
+                   help="series: Series elements, TIME_PERIOD at the observation (default); "
+                        "flat: dimensionAtObservation=AllDimensions")
+    p.add_argument("--out", type=Path, help="output folder")
+    args = p.parse_args(argv)
+    out = args.out or cfg.exports_dir / f"sdmx-{args.layout}"
+    with warehouse.connect(roles.step_url(warehouse.url(cfg), roles.READER)) as conn:
+        written = export(conn, out, cfg.dbt_project_dir / "seeds", args.layout)
+    for info in written.values():
+        print(f"{info['path']}  {info['rows']:>8,d} observations  {info.get('checked', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
