@@ -386,7 +386,7 @@ def collect(url: str, run_id: str, night: date, summary: dict, cfg: Settings | N
 # Charts: inline SVG, one per series; per country and group three bars with their intervals
 
 BAR_KINDS = (("group", "Group"), ("rest", "Rest of sample"), ("official", "Official (national)"))
-LABEL_W, PLOT_W, RIGHT_W, BAR_H, BAR_GAP, ROW_GAP, TOP = 300, 440, 190, 12, 3, 14, 34
+LABEL_W, PLOT_W, RIGHT_W, BAR_H, BAR_GAP, ROW_GAP, TOP = 300, 400, 300, 12, 3, 14, 34
 
 
 def _x(value: float, scale: float) -> float:
@@ -412,7 +412,9 @@ def _label_lines(r: dict) -> list[tuple[str, str]]:
     lines = [("row-label area", str(r.get("area_name") or r["ref_area"]))]
     lines.append(("row-label group", f"{twins[0].get('group_label') or twins[0]['group_code']} ({twins[0]['group_code']})"))
     for t in twins[1:]:
-        lines.append(("row-label twin", f"= {t.get('group_label') or t['group_code']} ({t['group_code']}), same respondents"))
+        lines.append(("row-label twin", f"= {t.get('group_label') or t['group_code']} ({t['group_code']})"))
+    if len(twins) > 1:
+        lines.append(("row-label twin", "the same respondents"))
     return lines
 
 
@@ -480,15 +482,15 @@ def gap_chart(series: str, rows: list[dict]) -> str:
             out.append(f'<text class="value value-{kind}" x="{LABEL_W + PLOT_W + 6}" y="{by + BAR_H - 2}">'
                        f'{float(value):.1f}% <tspan class="n">{_e(size)}</tspan></text>')
         if r.get("official_has_group_breakdown") is False:
-            out.append(f'<text class="knowledge-gap" x="{LABEL_W + PLOT_W - 4}" y="{y + 2 * (BAR_H + BAR_GAP) + BAR_H - 2}" '
-                       'text-anchor="end">no official breakdown</text>')
+            out.append(f'<text class="knowledge-gap" x="{LABEL_W + PLOT_W + RIGHT_W - 4}" '
+                       f'y="{y + 2 * (BAR_H + BAR_GAP) + BAR_H - 2}" text-anchor="end">no official breakdown</text>')
         out.append("</g>")
         y += row_h + ROW_GAP
     out.append("</svg>")
     return "".join(out)
 
 
-TREND_ROW_H, TREND_PLOT_H, TREND_W = 58, 40, 420
+TREND_ROW_H, TREND_PLOT_H, TREND_W, TREND_RIGHT_W = 58, 40, 380, 290
 
 
 def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
@@ -514,7 +516,7 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
     for m in merged:
         m["twins"].sort(key=lambda t: (t.get("group_dimension") != "CUST_BREAKDOWN", t["group_code"]))
     merged.sort(key=lambda m: (m["twins"][0].get("area_name") or m["area"], m["twins"][0]["group_code"]))
-    width = LABEL_W + TREND_W + RIGHT_W
+    width = LABEL_W + TREND_W + TREND_RIGHT_W
     height = TOP + len(merged) * TREND_ROW_H + 8
     step = TREND_W / max(len(nights) - 1, 1)
 
@@ -542,7 +544,10 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
         for i, text in enumerate(label):
             out.append(f'<text class="row-label" x="{LABEL_W - 8}" y="{y + 12 + 13 * i}" text-anchor="end">{_e(text)}</text>')
         base = y + TREND_PLOT_H + 4
-        out.append(f'<line class="axis" x1="{LABEL_W}" y1="{base}" x2="{LABEL_W + TREND_W}" y2="{base}"/>')
+        out.append(f'<line class="axis" x1="{LABEL_W}" y1="{base}" x2="{LABEL_W + TREND_W}" y2="{base}"/>'
+                   f'<line class="half" x1="{LABEL_W}" y1="{base - TREND_PLOT_H / 2}" x2="{LABEL_W + TREND_W}" '
+                   f'y2="{base - TREND_PLOT_H / 2}"/><text class="tick" x="{LABEL_W + TREND_W + 4}" '
+                   f'y="{base - TREND_PLOT_H / 2 + 3}">50%</text>')
 
         def py(v: float, base: float = base) -> float:
             return base - max(0.0, min(float(v), 100.0)) / 100.0 * TREND_PLOT_H
@@ -575,10 +580,10 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
                 firsts = [m["points"][nt] for nt in nights if nt in m["points"] and m["points"][nt].get("group_value") is not None]
                 if len(firsts) > 1:
                     change = float(last["group_value"]) - float(firsts[0]["group_value"])
-                    txt += f", {change:+.1f} since {firsts[0]['night']}"
+                    txt += f", {change:+.1f} pts since {firsts[0]['night']}"
             else:
                 txt = "suppressed"
-            out.append(f'<text class="value" x="{LABEL_W + TREND_W + 6}" y="{base - 4}">{_e(txt)}</text>')
+            out.append(f'<text class="value" x="{LABEL_W + TREND_W + 34}" y="{base - 4}">{_e(txt)}</text>')
         out.append("</g>")
         y += max(TREND_ROW_H, 13 * len(label) + 6)
     out.append("</svg>")
@@ -607,7 +612,7 @@ svg .knowledge-gap{fill:#a1170b;font-size:10px}.legend span{display:inline-block
 svg .n{fill:#666}svg .suppressed{fill:#6b6b6b;font-style:italic}svg .row-label.twin{fill:#666;font-style:italic}
 svg.trend-chart{display:block;max-width:100%;height:auto}svg .trend{fill:none;stroke-width:1.6}svg .trend-group{stroke:#c0392b}
 svg .trend-rest{stroke:#7f8c8d;stroke-dasharray:3 2}svg .point-group{fill:#c0392b}svg .point-rest{fill:#7f8c8d}
-svg .axis{stroke:#bbb}svg .supp{font-size:9px;fill:#333;font-weight:600}nav.runs a{margin-right:14px}
+svg .axis{stroke:#bbb}svg .half{stroke:#eee;stroke-dasharray:2 3}svg .supp{font-size:9px;fill:#333;font-weight:600}nav.runs a{margin-right:14px}
 tr.run.incomplete td{background:#fff6f5}
 """
 
@@ -812,7 +817,7 @@ def _trends(data: dict) -> str:
         by_series.setdefault(r["series"], []).append(r)
     parts = [f"<p>{len(nights)} night(s) that published: {_e(', '.join(nights))} (the latest run of each). "
              "Red: the group's published value; grey, dashed: the rest of the community sample; "
-             "<b>S</b>: the group was suppressed that night. Hover a point for its value and <i>n</i>. "
+             "<b>S</b>: the group was suppressed that night. Each row runs from 0% (its axis) to 100%. Hover a point for its value and <i>n</i>. "
              "Kept by the report step in <code>lnob_meta.report_history</code>.</p>"]
     for series, srows in sorted(by_series.items()):
         last = srows[-1]
@@ -834,7 +839,7 @@ def _partners(data: dict) -> str:
                                  f"({q['dont_know']:,} of {q['answered']:,})</span>" for q in worst[:3] if q["dont_know"]))
             persons = f"{dk['persons']:,}"
         else:
-            dk_html, persons = "<span class='muted'>no yes/no answers</span>", "—"
+            dk_html, persons = "<span class='muted'>no survey respondents</span>", "—"
         subs = p.get("submissions")
         subs_html = (f"{subs['delivered']:,} delivered: {subs['rejected']:,} rejected by reviewers, "
                      f"{subs['quarantined']:,} quarantined alone" if subs else "<span class='muted'>—</span>")
