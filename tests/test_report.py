@@ -492,3 +492,32 @@ def test_run_ids_become_safe_folder_names():
     assert report.safe_run("manual__2026-12-03T08:31:00.297879+00:00") == "manual__2026-12-03T08-31-00.297879-00-00"
     assert report.safe_run("../../etc/passwd") == "etc-passwd"
     assert "/" not in report.safe_run("a/b\\c") and report.safe_run("..") == "run"
+
+
+@pytest.mark.unit
+def test_partner_quality_names_unmapped_codes_and_held_back_deliveries(tmp_path):
+    """What lnob.isolation logs for a held-back delivery (an unmapped spelling) reaches the
+    partner's row: the column, the spelling and its rows, and the delivery with its reason."""
+    from lnob import registry
+
+    reg = registry.load()
+    why = "unmapped_code column sex: spellings the registry's code map does not know [femme x3]"
+    summary = {"run_id": "r1", "night": NIGHT, "complete": True, "problems": [], "extract": {"new": 2},
+               "sources": {"aavn_household_survey": {"deliveries": 2, "rows_loaded": 800, "duplicates": 0,
+                                                     "quarantined": 1, "quarantine": []}},
+               "held_back": [{"source": "aavn_household_survey", "partner": "actionaid_vietnam", "delivery_id": 7,
+                              "file": "household_survey.csv", "delivery_date": NIGHT, "why": [why],
+                              "unmapped": [{"column": "sex", "values": [{"value": "femme", "rows": 3}]}]}],
+               "published_tonight": False, "published_tables": {}, "exports": {}}
+    rates = {"actionaid_vietnam": {"persons": 900, "dont_know": 9, "answered": 300, "rate": 0.03,
+                                   "questions": [{"question": "felt discriminated", "dont_know": 9, "answered": 300}]}}
+    rows = report.partner_quality(reg, summary, rates)
+    vn = next(r for r in rows if r["partner_id"] == "actionaid_vietnam")
+    assert rows[0] is vn  # the partner with problems first
+    assert vn["quarantined"] == 1 and len(vn["held_back"]) == 1
+    assert vn["unmapped"] == [{"source": "aavn_household_survey", "column": "sex",
+                               "values": [{"value": "femme", "rows": 3}]}]
+    html = report._partners({"partners": rows})
+    assert "<code>sex</code>: &#x27;femme&#x27; ×3" in html and "delivery 7" in html and "femme x3" in html
+    assert "3.0%" in html and "felt discriminated: 3.0% (9 of 300)" in html
+    assert "data-partner='actionaid_vietnam' data-quarantined='1' data-held-back='1' data-unmapped='1'" in html
