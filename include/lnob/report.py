@@ -541,6 +541,8 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
         label = [str(first.get("area_name") or m["area"]),
                  f"{first.get('group_label') or first['group_code']} ({first['group_code']})"]
         label += [f"= {t.get('group_label') or t['group_code']} ({t['group_code']})" for t in m["twins"][1:]]
+        if len(m["twins"]) > 1:
+            label.append("the same respondents")
         for i, text in enumerate(label):
             out.append(f'<text class="row-label" x="{LABEL_W - 8}" y="{y + 12 + 13 * i}" text-anchor="end">{_e(text)}</text>')
         base = y + TREND_PLOT_H + 4
