@@ -521,3 +521,29 @@ def test_partner_quality_names_unmapped_codes_and_held_back_deliveries(tmp_path)
     assert "<code>sex</code>: &#x27;femme&#x27; ×3" in html and "delivery 7" in html and "femme x3" in html
     assert "3.0%" in html and "felt discriminated: 3.0% (9 of 300)" in html
     assert "data-partner='actionaid_vietnam' data-quarantined='1' data-held-back='1' data-unmapped='1'" in html
+
+
+@pytest.mark.unit
+def test_index_lists_every_run_and_nights_written_before_run_folders(tmp_path):
+    def summary(run_id, night, written, folder=None):
+        s = {"run_id": run_id, "night": night, "written_at": written, "complete": True, "published_tonight": True,
+             "problems": [], "extract": {"new": 1}, "sources": {"s": {"rows_loaded": 10, "quarantined": 0}},
+             "held_back": [], "gates": [], "published_tables": {"mart_lnob_gap": 5}}
+        where = tmp_path / night / (folder or "")
+        where.mkdir(parents=True, exist_ok=True)
+        s["report_html"] = str(where / "report.html")
+        (where / "summary.json").write_text(json.dumps(s))
+        return s
+
+    legacy = summary("scheduled__2026-11-19", "2026-11-19", None)  # <night>/summary.json only
+    first = summary("manual__a", "2026-11-20", "2026-12-01T01:00:00+00:00", report.safe_run("manual__a"))
+    again = summary("manual__b", "2026-11-20", "2026-12-01T02:00:00+00:00", report.safe_run("manual__b"))
+    (tmp_path / "2026-11-20" / "summary.json").write_text(json.dumps(again))  # the night's pointer
+    (tmp_path / "dbt_docs").mkdir()
+    found = report.runs(tmp_path)
+    assert [s["run_id"] for s in found] == ["manual__b", "manual__a", "scheduled__2026-11-19"]
+    html = report.render_index(found, {"history": []}, tmp_path)
+    assert html.count("<tr class='run complete'") == 3
+    for s in (legacy, first, again):
+        href = Path(s["report_html"]).relative_to(tmp_path).as_posix()
+        assert f"href='{href}'" in html

@@ -935,7 +935,8 @@ _NIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def runs(reports_dir: Path, current: dict | None = None) -> list[dict]:
     """Every run that wrote a report: ``<night>/<run>/summary.json`` under the reports folder
-    (and ``current``, the run being written), newest night first, newest run first in a night."""
+    (a night written before runs had folders: ``<night>/summary.json``) and ``current``, the run
+    being written; newest night first, newest run first in a night."""
     import json
 
     found: dict[str, dict] = {}
@@ -943,7 +944,11 @@ def runs(reports_dir: Path, current: dict | None = None) -> list[dict]:
         for night_dir in reports_dir.iterdir():
             if not (night_dir.is_dir() and _NIGHT.match(night_dir.name)):
                 continue
-            for path in night_dir.glob("*/summary.json"):
+            # the night's own summary.json: a pointer to one of its runs, or (reports written
+            # before runs had folders) the night's only run, whose page is <night>/report.html
+            for path in [night_dir / "summary.json", *night_dir.glob("*/summary.json")]:
+                if not path.is_file():
+                    continue
                 try:
                     s = json.loads(path.read_text())
                 except (OSError, ValueError):
