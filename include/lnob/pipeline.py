@@ -571,6 +571,8 @@ def report_stage(url: str, run_id: str, night: date, cfg: Settings | None = None
         log.exception("the HTML run report could not be written")
         s["problems"].append(f"HTML run report failed: {exc}")
         s["complete"] = False
+        for key in ("report_html", "night_report_html", "index_html"):  # not written: not named
+            s.pop(key, None)
     text = json.dumps(s, indent=2, default=str)
     path.write_text(text)
     (folder / "summary.txt").write_text(format_summary(s) + "\n")
