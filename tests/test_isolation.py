@@ -128,6 +128,21 @@ def test_each_bad_delivery_is_held_back_with_its_reason(nights):
         assert cur.fetchone()[0] == 0, source_id
 
 
+def test_the_report_shows_them_per_partner(nights):
+    """The run report's data quality per partner: each held-back partner flagged with its held-back
+    delivery, Vietnam's unmapped spelling named with its column."""
+    import re
+
+    html = (settings().reports_dir / NIGHT_2 / "report.html").read_text()
+    rows = dict(re.findall(r"<tr class='partner-quality[^']*' data-partner='([^']+)'(.*?)</tr>", html))
+    for partner in set(HELD.values()):
+        held = re.search(r"data-held-back='(\d+)'", rows[partner])
+        assert held and int(held[1]) >= 1, partner
+    vietnam = rows["actionaid_vietnam"]
+    assert re.search(r"data-unmapped='[1-9]", vietnam) and "<code>sex</code>" in vietnam and "F-2" in vietnam
+    assert "data-held-back='0'" in rows["wnta_india"] and "data-unmapped='0'" in rows["wnta_india"]
+
+
 def test_held_back_partners_keep_what_they_had_published(nights):
     before, after = nights["before"], _published(nights["db"])
     for partner in HELD.values():

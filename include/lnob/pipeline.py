@@ -413,7 +413,10 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
             held_back.append({"source": detail.get("source_id"), "partner": detail.get("partner_id"),
                               "delivery_id": detail.get("delivery_id"), "file": detail.get("file_name"),
                               "delivery_date": detail.get("delivery_date"),
-                              "why": [_problem_line(p) for p in detail.get("problems", [])]})
+                              "why": [_problem_line(p) for p in detail.get("problems", [])],
+                              # codes as lnob.isolation bounds them (a spelling, or its shape)
+                              "unmapped": [{"column": p.get("column"), "values": p.get("values", [])}
+                                           for p in detail.get("problems", []) if p.get("check") == "unmapped_code"]})
         if stage in ("transform", "gate_marts") and outcome == "failed":
             causes.append(f"{stage} {subject}: " + _cause(detail or {}))
         if stage == "extract" and subject == "*":
@@ -538,36 +541,51 @@ def format_summary(s: dict) -> str:
         lines.append(f"Run summary: {s['report_path']}")
     if s.get("report_html"):
         lines.append(f"Run report:  {s['report_html']}")
+    if s.get("index_html"):
+        lines.append(f"All runs:    {s['index_html']}")
     lines.append(f"GX Data Docs: {s['data_docs']}")
     return "\n".join(lines)
 
 
 def report_stage(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
-    """Write the run summary (JSON and text) and the HTML run report (lnob.report); ``complete``
-    says whether every stage succeeded."""
+    """Write the run summary (JSON and text) and the HTML run report (lnob.report) of this run in
+    ``<reports>/<night>/<run>/`` (a re-run of the night is a new run with its own folder, nothing
+    is overwritten), and the pointers to the latest: ``<reports>/<night>/summary.{json,txt}`` and
+    ``report.html`` (the night's latest run), ``<reports>/latest.{json,html}`` and the index of
+    every run ``<reports>/index.html``. ``complete`` says whether every stage succeeded."""
+    from datetime import UTC, datetime
+
     from lnob import report
 
     cfg = cfg or settings()
     s = summary(url, run_id, night, cfg)
-    folder = cfg.reports_dir / night.isoformat()
+    s["written_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    night_dir = cfg.reports_dir / night.isoformat()
+    folder = night_dir / report.safe_run(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "summary.json"
     s["report_path"] = str(path)
-    try:  # the HTML report (charts, freshness); if it cannot be written the night says so
+    try:  # the HTML report (charts, freshness, history); if it cannot be written the night says so
         s["report_html"] = str(report.write(url, run_id, night, s, cfg))
     except Exception as exc:  # noqa: BLE001 - the summary must still be written
         log.exception("the HTML run report could not be written")
         s["problems"].append(f"HTML run report failed: {exc}")
         s["complete"] = False
-    path.write_text(json.dumps(s, indent=2, default=str))
+        for key in ("report_html", "night_report_html", "index_html"):  # not written: not named
+            s.pop(key, None)
+    text = json.dumps(s, indent=2, default=str)
+    path.write_text(text)
     (folder / "summary.txt").write_text(format_summary(s) + "\n")
-    latest = cfg.reports_dir / "latest.json"
-    latest.write_text(json.dumps(s, indent=2, default=str))
+    # the pointers name the run written last: this one
+    (night_dir / "summary.json").write_text(text)
+    (night_dir / "summary.txt").write_text(format_summary(s) + "\n")
+    (cfg.reports_dir / "latest.json").write_text(text)
     log.info("\n%s", format_summary(s))
     return s
 
 
 def latest_summary(cfg: Settings | None = None) -> dict | None:
+    """The summary of the latest run (``<reports>/latest.json``), or None before the first."""
     cfg = cfg or settings()
     p = Path(cfg.reports_dir / "latest.json")
     return json.loads(p.read_text()) if p.exists() else None
