@@ -1,0 +1,218 @@
+"""What a BI user sees (issue 16): labels beside codes and documented columns in `marts`, read as
+`lnob_bi_reader`; GX Data Docs that render with the network blocked; Apache Superset (its own
+virtualenv) on the reader's login with the dashboard kept in bi/superset/.
+
+One night is published through the pipeline's stage functions (real dbt, GX, PostgreSQL) on a
+small sample; every test reads what that night published. Screenshots go to
+``$LNOB_SCREENSHOTS_DIR`` (default: the test session's folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+import pytest
+from browser import ensure_chromium, launch, png_stats
+from conftest import clean_warehouse
+from lnob import data_docs, gates, pipeline, roles, sample
+from lnob.config import settings
+
+pytestmark = pytest.mark.integration
+
+NIGHT = "2026-11-21"
+
+
+def screenshots(session_dir: Path) -> Path:
+    folder = Path(os.environ.get("LNOB_SCREENSHOTS_DIR") or session_dir / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def night(warehouse_url):
+    """A clean warehouse, the roles, one night published as the DAG runs it."""
+    clean_warehouse(warehouse_url, landing=True)
+    run_id = f"test-bi-{NIGHT}"
+    sample.generate(settings().landing_dir, persons=1500, seed=7, day=date.fromisoformat(NIGHT))
+    for delivery in pipeline.extract(warehouse_url, run_id, date.fromisoformat(NIGHT)):
+        pipeline.gate_raw(warehouse_url, run_id, pipeline.load_raw(warehouse_url, run_id, delivery))
+    pipeline.transform_stage(warehouse_url, run_id)
+    gated = pipeline.gate_marts(warehouse_url, run_id)
+    pipeline.publish_stage(warehouse_url, run_id)
+    return gated
+
+
+@pytest.fixture
+def reader(night, warehouse_url):
+    """The BI tool's own login: lnob_bi_reader with its password (no SET ROLE from another user)."""
+    conn = psycopg2.connect(roles.reader_url(warehouse_url))
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+# --- labels beside codes ------------------------------------------------------------------------
+
+LABELLED = {  # view: (code column, label column) pairs
+    "bi_sdg_observation": [("reporting_type", "reporting_type_label"), ("sex", "sex_label"), ("age", "age_label"),
+                           ("urbanisation", "urbanisation_label"), ("disability_status", "disability_status_label"),
+                           ("composite_breakdown", "composite_breakdown_label"), ("unit_measure", "unit_measure_label"),
+                           ("obs_status", "obs_status_label"), ("ref_area", "area_name"), ("series", "series_name")],
+    "bi_lnob_gap": [("group_code", "group_label"), ("group_dimension", "group_dimension_label"),
+                    ("group_obs_status", "group_obs_status_label"), ("country_m49", "country_name"),
+                    ("ref_area", "area_name"), ("series", "series_name")],
+    "bi_evidence_map": [("group_code", "group_label"), ("group_dimension", "group_dimension_label"),
+                        ("country_m49", "country_name"), ("series", "series_name")],
+}
+
+
+def test_the_reader_sees_a_label_beside_every_code_without_reading_reference(reader):
+    with reader.cursor() as cur:
+        for view, pairs in LABELLED.items():
+            for code, label in pairs:
+                cur.execute(f"select count(*), count(*) filter (where {code} is not null and {label} is null) "
+                            f"from marts.{view}")
+                rows, unlabelled = cur.fetchone()
+                assert rows > 0, view
+                assert unlabelled == 0, f"{view}.{code}: {unlabelled} of {rows} rows have a code and no {label}"
+        cur.execute("select distinct sex, sex_label from marts.bi_sdg_observation where sex = '_T'")
+        assert cur.fetchall() == [("_T", "Both sexes or no breakdown by sex")]
+        cur.execute("select distinct obs_status, obs_status_label, is_suppressed from marts.bi_sdg_observation "
+                    "where obs_status = 'Q'")
+        assert cur.fetchall() == [("Q", "Missing value; suppressed", True)]
+        cur.execute("select label from marts.dim_sdmx_code where codelist_id = 'CL_AGE' and code = 'Y0T4'")
+        assert cur.fetchone() == ("under 5 years old",)
+        # the partnership's groups carry the registry's labels, not the global "Custom code 01"
+        cur.execute("select code, label from marts.dim_sdmx_code where codelist_id = 'CL_CUST_BREAKDOWN' "
+                    "and code = 'C01'")
+        assert cur.fetchone() == ("C01", "Ethnic minority")
+        cur.execute("select distinct group_label from marts.bi_lnob_gap where group_code = 'PD'")
+        assert cur.fetchall() == [("Persons with disability",)]
+    # and all of that without any privilege on the codelists
+    with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
+        cur.execute("select * from reference.sdmx_codes limit 1")
+    with reader.cursor() as cur:
+        cur.execute("select has_schema_privilege('reference', 'usage')")
+        assert cur.fetchone() == (False,)
+
+
+def test_every_published_table_view_and_column_carries_its_description(reader):
+    """dbt's persist_docs writes the yml descriptions as PostgreSQL comments into marts_audit; the
+    publish swap renames the schema, and the comments (kept by object, not by name) go with it."""
+    with reader.cursor() as cur:
+        cur.execute("""select c.relname, c.relkind, obj_description(c.oid, 'pg_class') from pg_class c
+                       where c.relnamespace = 'marts'::regnamespace and c.relkind in ('r', 'v', 'm', 'p')
+                       order by 1""")
+        relations = cur.fetchall()
+        assert {"bi_sdg_observation", "bi_lnob_gap", "bi_evidence_map", "dim_sdmx_code",
+                "fct_sdg_observation", "mart_lnob_gap"} <= {r[0] for r in relations}
+        undocumented = [name for name, _, comment in relations if not (comment or "").strip()]
+        assert not undocumented, f"published without a description: {undocumented}"
+        cur.execute("""select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid
+                       where c.relnamespace = 'marts'::regnamespace and c.relkind in ('r', 'v', 'm', 'p')
+                         and a.attnum > 0 and not a.attisdropped
+                         and coalesce(col_description(c.oid, a.attnum), '') = ''
+                       order by 1, 2""")
+        missing = cur.fetchall()
+        assert not missing, f"columns published without a description: {missing}"
+        cur.execute("select col_description('marts.bi_sdg_observation'::regclass, "
+                    "(select attnum from pg_attribute where attrelid = 'marts.bi_sdg_observation'::regclass "
+                    "and attname = 'sex_label'))")
+        assert "Both sexes" in cur.fetchone()[0]
+
+
+# --- GX Data Docs offline ------------------------------------------------------------------------
+
+def _offline_page(browser):
+    """A page whose every request off this machine is aborted (and recorded)."""
+    blocked: list[str] = []
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("file://", "data:", "blob:")) or re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url):
+            r.continue_()
+        else:
+            blocked.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    return context.new_page(), blocked
+
+
+def test_gx_data_docs_render_with_the_network_blocked(night, session_dir):
+    from playwright.sync_api import expect, sync_playwright
+
+    index = Path(gates.data_docs_index())
+    assert index.is_file()
+    site = index.parent
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) > 1
+    for page_file in pages:  # nothing left for a browser to fetch from a CDN
+        text = page_file.read_text()
+        assert not re.search(r"<(script|link)[^>]*(src|href)=\"https?://", text), page_file
+        assert "integrity=" not in text, page_file
+    result_page = next(p for p in pages if "validations" in p.parts and "marts__fct_sdg_observation" in str(p))
+
+    ensure_chromium()
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page, blocked = _offline_page(browser)
+            page.goto(index.as_uri())
+            # bootstrap-table (a vendored script) builds the index of validation results
+            rows = page.locator("table tbody tr")
+            expect(rows.first).to_be_visible(timeout=30_000)
+            assert rows.count() >= 2
+            # each row names a validation result: run time, suite (e.g. raw__..., marts__...), status
+            expect(rows.first).to_contain_text(re.compile(r"(raw|marts|persons)__\w+"))
+            # Bootstrap's CSS applied (a vendored stylesheet): the navbar is laid out as a flex box
+            assert page.evaluate("getComputedStyle(document.querySelector('nav.navbar')).display") == "flex"
+            shot = page.screenshot(path=str(screenshots(session_dir) / "gx-docs.png"), full_page=False)
+            assert png_stats(page, shot)["distinct"] > 20
+
+            page.goto(result_page.as_uri())
+            expect(page.get_by_text("Expectation Validation Result")).to_be_visible(timeout=30_000)
+            # the expectations of the suite, one table row each, rendered and visible
+            results = page.locator("table tbody tr:visible")
+            expect(results.first).to_be_visible(timeout=30_000)
+            assert results.count() >= 5
+            # Font Awesome (vendored css and font): the status icons have their glyphs
+            assert page.evaluate("document.fonts.check('900 16px \"Font Awesome 6 Free\"')")
+            page.screenshot(path=str(screenshots(session_dir) / "gx-docs-result.png"), full_page=False)
+            assert not blocked, f"Data Docs asked the network for {blocked}"
+        finally:
+            browser.close()
+
+
+def test_make_offline_names_a_cdn_file_it_has_no_copy_of(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text('<html><head><script src="https://cdn.example.org/lib@9/x.js"></script>'
+                                     '</head><body>x</body></html>')
+    with pytest.raises(data_docs.DataDocsError, match=r"https://cdn.example.org/lib@9/x.js.*no copy is vendored"):
+        data_docs.make_offline(site)
+
+
+def test_make_offline_rewrites_by_relative_path_and_is_idempotent(tmp_path):
+    site = tmp_path / "site"
+    nested = site / "validations" / "suite" / "run"
+    nested.mkdir(parents=True)
+    (site / "index.html").write_text("<html></html>")
+    page = nested / "result.html"
+    page.write_text('<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>'
+                    '<script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" '
+                    'integrity="sha384-x" crossorigin="anonymous"></script>'
+                    '<a href="https://greatexpectations.io">GX</a>')
+    assert data_docs.make_offline(site) == 2
+    text = page.read_text()
+    assert 'href="../../../static/vendor/maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"' in text
+    assert '<script src="../../../static/vendor/stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js">' in text
+    assert 'href="https://greatexpectations.io"' in text  # a link is not a download: left as it is
+    assert (site / "static/vendor/stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js").is_file()
+    assert data_docs.make_offline(site) == 0
+    assert page.read_text() == text
