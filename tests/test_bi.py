@@ -9,6 +9,7 @@ small sample; every test reads what that night published. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import date
@@ -216,3 +217,151 @@ def test_make_offline_rewrites_by_relative_path_and_is_idempotent(tmp_path):
     assert (site / "static/vendor/stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js").is_file()
     assert data_docs.make_offline(site) == 0
     assert page.read_text() == text
+
+
+# --- Apache Superset on the reader's login ---------------------------------------------------------
+
+ADMIN_PASSWORD = "test-only-superset-admin"
+
+
+@pytest.fixture(scope="module")
+def superset_ui(night, warehouse_url, session_dir):
+    """Superset from its own virtualenv (installed once per requirements-superset.txt hash), a
+    SQLite metadata database in the session folder, `superset run` on a free port, and the
+    dashboard imported from bi/superset/assets by `lnob.superset.setup`; yields (base URL, target)."""
+    import signal
+    import subprocess
+    import time
+
+    from conftest import free_port
+    from lnob import superset, warehouse
+
+    started = time.monotonic()
+    installed = superset.ensure_venv()
+    print(f"superset virtualenv: {installed:.0f} s to install ({'cached' if not installed else 'from PyPI'})")
+    home = session_dir / "superset"
+    superset.init_local(home, ADMIN_PASSWORD)
+    print(f"superset metadata initialised: {time.monotonic() - started:.0f} s so far")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = session_dir / "superset.log"
+    server = superset.serve_local(home, port, log)
+    try:
+        superset.wait_up(base, server, log)
+        info = warehouse.ConnInfo.from_url(warehouse_url)
+        target = superset.Target(url=base, admin_user="admin", admin_password=ADMIN_PASSWORD, host="127.0.0.1",
+                                 port=info.port, dbname=info.dbname, reader_password=roles.reader_password())
+        done = superset.setup(target)
+        assert any("imported" in line for line in done), done
+        assert superset.setup(target)[0] == done[0]  # a second import overwrites, nothing doubles
+        print(f"superset up with the dashboard: {time.monotonic() - started:.0f} s")
+        yield base, target
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+def _api(target):
+    import requests
+    from lnob import superset
+
+    http = requests.Session()
+    superset.login(http, target)
+    return http
+
+
+def test_superset_reads_the_warehouse_as_lnob_bi_reader_and_nothing_else(superset_ui):
+    base, target = superset_ui
+    http = _api(target)
+    (db,) = http.get(f"{base}/api/v1/database/", timeout=60).json()["result"]
+    assert db["database_name"] == "LNOB marts"
+    uri = http.get(f"{base}/api/v1/database/{db['id']}/connection", timeout=60).json()["result"]["sqlalchemy_uri"]
+    assert uri.startswith("postgresql+psycopg2://lnob_bi_reader:XXXXXXXXXX@127.0.0.1:"), uri
+
+    def sql(query: str) -> dict:
+        return http.post(f"{base}/api/v1/sqllab/execute/", timeout=120,
+                         json={"database_id": db["id"], "sql": query, "runAsync": False, "schema": "marts"}).json()
+
+    # the login SQL Lab's queries run as (Superset refuses current_user, not pg_backend_pid)
+    who = sql("select usename as who from pg_stat_activity where pid = pg_backend_pid()")
+    assert who.get("data") == [{"who": "lnob_bi_reader"}], who
+    refused = sql("select * from reference.sdmx_codes limit 1")
+    assert "permission denied" in json.dumps(refused), refused
+    # the datasets carry the warehouse's column comments (dbt docs, persisted)
+    datasets = http.get(f"{base}/api/v1/dataset/", timeout=60).json()["result"]
+    gap = next(d for d in datasets if d["table_name"] == "bi_lnob_gap")
+    columns = http.get(f"{base}/api/v1/dataset/{gap['id']}", timeout=60).json()["result"]["columns"]
+    assert len(columns) > 30  # refreshed from the view, not only the ones the YAML declares
+
+
+def _login(page, base: str) -> None:
+    page.goto(f"{base}/login/")
+    page.locator("input#username, input[name=username]").first.fill("admin")
+    page.locator("input#password, input[name=password]").first.fill(ADMIN_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
+
+
+def test_the_dashboard_shows_the_gap_by_group_and_country_with_labels(superset_ui, reader, session_dir):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _ = superset_ui
+    with reader.cursor() as cur:
+        cur.execute("select distinct group_label, group_code, country_name, country_m49 from marts.bi_lnob_gap "
+                    "where not is_suppressed")
+        rows = cur.fetchall()
+    labels = {r[0] for r in rows} | {r[2] for r in rows}
+    codes = {r[1] for r in rows} | {r[3] for r in rows}
+    assert labels and codes and not labels & codes
+
+    ensure_chromium()
+    shots = screenshots(session_dir)
+    with sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1300})
+            charts: dict[int, dict] = {}
+
+            def keep(response):
+                if "/api/v1/chart/data" in response.url and response.status == 200:
+                    charts[len(charts)] = response.json()["result"][0]
+
+            page.on("response", keep)
+            _login(page, base)
+            page.goto(f"{base}/superset/dashboard/lnob/")
+            expect(page.get_by_text("Leave No One Behind").first).to_be_visible(timeout=60_000)
+            for title in ("LNOB gap by group and country", "Evidence map", "Suppression share"):
+                expect(page.get_by_text(title, exact=True).first).to_be_visible(timeout=60_000)
+            # the gap chart: ECharts draws on a canvas, from the rows its query returned
+            gap_chart = page.locator(".dashboard-component-chart-holder").filter(
+                has_text="LNOB gap by group and country")
+            canvas = gap_chart.locator("canvas").first
+            expect(canvas).to_be_visible(timeout=90_000)
+            page.wait_for_timeout(1500)  # the bars' entry animation
+            gap = next(c for c in charts.values() if "bi_lnob_gap" in c["query"])
+            assert gap["status"] == "success" and gap["rowcount"] > 0
+            shown = {row["group_label"] for row in gap["data"]} | {row["country_name"] for row in gap["data"]}
+            assert shown and shown <= labels, shown - labels
+            assert not shown & codes, f"the gap chart shows codes: {shown & codes}"
+            drawn = png_stats(page, canvas.screenshot())
+            assert drawn["distinct"] > 10 and drawn["white"] < 0.97, drawn  # bars, axes, labels: not blank
+            # the evidence map is a table: its labels are text on the page
+            evidence = page.locator(".dashboard-component-chart-holder").filter(has_text="Evidence map")
+            expect(evidence.get_by_text("Persons with disability").first).to_be_visible(timeout=60_000)
+            expect(evidence.get_by_text("Gaps (nobody holds data)").first).to_be_visible()
+            suppression = next(c for c in charts.values() if "bi_sdg_observation" in c["query"])
+            assert suppression["status"] == "success" and all(
+                0 <= row["suppressed_share"] <= 100 for row in suppression["data"])
+            page.screenshot(path=str(shots / "bi-superset-dashboard.png"), full_page=True)
+            gap_chart.screenshot(path=str(shots / "bi-superset-gap-chart.png"))
+
+            # the database behind it: the reader's login, seen in Superset's own list
+            page.goto(f"{base}/databaseview/list/")
+            expect(page.get_by_text("LNOB marts").first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(shots / "bi-superset-database.png"))
+        finally:
+            browser.close()
