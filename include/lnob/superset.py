@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
@@ -65,11 +65,11 @@ class Target:
 
     url: str
     admin_user: str
-    admin_password: str
+    admin_password: str = field(repr=False)
     host: str
     port: int
     dbname: str
-    reader_password: str
+    reader_password: str = field(repr=False)
 
     @classmethod
     def from_env(cls) -> Target:
