@@ -271,6 +271,11 @@ def serve_with_dashboard(port: int = 8088) -> int:
     base = f"http://127.0.0.1:{port}"
     log = home / "superset.log"
     server = serve_local(home, port, log)
+
+    def stop(signum, frame):  # a SIGTERM (a service manager, `timeout`) stops Superset too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         wait_up(base, server, log)
         target = Target(url=base, admin_user="admin", admin_password=password, host=info.hostname or "127.0.0.1",
