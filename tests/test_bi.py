@@ -296,6 +296,10 @@ def test_superset_reads_the_warehouse_as_lnob_bi_reader_and_nothing_else(superse
     gap = next(d for d in datasets if d["table_name"] == "bi_lnob_gap")
     columns = http.get(f"{base}/api/v1/dataset/{gap['id']}", timeout=60).json()["result"]["columns"]
     assert len(columns) > 30  # refreshed from the view, not only the ones the YAML declares
+    undescribed = [c["column_name"] for c in columns if not (c.get("description") or "").strip()]
+    assert not undescribed, f"Superset shows no description for {undescribed}"
+    described = {c["column_name"]: c["description"] for c in columns}
+    assert described["group_label"].strip() == "The group's name."  # the dbt yml's words, via the column comment
 
 
 def _login(page, base: str) -> None:
