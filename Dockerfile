@@ -8,4 +8,6 @@ RUN pip install --no-cache-dir -r /opt/lnob/requirements.txt \
 COPY --chown=airflow:root dags /opt/airflow/dags
 COPY --chown=airflow:root dbt_project /opt/lnob/dbt_project
 COPY --chown=airflow:root expectations /opt/lnob/expectations
+# the Superset dashboard as code, imported by the compose job superset-setup (lnob superset setup)
+COPY --chown=airflow:root bi/superset/assets /opt/lnob/bi/superset/assets
 ENV LNOB_PROJECT_DIR=/opt/lnob

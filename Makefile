@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test test-unit airflow warehouse-start warehouse-stop lint bench bench-load bench-dbt bench-night bench-celery clean
+.PHONY: install demo test test-unit airflow superset warehouse-start warehouse-stop lint bench bench-load bench-dbt bench-night bench-celery clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test-unit: install
 airflow: install  ## the Airflow UI on the embedded warehouse
 	@echo "Airflow UI: http://localhost:8080  (user admin; password in .lnob/airflow/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/lnob airflow standalone
+
+superset: install  ## Apache Superset on the embedded warehouse as lnob_bi_reader, with the dashboard of bi/superset (own virtualenv .lnob/superset-venv, reinstalled when requirements-superset.txt changes)
+	$(BIN)/lnob superset serve
 
 warehouse-start: install
 	$(BIN)/lnob warehouse start

@@ -1,14 +1,13 @@
 """docker-compose.yml is for production; no engine runs here, so check it against the Compose
 Specification's JSON schema (vendored in tests/reference/compose, so the check runs on any clean
 clone) and check what the README promises: every service it names, pinned images, Celery workers
-on Redis, health checks, secrets from the environment, Metabase reading as lnob_bi_reader."""
+on Redis, health checks, secrets from the environment, Superset reading as lnob_bi_reader (the
+same pinned Superset, configuration and set-up code tests/test_bi.py runs)."""
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -21,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "reference" / "compose" / "compose-spec.json"
 COMPOSE = ROOT / "docker-compose.yml"
 AIRFLOW = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"]
-LONG_RUNNING = ["airflow-db", "redis", "warehouse", *AIRFLOW, "metabase-db", "metabase"]
-ONE_SHOT = ["airflow-init", "warehouse-init", "metabase-setup"]
+LONG_RUNNING = ["airflow-db", "redis", "warehouse", *AIRFLOW, "superset-db", "superset"]
+ONE_SHOT = ["airflow-init", "warehouse-init", "superset-init", "superset-setup"]
 
 
 @pytest.fixture(scope="module")
@@ -152,17 +151,18 @@ def test_no_secret_is_committed(services):
         assert re.search(rf"^{var}=", example, re.M), f".env.example does not list {var}"
 
 
-def test_metabase_reads_the_warehouse_as_lnob_bi_reader(services):
+def test_superset_reads_the_warehouse_as_lnob_bi_reader(services):
     from lnob import roles
 
-    setup = services["metabase-setup"]
-    assert setup["entrypoint"] == ["lnob"] and setup["command"] == ["metabase", "setup"]
+    setup = services["superset-setup"]
+    assert setup["entrypoint"] == ["lnob"] and setup["command"] == ["superset", "setup"]
     env = setup["environment"]
     assert env["LNOB_BI_READER_PASSWORD"] == "${LNOB_BI_READER_PASSWORD:?set in .env}"
-    assert env["LNOB_METABASE_URL"] == "http://metabase:3000"
-    assert env["LNOB_METABASE_DATABASE_HOST"] == "warehouse"
-    assert setup["depends_on"]["metabase"]["condition"] == "service_healthy"
+    assert env["LNOB_SUPERSET_URL"] == "http://superset:8088"
+    assert env["LNOB_SUPERSET_DATABASE_HOST"] == "warehouse"
+    assert setup["depends_on"]["superset"]["condition"] == "service_healthy"
     assert setup["depends_on"]["warehouse-init"]["condition"] == "service_completed_successfully"
+    assert services["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
     # the roles are created before anyone reads, and with the same reader password everywhere
     init = services["warehouse-init"]
     assert init["entrypoint"] == ["lnob"] and init["command"] == ["warehouse", "roles"]
@@ -170,105 +170,61 @@ def test_metabase_reads_the_warehouse_as_lnob_bi_reader(services):
     for name in AIRFLOW:
         assert services[name]["environment"]["LNOB_BI_READER_PASSWORD"] == env["LNOB_BI_READER_PASSWORD"]
     assert roles.READER == "lnob_bi_reader"
+    # the assets superset-setup imports are in the lnob image
+    assert re.search(r"^COPY .*bi/superset/assets /opt/lnob/bi/superset/assets$", (ROOT / "Dockerfile").read_text(), re.M)
 
 
-class _FakeMetabase(BaseHTTPRequestHandler):
-    """Just enough of Metabase's API: session properties, setup, login, databases."""
-
-    state: dict = {}
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def _reply(self, code: int, body) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> dict:
-        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-
-    def _authorised(self) -> bool:
-        return self.headers.get("X-Metabase-Session") == "sess-1"
-
-    def do_GET(self):
-        s = self.state
-        if self.path == "/api/session/properties":
-            self._reply(200, {"setup-token": "tok-1", "has-user-setup": bool(s.get("admin"))})
-        elif self.path == "/api/database" and self._authorised():
-            self._reply(200, {"data": list(s["databases"].values())})
-        else:
-            self._reply(401, "Unauthenticated")
-
-    def do_POST(self):
-        s, body = self.state, self._body()
-        s["calls"].append(("POST", self.path, body))
-        if self.path == "/api/setup" and body.get("token") == "tok-1" and not s.get("admin"):
-            s["admin"] = (body["user"]["email"], body["user"]["password"])
-            self._reply(200, {"id": "sess-1"})
-        elif self.path == "/api/session" and s.get("admin") == (body["username"], body["password"]):
-            self._reply(200, {"id": "sess-1"})
-        elif self.path == "/api/database" and self._authorised():
-            db = {**body, "id": len(s["databases"]) + 1}
-            s["databases"][db["id"]] = db
-            self._reply(200, db)
-        else:
-            self._reply(400, {"message": "bad request"})
-
-    def do_PUT(self):
-        s, body = self.state, self._body()
-        s["calls"].append(("PUT", self.path, body))
-        db_id = int(self.path.rsplit("/", 1)[-1])
-        if self._authorised() and db_id in s["databases"]:
-            s["databases"][db_id].update(body)
-            self._reply(200, s["databases"][db_id])
-        else:
-            self._reply(404, {"message": "not found"})
+def test_production_superset_is_the_one_the_tests_run(services):
+    """Same pins (requirements-superset.txt, what lnob.superset.ensure_venv installs for the tests
+    and `make superset`), same configuration file, the image tagged with the pinned version."""
+    pinned = re.search(r"^apache[-_]superset==(\S+)$", (ROOT / "requirements-superset.txt").read_text(), re.M,
+                       ).group(1)
+    dockerfile = ROOT / "bi" / "superset" / "Dockerfile"
+    text = dockerfile.read_text()
+    assert "pip install --no-cache-dir -r /opt/superset/requirements-superset.txt" in text
+    assert "COPY requirements-superset.txt" in text and "COPY bi/superset/superset_config.py" in text
+    assert re.search(r"^FROM python:3\.11", text, re.M)
+    for name in ("superset", "superset-init"):
+        svc = services[name]
+        assert svc["image"] == f"lnob/superset:{pinned}", name
+        assert svc["build"] == {"context": ".", "dockerfile": "bi/superset/Dockerfile"}, name
+        env = svc["environment"]
+        assert env["SUPERSET_SECRET_KEY"] == "${SUPERSET_SECRET_KEY:?set in .env}"
+        assert "@superset-db/superset" in env["SUPERSET_METADATA_DB_URI"]
+    # the configuration both read: secrets and the metadata database from the environment only
+    config = (ROOT / "bi" / "superset" / "superset_config.py").read_text()
+    assert 'os.environ["SUPERSET_SECRET_KEY"]' in config and 'os.environ["SUPERSET_METADATA_DB_URI"]' in config
+    assert services["superset-db"]["image"].startswith("postgres:")
 
 
-def test_metabase_setup_connects_as_lnob_bi_reader_and_is_idempotent(monkeypatch):
-    from lnob import metabase
+def test_the_superset_bundle_holds_the_reader_and_never_a_password():
+    import io
+    import zipfile
 
-    _FakeMetabase.state = {"databases": {}, "calls": []}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeMetabase)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("LNOB_WAREHOUSE_URL", "postgresql://lnob:pipeline-secret@db.internal:5433/lnob")
-        monkeypatch.setenv("LNOB_BI_READER_PASSWORD", "reader-secret")
-        monkeypatch.setenv("LNOB_METABASE_URL", f"http://127.0.0.1:{server.server_port}")
-        monkeypatch.setenv("LNOB_METABASE_ADMIN_EMAIL", "admin@lnob.example")
-        monkeypatch.setenv("LNOB_METABASE_ADMIN_PASSWORD", "admin-secret-1")
-        monkeypatch.setenv("LNOB_METABASE_DATABASE_HOST", "warehouse")
-        monkeypatch.delenv("LNOB_METABASE_DATABASE_PORT", raising=False)
+    from lnob import superset
 
-        first = metabase.setup()
-        assert "created the Metabase admin" in first[0] and "added the data source" in first[1]
-        (db,) = _FakeMetabase.state["databases"].values()
-        assert db["engine"] == "postgres" and db["name"] == "LNOB marts"
-        details = db["details"]
-        assert (details["host"], details["port"], details["dbname"]) == ("warehouse", 5433, "lnob")
-        assert (details["user"], details["password"]) == ("lnob_bi_reader", "reader-secret")
-        assert details["schema-filters-type"] == "inclusion" and details["schema-filters-patterns"] == "marts"
-        assert "pipeline-secret" not in json.dumps(_FakeMetabase.state["calls"])  # never the pipeline's user
-
-        # again, after the reader's password was rotated: logs in, updates the one data source
-        monkeypatch.setenv("LNOB_BI_READER_PASSWORD", "rotated-secret")
-        second = metabase.setup()
-        assert "logged in as admin@lnob.example" in second[0] and "updated the data source" in second[1]
-        (db,) = _FakeMetabase.state["databases"].values()
-        assert db["details"]["password"] == "rotated-secret"
-    finally:
-        server.shutdown()
+    target = superset.Target(url="http://superset:8088", admin_user="admin", admin_password="admin-secret",
+                             host="warehouse", port=5432, dbname="lnob", reader_password="reader-secret")
+    with zipfile.ZipFile(io.BytesIO(superset.bundle(target))) as zf:
+        names = zf.namelist()
+        texts = {n: zf.read(n).decode() for n in names}
+    assert "lnob_superset/metadata.yaml" in names
+    database = yaml.safe_load(texts["lnob_superset/databases/LNOB_marts.yaml"])
+    assert database["sqlalchemy_uri"] == "postgresql+psycopg2://lnob_bi_reader:XXXXXXXXXX@warehouse:5432/lnob"
+    assert not any("reader-secret" in t or "admin-secret" in t for t in texts.values())
+    charts = {yaml.safe_load(t)["slice_name"] for n, t in texts.items() if "/charts/" in n}
+    assert charts == {"LNOB gap by group and country", "Evidence map", "Suppression share"}
+    datasets = {yaml.safe_load(t)["table_name"] for n, t in texts.items() if "/datasets/" in n}
+    assert datasets == {"bi_lnob_gap", "bi_evidence_map", "bi_sdg_observation"}  # the labelled views
+    (dashboard,) = [yaml.safe_load(t) for n, t in texts.items() if "/dashboards/" in n]
+    placed = {v["meta"]["uuid"] for v in dashboard["position"].values() if isinstance(v, dict) and v.get("type") == "CHART"}
+    assert placed == {yaml.safe_load(t)["uuid"] for n, t in texts.items() if "/charts/" in n}
 
 
-def test_metabase_setup_names_what_is_missing(monkeypatch):
-    from lnob import metabase
+def test_superset_setup_names_what_is_missing(monkeypatch):
+    from lnob import superset
 
-    monkeypatch.delenv("LNOB_METABASE_ADMIN_PASSWORD", raising=False)
-    monkeypatch.setenv("LNOB_METABASE_ADMIN_EMAIL", "admin@lnob.example")
+    monkeypatch.delenv("LNOB_SUPERSET_ADMIN_PASSWORD", raising=False)
     monkeypatch.delenv("LNOB_WAREHOUSE_URL", raising=False)
-    with pytest.raises(metabase.MetabaseError, match="LNOB_METABASE_ADMIN_PASSWORD, LNOB_WAREHOUSE_URL"):
-        metabase.Target.from_env()
+    with pytest.raises(superset.SupersetError, match="LNOB_SUPERSET_ADMIN_PASSWORD, LNOB_WAREHOUSE_URL"):
+        superset.Target.from_env()

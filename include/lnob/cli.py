@@ -2,7 +2,8 @@
 
     lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
     lnob warehouse roles                     create the least-privilege roles and grants (idempotent)
-    lnob metabase setup                      Metabase reads the marts as lnob_bi_reader (production)
+    lnob superset setup                      Superset reads the marts as lnob_bi_reader, dashboard from bi/superset
+    lnob superset serve                      Superset locally (its own virtualenv, SQLite metadata) on the embedded warehouse
     lnob registry check|generate             validate the registry | write the dbt files it owns
     lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
                                              write one night of synthetic partner deliveries
@@ -60,16 +61,18 @@ def _cmd_warehouse(args) -> int:
     return 0
 
 
-def _cmd_metabase(args) -> int:
-    from lnob import metabase
+def _cmd_superset(args) -> int:
+    from lnob import superset
 
     try:
-        for line in metabase.setup():
-            print(line)
-    except metabase.MetabaseError as exc:
+        if args.action == "setup":
+            for line in superset.setup():
+                print(line)
+            return 0
+        return superset.serve_with_dashboard(port=args.port)
+    except superset.SupersetError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return 0
 
 
 def _cmd_registry(args) -> int:
@@ -391,9 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["start", "stop", "status", "url", "roles"])
     p.set_defaults(func=_cmd_warehouse)
 
-    p = sub.add_parser("metabase", help="Metabase reads the published marts as lnob_bi_reader")
-    p.add_argument("action", choices=["setup"])
-    p.set_defaults(func=_cmd_metabase)
+    p = sub.add_parser("superset", help="Apache Superset reads the published marts as lnob_bi_reader")
+    p.add_argument("action", choices=["setup", "serve"])
+    p.add_argument("--port", type=int, default=int(os.environ.get("LNOB_SUPERSET_PORT", "8088")))
+    p.set_defaults(func=_cmd_superset)
 
     p = sub.add_parser("registry", help="the partner and source registry")
     p.add_argument("action", choices=["check", "generate", "seeds"])

@@ -850,6 +850,9 @@ def build_data_docs(warehouse_url: str, cfg: Settings | None = None, hours: floa
             if run_time is not None and (run_time if run_time.tzinfo else run_time.replace(tzinfo=timezone.utc)) >= since:
                 recent.append(key)
         ctx.build_data_docs(resource_identifiers=recent)
+        from lnob import data_docs  # the pages' CDN scripts and styles served from the site itself
+
+        data_docs.make_offline(os.path.dirname(data_docs_index(cfg)))
     return len(recent)
 
 
