@@ -472,7 +472,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_summary)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    from lnob.config import ConfigurationError
+    from lnob.warehouse import WarehouseError
+
+    try:
+        return args.func(args)
+    except (WarehouseError, ConfigurationError) as exc:  # the user's to fix: one line, no traceback
+        print(f"lnob {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
