@@ -24,9 +24,34 @@ def connection_json(warehouse_url: str) -> str:
                        "login": info.user, "password": info.password, "schema": info.dbname})
 
 
+#: The port of the local Airflow UI and API server (``make airflow PORT=8090`` sets it).
+PORT_VAR = "LNOB_AIRFLOW_PORT"
+DEFAULT_PORT = 8080
+
+
+def api_port() -> int:
+    """The Airflow api-server's port: ``LNOB_AIRFLOW_PORT``, else ``AIRFLOW__API__PORT``, else 8080."""
+    from lnob.config import ConfigurationError
+
+    value = (os.environ.get(PORT_VAR) or os.environ.get("AIRFLOW__API__PORT") or str(DEFAULT_PORT)).strip()
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigurationError(f"{PORT_VAR}={value!r}: expected a port number (1-65535)")
+    return int(value)
+
+
+def api_base_url() -> str:
+    """Where the UI is and where tasks reach the Task Execution API: ``AIRFLOW__API__BASE_URL`` when
+    set (e.g. behind a proxy), else ``http://localhost:<api_port()>``."""
+    return (os.environ.get("AIRFLOW__API__BASE_URL") or f"http://localhost:{api_port()}").rstrip("/")
+
+
 def environment(warehouse_url: str, cfg: Settings | None = None) -> dict[str, str]:
+    """The environment of every local Airflow command. The api-server's port, its base URL and
+    the execution API URL the tasks call all follow from one port (:func:`api_port`): setting
+    only ``AIRFLOW__API__PORT`` used to leave the tasks calling port 8080 (``Connection refused``)."""
     cfg = cfg or settings()
     env = dict(os.environ)
+    base = api_base_url()
     env.update(
         AIRFLOW_HOME=str(cfg.airflow_home),
         AIRFLOW__CORE__DAGS_FOLDER=str(cfg.project_dir / "dags"),
@@ -35,6 +60,9 @@ def environment(warehouse_url: str, cfg: Settings | None = None) -> dict[str, st
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW_CONN_LNOB_WAREHOUSE=connection_json(warehouse_url),
+        AIRFLOW__API__PORT=str(api_port()),
+        AIRFLOW__API__BASE_URL=base,
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{base}/execution/",
         LNOB_PROJECT_DIR=str(cfg.project_dir),
         GX_ANALYTICS_ENABLED="false",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -50,22 +78,25 @@ def airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
-def ensure_metadata_db(env: dict[str, str], cfg: Settings | None = None) -> None:
-    """Create Airflow's metadata database on first use (SQLite in AIRFLOW_HOME)."""
+def ensure_metadata_db(env: dict[str, str], cfg: Settings | None = None, output=None) -> None:
+    """Create Airflow's metadata database on first use (SQLite in AIRFLOW_HOME); what Airflow
+    prints goes to ``output`` (a file) when given."""
     cfg = cfg or settings()
     cfg.airflow_home.mkdir(parents=True, exist_ok=True)
     marker = cfg.airflow_home / ".db-migrated"
     if marker.exists() and (cfg.airflow_home / "airflow.db").exists():
         return
     subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=output or subprocess.DEVNULL, stderr=output)
     marker.write_text("ok\n")
 
 
-def run_airflow(args: list[str], warehouse_url: str, cfg: Settings | None = None) -> int:
+def run_airflow(args: list[str], warehouse_url: str, cfg: Settings | None = None, output=None) -> int:
+    """Run ``airflow <args>``; with ``output`` (an open file) everything it prints goes there."""
     env = environment(warehouse_url, cfg)
-    ensure_metadata_db(env, cfg)
-    return subprocess.run([airflow_bin(), *args], env=env).returncode
+    ensure_metadata_db(env, cfg, output)
+    return subprocess.run([airflow_bin(), *args], env=env, stdout=output,
+                          stderr=subprocess.STDOUT if output else None).returncode
 
 
 #: The name a Celery worker reports as its task instances' hostname (``[core] hostname_callable``).
