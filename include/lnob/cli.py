@@ -369,8 +369,8 @@ class _Style:
     def __call__(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.on else text
 
-    def state(self, state: str) -> str:
-        return self(state, {"success": "32", "failed": "31", "upstream_failed": "31"}.get(state, "33"))
+    def state(self, state: str, width: int = 0) -> str:
+        return self(f"{state:{width}s}", {"success": "32", "failed": "31", "upstream_failed": "31"}.get(state, "33"))
 
 
 def _follow(path: Path, stop, out, style: _Style) -> None:
@@ -396,8 +396,8 @@ def _follow(path: Path, stop, out, style: _Style) -> None:
                 last_state = m.group(1)
             if m := done.search(line):
                 task, index = m.groups()
-                name = f"{task} [{last_label or index}]" if index != "-1" else task
-                print(f"  {name[:66]:66s} {style.state(last_state)}", file=out, flush=True)
+                what = (last_label or f"map index {index}") if index != "-1" else ""
+                print(f"  {style.state(last_state, 15)} {task:11s} {what[:100]}".rstrip(), file=out, flush=True)
                 last_label, last_state = "", "?"
 
 
