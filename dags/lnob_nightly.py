@@ -99,8 +99,16 @@ def _run_id(context: Context) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else '(no message)'}"
+    """The cause in one line: a message's first line, joined to its second when the first only
+    introduces it (``... failed:``); a dbt failure by its first failing node."""
+    failures = getattr(exc, "failures", None) or getattr(exc.__cause__, "failures", None)
+    if failures:
+        f = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        return f"{type(exc).__name__}: {f.get('node')}: {f.get('status')}: {f.get('message')}{more}"
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or ["(no message)"]
+    first = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
+    return f"{type(exc).__name__}: {first}"
 
 
 @contextmanager

@@ -108,7 +108,7 @@ def test_login_and_see_the_nightly_dag(airflow_ui, session_dir):
             browser.close()
 
 
-NIGHT = "2026-11-20"
+NIGHT = "2026-11-21"  # the night test_nightly_e2e publishes, on the same sample
 #: where the lead picks the screenshots up (copied there as well as into the session folder)
 SHOTS = Path(os.environ.get("LNOB_SCREENSHOTS", "/work/screenshots"))
 
@@ -234,3 +234,24 @@ def test_grid_names_mapped_instances_and_assets_list_the_marts(demo_night, airfl
             _shot(page, session_dir, "asset-fct_sdg_observation")
         finally:
             browser.close()
+
+
+def test_airflow_port_sets_every_setting_that_depends_on_it(warehouse_url):
+    """`make airflow PORT=8090` (LNOB_AIRFLOW_PORT): the api-server's port, the UI's base URL and
+    the Task Execution API URL the tasks call all follow (setting AIRFLOW__API__PORT alone used to
+    leave the tasks calling 8080: `Connection refused`); a taken port is one line, nothing started."""
+    import socket
+
+    port = free_port()
+    env = {"LNOB_AIRFLOW_PORT": str(port), "AIRFLOW__API__PORT": "", "AIRFLOW__API__BASE_URL": ""}
+    for section, key, expected in (("api", "port", str(port)), ("api", "base_url", f"http://localhost:{port}"),
+                                   ("core", "execution_api_server_url", f"http://localhost:{port}/execution/")):
+        got = lnob("airflow", "config", "get-value", section, key, env=env)
+        assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == expected, (key, got.stdout, got.stderr)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen(1)
+        refused = lnob("airflow", "standalone", env=env, timeout=120)
+    assert refused.returncode == 2 and not refused.stdout
+    assert refused.stderr.count("\n") == 1 and f"port {port} is taken" in refused.stderr, refused.stderr
+    assert "make airflow PORT=" in refused.stderr
