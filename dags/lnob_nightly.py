@@ -91,7 +91,10 @@ def _endpoint(conn_id: str):
 
 
 def _night(context: Context):
-    return context["logical_date"].date()
+    """The night a run processes: its logical date; a run triggered without one (Airflow 3's
+    default for a trigger from the UI or ``airflow dags trigger``) processes the night it ran after."""
+    logical = context.get("logical_date")
+    return (logical or context["dag_run"].run_after).date()
 
 
 def _run_id(context: Context) -> str:

@@ -424,6 +424,8 @@ def demo_summary(s: dict, log_path: Path, style: _Style) -> str:
                            + (f": {g['failed'][0]}" if g["failed"] else "") for g in failed[:5]))
     if s.get("published_tonight"):
         lines.append(f"  published    {len(tables)} marts in schema `marts`, {sum(tables.values()):,d} rows")
+        cells = [f"marts.{t:28s} {n:>9,d}" for t, n in sorted(tables.items())]
+        lines += ["               " + "   ".join(cells[i:i + 2]) for i in range(0, len(cells), 2)]
     else:
         lines.append("  published    nothing tonight: the `marts` schema is as it was")
     for p in (s.get("problems") or [])[:5]:
