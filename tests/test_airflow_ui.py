@@ -214,6 +214,14 @@ def test_grid_names_mapped_instances_and_assets_list_the_marts(demo_night, airfl
                     expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
                 _shot(page, session_dir, f"mapped-{task}")
 
+            # the demo's task logs are in the UI (`dags test` prints them; the demo files them)
+            page.goto(f"{airflow_ui}/dags/lnob_nightly/runs/{run_id}/tasks/publish")
+            expect(page.get_by_text("publish: marts_audit swapped into marts").first).to_be_visible(timeout=60_000)
+            _shot(page, session_dir, "log-publish")
+            logs = _api(page, airflow_ui, f"/dags/lnob_nightly/dagRuns/{run_id}/taskInstances/transform/logs/1")
+            events = [e.get("event", "") for e in logs["content"] if isinstance(e, dict)]
+            assert any(re.match(r"dbt model fct_sdg_observation \(table\): [\d,]+ rows", e) for e in events), events
+
             # the Assets page lists every published mart
             page.goto(f"{airflow_ui}/assets")
             for table in demo_night["marts"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,52 @@ def celery_environment(warehouse_url: str, metadata_url: str, broker_url: str, a
         AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="1",
     )
     return env
+
+
+_DAG_TEST = re.compile(r"\[DAG TEST\] (starting task_id|end task task_id)=(\S+) map_index=(-?\d+)")
+_LINE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+Z) \[(?P<level>\w+)\s*\] (?P<event>.*?)"
+                   r"(?: \[(?P<logger>[A-Za-z_][\w.]*)\](?: \w+=.*)?)?$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def file_task_logs(output: Path, run_id: str, dag_id: str = "lnob_nightly", cfg: Settings | None = None) -> list[Path]:
+    """File each task's lines of an ``airflow dags test`` output as that task instance's log.
+
+    ``dags test`` runs the tasks inside the command and prints their logs there, so the Airflow UI
+    would show an empty log for every task of a `make demo` night. The tasks run one after the
+    other, between ``[DAG TEST] starting`` and ``[DAG TEST] end task`` lines: those lines are
+    written where the UI reads a task's log (``[logging] log_filename_template``, first try), as
+    the JSON lines a worker writes. Returns the files written."""
+    base = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or (cfg or settings()).airflow_home / "logs")
+    written: list[Path] = []
+    current: list[str] | None = None
+    level = "info"
+    with open(output, errors="replace") as fh:
+        for raw in fh:
+            line = _ANSI.sub("", raw.rstrip("\n"))
+            found = _DAG_TEST.search(line)
+            if found and found.group(1).startswith("starting"):
+                current, level = [], "info"
+                continue
+            if found and current is not None:
+                task, index = found.group(2), int(found.group(3))
+                folder = base / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task}"
+                path = (folder / f"map_index={index}" if index >= 0 else folder) / "attempt=1.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("".join(entry + "\n" for entry in current))
+                written.append(path)
+                current = None
+                continue
+            if current is None or not line.strip():
+                continue
+            m = _LINE.match(line)
+            if m:
+                level = m.group("level").lower()
+                if "[DAG TEST]" in line or (m.group("logger") or "").startswith("airflow.api_fastapi"):
+                    continue  # the command's and the in-process API server's lines, not the task's
+                entry = {"timestamp": m.group("ts"), "level": level, "event": m.group("event").rstrip(),
+                         "logger": m.group("logger") or "task"}
+            else:  # a traceback or a line a library printed
+                entry = {"level": level, "event": line, "logger": "task"}
+            current.append(json.dumps(entry))
+    return written

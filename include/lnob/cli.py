@@ -482,6 +482,8 @@ def _cmd_demo(args) -> int:
             stop.set()
             follower.join(timeout=10)
     s = pipeline.latest_summary(cfg)
+    if s and s["night"] == night.isoformat():
+        airflow_env.file_task_logs(log_path, s["run_id"], cfg=cfg)  # the UI shows each task's log
     print()
     if s and s["night"] == night.isoformat():
         print(demo_summary(s, log_path, style))
