@@ -18,8 +18,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)  ## virtualenv with every pinned dependency and the lnob package
 
-demo: install  ## one night end to end on sample data (starts the embedded warehouse), then the summary
-	$(BIN)/lnob demo
+demo: install  ## one night end to end on sample data (starts the embedded warehouse); a short summary, the full log in a file
+	@$(BIN)/lnob demo
 
 test: install  ## the whole test suite (embedded PostgreSQL, dbt, Great Expectations, Airflow)
 	$(BIN)/pytest -v
@@ -27,9 +27,9 @@ test: install  ## the whole test suite (embedded PostgreSQL, dbt, Great Expectat
 test-unit: install
 	$(BIN)/pytest -v -m unit
 
-airflow: install  ## the Airflow UI on the embedded warehouse
-	@echo "Airflow UI: http://localhost:8080  (user admin; password in .lnob/airflow/simple_auth_manager_passwords.json.generated)"
-	$(BIN)/lnob airflow standalone
+# `make airflow PORT=8090` (or LNOB_AIRFLOW_PORT): the UI's port, base URL and the tasks' API URL follow it
+airflow: install  ## the Airflow UI on the embedded warehouse (PORT=8080 by default)
+	$(if $(PORT),LNOB_AIRFLOW_PORT=$(PORT) )$(BIN)/lnob airflow standalone
 
 superset: install  ## Apache Superset on the embedded warehouse as lnob_bi_reader, with the dashboard of bi/superset (own virtualenv .lnob/superset-venv, reinstalled when requirements-superset.txt changes)
 	$(BIN)/lnob superset serve

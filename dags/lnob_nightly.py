@@ -5,6 +5,7 @@ This file holds the DAG only: no work at import time; each task calls a stage in
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,12 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.definitions.context import Context
 from lnob.alerts import FailureAlert
+from lnob.assets import event_extra, mart_assets
+
+log = logging.getLogger("lnob.nightly")
+
+#: Every published mart, an Airflow Asset (the Assets page; downstream DAGs schedule on them).
+MARTS = mart_assets()
 
 DOC = """
 ### LNOB nightly pipeline
@@ -42,6 +49,8 @@ every gate reaches the `marts` schema that BI tools read.
    partner back and rebuilds), the GX mart suites and the disclosure audit (linear programming
    over everything published) on `marts_audit`; failure stops here.
 7. **publish**: `marts_audit` swapped into `marts` in one transaction (`marts_previous` kept).
+   Each published mart is an asset (`marts.<table>`, group `lnob_marts`); the night's asset event
+   carries its row count, so a downstream DAG can be scheduled on the marts.
 8. **export**: SDMX-CSV and CSV of every published mart, read back and checked.
 9. **report**: the run summary (`data/reports/<night>/summary.txt`) and the HTML run report
    (`data/reports/<night>/report.html`: gates, counts, quarantines, freshness, LNOB gap charts);
@@ -82,25 +91,57 @@ def _endpoint(conn_id: str):
 
 
 def _night(context: Context):
-    return context["logical_date"].date()
+    """The night a run processes: its logical date; a run triggered without one (Airflow 3's
+    default for a trigger from the UI or ``airflow dags trigger``) processes the night it ran after."""
+    logical = context.get("logical_date")
+    return (logical or context["dag_run"].run_after).date()
 
 
 def _run_id(context: Context) -> str:
     return context["run_id"]
 
 
+def _first_line(exc: BaseException) -> str:
+    """The cause in one line: a message's first line, joined to its second when the first only
+    introduces it (``... failed:``); a dbt failure by its first failing node."""
+    failures = getattr(exc, "failures", None) or getattr(exc.__cause__, "failures", None)
+    if failures:
+        f = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        return f"{type(exc).__name__}: {f.get('node')}: {f.get('status')}: {f.get('message')}{more}"
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or ["(no message)"]
+    first = lines[0] + (" " + lines[1] if lines[0].endswith(":") and len(lines) > 1 else "")
+    return f"{type(exc).__name__}: {first}"
+
+
 @contextmanager
 def _fail_fast_on_misconfiguration() -> Iterator[None]:
     """An invalid registry or a missing secret will not fix itself in five minutes: fail the
-    task at once, with the message naming the file and key, instead of retrying."""
+    task at once, with the message naming the file and key, instead of retrying. The cause is
+    the first error line of the task log, before Airflow's traceback (see :func:`_cause_first`)."""
     from airflow.sdk.exceptions import AirflowFailException
     from lnob.load import ConfigurationError
     from lnob.registry import RegistryError
 
+    with _cause_first():
+        try:
+            yield
+        except (RegistryError, ConfigurationError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+
+@contextmanager
+def _cause_first() -> Iterator[None]:
+    """Log why a stage failed as one error line, with the rest of its message below it, before
+    Airflow writes the traceback: the task log's first error line is the cause."""
     try:
         yield
-    except (RegistryError, ConfigurationError) as exc:
-        raise AirflowFailException(str(exc)) from exc
+    except Exception as exc:
+        log.error("%s failed: %s", get_current_context()["ti"].task_id, _first_line(exc))
+        rest = str(exc).strip().splitlines()[1:]
+        if rest:
+            log.error("\n".join(rest[:40]))
+        raise
 
 
 @dag(
@@ -136,8 +177,9 @@ def lnob_nightly():
         from lnob import pipeline
 
         ctx = get_current_context()
-        endpoint = _endpoint(pipeline.registry.load().source(source_id).connection)
-        return pipeline.fetch_source(_url(), _run_id(ctx), _night(ctx), source_id, endpoint)
+        with _cause_first():
+            endpoint = _endpoint(pipeline.registry.load().source(source_id).connection)
+            return pipeline.fetch_source(_url(), _run_id(ctx), _night(ctx), source_id, endpoint)
 
     @task(trigger_rule="all_done")  # a partner whose API failed does not hold the others back
     def extract() -> list[dict]:
@@ -177,20 +219,32 @@ def lnob_nightly():
     def gate_marts() -> dict:
         from lnob import pipeline
 
-        return pipeline.gate_marts(_url(), _run_id(get_current_context()))
+        with _cause_first():
+            return pipeline.gate_marts(_url(), _run_id(get_current_context()))
 
-    @task
+    @task(outlets=MARTS)
     def publish() -> dict:
         from lnob import pipeline
 
-        return pipeline.publish_stage(_url(), _run_id(get_current_context()))
+        ctx = get_current_context()
+        with _cause_first():
+            counts = pipeline.publish_stage(_url(), _run_id(ctx))
+        for asset in MARTS:  # the night's row counts on each mart's asset event
+            ctx["outlet_events"][asset].extra = event_extra(asset.extra["table"], counts,
+                                                            _night(ctx).isoformat(), _run_id(ctx))
+        unknown = sorted(set(counts) - {a.extra["table"] for a in MARTS})
+        if unknown:
+            log.warning("published tables that are no asset (not a model of dbt_project/models/marts): %s",
+                        ", ".join(unknown))
+        return counts
 
     @task
     def export() -> dict:
         from lnob import pipeline
 
         ctx = get_current_context()
-        return pipeline.export_stage(_url(), _run_id(ctx), _night(ctx))
+        with _cause_first():
+            return pipeline.export_stage(_url(), _run_id(ctx), _night(ctx))
 
     @task(trigger_rule="all_done", retries=0)
     def report() -> None:
@@ -198,8 +252,10 @@ def lnob_nightly():
         from lnob import pipeline
 
         ctx = get_current_context()
-        summary = pipeline.report_stage(_url(), _run_id(ctx), _night(ctx))
+        with _cause_first():
+            summary = pipeline.report_stage(_url(), _run_id(ctx), _night(ctx))
         if not summary["complete"]:
+            log.error("the night did not complete: %s", (summary["problems"] or ["?"])[0])
             raise AirflowFailException(
                 "the night did not complete: " + "; ".join(summary["problems"])
                 + f". Summary: {summary['report_path']}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,34 @@ def connection_json(warehouse_url: str) -> str:
                        "login": info.user, "password": info.password, "schema": info.dbname})
 
 
+#: The port of the local Airflow UI and API server (``make airflow PORT=8090`` sets it).
+PORT_VAR = "LNOB_AIRFLOW_PORT"
+DEFAULT_PORT = 8080
+
+
+def api_port() -> int:
+    """The Airflow api-server's port: ``LNOB_AIRFLOW_PORT``, else ``AIRFLOW__API__PORT``, else 8080."""
+    from lnob.config import ConfigurationError
+
+    value = (os.environ.get(PORT_VAR) or os.environ.get("AIRFLOW__API__PORT") or str(DEFAULT_PORT)).strip()
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigurationError(f"{PORT_VAR}={value!r}: expected a port number (1-65535)")
+    return int(value)
+
+
+def api_base_url() -> str:
+    """Where the UI is and where tasks reach the Task Execution API: ``AIRFLOW__API__BASE_URL`` when
+    set (e.g. behind a proxy), else ``http://localhost:<api_port()>``."""
+    return (os.environ.get("AIRFLOW__API__BASE_URL") or f"http://localhost:{api_port()}").rstrip("/")
+
+
 def environment(warehouse_url: str, cfg: Settings | None = None) -> dict[str, str]:
+    """The environment of every local Airflow command. The api-server's port, its base URL and
+    the execution API URL the tasks call all follow from one port (:func:`api_port`): setting
+    only ``AIRFLOW__API__PORT`` used to leave the tasks calling port 8080 (``Connection refused``)."""
     cfg = cfg or settings()
     env = dict(os.environ)
+    base = api_base_url()
     env.update(
         AIRFLOW_HOME=str(cfg.airflow_home),
         AIRFLOW__CORE__DAGS_FOLDER=str(cfg.project_dir / "dags"),
@@ -35,6 +61,9 @@ def environment(warehouse_url: str, cfg: Settings | None = None) -> dict[str, st
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
         AIRFLOW_CONN_LNOB_WAREHOUSE=connection_json(warehouse_url),
+        AIRFLOW__API__PORT=str(api_port()),
+        AIRFLOW__API__BASE_URL=base,
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{base}/execution/",
         LNOB_PROJECT_DIR=str(cfg.project_dir),
         GX_ANALYTICS_ENABLED="false",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
@@ -50,22 +79,25 @@ def airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
-def ensure_metadata_db(env: dict[str, str], cfg: Settings | None = None) -> None:
-    """Create Airflow's metadata database on first use (SQLite in AIRFLOW_HOME)."""
+def ensure_metadata_db(env: dict[str, str], cfg: Settings | None = None, output=None) -> None:
+    """Create Airflow's metadata database on first use (SQLite in AIRFLOW_HOME); what Airflow
+    prints goes to ``output`` (a file) when given."""
     cfg = cfg or settings()
     cfg.airflow_home.mkdir(parents=True, exist_ok=True)
     marker = cfg.airflow_home / ".db-migrated"
     if marker.exists() and (cfg.airflow_home / "airflow.db").exists():
         return
     subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=output or subprocess.DEVNULL, stderr=output)
     marker.write_text("ok\n")
 
 
-def run_airflow(args: list[str], warehouse_url: str, cfg: Settings | None = None) -> int:
+def run_airflow(args: list[str], warehouse_url: str, cfg: Settings | None = None, output=None) -> int:
+    """Run ``airflow <args>``; with ``output`` (an open file) everything it prints goes there."""
     env = environment(warehouse_url, cfg)
-    ensure_metadata_db(env, cfg)
-    return subprocess.run([airflow_bin(), *args], env=env).returncode
+    ensure_metadata_db(env, cfg, output)
+    return subprocess.run([airflow_bin(), *args], env=env, stdout=output,
+                          stderr=subprocess.STDOUT if output else None).returncode
 
 
 #: The name a Celery worker reports as its task instances' hostname (``[core] hostname_callable``).
@@ -114,3 +146,52 @@ def celery_environment(warehouse_url: str, metadata_url: str, broker_url: str, a
         AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER="1",
     )
     return env
+
+
+_DAG_TEST = re.compile(r"\[DAG TEST\] (starting task_id|end task task_id)=(\S+) map_index=(-?\d+)")
+_LINE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+Z) \[(?P<level>\w+)\s*\] (?P<event>.*?)"
+                   r"(?: \[(?P<logger>[A-Za-z_][\w.]*)\](?: \w+=.*)?)?$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def file_task_logs(output: Path, run_id: str, dag_id: str = "lnob_nightly", cfg: Settings | None = None) -> list[Path]:
+    """File each task's lines of an ``airflow dags test`` output as that task instance's log.
+
+    ``dags test`` runs the tasks inside the command and prints their logs there, so the Airflow UI
+    would show an empty log for every task of a `make demo` night. The tasks run one after the
+    other, between ``[DAG TEST] starting`` and ``[DAG TEST] end task`` lines: those lines are
+    written where the UI reads a task's log (``[logging] log_filename_template``, first try), as
+    the JSON lines a worker writes. Returns the files written."""
+    base = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or (cfg or settings()).airflow_home / "logs")
+    written: list[Path] = []
+    current: list[str] | None = None
+    level = "info"
+    with open(output, errors="replace") as fh:
+        for raw in fh:
+            line = _ANSI.sub("", raw.rstrip("\n"))
+            found = _DAG_TEST.search(line)
+            if found and found.group(1).startswith("starting"):
+                current, level = [], "info"
+                continue
+            if found and current is not None:
+                task, index = found.group(2), int(found.group(3))
+                folder = base / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task}"
+                path = (folder / f"map_index={index}" if index >= 0 else folder) / "attempt=1.log"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("".join(entry + "\n" for entry in current))
+                written.append(path)
+                current = None
+                continue
+            if current is None or not line.strip():
+                continue
+            m = _LINE.match(line)
+            if m:
+                level = m.group("level").lower()
+                if "[DAG TEST]" in line or (m.group("logger") or "").startswith("airflow.api_fastapi"):
+                    continue  # the command's and the in-process API server's lines, not the task's
+                entry = {"timestamp": m.group("ts"), "level": level, "event": m.group("event").rstrip(),
+                         "logger": m.group("logger") or "task"}
+            else:  # a traceback or a line a library printed
+                entry = {"level": level, "event": line, "logger": "task"}
+            current.append(json.dumps(entry))
+    return written

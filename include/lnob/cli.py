@@ -31,7 +31,7 @@ import hashlib
 import json
 import os
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 
@@ -313,7 +313,16 @@ def _cmd_voices(args) -> int:
 
 def _cmd_airflow(args) -> int:
     from lnob import airflow_env, warehouse
+    from lnob.config import settings
 
+    if args.rest[:1] in (["standalone"], ["api-server"]):  # the UI: its port must be free
+        port = airflow_env.api_port()
+        if not warehouse._port_free(port):
+            print(f"port {port} is taken by another program: choose another one, e.g. "
+                  f"`make airflow PORT={warehouse.free_port()}` (or set {airflow_env.PORT_VAR})", file=sys.stderr)
+            return 2
+        password = settings().airflow_home / "simple_auth_manager_passwords.json.generated"
+        print(f"Airflow UI: {airflow_env.api_base_url()}  (user admin; password in {password})", flush=True)
     return airflow_env.run_airflow(args.rest, warehouse.start())
 
 
@@ -354,10 +363,102 @@ def demo_key() -> str:
     return "demo-only-" + hashlib.sha256(str(settings().home).encode()).hexdigest()[:32]
 
 
+class _Style:
+    """Colour for a person at a terminal; plain text for a file, a pipe or ``NO_COLOR``."""
+
+    def __init__(self, stream) -> None:
+        self.on = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.on else text
+
+    def state(self, state: str, width: int = 0) -> str:
+        return self(f"{state:{width}s}", {"success": "32", "failed": "31", "upstream_failed": "31"}.get(state, "33"))
+
+
+def _follow(path: Path, stop, out, style: _Style) -> None:
+    """One line per finished task of ``airflow dags test``, read from its log as it is written."""
+    import re
+    import time
+
+    done = re.compile(r"\[DAG TEST\] end task task_id=(\S+) map_index=(-?\d+)")
+    label = re.compile(r"rendered_map_index='([^']*)'")
+    state_re = re.compile(r"new_state=(\w+)")
+    last_label, last_state = "", "?"
+    with open(path, errors="replace") as fh:
+        while True:
+            line = fh.readline()
+            if not line:
+                if stop.is_set():
+                    return
+                time.sleep(0.3)
+                continue
+            if m := label.search(line):
+                last_label = m.group(1)
+            if "Task instance state updated" in line and (m := state_re.search(line)):
+                last_state = m.group(1)
+            if m := done.search(line):
+                task, index = m.groups()
+                what = (last_label or f"map index {index}") if index != "-1" else ""
+                print(f"  {style.state(last_state, 15)} {task:11s} {what[:100]}".rstrip(), file=out, flush=True)
+                last_label, last_state = "", "?"
+
+
+def demo_summary(s: dict, log_path: Path, style: _Style) -> str:
+    """The demo's closing words: what was loaded, quarantined, held back, gated and published,
+    where to look and what to run next (the full summary: `lnob summary`)."""
+    sources = s.get("sources") or {}
+    rows = sum(v["rows_loaded"] for v in sources.values())
+    deliveries = sum(v["deliveries"] for v in sources.values())
+    quarantined = sum(v["quarantined"] for v in sources.values())
+    gates_run = s.get("gates") or []
+    failed = [g for g in gates_run if g["outcome"] == "failed"]
+    tables = s.get("published_tables") or {}
+    state = style("complete", "1;32") if s.get("complete") else style("INCOMPLETE", "1;31")
+    lines = [f"Night of {s['night']}: {state}  (run {s['run_id']})",
+             f"  loaded       {deliveries} deliveries of {len(sources)} sources, {rows:,d} rows"]
+    lines.append(f"  quarantined  {quarantined} deliver{'y' if quarantined == 1 else 'ies'}"
+                 + ("  (why: `lnob quarantine list`)" if quarantined else ""))
+    if s.get("held_back"):
+        lines.append("  held back    " + ", ".join(f"{h['source']} delivery {h['delivery_id']}"
+                                                   for h in s["held_back"]))
+    lines.append(f"  gates        {len(gates_run) - len(failed)} passed, {len(failed)} failed"
+                 + "".join(f"\n               {style('FAILED', '31')} {g['stage']} {g['subject']}"
+                           + (f": {g['failed'][0]}" if g["failed"] else "") for g in failed[:5]))
+    if s.get("published_tonight"):
+        lines.append(f"  published    {len(tables)} marts in schema `marts`, {sum(tables.values()):,d} rows")
+        cells = [f"marts.{t:28s} {n:>9,d}" for t, n in sorted(tables.items())]
+        lines += ["               " + "   ".join(cells[i:i + 2]) for i in range(0, len(cells), 2)]
+    else:
+        lines.append("  published    nothing tonight: the `marts` schema is as it was")
+    for p in (s.get("problems") or [])[:5]:
+        lines.append(f"  {style('problem', '31')}      {str(p).splitlines()[0][:300]}")
+    lines += ["", "Where to look"]
+    if s.get("report_html"):
+        lines.append(f"  run report   {s['report_html']}")
+    lines.append(f"  summary      {s.get('report_path', '?')}  (all of it: `lnob summary`)")
+    if (s.get("exports") or {}).get("dir"):
+        lines.append(f"  exports      {s['exports']['dir']}")
+    lines.append(f"  data docs    {s.get('data_docs')}")
+    lines.append(f"  full log     {log_path}")
+    lines += ["", "What next",
+              "  make airflow             the Airflow UI: the night's grid, task logs, the marts as assets",
+              "  lnob quarantine list     what was quarantined and why",
+              "  lnob dbt build -s marts  dbt on the warehouse (any dbt command)",
+              "  make test                the test suite"]
+    return "\n".join(lines)
+
+
 def _cmd_demo(args) -> int:
+    """One night end to end. The terminal gets a few lines per stage and the summary; everything
+    Airflow, dbt and Great Expectations print goes to a log file whose path is printed."""
+    import threading
+    from datetime import datetime
+
     from lnob import airflow_env, pipeline, sample, warehouse
     from lnob.config import settings
 
+    style = _Style(sys.stdout)
     if not os.environ.get("LNOB_PSEUDONYM_KEY"):
         os.environ["LNOB_PSEUDONYM_KEY"] = demo_key()
         print("LNOB_PSEUDONYM_KEY not set: using a throwaway demo key (never use it for real data)")
@@ -367,22 +468,48 @@ def _cmd_demo(args) -> int:
     mode = "external" if cfg.external_warehouse else "embedded"
     print(f"warehouse ({mode}): {warehouse.redact(url)}")
     files = sample.generate(cfg.landing_dir, args.persons, args.seed, night)
-    print(f"sample deliveries: {len(files)} files of {len({p.parent.parent for p in files})} partners "
-          f"in {cfg.landing_dir}")
+    print(f"sample: {len(files)} delivery files of {len({p.parent.parent for p in files})} partners "
+          f"({args.persons:,d} persons) in {cfg.landing_dir}")
     os.environ.setdefault("LNOB_TASK_RETRIES", "0")  # the demo shows a failure at once
-    rc = airflow_env.run_airflow(["dags", "test", "lnob_nightly", night.isoformat()], url, cfg)
+    logs = cfg.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"demo-{night}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    print(f"nightly run of {night} (airflow dags test lnob_nightly); full log: {log_path}", flush=True)
+    stop = threading.Event()
+    with open(log_path, "w") as output:
+        follower = threading.Thread(target=_follow, args=(log_path, stop, sys.stdout, style), daemon=True)
+        follower.start()
+        try:
+            rc = airflow_env.run_airflow(["dags", "test", "lnob_nightly", night.isoformat()], url, cfg, output)
+        finally:
+            stop.set()
+            follower.join(timeout=10)
     s = pipeline.latest_summary(cfg)
-    print()
-    print("=" * 78)
     if s and s["night"] == night.isoformat():
-        print(pipeline.format_summary(s))
+        airflow_env.file_task_logs(log_path, s["run_id"], cfg=cfg)  # the UI shows each task's log
+    print()
+    if s and s["night"] == night.isoformat():
+        print(demo_summary(s, log_path, style))
     else:
-        print("no run summary was written: see the Airflow log above")
-    print("=" * 78)
+        print(f"no run summary was written: the cause is in the log, {log_path}")
+        for line in _error_lines(log_path):
+            print(f"  {line}")
     if rc != 0 or not (s and s.get("complete")):
         print(f"the nightly run did not complete (airflow exit {rc})", file=sys.stderr)
         return rc or 1
     return 0
+
+
+def _error_lines(path: Path, limit: int = 5) -> list[str]:
+    """The first error lines of a log (the cause comes first; the traceback follows it)."""
+    found = []
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if "[error" in line or line.startswith(("airflow.", "lnob.")) and "Error" in line:
+                found.append(line.strip()[:300])
+                if len(found) == limit:
+                    break
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -476,7 +603,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_summary)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    from lnob.config import ConfigurationError
+    from lnob.warehouse import WarehouseError
+
+    try:
+        return args.func(args)
+    except (WarehouseError, ConfigurationError) as exc:  # the user's to fix: one line, no traceback
+        print(f"lnob {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -78,6 +78,10 @@ class Settings:
     #: the SDMX-ML export's layout (``LNOB_SDMX_LAYOUT``): ``series`` (Series elements,
     #: TIME_PERIOD at the observation) or ``flat`` (dimensionAtObservation AllDimensions)
     sdmx_layout: str = "series"
+    #: True when ``LNOB_WAREHOUSE_PORT`` is set: the embedded warehouse then moves to that port
+    #: (restarted on it if it runs elsewhere); unset, it keeps the port it last ran on, or takes a
+    #: free one when that is taken by another program (lnob.warehouse.start)
+    embedded_port_explicit: bool = False
 
     @property
     def external_warehouse(self) -> bool:
@@ -134,7 +138,8 @@ def settings() -> Settings:
         exports_dir=Path(os.environ.get("LNOB_EXPORTS_DIR", data / "exports")).resolve(),
         reports_dir=Path(os.environ.get("LNOB_REPORTS_DIR", data / "reports")).resolve(),
         warehouse_url=os.environ.get("LNOB_WAREHOUSE_URL") or None,
-        embedded_port=int(os.environ.get("LNOB_WAREHOUSE_PORT", DEFAULT_EMBEDDED_PORT)),
+        embedded_port=_integer("LNOB_WAREHOUSE_PORT", DEFAULT_EMBEDDED_PORT, minimum=1, maximum=65535),
+        embedded_port_explicit=bool(os.environ.get("LNOB_WAREHOUSE_PORT", "").strip()),
         pseudonym_key=os.environ.get("LNOB_PSEUDONYM_KEY") or None,
         min_cell=int(os.environ.get("LNOB_MIN_CELL", "10")),
         row_count_band=float(os.environ.get("LNOB_ROW_COUNT_BAND", "0.5")),
@@ -216,10 +221,11 @@ def _duration(variable: str, default: str) -> str:
     return value
 
 
-def _integer(variable: str, default: int, minimum: int) -> int:
-    value = os.environ.get(variable, str(default)).strip()
-    if not value.isdigit() or int(value) < minimum:
-        raise ConfigurationError(f"{variable}={value!r}: expected an integer of at least {minimum}")
+def _integer(variable: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    value = os.environ.get(variable, "").strip() or str(default)
+    if not value.isdigit() or int(value) < minimum or (maximum is not None and int(value) > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"of at least {minimum}"
+        raise ConfigurationError(f"{variable}={value!r}: expected an integer {bound}")
     return int(value)
 
 

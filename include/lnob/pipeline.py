@@ -17,8 +17,10 @@ from pathlib import Path
 from lnob import connectors, gates, isolation, load, meta, publish, registry, roles, transform, warehouse
 from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, make_private, settings
 from lnob.landing import safe_name
+from lnob.log_levels import quiet_libraries
 
 log = logging.getLogger(__name__)
+quiet_libraries()  # GX and dbt noise out of the task logs (lnob.log_levels)
 
 
 class GateFailed(RuntimeError):
@@ -76,11 +78,24 @@ def fetch_source(url: str, run_id: str, night: date, source_id: str, endpoint: c
     return detail
 
 
+def require_secrets(url: str, run_id: str, cfg: Settings) -> None:
+    """The pseudonymisation key must be set before anything is loaded: without it the night would
+    load every delivery and fail in transform. Fails at once (a ConfigurationError, not retried),
+    and the run log keeps the cause for the summary and the report (a trigger from the UI on a
+    deployment without the secret)."""
+    from lnob import pseudonym
+
+    if not cfg.pseudonym_key:
+        _log(url, run_id, "config", "LNOB_PSEUDONYM_KEY", "failed", {"error": pseudonym.MISSING})
+        raise load.ConfigurationError(pseudonym.MISSING)
+
+
 def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> list[dict]:
     """Find tonight's new deliveries in the landing folder (any date up to ``night``); what the
     landing folder holds that is refused (links, devices, unsafe names, unknown partner folders)
     is logged and shown in the summary, never read."""
     cfg = cfg or settings()
+    require_secrets(url, run_id, cfg)
     reg = registry.load()  # raises RegistryError naming file and key path: the night stops here
     make_private(cfg)  # landing, quarantine, reports, exports, Airflow home: owner-only
     secure(url, cfg)
@@ -160,9 +175,15 @@ def extract_sources(url: str, run_id: str, night: date, cfg: Settings | None = N
 
 
 def label(batch: dict) -> str:
-    """How a source's mapped task is named in the Airflow UI: source, partner and what it holds."""
-    n = len(batch.get("deliveries") or [])
-    return f"{batch['source_id']} ({batch['partner_id']}, {n} new deliver{'y' if n == 1 else 'ies'})"
+    """How a source's mapped task is named in the Airflow UI: source, partner and what it holds
+    (the file when there is one; how many otherwise). Bounded: Airflow keeps 250 characters."""
+    deliveries = batch.get("deliveries") or []
+    n = len(deliveries)
+    what = f"{n} new deliver{'y' if n == 1 else 'ies'}"
+    if n == 1:
+        d = deliveries[0]
+        what += ": " + safe_name(d.get("file_name") or Path(d.get("path") or "").name, 80)
+    return f"{batch['source_id']} ({batch['partner_id']}, {what})"[:250]
 
 
 def load_source(url: str, run_id: str, batch: dict, cfg: Settings | None = None) -> dict:
@@ -290,6 +311,8 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     prepare_transform(url, reg, cfg)
     detail = _build_audit(url, run_id, reg, cfg)
     _log(url, run_id, "transform", "dbt", "ok", detail)
+    log.info("transform: %d dbt nodes built and tested into %s in %.1f s; held back: %s", detail["nodes"],
+             AUDIT_SCHEMA, detail["seconds"], ", ".join(detail["held_back"]) or "nothing")
     return detail
 
 
@@ -378,6 +401,10 @@ def publish_stage(url: str, run_id: str) -> dict:
         terminated = publish.swap(conn)  # reader sessions that held its locks past the grace period
         counts = publish.table_counts(conn, PUBLISHED_SCHEMA)
     _log(url, run_id, "publish", PUBLISHED_SCHEMA, "published", {"tables": counts, "terminated_readers": terminated})
+    log.info("publish: %s swapped into %s (%d tables, %s rows; the previous night kept in marts_previous)",
+             AUDIT_SCHEMA, PUBLISHED_SCHEMA, len(counts), f"{sum(counts.values()):,d}")
+    for table, n in counts.items():
+        log.info("  %s.%s: %s rows", PUBLISHED_SCHEMA, table, f"{n:,d}")
     return counts
 
 
@@ -389,6 +416,7 @@ def export_stage(url: str, run_id: str, night: date, cfg: Settings | None = None
     with warehouse.connect(roles.step_url(url, roles.READER)) as conn:  # reads what BI tools read
         files = export.export_all(conn, out)
     _log(url, run_id, "export", str(out), "ok", {"files": files})
+    log.info("export: %d files in %s", len(files), out)
     return files
 
 
@@ -408,7 +436,10 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     extract_info: dict = {}
     held_back: list[dict] = []
     causes: list[str] = []
+    config: list[str] = []  # a missing secret or setting: the cause of everything else that failed
     for stage, subject, outcome, detail in rows:
+        if stage == "config" and outcome == "failed":
+            config.append(str((detail or {}).get("error", f"{subject} is not configured")))
         if stage == "hold_back":
             held_back.append({"source": detail.get("source_id"), "partner": detail.get("partner_id"),
                               "delivery_id": detail.get("delivery_id"), "file": detail.get("file_name"),
@@ -460,6 +491,7 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
     for stage in ("extract", "transform", "publish", "export"):
         if stage not in stages:
             problems.append(f"stage {stage} did not complete")
+    problems = config + problems
     return {
         "run_id": run_id,
         "night": night.isoformat(),

@@ -9,6 +9,7 @@ check on the audit schema stops publication and leaves ``marts`` untouched.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -21,6 +22,8 @@ from pathlib import Path
 from lnob import pseudonym
 from lnob.config import AUDIT_SCHEMA, Settings, settings
 from lnob.warehouse import ConnInfo
+
+log = logging.getLogger(__name__)
 
 
 class DbtError(RuntimeError):
@@ -111,11 +114,45 @@ def _invoke(argv: list[str], env: dict[str, str]) -> tuple[bool, str]:
             pass
 
     with _DBT_LOCK, _environment(env):
-        outcome = dbtRunner(callbacks=[keep]).invoke(argv)
+        outcome = dbtRunner(callbacks=[keep, _log_node]).invoke(argv)
     tail = "\n".join(str(line) for line in lines)
     if outcome.exception is not None:
         tail += f"\n{type(outcome.exception).__name__}: {outcome.exception}"
     return bool(outcome.success), tail
+
+
+_NODE_RESULTS = ("LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult")
+_ROWS = re.compile(r"^(?:SELECT|INSERT \d+|UPDATE|DELETE|MERGE|COPY)\s+(\d+)")
+
+
+def _log_node(event) -> None:
+    """One line per finished dbt node in the task log: kind, name, status, rows, seconds. dbt's
+    own printing is at warning level (:func:`run_dbt`), so this is the transform's progress; tests
+    that pass are at DEBUG (hundreds a night), failing ones at WARNING."""
+    try:
+        kind = event.info.name
+        if kind not in _NODE_RESULTS:
+            return
+        data = event.data
+        node = data.node_info
+        status = str(data.status or node.node_status)
+        seconds = float(data.execution_time or 0)
+        if kind == "LogTestResult":
+            log.log(logging.DEBUG if status == "pass" else logging.WARNING, "dbt test %s: %s (%s failing rows, %.1fs)",
+                    node.node_name, status, data.num_failures, seconds)
+            return
+        found = _ROWS.match(getattr(data, "result_message", "") or status)
+        rows = f"{int(found.group(1)):,d} rows" if found else status
+        failed = status.lower() in ("error", "fail", "skipped") or status.startswith("PARTIAL")
+        log.log(logging.ERROR if failed else logging.INFO, "dbt %s %s (%s): %s, %.1fs", node.resource_type,
+                node.node_name, node.materialized or "-", "ERROR" if status == "error" else rows, seconds)
+    except Exception:  # noqa: BLE001 - progress lines must never fail a dbt run
+        pass
+
+
+#: dbt's own console output (one line per model, test and summary, hundreds a night) in the task
+#: log only at this level or above; its file log in ``$LNOB_HOME/dbt/logs`` keeps everything.
+DBT_CONSOLE_LEVEL = "LNOB_DBT_LOG_LEVEL"
 
 
 def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, check: bool = True) -> DbtResult:
@@ -130,6 +167,8 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, ch
         "--profiles-dir", str(cfg.dbt_project_dir),
         "--target-path", str(target),
         "--log-path", str(logs),
+        "--log-level", os.environ.get(DBT_CONSOLE_LEVEL, "warn"),
+        "--log-level-file", "debug",
     ]
     started = time.monotonic()
     (target / "run_results.json").unlink(missing_ok=True)  # never read an earlier command's results

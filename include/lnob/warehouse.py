@@ -17,6 +17,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -206,8 +207,62 @@ def embedded_running(cfg: Settings | None = None) -> bool:
     return res.returncode == 0
 
 
+def _running_port(cfg: Settings) -> int | None:
+    """The port the running embedded server listens on (line 4 of ``postmaster.pid``), or None."""
+    if not embedded_running(cfg):
+        return None
+    try:
+        return int((cfg.pgdata / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def free_port() -> int:
+    """A port nobody listens on now on 127.0.0.1 (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _taken(port: int) -> str:
+    return f"port {port} on 127.0.0.1 is taken by another program"
+
+
+def _choose_port(cfg: Settings, state: dict) -> int:
+    """The port to start on: ``LNOB_WAREHOUSE_PORT`` when set (a taken one is a one-line error),
+    else the port the server last ran on, or a free one when another program took it (said in
+    one line on stderr)."""
+    if cfg.embedded_port_explicit:
+        port = cfg.embedded_port
+        if not _port_free(port):
+            raise WarehouseError(f"{_taken(port)}: set LNOB_WAREHOUSE_PORT to a free port (e.g. "
+                                 f"LNOB_WAREHOUSE_PORT={free_port()}) or stop that program")
+        return port
+    port = int(state["port"])
+    if not _port_free(port):
+        chosen = free_port()
+        print(f"{_taken(port)}: the embedded warehouse uses port {chosen} instead "
+              "(set LNOB_WAREHOUSE_PORT to choose one)", file=sys.stderr)
+        port = chosen
+    return port
+
+
+def _save_port(cfg: Settings, state: dict, port: int) -> dict:
+    if int(state["port"]) != port:
+        state = {**state, "port": port}
+        path = _state_file(cfg)
+        path.write_text(json.dumps(state, indent=2))
+        path.chmod(0o600)
+    return state
+
+
 def start(cfg: Settings | None = None) -> str:
-    """Start the embedded warehouse (initialising it on first use) and return its URL."""
+    """Start the embedded warehouse (initialising it on first use) and return its URL.
+
+    The port is ``LNOB_WAREHOUSE_PORT`` whenever it is set: a server running on another port is
+    restarted on it. Unset, the server keeps the port it last ran on (``warehouse.json``), or moves
+    to a free one when another program holds that port. A port conflict is one line
+    (:class:`WarehouseError`), never a traceback from PostgreSQL."""
     cfg = cfg or settings()
     if cfg.external_warehouse:
         check_connection(cfg.warehouse_url)
@@ -216,14 +271,17 @@ def start(cfg: Settings | None = None) -> str:
     state = _read_state(cfg)
     if state is None or not (cfg.pgdata / "PG_VERSION").exists():
         state = _init_embedded(cfg, user)
-    if not embedded_running(cfg):
-        port = int(state["port"])
-        if not _port_free(port):
-            raise WarehouseError(
-                f"port {port} on 127.0.0.1 is taken by another program; the embedded warehouse "
-                f"in {cfg.pgdata} was set up on it (change it in {_state_file(cfg)})"
-            )
+    running = _running_port(cfg)
+    if running is not None and cfg.embedded_port_explicit and running != cfg.embedded_port:
+        port = _choose_port(cfg, state)  # checked before the running server is stopped
+        print(f"the embedded warehouse ran on port {running}; LNOB_WAREHOUSE_PORT={port}: restarting it "
+              "on that port", file=sys.stderr)
+        stop(cfg)
+        running = None
+    if running is None:
+        port = _choose_port(cfg, state)
         log = cfg.pgdata / "server.log"
+        before = log.stat().st_size if log.exists() else 0
         opts = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories='' "
             "-c shared_buffers=256MB -c max_connections=100 -c lock_timeout=0"
@@ -235,8 +293,12 @@ def start(cfg: Settings | None = None) -> str:
             timeout=90,
         )
         if res.returncode != 0:
-            tail = log.read_text()[-2000:] if log.exists() else ""
+            tail = log.read_bytes()[before:].decode(errors="replace")[-2000:] if log.exists() else ""
+            if "could not bind" in tail or "Address already in use" in tail:  # taken since we looked
+                raise WarehouseError(f"{_taken(port)}: set LNOB_WAREHOUSE_PORT to a free port or stop that program")
             raise WarehouseError(f"could not start the embedded warehouse:\n{res.stderr}\n{tail}")
+        running = port
+    state = _save_port(cfg, state, running)
     _ensure_database(cfg, state)
     return _embedded_conninfo(cfg, state).url()
 
