@@ -16,7 +16,8 @@
     a rest of fewer than LNOB_MIN_CELL respondents, or at 0% or 100% of fewer than
     LNOB_SDC_EXTREME_MIN_N, is not shown either. Group and rest come from the perturbed counts
     (int_sdg_cells), the rest as published total minus published group: it tells nothing the
-    two published cells do not. -#}
+    two published cells do not. Where the two perturbations leave a rest outside 0..100% (more
+    counted in the numerator than in the denominator, or a negative count), the rest is not shown. -#}
 with
 
 cells as (
@@ -64,6 +65,10 @@ with_rest as (
         totals.n_numerator_published - groups.n_numerator_published as rest_n_numerator,
         {{ weighted_proportion('totals.sum_wy_published - groups.sum_wy_published',
                                'totals.sum_w_published - groups.sum_w_published') }}
+                                                                    as rest_p_unbounded,
+        -- within 0..1 (rounding of the weighted sums); a rest further out is not published
+        least(greatest({{ weighted_proportion('totals.sum_wy_published - groups.sum_wy_published',
+                                              'totals.sum_w_published - groups.sum_w_published') }}, 0), 1)
                                                                     as rest_p,
         {{ kish_n_effective('totals.sum_w_published - groups.sum_w_published',
                             'totals.sum_w2_published - groups.sum_w2_published') }}
@@ -175,6 +180,10 @@ published as (
         with_rest.*,
         not with_rest.suppressed                                    as group_published,
         not (with_rest.suppressed or with_rest.total_suppressed
+             -- the perturbed total minus the perturbed group can leave more in the numerator than
+             -- in the denominator, or less than nothing: noise, not a rest of the sample
+             or with_rest.rest_n_numerator < 0 or with_rest.rest_n_numerator > with_rest.rest_n
+             or with_rest.rest_p_unbounded not between -1e-9 and 1 + 1e-9
              or {{ primary_suppression('with_rest.rest_n_true', 'with_rest.rest_n_numerator_true',
                                        'with_rest.rest_n', 'with_rest.rest_n_numerator', 'with_rest.rest_p') }} is not null)
                                                                     as rest_published
