@@ -1,10 +1,15 @@
 """Generate the dbt seeds that come from the SDG reference files, so no codelist is hand-typed.
 
-Reads ``shared/reference/sdmx/IAEG-SDGs_SDG_DSD.xml`` (codelists), ``sdg_series_constraints.csv``
+Reads ``sdmx/IAEG-SDGs_SDG_DSD.xml`` (codelists), ``sdmx/sdg_series_constraints.csv``
 (series -> indicator, unit, allowed breakdowns) and the Open SDG goal, target and indicator titles
-(``shared/reference/open-sdg/*.en.yml``), and writes CSV seeds under
+(``open-sdg/*.en.yml``) from the reference folder, and writes CSV seeds under
 ``dbt_project/seeds/reference/``. Re-runnable: the output is sorted and byte-stable, and the
-generated files are committed so a fresh clone needs nothing outside the repository.
+generated files are committed.
+
+The reference folder is the copy vendored in the package (``lnob/reference_data/``, exactly the
+files read here, with their licences), so a fresh clone or an installed wheel can regenerate and
+check the seeds without anything outside the repository. ``LNOB_REFERENCE_DIR`` points it at
+another copy (e.g. the team's ``../shared/reference``) to regenerate from newer upstream files.
 """
 
 from __future__ import annotations
@@ -25,11 +30,24 @@ NS = {
 }
 
 
+VENDORED_DIR = Path(__file__).resolve().parent / "reference_data"
+
+# The files write_seeds reads, relative to the reference folder: what is vendored, and all of it.
+INPUT_FILES = (
+    "sdmx/IAEG-SDGs_SDG_DSD.xml",
+    "sdmx/sdg_series_constraints.csv",
+    "open-sdg/global_goals.en.yml",
+    "open-sdg/global_targets.en.yml",
+    "open-sdg/global_indicators.en.yml",
+)
+
+
 def reference_dir() -> Path:
+    """``LNOB_REFERENCE_DIR`` if set, else the copy vendored in the package."""
     env = os.environ.get("LNOB_REFERENCE_DIR")
     if env:
         return Path(env)
-    return settings().project_dir.parent / "shared" / "reference"
+    return VENDORED_DIR
 
 
 def codelist_rows(dsd: Path) -> list[tuple[str, str, str]]:
