@@ -24,7 +24,7 @@ from lnob import registry, sample
 from lnob.celery_local import celery_airflow
 from lnob.config import settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 11, 21)
 #: the delivery set loaded while its worker is killed: KoboToolbox pages, read record by record

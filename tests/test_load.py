@@ -210,6 +210,7 @@ def test_quarantine_list_and_retry_after_a_registry_fix(reg, tmp_path, warehouse
         assert cur.fetchone() == ("loaded",)
 
 
+@pytest.mark.slow  # generates and loads a 400k-person delivery
 def test_a_load_killed_halfway_leaves_nothing_visible(reg, tmp_path, warehouse_url, db):
     """kill -9 of `lnob load` in the middle of its COPY: no row, no ledger entry; then it loads."""
     import os
