@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from lnob.config import AUDIT_SCHEMA, RAW_SCHEMA, Settings, settings
@@ -837,17 +838,17 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
 def build_data_docs(warehouse_url: str, cfg: Settings | None = None, hours: float = 24) -> int:
     """Render the Data Docs pages of the validation results of the last ``hours`` (tonight's raw and
     mart gates) and the index, once a night; returns how many results were rendered."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     cfg = cfg or settings()
     _env(warehouse_url)
-    since = datetime.now(timezone.utc) - timedelta(hours=hours)
+    since = datetime.now(UTC) - timedelta(hours=hours)
     with _context_lock(cfg):
         ctx = context(cfg)
         recent = []
         for key in ctx.validation_results_store.list_keys():
             run_time = getattr(getattr(key, "run_id", None), "run_time", None)
-            if run_time is not None and (run_time if run_time.tzinfo else run_time.replace(tzinfo=timezone.utc)) >= since:
+            if run_time is not None and (run_time if run_time.tzinfo else run_time.replace(tzinfo=UTC)) >= since:
                 recent.append(key)
         ctx.build_data_docs(resource_identifiers=recent)
         from lnob import data_docs  # the pages' CDN scripts and styles served from the site itself

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from lnob import pseudonym
 from lnob.config import AUDIT_SCHEMA, Settings, settings
