@@ -68,8 +68,13 @@ def _url() -> str:
     from lnob.warehouse import ConnInfo
 
     conn = BaseHook.get_connection("lnob_warehouse")
-    return ConnInfo(conn.host, int(conn.port or 5432), conn.login or "postgres",
-                    conn.password or "", conn.schema or "postgres").url()
+    return ConnInfo(
+        conn.host,
+        int(conn.port or 5432),
+        conn.login or "postgres",
+        conn.password or "",
+        conn.schema or "postgres",
+    ).url()
 
 
 def _endpoint(conn_id: str):
@@ -84,7 +89,11 @@ def _endpoint(conn_id: str):
     except Exception:  # noqa: BLE001 - AirflowNotFoundException: the source relies on file drops
         return None
     host = conn.host or ""
-    base = host if "://" in host else f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+    base = (
+        host
+        if "://" in host
+        else f"{conn.schema or 'https'}://{host}" + (f":{conn.port}" if conn.port else "")
+    )
     if conn.login:
         return Endpoint(base, login=conn.login, password=conn.password)
     return Endpoint(base, token=conn.password)
@@ -230,12 +239,15 @@ def lnob_nightly():
         with _cause_first():
             counts = pipeline.publish_stage(_url(), _run_id(ctx))
         for asset in MARTS:  # the night's row counts on each mart's asset event
-            ctx["outlet_events"][asset].extra = event_extra(asset.extra["table"], counts,
-                                                            _night(ctx).isoformat(), _run_id(ctx))
+            ctx["outlet_events"][asset].extra = event_extra(
+                asset.extra["table"], counts, _night(ctx).isoformat(), _run_id(ctx)
+            )
         unknown = sorted(set(counts) - {a.extra["table"] for a in MARTS})
         if unknown:
-            log.warning("published tables that are no asset (not a model of dbt_project/models/marts): %s",
-                        ", ".join(unknown))
+            log.warning(
+                "published tables that are no asset (not a model of dbt_project/models/marts): %s",
+                ", ".join(unknown),
+            )
         return counts
 
     @task
@@ -257,7 +269,8 @@ def lnob_nightly():
         if not summary["complete"]:
             log.error("the night did not complete: %s", (summary["problems"] or ["?"])[0])
             raise AirflowFailException(
-                "the night did not complete: " + "; ".join(summary["problems"])
+                "the night did not complete: "
+                + "; ".join(summary["problems"])
                 + f". Summary: {summary['report_path']}"
             )
 

@@ -14,11 +14,18 @@ TOKEN = "test-token"
 
 
 class FakePlatforms:
-    def __init__(self, kobo_results: list[dict], odk_values: list[dict], unsd_rows: dict[str, list[dict]],
-                 asset_uid: str, project_id: int, form_id: str):
+    def __init__(
+        self,
+        kobo_results: list[dict],
+        odk_values: list[dict],
+        unsd_rows: dict[str, list[dict]],
+        asset_uid: str,
+        project_id: int,
+        form_id: str,
+    ):
         self.kobo_results, self.odk_values, self.unsd_rows = kobo_results, odk_values, unsd_rows
         self.asset_uid, self.project_id, self.form_id = asset_uid, project_id, form_id
-        self.fail_once: set[str] = set()   # paths that answer 500 the first time
+        self.fail_once: set[str] = set()  # paths that answer 500 the first time
         self.hits: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -28,14 +35,22 @@ class FakePlatforms:
     def from_landing(cls, landing: Path, reg) -> FakePlatforms:
         kobo = reg.source("brac_uhc_survey")
         odk = reg.source("aak_clm_survey")
-        results = [r for p in sorted((landing / kobo.partner).glob("*/submissions_page-*.json"))
-                   for r in json.loads(p.read_text())["results"]]
-        values = [r for p in sorted((landing / odk.partner).glob("*/Submissions_page-*.json"))
-                  for r in json.loads(p.read_text())["value"]]
+        results = [
+            r
+            for p in sorted((landing / kobo.partner).glob("*/submissions_page-*.json"))
+            for r in json.loads(p.read_text())["results"]
+        ]
+        values = [
+            r
+            for p in sorted((landing / odk.partner).glob("*/Submissions_page-*.json"))
+            for r in json.loads(p.read_text())["value"]
+        ]
         unsd: dict[str, list[dict]] = {}
         for p in sorted((landing / "un_sdg_database").glob("*/*_page-*.json")):
             unsd.setdefault(p.name.split("_page-")[0], []).extend(json.loads(p.read_text())["data"])
-        return cls(results, values, unsd, kobo.format["asset_uid"], odk.format["project_id"], odk.format["form_id"])
+        return cls(
+            results, values, unsd, kobo.format["asset_uid"], odk.format["project_id"], odk.format["form_id"]
+        )
 
     def close(self) -> None:
         self.server.shutdown()
@@ -73,24 +88,36 @@ class FakePlatforms:
                     if "query" in q:
                         since = json.loads(q["query"])["_submission_time"]["$gt"]
                         rows = [r for r in rows if r["_submission_time"] > since]
-                    page = rows[start:start + limit]
+                    page = rows[start : start + limit]
                     nxt = None
                     if start + limit < len(rows):
                         extra = f"&query={q['query']}" if "query" in q else ""
                         nxt = f"{base}{url.path}?format=json&limit={limit}&start={start + limit}{extra}"
-                    return self._send(200, {"count": len(rows), "next": nxt, "previous": None, "results": page})
+                    return self._send(
+                        200, {"count": len(rows), "next": nxt, "previous": None, "results": page}
+                    )
                 odk_path = f"/v1/projects/{platforms.project_id}/forms/{platforms.form_id}.svc/Submissions"
                 if url.path == odk_path:
                     if auth != f"Bearer {TOKEN}":
-                        return self._send(401, {"message": "Could not authenticate with the provided credentials.",
-                                                "code": 401.2})
+                        return self._send(
+                            401,
+                            {
+                                "message": "Could not authenticate with the provided credentials.",
+                                "code": 401.2,
+                            },
+                        )
                     top, skip = int(q.get("$top", 250)), int(q.get("$skip", 0))
                     rows = platforms.odk_values
-                    body = {"@odata.context": f"{base}/v1/projects/{platforms.project_id}/forms/"
-                                              f"{platforms.form_id}.svc/$metadata#Submissions",
-                            "@odata.count": len(rows), "value": rows[skip:skip + top]}
+                    body = {
+                        "@odata.context": f"{base}/v1/projects/{platforms.project_id}/forms/"
+                        f"{platforms.form_id}.svc/$metadata#Submissions",
+                        "@odata.count": len(rows),
+                        "value": rows[skip : skip + top],
+                    }
                     if skip + top < len(rows):
-                        body["@odata.nextLink"] = f"{base}{odk_path}?%24top={top}&%24skip={skip + top}&%24count=true"
+                        body["@odata.nextLink"] = (
+                            f"{base}{odk_path}?%24top={top}&%24skip={skip + top}&%24count=true"
+                        )
                     return self._send(200, body)
                 if url.path == "/v1/sdg/Series/Data":
                     rows = platforms.unsd_rows.get(q.get("seriesCode", ""), [])
@@ -98,9 +125,18 @@ class FakePlatforms:
                     rows = [r for r in rows if not areas or r["geoAreaCode"] in areas]
                     size, number = int(q.get("pageSize", 25)), int(q.get("page", 1))
                     pages = max((len(rows) + size - 1) // size, 1)
-                    return self._send(200, {"size": size, "totalElements": len(rows), "totalPages": pages,
-                                            "pageNumber": number, "attributes": [], "dimensions": [],
-                                            "data": rows[(number - 1) * size:number * size]})
+                    return self._send(
+                        200,
+                        {
+                            "size": size,
+                            "totalElements": len(rows),
+                            "totalPages": pages,
+                            "pageNumber": number,
+                            "attributes": [],
+                            "dimensions": [],
+                            "data": rows[(number - 1) * size : number * size],
+                        },
+                    )
                 return self._send(404, {"detail": "Not found."})
 
         return Handler

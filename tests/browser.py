@@ -26,23 +26,32 @@ def ensure_chromium(timeout: int = 900) -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
     if shutil.which("apt-get") is None:
-        raise BrowserUnavailable(f"{CHROMIUM} is missing and there is no apt-get here to install it: "
-                                 "install Debian's `chromium` package (or set LNOB_CHROMIUM to a Chromium binary)")
+        raise BrowserUnavailable(
+            f"{CHROMIUM} is missing and there is no apt-get here to install it: "
+            "install Debian's `chromium` package (or set LNOB_CHROMIUM to a Chromium binary)"
+        )
     if os.geteuid() != 0:
-        raise BrowserUnavailable(f"{CHROMIUM} is missing and installing it needs root: run `sudo sh -c "
-                                 f"'{INSTALL}'` once, then the tests again")
+        raise BrowserUnavailable(
+            f"{CHROMIUM} is missing and installing it needs root: run `sudo sh -c "
+            f"'{INSTALL}'` once, then the tests again"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     done = subprocess.run(["sh", "-c", INSTALL], env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or not CHROMIUM.exists():
-        raise BrowserUnavailable(f"installing chromium failed (`{INSTALL}` exited {done.returncode}):\n"
-                                 + (done.stdout[-2000:] + done.stderr[-3000:]))
+        raise BrowserUnavailable(
+            f"installing chromium failed (`{INSTALL}` exited {done.returncode}):\n"
+            + (done.stdout[-2000:] + done.stderr[-3000:])
+        )
     return CHROMIUM
 
 
 def launch(playwright):
     """Headless Debian Chromium through Playwright (no sandbox: CI runs the tests as root)."""
-    return playwright.chromium.launch(executable_path=str(ensure_chromium()), headless=True,
-                                      args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+    return playwright.chromium.launch(
+        executable_path=str(ensure_chromium()),
+        headless=True,
+        args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+    )
 
 
 if __name__ == "__main__":  # `python tests/browser.py`: install Chromium ahead of the tests

@@ -46,10 +46,16 @@ os.environ.update(
     DBT_SEND_ANONYMOUS_USAGE_STATS="false",
 )
 os.environ.pop("LNOB_WAREHOUSE_URL", None)
-shutil.copytree(PROJECT / "expectations", _SESSION / "expectations",
-                ignore=shutil.ignore_patterns("data_docs", "validations"))
-shutil.copytree(PROJECT / "dbt_project", _SESSION / "dbt_project",
-                ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+shutil.copytree(
+    PROJECT / "expectations",
+    _SESSION / "expectations",
+    ignore=shutil.ignore_patterns("data_docs", "validations"),
+)
+shutil.copytree(
+    PROJECT / "dbt_project",
+    _SESSION / "dbt_project",
+    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+)
 
 BIN = Path(sys.executable).parent
 
@@ -81,8 +87,14 @@ def db(warehouse_url):
 
 def lnob(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the `lnob` command line as a user would."""
-    return subprocess.run([str(BIN / "lnob"), *args], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
+    return subprocess.run(
+        [str(BIN / "lnob"), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT,
+    )
 
 
 #: Every schema the project writes in the warehouse.
@@ -131,5 +143,5 @@ def blocking_registry(tmp_path: Path, source_id: str) -> Path:
     start = text.index(f"  - id: {source_id}\n")
     end = text.index("    gate_policy: quarantine", start)
     path = tmp_path / "registry.yml"
-    path.write_text(text[:end] + "    gate_policy: block" + text[end + len("    gate_policy: quarantine"):])
+    path.write_text(text[:end] + "    gate_policy: block" + text[end + len("    gate_policy: quarantine") :])
     return path

@@ -12,7 +12,9 @@ def fold(value: str) -> str:
 
 def identifier_fields(reg) -> dict[str, set[str]]:
     """source id -> the canonical names of its identifier and pseudonymised fields."""
-    return {src.id: {f.name for f in src.fields if f.identifier or f.pseudonymise} for src in reg.sources.values()}
+    return {
+        src.id: {f.name for f in src.fields if f.identifier or f.pseudonymise} for src in reg.sources.values()
+    }
 
 
 def identifier_names(reg) -> set[str]:
@@ -45,8 +47,11 @@ def published_identifier_leaks(cur, reg, schema: str = "marts") -> list[str]:
     ``schema``."""
     names = identifier_names(reg)
     delivered = delivered_identifier_values(cur, reg)
-    cur.execute("""select table_name, column_name, data_type from information_schema.columns
-                   where table_schema = %s order by table_name, ordinal_position""", (schema,))
+    cur.execute(
+        """select table_name, column_name, data_type from information_schema.columns
+                   where table_schema = %s order by table_name, ordinal_position""",
+        (schema,),
+    )
     leaks = []
     for table, column, data_type in cur.fetchall():
         if column.lower() in names:

@@ -31,8 +31,18 @@ from lnob.config import settings
 
 pytestmark = pytest.mark.integration
 
-TASKS = ("api_sources", "fetch_api", "extract", "load_raw", "gate_raw", "transform", "gate_marts", "publish",
-         "export", "report")
+TASKS = (
+    "api_sources",
+    "fetch_api",
+    "extract",
+    "load_raw",
+    "gate_raw",
+    "transform",
+    "gate_marts",
+    "publish",
+    "export",
+    "report",
+)
 
 
 def _up(url: str) -> bool:
@@ -53,15 +63,31 @@ def airflow_ui(warehouse_url, session_dir):
     env = {**os.environ, "AIRFLOW__API__BASE_URL": base, "AIRFLOW__API__PORT": str(port)}
     log_path = session_dir / "api-server.log"
     with open(log_path, "w") as log:
-        server = subprocess.Popen([str(BIN / "lnob"), "airflow", "api-server", "--host", "127.0.0.1",
-                                   "--port", str(port), "--workers", "1"],
-                                  env=env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # its own process group: stopped as one
+        server = subprocess.Popen(
+            [
+                str(BIN / "lnob"),
+                "airflow",
+                "api-server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env=env,
+            cwd=PROJECT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # its own process group: stopped as one
     try:
         deadline = time.monotonic() + 240  # a cold start takes a minute on a busy machine
         while not _up(f"{base}/api/v2/monitor/health"):
             assert server.poll() is None, "api-server exited:\n" + log_path.read_text()[-5000:]
-            assert time.monotonic() < deadline, "api-server not up after 240 s:\n" + log_path.read_text()[-5000:]
+            assert time.monotonic() < deadline, (
+                "api-server not up after 240 s:\n" + log_path.read_text()[-5000:]
+            )
             time.sleep(2)
         yield base
     finally:
@@ -152,13 +178,23 @@ def test_demo_talks_like_a_tool(demo_night):
     lines = out.splitlines()
     assert len(lines) < 80, out  # the issue counted 1,076
     assert out.count(f"Night of {NIGHT}: complete") == 1
-    for words in ("loaded ", "quarantined ", "gates ", "published ", "Where to look", "run report",
-                  "What next", "make airflow"):
+    for words in (
+        "loaded ",
+        "quarantined ",
+        "gates ",
+        "published ",
+        "Where to look",
+        "run report",
+        "What next",
+        "make airflow",
+    ):
         assert words in out, (words, out)
     rows = sum(v["rows_loaded"] for v in s["sources"].values())
     assert f"{rows:,d} rows" in out
     # one progress line per task instance, the mapped ones by source
-    assert re.search(r"^  success +load_raw +aavn_household_survey \(actionaid_vietnam, 1 new delivery", out, re.M)
+    assert re.search(
+        r"^  success +load_raw +aavn_household_survey \(actionaid_vietnam, 1 new delivery", out, re.M
+    )
     log_path = Path(re.search(r"full log +(\S+\.log)$", out, re.M).group(1))
     log = log_path.read_text()
     assert "[DAG TEST] end task task_id=report" in log  # Airflow's output went there, not to the terminal
@@ -200,7 +236,9 @@ def test_grid_names_mapped_instances_and_assets_list_the_marts(demo_night, airfl
         try:
             _login(page, airflow_ui)
             # the mapped instances as the API gives them to the UI: one per source, named
-            mapped = _api(page, airflow_ui, f"/dags/lnob_nightly/dagRuns/{run_id}/taskInstances/load_raw/listMapped")
+            mapped = _api(
+                page, airflow_ui, f"/dags/lnob_nightly/dagRuns/{run_id}/taskInstances/load_raw/listMapped"
+            )
             names = [ti["rendered_map_index"] for ti in mapped["task_instances"]]
             assert {n.split(" (")[0] for n in names} == sources, names
             assert all(re.fullmatch(r"\w+ \(\w+, \d+ new deliver(y: .+|ies)\)", n) for n in names), names
@@ -216,11 +254,17 @@ def test_grid_names_mapped_instances_and_assets_list_the_marts(demo_night, airfl
 
             # the demo's task logs are in the UI (`dags test` prints them; the demo files them)
             page.goto(f"{airflow_ui}/dags/lnob_nightly/runs/{run_id}/tasks/publish")
-            expect(page.get_by_text("publish: marts_audit swapped into marts").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("publish: marts_audit swapped into marts").first).to_be_visible(
+                timeout=60_000
+            )
             _shot(page, session_dir, "log-publish")
-            logs = _api(page, airflow_ui, f"/dags/lnob_nightly/dagRuns/{run_id}/taskInstances/transform/logs/1")
+            logs = _api(
+                page, airflow_ui, f"/dags/lnob_nightly/dagRuns/{run_id}/taskInstances/transform/logs/1"
+            )
             events = [e.get("event", "") for e in logs["content"] if isinstance(e, dict)]
-            assert any(re.match(r"dbt model fct_sdg_observation \(table\): [\d,]+ rows", e) for e in events), events
+            assert any(
+                re.match(r"dbt model fct_sdg_observation \(table\): [\d,]+ rows", e) for e in events
+            ), events
 
             # the Assets page lists every published mart
             page.goto(f"{airflow_ui}/assets")
@@ -231,12 +275,18 @@ def test_grid_names_mapped_instances_and_assets_list_the_marts(demo_night, airfl
             published = demo_night["summary"]["published_tables"]
             assert set(demo_night["marts"]) == set(published), (demo_night["marts"], published)
             events = _api(page, airflow_ui, "/assets/events?limit=100&order_by=-timestamp")["asset_events"]
-            tonight = {e["uri"].rsplit("/", 1)[1]: e["extra"] for e in events
-                       if (e.get("extra") or {}).get("run_id") == demo_night["summary"]["run_id"]}
+            tonight = {
+                e["uri"].rsplit("/", 1)[1]: e["extra"]
+                for e in events
+                if (e.get("extra") or {}).get("run_id") == demo_night["summary"]["run_id"]
+            }
             assert {t: x["rows"] for t, x in tonight.items()} == published, tonight
             assert all(x["night"] == NIGHT for x in tonight.values())
-            fct = next(a for a in _api(page, airflow_ui, "/assets?limit=100")["assets"]
-                       if a["name"] == "marts.fct_sdg_observation")
+            fct = next(
+                a
+                for a in _api(page, airflow_ui, "/assets?limit=100")["assets"]
+                if a["name"] == "marts.fct_sdg_observation"
+            )
             page.goto(f"{airflow_ui}/assets/{fct['id']}")
             expect(page.get_by_text("marts.fct_sdg_observation").first).to_be_visible(timeout=60_000)
             _shot(page, session_dir, "asset-fct_sdg_observation")
@@ -252,10 +302,17 @@ def test_airflow_port_sets_every_setting_that_depends_on_it(warehouse_url):
 
     port = free_port()
     env = {"LNOB_AIRFLOW_PORT": str(port), "AIRFLOW__API__PORT": "", "AIRFLOW__API__BASE_URL": ""}
-    for section, key, expected in (("api", "port", str(port)), ("api", "base_url", f"http://localhost:{port}"),
-                                   ("core", "execution_api_server_url", f"http://localhost:{port}/execution/")):
+    for section, key, expected in (
+        ("api", "port", str(port)),
+        ("api", "base_url", f"http://localhost:{port}"),
+        ("core", "execution_api_server_url", f"http://localhost:{port}/execution/"),
+    ):
         got = lnob("airflow", "config", "get-value", section, key, env=env)
-        assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == expected, (key, got.stdout, got.stderr)
+        assert got.returncode == 0 and got.stdout.strip().splitlines()[-1] == expected, (
+            key,
+            got.stdout,
+            got.stderr,
+        )
     with socket.socket() as held:
         held.bind(("127.0.0.1", port))
         held.listen(1)

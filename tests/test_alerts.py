@@ -82,10 +82,19 @@ def receivers():
     env = {
         # the URI form; Airflow parses it into conn_type http, host, port and schema (the path)
         "AIRFLOW_CONN_LNOB_ALERT_WEBHOOK": f"http://127.0.0.1:{web.server_port}/hooks/lnob",
-        "AIRFLOW_CONN_LNOB_ALERT_SMTP": json.dumps({
-            "conn_type": "smtp", "host": "127.0.0.1", "port": smtp.server_address[1],
-            "extra": {"from_email": "airflow@lnob.test", "to": "data-team@lnob.test, oncall@lnob.test",
-                      "disable_ssl": True, "disable_tls": True}}),
+        "AIRFLOW_CONN_LNOB_ALERT_SMTP": json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": smtp.server_address[1],
+                "extra": {
+                    "from_email": "airflow@lnob.test",
+                    "to": "data-team@lnob.test, oncall@lnob.test",
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                },
+            }
+        ),
     }
     yield env
     for server in (web, smtp):
@@ -103,8 +112,15 @@ def bad_registry(tmp_path):
 
 
 def _failing_night(night: str, bad_registry, env: dict):
-    return lnob("airflow", "dags", "test", "lnob_nightly", night, timeout=900,
-                env={"LNOB_TASK_RETRIES": "0", "LNOB_REGISTRY": str(bad_registry), **env})
+    return lnob(
+        "airflow",
+        "dags",
+        "test",
+        "lnob_nightly",
+        night,
+        timeout=900,
+        env={"LNOB_TASK_RETRIES": "0", "LNOB_REGISTRY": str(bad_registry), **env},
+    )
 
 
 ERROR = "sources[4].fields[2].type: 'txet' is not one of"
@@ -123,8 +139,10 @@ def test_a_failed_task_alerts_the_webhook_and_by_email(warehouse_url, receivers,
     body = alert["json"]
     assert body["dag_id"] == "lnob_nightly" and body["run_id"] and "2027-01-05" in body["logical_date"]
     assert body["error"].startswith("AirflowFailException: ") and f"{bad_registry}: {ERROR}" in body["error"]
-    assert f"/dags/lnob_nightly/runs/{body['run_id'].replace(':', '%3A').replace('+', '%2B')}/tasks/api_sources" \
+    assert (
+        f"/dags/lnob_nightly/runs/{body['run_id'].replace(':', '%3A').replace('+', '%2B')}/tasks/api_sources"
         in body["log_url"]
+    )
     for needle in ("lnob_nightly", body["run_id"], "api_sources", ERROR, body["log_url"]):
         assert needle in body["text"], needle
     # only tasks that failed alert: a task skipped as upstream_failed does not
@@ -135,7 +153,9 @@ def test_a_failed_task_alerts_the_webhook_and_by_email(warehouse_url, receivers,
     mail = mails[0]
     assert mail["rcpt"] == ["<data-team@lnob.test>", "<oncall@lnob.test>"]
     assert mail["message"]["From"] == "airflow@lnob.test"
-    assert mail["message"]["Subject"] == f"[LNOB] lnob_nightly: task api_sources failed (run {body['run_id']})"
+    assert (
+        mail["message"]["Subject"] == f"[LNOB] lnob_nightly: task api_sources failed (run {body['run_id']})"
+    )
     text = mail["message"].get_content()
     assert ERROR in text and body["log_url"] in text and body["run_id"] in text
     # every e-mail matches a webhook alert: one alert per failed task on each channel
@@ -143,8 +163,9 @@ def test_a_failed_task_alerts_the_webhook_and_by_email(warehouse_url, receivers,
 
 
 @pytest.mark.integration
-def test_without_alert_connections_nothing_is_sent_and_the_run_fails_the_same(warehouse_url, receivers,
-                                                                              bad_registry):
+def test_without_alert_connections_nothing_is_sent_and_the_run_fails_the_same(
+    warehouse_url, receivers, bad_registry
+):
     # unset, and set empty as docker-compose passes an unset variable: both mean "off"
     for off in ({}, {"AIRFLOW_CONN_LNOB_ALERT_WEBHOOK": "", "AIRFLOW_CONN_LNOB_ALERT_SMTP": ""}):
         night = "2027-01-06" if not off else "2027-01-07"
@@ -170,7 +191,15 @@ def test_webhook_url_from_either_connection_form():
 def test_a_channel_that_is_down_is_logged_and_does_not_raise(monkeypatch, caplog):
     monkeypatch.setenv("AIRFLOW_CONN_LNOB_ALERT_WEBHOOK", "http://127.0.0.1:9/nobody-listens")
     monkeypatch.delenv("AIRFLOW_CONN_LNOB_ALERT_SMTP", raising=False)
-    failure = alerts.Failure("lnob_nightly", "manual__x", "publish", -1, 1, "2027-01-05T00:00:00+00:00",
-                             "RuntimeError: boom", "http://localhost:8080/dags/lnob_nightly/runs/manual__x")
+    failure = alerts.Failure(
+        "lnob_nightly",
+        "manual__x",
+        "publish",
+        -1,
+        1,
+        "2027-01-05T00:00:00+00:00",
+        "RuntimeError: boom",
+        "http://localhost:8080/dags/lnob_nightly/runs/manual__x",
+    )
     assert alerts.send(failure) == []
     assert "alert through lnob_alert_webhook failed" in caplog.text

@@ -82,8 +82,11 @@ def _raw_submissions(db) -> dict[int, set]:
 
 def _ledger(db, source_id: str) -> list[tuple]:
     with db.cursor() as cur:
-        cur.execute("""select delivery_id, file_name, status from lnob_meta.delivery_ledger
-                       where source_id = %s order by delivery_id""", (source_id,))
+        cur.execute(
+            """select delivery_id, file_name, status from lnob_meta.delivery_ledger
+                       where source_id = %s order by delivery_id""",
+            (source_id,),
+        )
         return cur.fetchall()
 
 
@@ -96,8 +99,10 @@ def _fetch_and_load(url: str, run_id: str, server) -> tuple[dict, list[dict]]:
     DAG's own stage functions, as its tasks call them."""
     night = date.fromisoformat(NIGHT)
     fetched = pipeline.fetch_source(url, run_id, night, KOBO, _endpoint(server))
-    loaded = [pipeline.gate_raw(url, run_id, pipeline.load_raw(url, run_id, d))
-              for d in pipeline.extract(url, run_id, night)]
+    loaded = [
+        pipeline.gate_raw(url, run_id, pipeline.load_raw(url, run_id, d))
+        for d in pipeline.extract(url, run_id, night)
+    ]
     return fetched, loaded
 
 
@@ -109,17 +114,35 @@ class _Down(set):
 
 
 def _night_by_dag(server, registry_path: Path) -> tuple[dict, str]:
-    connection = json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": int(server.url.rsplit(":", 1)[1]),
-                             "schema": "http", "password": TOKEN})
-    run = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1500,
-               env={"LNOB_TASK_RETRIES": "0", "AIRFLOW_CONN_LNOB_KOBO_BRAC": connection,
-                    "LNOB_REGISTRY": str(registry_path)})
+    connection = json.dumps(
+        {
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": int(server.url.rsplit(":", 1)[1]),
+            "schema": "http",
+            "password": TOKEN,
+        }
+    )
+    run = lnob(
+        "airflow",
+        "dags",
+        "test",
+        "lnob_nightly",
+        NIGHT,
+        timeout=1500,
+        env={
+            "LNOB_TASK_RETRIES": "0",
+            "AIRFLOW_CONN_LNOB_KOBO_BRAC": connection,
+            "LNOB_REGISTRY": str(registry_path),
+        },
+    )
     summary = json.loads((settings().reports_dir / NIGHT / "summary.json").read_text())
     return summary, run.stdout[-3000:] + run.stderr[-3000:]
 
 
-def test_a_night_fetched_twice_keeps_every_submission_of_the_first_fetch(kobo, warehouse, db, tmp_path,
-                                                                         monkeypatch):
+def test_a_night_fetched_twice_keeps_every_submission_of_the_first_fetch(
+    kobo, warehouse, db, tmp_path, monkeypatch
+):
     # pages of 50 submissions, so that a fetch can fail half-way
     paged = _changed_registry(tmp_path, "paged", KOBO, lambda s: s["format"].update(page_size=50))
     monkeypatch.setenv("LNOB_REGISTRY", str(paged.path))
@@ -130,7 +153,9 @@ def test_a_night_fetched_twice_keeps_every_submission_of_the_first_fetch(kobo, w
     #    fetch task fails after landing two pages, which load; the night fails
     kobo.fail_once = _Down({f"/api/v2/assets/{src.format['asset_uid']}/data/?100"})
     summary, output = _night_by_dag(kobo, paged.path)
-    assert not summary["complete"] and any(p.startswith(f"fetch {KOBO} failed") for p in summary["problems"]), output
+    assert not summary["complete"] and any(
+        p.startswith(f"fetch {KOBO} failed") for p in summary["problems"]
+    ), output
     first = {r["_id"]: r for r in first_half[:100]}
     assert set(_raw_submissions(db)) == set(first), output
     pages_first = _pages(NIGHT)
@@ -214,8 +239,9 @@ def _load(warehouse_url, reg, source_id: str, path: Path, day: str, registry_=No
     src = (registry_ or reg).source(source_id)
     conn = psycopg2.connect(warehouse_url)
     try:
-        return load.load_delivery(conn, registry_ or reg,
-                                  load.Delivery(src.id, src.partner, day, str(path), load.file_sha256(path)))
+        return load.load_delivery(
+            conn, registry_ or reg, load.Delivery(src.id, src.partner, day, str(path), load.file_sha256(path))
+        )
     finally:
         conn.close()
 
@@ -225,17 +251,33 @@ def test_an_api_page_with_an_earlier_pages_name_adds_and_replaces_nothing(kobo, 
     subs = copy.deepcopy(kobo.all_results[:6])
     for r in subs:
         r["_id"] += 2_000_000_000
-    a = _load(warehouse, reg, KOBO, _land(tmp_path / "a", "submissions_page-0001.json", _page(subs[:3])), "2025-06-02")
-    b = _load(warehouse, reg, KOBO, _land(tmp_path / "b", "submissions_page-0001.json", _page(subs[3:])), "2025-06-02")
+    a = _load(
+        warehouse,
+        reg,
+        KOBO,
+        _land(tmp_path / "a", "submissions_page-0001.json", _page(subs[:3])),
+        "2025-06-02",
+    )
+    b = _load(
+        warehouse,
+        reg,
+        KOBO,
+        _land(tmp_path / "b", "submissions_page-0001.json", _page(subs[3:])),
+        "2025-06-02",
+    )
     assert a.outcome == b.outcome == "loaded" and b.superseded is None
     with db.cursor() as cur:
-        cur.execute(f"select count(distinct record_key) from raw.{KOBO} where _delivery_id in (%s, %s)",
-                    (a.delivery_id, b.delivery_id))
+        cur.execute(
+            f"select count(distinct record_key) from raw.{KOBO} where _delivery_id in (%s, %s)",
+            (a.delivery_id, b.delivery_id),
+        )
         assert cur.fetchone()[0] == 6
     assert {s for i, _, s in _ledger(db, KOBO) if i in (a.delivery_id, b.delivery_id)} == {"loaded"}
 
 
-def test_a_corrected_file_drop_replaces_the_earlier_one_and_the_ledger_says_by_which(reg, tmp_path, warehouse, db):
+def test_a_corrected_file_drop_replaces_the_earlier_one_and_the_ledger_says_by_which(
+    reg, tmp_path, warehouse, db
+):
     source = "plan_india_hotspot_survey"
     day = date(2025, 7, 1)
     (path,) = sample.generate(tmp_path, persons=200, seed=1, day=day, only=[source])
@@ -246,15 +288,26 @@ def test_a_corrected_file_drop_replaces_the_earlier_one_and_the_ledger_says_by_w
     with db.cursor() as cur:
         cur.execute(f"select _delivery_id, count(*) from raw.{source} group by 1")
         assert dict(cur.fetchall()) == {second.delivery_id: second.rows_loaded}
-        cur.execute("""select status, replaced_by, reason->>'kind', (reason->>'replaced_by')::bigint,
+        cur.execute(
+            """select status, replaced_by, reason->>'kind', (reason->>'replaced_by')::bigint,
                               change_reason, changed_at is not null
-                       from lnob_meta.delivery_ledger where delivery_id = %s""", (first.delivery_id,))
+                       from lnob_meta.delivery_ledger where delivery_id = %s""",
+            (first.delivery_id,),
+        )
         status, replaced_by, kind, reason_by, why, stamped = cur.fetchone()
         assert (status, replaced_by, kind, reason_by, stamped) == (
-            "superseded", second.delivery_id, "replaced", second.delivery_id, True)
+            "superseded",
+            second.delivery_id,
+            "replaced",
+            second.delivery_id,
+            True,
+        )
         assert str(second.delivery_id) in why
-        cur.execute("""select action, status from lnob_meta.delivery_events where delivery_id = %s
-                       order by event_id""", (first.delivery_id,))
+        cur.execute(
+            """select action, status from lnob_meta.delivery_events where delivery_id = %s
+                       order by event_id""",
+            (first.delivery_id,),
+        )
         assert cur.fetchall() == [("load", "loaded"), ("replace", "superseded")]
 
 
@@ -270,15 +323,18 @@ def subs_members(subs: list[dict]) -> list:
 
 def _staged(db, delivery_id: int) -> int:
     with db.cursor() as cur:
-        cur.execute(f"select count(*) from staging.stg_{KOBO}__household_members where delivery_id = %s",
-                    (delivery_id,))
+        cur.execute(
+            f"select count(*) from staging.stg_{KOBO}__household_members where delivery_id = %s",
+            (delivery_id,),
+        )
         return cur.fetchone()[0]
 
 
 def _harmonised_from(db, delivery_id: int) -> int:
     with db.cursor() as cur:
-        cur.execute("select count(*) from intermediate.int_persons_harmonised where delivery_id = %s",
-                    (delivery_id,))
+        cur.execute(
+            "select count(*) from intermediate.int_persons_harmonised where delivery_id = %s", (delivery_id,)
+        )
         return cur.fetchone()[0]
 
 
@@ -287,48 +343,78 @@ def test_unload_then_reload_restores_the_same_rows(kobo, reg, tmp_path, warehous
     for r in subs:
         r["_id"] += 1_000_000_000
     folder = tmp_path / "brac_bangladesh" / "2025-06-01"
-    original = _load(warehouse, reg, KOBO, _land(folder, "submissions_page-0001.json", _page(subs)), "2025-06-01")
+    original = _load(
+        warehouse, reg, KOBO, _land(folder, "submissions_page-0001.json", _page(subs)), "2025-06-01"
+    )
     edit = copy.deepcopy(subs[2])
-    edit["meta/deprecatedID"], edit["meta/instanceID"] = edit["meta/instanceID"], "uuid:00000000-0000-4000-8000-00000000e417"
+    edit["meta/deprecatedID"], edit["meta/instanceID"] = (
+        edit["meta/instanceID"],
+        "uuid:00000000-0000-4000-8000-00000000e417",
+    )
     edit["_submission_time"] = _later(edit["_submission_time"])
     edit_path = _land(folder, "submissions_page-0002.json", _page([edit]))
     edited = _load(warehouse, reg, KOBO, edit_path, "2025-06-01")
     assert original.outcome == edited.outcome == "loaded"
     before = _raw_rows(db, KOBO)
 
-    out = lnob("delivery", "unload", str(edited.delivery_id), "--reason", "partner withdrew the edit",
-               env={"LNOB_ACTOR": "test-operator"})
+    out = lnob(
+        "delivery",
+        "unload",
+        str(edited.delivery_id),
+        "--reason",
+        "partner withdrew the edit",
+        env={"LNOB_ACTOR": "test-operator"},
+    )
     assert out.returncode == 0, out.stderr
     with db.cursor() as cur:
         cur.execute(f"select count(*) from raw.{KOBO} where _delivery_id = %s", (edited.delivery_id,))
         assert cur.fetchone()[0] == 0
-        cur.execute(f"""select count(*) filter (where _superseded_by is null), count(*) from raw.{KOBO}
-                        where record_key = %s""", (edit["_id"],))
+        cur.execute(
+            f"""select count(*) filter (where _superseded_by is null), count(*) from raw.{KOBO}
+                        where record_key = %s""",
+            (edit["_id"],),
+        )
         current, total = cur.fetchone()
         assert current == total == len(edit["hh_roster"])  # the earlier version is current again
-        cur.execute("""select status, changed_by, change_reason, rows_loaded, reason->>'kind'
-                       from lnob_meta.delivery_ledger where delivery_id = %s""", (edited.delivery_id,))
+        cur.execute(
+            """select status, changed_by, change_reason, rows_loaded, reason->>'kind'
+                       from lnob_meta.delivery_ledger where delivery_id = %s""",
+            (edited.delivery_id,),
+        )
         assert cur.fetchone() == ("unloaded", "test-operator", "partner withdrew the edit", 0, "unloaded")
     # staging and the harmonised persons follow on the next transform: the edit's rows go, the
     # earlier version of the submission is the current person again
     pipeline.transform_stage(warehouse, "after-unload")
-    assert _staged(db, edited.delivery_id) == 0 and _staged(db, original.delivery_id) == len(subs_members(subs))
+    assert _staged(db, edited.delivery_id) == 0 and _staged(db, original.delivery_id) == len(
+        subs_members(subs)
+    )
     assert _harmonised_from(db, edited.delivery_id) == 0
     assert _harmonised_from(db, original.delivery_id) == len(subs_members(subs))
     again = lnob("delivery", "unload", str(edited.delivery_id), "--reason", "twice")
     assert again.returncode == 2 and "is unloaded, not loaded" in again.stderr
 
-    out = lnob("delivery", "reload", str(edited.delivery_id), "--reason", "edit confirmed",
-               env={"LNOB_ACTOR": "test-operator"})
+    out = lnob(
+        "delivery",
+        "reload",
+        str(edited.delivery_id),
+        "--reason",
+        "edit confirmed",
+        env={"LNOB_ACTOR": "test-operator"},
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     assert json.loads(out.stdout)["delivery_id"] == edited.delivery_id
     assert _raw_rows(db, KOBO) == before  # the same rows, lineage, row numbers and supersession
     with db.cursor() as cur:
-        cur.execute("""select action, status, actor, reason, rows_loaded from lnob_meta.delivery_events
-                       where delivery_id = %s order by event_id""", (edited.delivery_id,))
-        assert cur.fetchall() == [("load", "loaded", "pipeline", None, len(edit["hh_roster"])),
-                                  ("unload", "unloaded", "test-operator", "partner withdrew the edit", 0),
-                                  ("reload", "loaded", "test-operator", "edit confirmed", len(edit["hh_roster"]))]
+        cur.execute(
+            """select action, status, actor, reason, rows_loaded from lnob_meta.delivery_events
+                       where delivery_id = %s order by event_id""",
+            (edited.delivery_id,),
+        )
+        assert cur.fetchall() == [
+            ("load", "loaded", "pipeline", None, len(edit["hh_roster"])),
+            ("unload", "unloaded", "test-operator", "partner withdrew the edit", 0),
+            ("reload", "loaded", "test-operator", "edit confirmed", len(edit["hh_roster"])),
+        ]
     pipeline.transform_stage(warehouse, "after-reload")
     assert _staged(db, edited.delivery_id) == len(edit["hh_roster"])
     assert _harmonised_from(db, edited.delivery_id) == len(edit["hh_roster"])
@@ -348,8 +434,11 @@ def project_copy(tmp_path, monkeypatch):
     """The project with a copy of its GX context: a test that changes a contract must not rewrite
     the committed suites."""
     project = tmp_path / "project"
-    shutil.copytree(PROJECT / "expectations", project / "expectations",
-                    ignore=shutil.ignore_patterns("data_docs", "validations"))
+    shutil.copytree(
+        PROJECT / "expectations",
+        project / "expectations",
+        ignore=shutil.ignore_patterns("data_docs", "validations"),
+    )
     for shared in ("dbt_project", "include"):
         (project / shared).symlink_to(PROJECT / shared)
     monkeypatch.setenv("LNOB_PROJECT_DIR", str(project))
@@ -369,13 +458,17 @@ def _changed_registry(tmp_path: Path, name: str, source_id: str, change) -> regi
 def _retype(field: str, new_type: str):
     def change(src):
         next(f for f in src["fields"] if f["name"] == field)["type"] = new_type
+
     return change
 
 
 def _column_type(db, table: str, column: str) -> str:
     with db.cursor() as cur:
-        cur.execute("""select data_type from information_schema.columns
-                       where table_schema = 'raw' and table_name = %s and column_name = %s""", (table, column))
+        cur.execute(
+            """select data_type from information_schema.columns
+                       where table_schema = 'raw' and table_name = %s and column_name = %s""",
+            (table, column),
+        )
         row = cur.fetchone()
         return row[0] if row else None
 
@@ -395,8 +488,9 @@ def aavn_restored(reg, warehouse):
     conn.close()
 
 
-def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_path, project_copy, warehouse, db,
-                                                                     aavn_restored):
+def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(
+    reg, tmp_path, project_copy, warehouse, db, aavn_restored
+):
     import csv
 
     source = "aavn_household_survey"
@@ -404,18 +498,23 @@ def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_p
     first = _load(warehouse, reg, source, first_file, "2025-08-01")
     assert first.outcome == "loaded" and _column_type(db, source, "age") == "bigint"
     with db.cursor() as cur:
-        cur.execute(f"select _row_number, age from raw.{source} where _delivery_id = %s", (first.delivery_id,))
+        cur.execute(
+            f"select _row_number, age from raw.{source} where _delivery_id = %s", (first.delivery_id,)
+        )
         ages_before = dict(cur.fetchall())
 
     # the registry now says: age is text (a partner sends "forty"), household_id is no longer sent
     def change(src):
         _retype("age", "text")(src)
         src["fields"] = [f for f in src["fields"] if f["name"] != "household_id"]
+
     changed = _changed_registry(tmp_path, "changed", source, change)
     ctx = gates.context()
     assert not gates.raw_suite_is_current(ctx, changed, source)  # the committed suite is outdated now
 
-    (second_file,) = sample.generate(tmp_path / "n2", persons=120, seed=4, day=date(2025, 8, 2), only=[source])
+    (second_file,) = sample.generate(
+        tmp_path / "n2", persons=120, seed=4, day=date(2025, 8, 2), only=[source]
+    )
     with second_file.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     drop = rows[0].index("household_id")
@@ -431,13 +530,20 @@ def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_p
     assert _column_type(db, source, "age") == "text"
     assert _column_type(db, source, "household_id") == "text"
     with db.cursor() as cur:
-        cur.execute(f"select _row_number, age from raw.{source} where _delivery_id = %s", (first.delivery_id,))
+        cur.execute(
+            f"select _row_number, age from raw.{source} where _delivery_id = %s", (first.delivery_id,)
+        )
         assert dict(cur.fetchall()) == {k: str(v) for k, v in ages_before.items()}
-        cur.execute(f"""select count(*) filter (where age = 'forty'), count(household_id),
+        cur.execute(
+            f"""select count(*) filter (where age = 'forty'), count(household_id),
                                count(*) filter (where household_id is null)
-                        from raw.{source} where _delivery_id = %s""", (second.delivery_id,))
+                        from raw.{source} where _delivery_id = %s""",
+            (second.delivery_id,),
+        )
         assert cur.fetchone() == (1, 0, second.rows_loaded)
-        cur.execute(f"select count(household_id) from raw.{source} where _delivery_id = %s", (first.delivery_id,))
+        cur.execute(
+            f"select count(household_id) from raw.{source} where _delivery_id = %s", (first.delivery_id,)
+        )
         assert cur.fetchone()[0] == first.rows_loaded
 
     # the raw gate follows the contract: no age range on text, no household_id required
@@ -445,16 +551,21 @@ def test_a_contract_change_migrates_raw_and_its_gate_on_the_next_load(reg, tmp_p
     assert result.success, result.describe()
     ctx = gates.context()
     assert gates.raw_suite_is_current(ctx, changed, source)
-    suite = json.loads((project_copy / "expectations" / "gx" / "expectations" / f"raw__{source}.json").read_text())
+    suite = json.loads(
+        (project_copy / "expectations" / "gx" / "expectations" / f"raw__{source}.json").read_text()
+    )
     columns = {e["kwargs"].get("column") for e in suite["expectations"]}
     assert "household_id" not in columns and "person_id" in columns
-    assert not any(e["type"] == "expect_column_values_to_be_between" and e["kwargs"].get("column") == "age"
-                   for e in suite["expectations"])
+    assert not any(
+        e["type"] == "expect_column_values_to_be_between" and e["kwargs"].get("column") == "age"
+        for e in suite["expectations"]
+    )
 
     # narrowing back to integer does not fit "forty": refused, naming source, column and value
     def narrow(src):
         change(src)
         _retype("age", "integer")(src)
+
     narrowed = _changed_registry(tmp_path, "narrowed", source, narrow)
     (third_file,) = sample.generate(tmp_path / "n3", persons=50, seed=5, day=date(2025, 8, 3), only=[source])
     with pytest.raises(load.RawMigrationError) as err:
@@ -492,8 +603,10 @@ def test_an_existing_ledger_migrates_to_the_new_statuses(warehouse, db):
                            values ('x', 'p', '2025-01-01', 'f.csv', '/f.csv', 'abc', 'loaded', 3)""")
             meta.ensure(cur)
             meta.ensure(cur)  # idempotent
-            cur.execute("update lnob_meta.delivery_ledger set status = 'unloaded', changed_by = 'me', "
-                        "replaced_by = null, changed_at = now(), change_reason = 'why' returning rows_loaded")
+            cur.execute(
+                "update lnob_meta.delivery_ledger set status = 'unloaded', changed_by = 'me', "
+                "replaced_by = null, changed_at = now(), change_reason = 'why' returning rows_loaded"
+            )
             assert cur.fetchone() == (3,)
             with pytest.raises(psycopg2.errors.CheckViolation):
                 cur.execute("update lnob_meta.delivery_ledger set status = 'gone'")

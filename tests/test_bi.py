@@ -59,15 +59,32 @@ def reader(night, warehouse_url):
 # --- labels beside codes ------------------------------------------------------------------------
 
 LABELLED = {  # view: (code column, label column) pairs
-    "bi_sdg_observation": [("reporting_type", "reporting_type_label"), ("sex", "sex_label"), ("age", "age_label"),
-                           ("urbanisation", "urbanisation_label"), ("disability_status", "disability_status_label"),
-                           ("composite_breakdown", "composite_breakdown_label"), ("unit_measure", "unit_measure_label"),
-                           ("obs_status", "obs_status_label"), ("ref_area", "area_name"), ("series", "series_name")],
-    "bi_lnob_gap": [("group_code", "group_label"), ("group_dimension", "group_dimension_label"),
-                    ("group_obs_status", "group_obs_status_label"), ("country_m49", "country_name"),
-                    ("ref_area", "area_name"), ("series", "series_name")],
-    "bi_evidence_map": [("group_code", "group_label"), ("group_dimension", "group_dimension_label"),
-                        ("country_m49", "country_name"), ("series", "series_name")],
+    "bi_sdg_observation": [
+        ("reporting_type", "reporting_type_label"),
+        ("sex", "sex_label"),
+        ("age", "age_label"),
+        ("urbanisation", "urbanisation_label"),
+        ("disability_status", "disability_status_label"),
+        ("composite_breakdown", "composite_breakdown_label"),
+        ("unit_measure", "unit_measure_label"),
+        ("obs_status", "obs_status_label"),
+        ("ref_area", "area_name"),
+        ("series", "series_name"),
+    ],
+    "bi_lnob_gap": [
+        ("group_code", "group_label"),
+        ("group_dimension", "group_dimension_label"),
+        ("group_obs_status", "group_obs_status_label"),
+        ("country_m49", "country_name"),
+        ("ref_area", "area_name"),
+        ("series", "series_name"),
+    ],
+    "bi_evidence_map": [
+        ("group_code", "group_label"),
+        ("group_dimension", "group_dimension_label"),
+        ("country_m49", "country_name"),
+        ("series", "series_name"),
+    ],
 }
 
 
@@ -75,21 +92,29 @@ def test_the_reader_sees_a_label_beside_every_code_without_reading_reference(rea
     with reader.cursor() as cur:
         for view, pairs in LABELLED.items():
             for code, label in pairs:
-                cur.execute(f"select count(*), count(*) filter (where {code} is not null and {label} is null) "
-                            f"from marts.{view}")
+                cur.execute(
+                    f"select count(*), count(*) filter (where {code} is not null and {label} is null) "
+                    f"from marts.{view}"
+                )
                 rows, unlabelled = cur.fetchone()
                 assert rows > 0, view
-                assert unlabelled == 0, f"{view}.{code}: {unlabelled} of {rows} rows have a code and no {label}"
+                assert unlabelled == 0, (
+                    f"{view}.{code}: {unlabelled} of {rows} rows have a code and no {label}"
+                )
         cur.execute("select distinct sex, sex_label from marts.bi_sdg_observation where sex = '_T'")
         assert cur.fetchall() == [("_T", "Both sexes or no breakdown by sex")]
-        cur.execute("select distinct obs_status, obs_status_label, is_suppressed from marts.bi_sdg_observation "
-                    "where obs_status = 'Q'")
+        cur.execute(
+            "select distinct obs_status, obs_status_label, is_suppressed from marts.bi_sdg_observation "
+            "where obs_status = 'Q'"
+        )
         assert cur.fetchall() == [("Q", "Missing value; suppressed", True)]
         cur.execute("select label from marts.dim_sdmx_code where codelist_id = 'CL_AGE' and code = 'Y0T4'")
         assert cur.fetchone() == ("under 5 years old",)
         # the partnership's groups carry the registry's labels, not the global "Custom code 01"
-        cur.execute("select code, label from marts.dim_sdmx_code where codelist_id = 'CL_CUST_BREAKDOWN' "
-                    "and code = 'C01'")
+        cur.execute(
+            "select code, label from marts.dim_sdmx_code where codelist_id = 'CL_CUST_BREAKDOWN' "
+            "and code = 'C01'"
+        )
         assert cur.fetchone() == ("C01", "Ethnic minority")
         cur.execute("select distinct group_label from marts.bi_lnob_gap where group_code = 'PD'")
         assert cur.fetchall() == [("Persons with disability",)]
@@ -109,8 +134,14 @@ def test_every_published_table_view_and_column_carries_its_description(reader):
                        where c.relnamespace = 'marts'::regnamespace and c.relkind in ('r', 'v', 'm', 'p')
                        order by 1""")
         relations = cur.fetchall()
-        assert {"bi_sdg_observation", "bi_lnob_gap", "bi_evidence_map", "dim_sdmx_code",
-                "fct_sdg_observation", "mart_lnob_gap"} <= {r[0] for r in relations}
+        assert {
+            "bi_sdg_observation",
+            "bi_lnob_gap",
+            "bi_evidence_map",
+            "dim_sdmx_code",
+            "fct_sdg_observation",
+            "mart_lnob_gap",
+        } <= {r[0] for r in relations}
         undocumented = [name for name, _, comment in relations if not (comment or "").strip()]
         assert not undocumented, f"published without a description: {undocumented}"
         cur.execute("""select c.relname, a.attname from pg_attribute a join pg_class c on c.oid = a.attrelid
@@ -120,13 +151,16 @@ def test_every_published_table_view_and_column_carries_its_description(reader):
                        order by 1, 2""")
         missing = cur.fetchall()
         assert not missing, f"columns published without a description: {missing}"
-        cur.execute("select col_description('marts.bi_sdg_observation'::regclass, "
-                    "(select attnum from pg_attribute where attrelid = 'marts.bi_sdg_observation'::regclass "
-                    "and attname = 'sex_label'))")
+        cur.execute(
+            "select col_description('marts.bi_sdg_observation'::regclass, "
+            "(select attnum from pg_attribute where attrelid = 'marts.bi_sdg_observation'::regclass "
+            "and attname = 'sex_label'))"
+        )
         assert "Both sexes" in cur.fetchone()[0]
 
 
 # --- GX Data Docs offline ------------------------------------------------------------------------
+
 
 def _offline_page(browser):
     """A page whose every request off this machine is aborted (and recorded)."""
@@ -135,7 +169,9 @@ def _offline_page(browser):
 
     def route(r):
         url = r.request.url
-        if url.startswith(("file://", "data:", "blob:")) or re.match(r"https?://(127\.0\.0\.1|localhost)[:/]", url):
+        if url.startswith(("file://", "data:", "blob:")) or re.match(
+            r"https?://(127\.0\.0\.1|localhost)[:/]", url
+        ):
             r.continue_()
         else:
             blocked.append(url)
@@ -157,7 +193,9 @@ def test_gx_data_docs_render_with_the_network_blocked(night, session_dir):
         text = page_file.read_text()
         assert not re.search(r"<(script|link)[^>]*(src|href)=\"https?://", text), page_file
         assert "integrity=" not in text, page_file
-    result_page = next(p for p in pages if "validations" in p.parts and "marts__fct_sdg_observation" in str(p))
+    result_page = next(
+        p for p in pages if "validations" in p.parts and "marts__fct_sdg_observation" in str(p)
+    )
 
     ensure_chromium()
     with sync_playwright() as p:
@@ -193,9 +231,12 @@ def test_gx_data_docs_render_with_the_network_blocked(night, session_dir):
 def test_make_offline_names_a_cdn_file_it_has_no_copy_of(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    (site / "index.html").write_text('<html><head><script src="https://cdn.example.org/lib@9/x.js"></script>'
-                                     '</head><body>x</body></html>')
-    with pytest.raises(data_docs.DataDocsError, match=r"https://cdn.example.org/lib@9/x.js.*no copy is vendored"):
+    (site / "index.html").write_text(
+        '<html><head><script src="https://cdn.example.org/lib@9/x.js"></script></head><body>x</body></html>'
+    )
+    with pytest.raises(
+        data_docs.DataDocsError, match=r"https://cdn.example.org/lib@9/x.js.*no copy is vendored"
+    ):
         data_docs.make_offline(site)
 
 
@@ -205,14 +246,21 @@ def test_make_offline_rewrites_by_relative_path_and_is_idempotent(tmp_path):
     nested.mkdir(parents=True)
     (site / "index.html").write_text("<html></html>")
     page = nested / "result.html"
-    page.write_text('<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>'
-                    '<script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" '
-                    'integrity="sha384-x" crossorigin="anonymous"></script>'
-                    '<a href="https://greatexpectations.io">GX</a>')
+    page.write_text(
+        '<link rel="stylesheet" href="https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"/>'
+        '<script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js" '
+        'integrity="sha384-x" crossorigin="anonymous"></script>'
+        '<a href="https://greatexpectations.io">GX</a>'
+    )
     assert data_docs.make_offline(site) == 2
     text = page.read_text()
-    assert 'href="../../../static/vendor/maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"' in text
-    assert '<script src="../../../static/vendor/stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js">' in text
+    assert (
+        'href="../../../static/vendor/maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css"' in text
+    )
+    assert (
+        '<script src="../../../static/vendor/stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js">'
+        in text
+    )
     assert 'href="https://greatexpectations.io"' in text  # a link is not a download: left as it is
     assert (site / "static/vendor/stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js").is_file()
     assert data_docs.make_offline(site) == 0
@@ -249,8 +297,15 @@ def superset_ui(night, warehouse_url, session_dir):
     try:
         superset.wait_up(base, server, log)
         info = warehouse.ConnInfo.from_url(warehouse_url)
-        target = superset.Target(url=base, admin_user="admin", admin_password=ADMIN_PASSWORD, host="127.0.0.1",
-                                 port=info.port, dbname=info.dbname, reader_password=roles.reader_password())
+        target = superset.Target(
+            url=base,
+            admin_user="admin",
+            admin_password=ADMIN_PASSWORD,
+            host="127.0.0.1",
+            port=info.port,
+            dbname=info.dbname,
+            reader_password=roles.reader_password(),
+        )
         done = superset.setup(target)
         assert any("imported" in line for line in done), done
         assert superset.setup(target)[0] == done[0]  # a second import overwrites, nothing doubles
@@ -279,12 +334,17 @@ def test_superset_reads_the_warehouse_as_lnob_bi_reader_and_nothing_else(superse
     http = _api(target)
     (db,) = http.get(f"{base}/api/v1/database/", timeout=60).json()["result"]
     assert db["database_name"] == "LNOB marts"
-    uri = http.get(f"{base}/api/v1/database/{db['id']}/connection", timeout=60).json()["result"]["sqlalchemy_uri"]
+    uri = http.get(f"{base}/api/v1/database/{db['id']}/connection", timeout=60).json()["result"][
+        "sqlalchemy_uri"
+    ]
     assert uri.startswith("postgresql+psycopg2://lnob_bi_reader:XXXXXXXXXX@127.0.0.1:"), uri
 
     def sql(query: str) -> dict:
-        return http.post(f"{base}/api/v1/sqllab/execute/", timeout=120,
-                         json={"database_id": db["id"], "sql": query, "runAsync": False, "schema": "marts"}).json()
+        return http.post(
+            f"{base}/api/v1/sqllab/execute/",
+            timeout=120,
+            json={"database_id": db["id"], "sql": query, "runAsync": False, "schema": "marts"},
+        ).json()
 
     # the login SQL Lab's queries run as (Superset refuses current_user, not pg_backend_pid)
     who = sql("select usename as who from pg_stat_activity where pid = pg_backend_pid()")
@@ -299,7 +359,9 @@ def test_superset_reads_the_warehouse_as_lnob_bi_reader_and_nothing_else(superse
     undescribed = [c["column_name"] for c in columns if not (c.get("description") or "").strip()]
     assert not undescribed, f"Superset shows no description for {undescribed}"
     described = {c["column_name"]: c["description"] for c in columns}
-    assert described["group_label"].strip() == "The group's name."  # the dbt yml's words, via the column comment
+    assert (
+        described["group_label"].strip() == "The group's name."
+    )  # the dbt yml's words, via the column comment
 
 
 def _login(page, base: str) -> None:
@@ -315,8 +377,10 @@ def test_the_dashboard_shows_the_gap_by_group_and_country_with_labels(superset_u
 
     base, _ = superset_ui
     with reader.cursor() as cur:
-        cur.execute("select distinct group_label, group_code, country_name, country_m49 from marts.bi_lnob_gap "
-                    "where not is_suppressed")
+        cur.execute(
+            "select distinct group_label, group_code, country_name, country_m49 from marts.bi_lnob_gap "
+            "where not is_suppressed"
+        )
         rows = cur.fetchall()
     labels = {r[0] for r in rows} | {r[2] for r in rows}
     codes = {r[1] for r in rows} | {r[3] for r in rows}
@@ -342,7 +406,8 @@ def test_the_dashboard_shows_the_gap_by_group_and_country_with_labels(superset_u
                 expect(page.get_by_text(title, exact=True).first).to_be_visible(timeout=60_000)
             # the gap chart: ECharts draws on a canvas, from the rows its query returned
             gap_chart = page.locator(".dashboard-component-chart-holder").filter(
-                has_text="LNOB gap by group and country")
+                has_text="LNOB gap by group and country"
+            )
             canvas = gap_chart.locator("canvas").first
             expect(canvas).to_be_visible(timeout=90_000)
             page.wait_for_timeout(1500)  # the bars' entry animation
@@ -362,7 +427,8 @@ def test_the_dashboard_shows_the_gap_by_group_and_country_with_labels(superset_u
             expect(evidence.get_by_text("Gaps (nobody holds data)").first).to_be_visible()
             suppression = next(c for c in charts.values() if "bi_sdg_observation" in c["query"])
             assert suppression["status"] == "success" and all(
-                0 <= row["suppressed_share"] <= 100 for row in suppression["data"])
+                0 <= row["suppressed_share"] <= 100 for row in suppression["data"]
+            )
             page.screenshot(path=str(shots / "bi-superset-dashboard.png"), full_page=True)
             gap_chart.screenshot(path=str(shots / "bi-superset-gap-chart.png"))
 
@@ -374,8 +440,10 @@ def test_the_dashboard_shows_the_gap_by_group_and_country_with_labels(superset_u
             row.locator("[aria-label=edit]").click()
             dialog = page.get_by_role("dialog")
             uri = dialog.locator("input[name=sqlalchemy_uri]")
-            expect(uri).to_have_value(re.compile(r"^postgresql\+psycopg2://lnob_bi_reader:XXXXXXXXXX@127\.0\.0\.1:\d+/"),
-                                      timeout=30_000)
+            expect(uri).to_have_value(
+                re.compile(r"^postgresql\+psycopg2://lnob_bi_reader:XXXXXXXXXX@127\.0\.0\.1:\d+/"),
+                timeout=30_000,
+            )
             dialog.get_by_role("button", name="Test connection").click()
             expect(page.get_by_text("Connection looks good!").first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(shots / "bi-superset-database.png"))

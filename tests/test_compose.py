@@ -19,7 +19,13 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "reference" / "compose" / "compose-spec.json"
 COMPOSE = ROOT / "docker-compose.yml"
-AIRFLOW = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"]
+AIRFLOW = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+]
 LONG_RUNNING = ["airflow-db", "redis", "warehouse", *AIRFLOW, "superset-db", "superset"]
 ONE_SHOT = ["airflow-init", "warehouse-init", "superset-init", "superset-setup"]
 
@@ -47,7 +53,9 @@ def test_the_schema_is_vendored_with_its_licence_and_source():
 def test_every_service_the_readme_names_is_there(services):
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Running in production", 1)[1].split("\n## ", 1)[0]
-    named = set(re.findall(r"`([a-z][a-z0-9-]+)`", section)) & (set(LONG_RUNNING) | set(ONE_SHOT) | {"flower"})
+    named = set(re.findall(r"`([a-z][a-z0-9-]+)`", section)) & (
+        set(LONG_RUNNING) | set(ONE_SHOT) | {"flower"}
+    )
     assert set(LONG_RUNNING) | set(ONE_SHOT) <= named, "README does not name every service"
     for name in named:
         assert name in services, f"README names {name}, compose has no such service"
@@ -74,8 +82,14 @@ def test_airflow_runs_celery_on_redis_with_airflow_3_settings(services):
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
         assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
-        for secret in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY"):
-            assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", env[secret]), f"{name}: {secret} must come from .env"
+        for secret in (
+            "AIRFLOW__API_AUTH__JWT_SECRET",
+            "AIRFLOW__API__SECRET_KEY",
+            "AIRFLOW__CORE__FERNET_KEY",
+        ):
+            assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", env[secret]), (
+                f"{name}: {secret} must come from .env"
+            )
         assert "airflow-db" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
@@ -94,18 +108,32 @@ def test_compose_runs_the_celery_configuration_the_scale_out_test_runs(services)
     from lnob import airflow_env
 
     local = airflow_env.celery_environment(
-        "postgresql://lnob:x@127.0.0.1:5432/lnob", "postgresql+psycopg2://airflow:x@127.0.0.1:5432/airflow",
-        "redis://127.0.0.1:6379/0", "http://127.0.0.1:8080", jwt_secret="x")
+        "postgresql://lnob:x@127.0.0.1:5432/lnob",
+        "postgresql+psycopg2://airflow:x@127.0.0.1:5432/airflow",
+        "redis://127.0.0.1:6379/0",
+        "http://127.0.0.1:8080",
+        jwt_secret="x",
+    )
     base = airflow_env.environment("postgresql://lnob:x@127.0.0.1:5432/lnob")
-    celery_names = {k for k in local if k not in base or local[k] != base[k]} - {"AIRFLOW_CONN_LNOB_WAREHOUSE"}
-    assert {"AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__CORE__HOSTNAME_CALLABLE"} <= celery_names
+    celery_names = {k for k in local if k not in base or local[k] != base[k]} - {
+        "AIRFLOW_CONN_LNOB_WAREHOUSE"
+    }
+    assert {
+        "AIRFLOW__CORE__EXECUTOR",
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE",
+    } <= celery_names
     for name in AIRFLOW:
         env = services[name]["environment"]
         missing = celery_names - set(env)
         assert not missing, f"{name} lacks {sorted(missing)}"
-        for var in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__HOSTNAME_CALLABLE",
-                    "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER"):
+        for var in (
+            "AIRFLOW__CORE__EXECUTOR",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE",
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER",
+        ):
             assert env[var] == local[var], (name, var)
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql")
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].endswith("/execution/")
@@ -113,7 +141,10 @@ def test_compose_runs_the_celery_configuration_the_scale_out_test_runs(services)
         assert int(env["LNOB_TASK_RETRIES"]) >= 1 and int(env["LNOB_TASK_RETRY_DELAY"]) > 0
         assert int(env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]) > 0
     # the callable exists and names the worker as the scale-out test expects
-    assert airflow_env.worker_hostname.__module__ + ".worker_hostname" == local["AIRFLOW__CORE__HOSTNAME_CALLABLE"]
+    assert (
+        airflow_env.worker_hostname.__module__ + ".worker_hostname"
+        == local["AIRFLOW__CORE__HOSTNAME_CALLABLE"]
+    )
     # scalable: `docker compose up -d --scale airflow-worker=N`
     worker = services["airflow-worker"]
     assert "container_name" not in worker and "hostname" not in worker
@@ -124,7 +155,9 @@ def test_the_redis_broker_is_the_one_the_workers_use(services):
     assert redis["image"].startswith("redis:")
     assert "6379" in [str(p) for p in redis.get("expose", [])]
     for name in AIRFLOW:
-        assert services[name]["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://:@redis:6379/")
+        assert services[name]["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith(
+            "redis://:@redis:6379/"
+        )
 
 
 def test_long_running_services_have_health_checks(services):
@@ -162,7 +195,9 @@ def test_superset_reads_the_warehouse_as_lnob_bi_reader(services):
     assert env["LNOB_SUPERSET_DATABASE_HOST"] == "warehouse"
     assert setup["depends_on"]["superset"]["condition"] == "service_healthy"
     assert setup["depends_on"]["warehouse-init"]["condition"] == "service_completed_successfully"
-    assert services["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
+    assert (
+        services["superset"]["depends_on"]["superset-init"]["condition"] == "service_completed_successfully"
+    )
     # the roles are created before anyone reads, and with the same reader password everywhere
     init = services["warehouse-init"]
     assert init["entrypoint"] == ["lnob"] and init["command"] == ["warehouse", "roles"]
@@ -171,14 +206,19 @@ def test_superset_reads_the_warehouse_as_lnob_bi_reader(services):
         assert services[name]["environment"]["LNOB_BI_READER_PASSWORD"] == env["LNOB_BI_READER_PASSWORD"]
     assert roles.READER == "lnob_bi_reader"
     # the assets superset-setup imports are in the lnob image
-    assert re.search(r"^COPY .*bi/superset/assets /opt/lnob/bi/superset/assets$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert re.search(
+        r"^COPY .*bi/superset/assets /opt/lnob/bi/superset/assets$", (ROOT / "Dockerfile").read_text(), re.M
+    )
 
 
 def test_production_superset_is_the_one_the_tests_run(services):
     """Same pins (requirements-superset.txt, what lnob.superset.ensure_venv installs for the tests
     and `make superset`), same configuration file, the image tagged with the pinned version."""
-    pinned = re.search(r"^apache[-_]superset==(\S+)$", (ROOT / "requirements-superset.txt").read_text(), re.M,
-                       ).group(1)
+    pinned = re.search(
+        r"^apache[-_]superset==(\S+)$",
+        (ROOT / "requirements-superset.txt").read_text(),
+        re.M,
+    ).group(1)
     dockerfile = ROOT / "bi" / "superset" / "Dockerfile"
     text = dockerfile.read_text()
     assert "pip install --no-cache-dir -r /opt/superset/requirements-superset.txt" in text
@@ -193,7 +233,9 @@ def test_production_superset_is_the_one_the_tests_run(services):
         assert "@superset-db/superset" in env["SUPERSET_METADATA_DB_URI"]
     # the configuration both read: secrets and the metadata database from the environment only
     config = (ROOT / "bi" / "superset" / "superset_config.py").read_text()
-    assert 'os.environ["SUPERSET_SECRET_KEY"]' in config and 'os.environ["SUPERSET_METADATA_DB_URI"]' in config
+    assert (
+        'os.environ["SUPERSET_SECRET_KEY"]' in config and 'os.environ["SUPERSET_METADATA_DB_URI"]' in config
+    )
     assert services["superset-db"]["image"].startswith("postgres:")
 
 
@@ -203,8 +245,15 @@ def test_the_superset_bundle_holds_the_reader_and_never_a_password():
 
     from lnob import superset
 
-    target = superset.Target(url="http://superset:8088", admin_user="admin", admin_password="admin-secret",
-                             host="warehouse", port=5432, dbname="lnob", reader_password="reader-secret")
+    target = superset.Target(
+        url="http://superset:8088",
+        admin_user="admin",
+        admin_password="admin-secret",
+        host="warehouse",
+        port=5432,
+        dbname="lnob",
+        reader_password="reader-secret",
+    )
     with zipfile.ZipFile(io.BytesIO(superset.bundle(target))) as zf:
         names = zf.namelist()
         texts = {n: zf.read(n).decode() for n in names}
@@ -217,7 +266,11 @@ def test_the_superset_bundle_holds_the_reader_and_never_a_password():
     datasets = {yaml.safe_load(t)["table_name"] for n, t in texts.items() if "/datasets/" in n}
     assert datasets == {"bi_lnob_gap", "bi_evidence_map", "bi_sdg_observation"}  # the labelled views
     (dashboard,) = [yaml.safe_load(t) for n, t in texts.items() if "/dashboards/" in n]
-    placed = {v["meta"]["uuid"] for v in dashboard["position"].values() if isinstance(v, dict) and v.get("type") == "CHART"}
+    placed = {
+        v["meta"]["uuid"]
+        for v in dashboard["position"].values()
+        if isinstance(v, dict) and v.get("type") == "CHART"
+    }
     assert placed == {yaml.safe_load(t)["uuid"] for n, t in texts.items() if "/charts/" in n}
 
 

@@ -26,8 +26,9 @@ def reg():
 @pytest.fixture(scope="module")
 def platforms(tmp_path_factory, reg):
     landing = tmp_path_factory.mktemp("generated")
-    sample.generate(landing, persons=3000, seed=21, day=NIGHT,
-                    only=["brac_uhc_survey", "aak_clm_survey", "unsd_sdg_api"])
+    sample.generate(
+        landing, persons=3000, seed=21, day=NIGHT, only=["brac_uhc_survey", "aak_clm_survey", "unsd_sdg_api"]
+    )
     server = FakePlatforms.from_landing(landing, reg)
     yield server
     server.close()
@@ -43,8 +44,11 @@ def _load_pages(warehouse_url, reg, src, pages: list[Path]) -> int:
     rows = 0
     conn = psycopg2.connect(warehouse_url)
     for page in pages:
-        result = load.load_delivery(conn, reg, load.Delivery(src.id, src.partner, NIGHT.isoformat(), str(page),
-                                                              load.file_sha256(page)))
+        result = load.load_delivery(
+            conn,
+            reg,
+            load.Delivery(src.id, src.partner, NIGHT.isoformat(), str(page), load.file_sha256(page)),
+        )
         assert result.outcome == "loaded", result.reason
         rows += result.rows_loaded
     conn.close()
@@ -56,7 +60,9 @@ def test_kobotoolbox_pages_a_500_retried_then_loaded(platforms, reg, tmp_path, w
     total = len(platforms.kobo_results)
     platforms.fail_once.add(f"/api/v2/assets/{src.format['asset_uid']}/data/?100")
     platforms.hits.clear()
-    pages = connectors.fetch(src, connectors.Endpoint(platforms.url, token=TOKEN), tmp_path, sleep=lambda s: None)
+    pages = connectors.fetch(
+        src, connectors.Endpoint(platforms.url, token=TOKEN), tmp_path, sleep=lambda s: None
+    )
     assert len(pages) == math.ceil(total / 100)
     assert len(platforms.hits) == len(pages) + 1  # the second page was asked twice
     fetched = [r for p in pages for r in json.loads(p.read_text())["results"]]
@@ -79,7 +85,9 @@ def test_odk_central_odata_pages_and_a_500(platforms, reg, tmp_path, warehouse_u
     src = _small_pages(reg.source("aak_clm_survey"), 250)
     odk_path = f"/v1/projects/{src.format['project_id']}/forms/{src.format['form_id']}.svc/Submissions"
     platforms.fail_once.add(f"{odk_path}?")  # the very first request
-    pages = connectors.fetch(src, connectors.Endpoint(platforms.url, token=TOKEN), tmp_path, sleep=lambda s: None)
+    pages = connectors.fetch(
+        src, connectors.Endpoint(platforms.url, token=TOKEN), tmp_path, sleep=lambda s: None
+    )
     assert len(pages) == math.ceil(len(platforms.odk_values) / 250)
     assert _load_pages(warehouse_url, reg, src, pages) == len(platforms.odk_values)
 
@@ -97,7 +105,9 @@ def test_refused_credentials_name_the_source_and_are_not_retried(platforms, reg,
     src = reg.source("brac_uhc_survey")
     platforms.hits.clear()
     with pytest.raises(connectors.ConnectorError) as err:
-        connectors.fetch(src, connectors.Endpoint(platforms.url, token="wrong"), tmp_path, sleep=lambda s: None)
+        connectors.fetch(
+            src, connectors.Endpoint(platforms.url, token="wrong"), tmp_path, sleep=lambda s: None
+        )
     message = str(err.value)
     assert "brac_uhc_survey (brac_bangladesh)" in message and "401" in message
     assert src.connection in message
@@ -109,8 +119,11 @@ def test_an_edited_kobotoolbox_record_supersedes_its_predecessor(platforms, reg,
     import copy
 
     src = _small_pages(reg.source("brac_uhc_survey"), 50)
-    (first,) = connectors.fetch(dataclasses.replace(src, format={**src.format, "page_size": 50}),
-                                connectors.Endpoint(platforms.url, token=TOKEN), tmp_path / "a")[:1]
+    (first,) = connectors.fetch(
+        dataclasses.replace(src, format={**src.format, "page_size": 50}),
+        connectors.Endpoint(platforms.url, token=TOKEN),
+        tmp_path / "a",
+    )[:1]
     page = json.loads(first.read_text())
     page["results"] = page["results"][:3]
     original = tmp_path / "a" / "original.json"
@@ -126,18 +139,24 @@ def test_an_edited_kobotoolbox_record_supersedes_its_predecessor(platforms, reg,
     _load_pages(warehouse_url, reg, src, [original])
     _load_pages(warehouse_url, reg, src, [edited])
     with db.cursor() as cur:
-        cur.execute("""select count(*) filter (where _superseded_by is not null),
+        cur.execute(
+            """select count(*) filter (where _superseded_by is not null),
                               count(*) filter (where _superseded_by is null),
                               count(*) filter (where _superseded_by is null and instance_id like 'uuid:00000000%%'),
                               count(distinct _superseded_by)
-                       from raw.brac_uhc_survey where record_key = %s""", (sub["_id"],))
+                       from raw.brac_uhc_survey where record_key = %s""",
+            (sub["_id"],),
+        )
         superseded, current, edited_rows, by = cur.fetchone()
     members = len(sub["hh_roster"])
     assert current == edited_rows == members  # only the edit is current
     assert superseded >= members and superseded % members == 0 and by >= 1  # every earlier version
     with db.cursor() as cur:
-        cur.execute("""select count(*) from raw.brac_uhc_survey as o join raw.brac_uhc_survey as e
+        cur.execute(
+            """select count(*) from raw.brac_uhc_survey as o join raw.brac_uhc_survey as e
                          on e._delivery_id = o._superseded_by
                        where o.record_key = %s and o._file_name = 'original.json'
-                         and e._file_name = 'edited.json' and e.record_key = o.record_key""", (sub["_id"],))
+                         and e._file_name = 'edited.json' and e.record_key = o.record_key""",
+            (sub["_id"],),
+        )
         assert cur.fetchone()[0] == members * members  # the original's rows point at the edit

@@ -52,6 +52,8 @@ def test_demo_on_an_external_warehouse(second_server, tmp_path, warehouse_url):
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
         cur.execute("select to_regclass('lnob_meta.delivery_ledger') is not null")
         if cur.fetchone()[0]:
-            cur.execute("select count(*) from lnob_meta.delivery_ledger where file_path like %s",
-                        (str(tmp_path) + "%",))
+            cur.execute(
+                "select count(*) from lnob_meta.delivery_ledger where file_path like %s",
+                (str(tmp_path) + "%",),
+            )
             assert cur.fetchone()[0] == 0

@@ -28,8 +28,17 @@ pytestmark = pytest.mark.integration
 
 NIGHT_1 = date(2026, 11, 21)
 NIGHT_2 = NIGHT_1 + timedelta(days=1)
-KEY = ("series", "ref_area", "time_period", "sex", "age", "urbanisation", "disability_status",
-       "composite_breakdown", "cust_breakdown")
+KEY = (
+    "series",
+    "ref_area",
+    "time_period",
+    "sex",
+    "age",
+    "urbanisation",
+    "disability_status",
+    "composite_breakdown",
+    "cust_breakdown",
+)
 
 
 def _night(url: str, night: date) -> None:
@@ -43,7 +52,7 @@ def _published(db, schema: str = "marts") -> dict:
     with db.cursor() as cur:
         cur.execute(f"""select {", ".join(KEY)}, obs_value, n, obs_status
                         from {schema}.fct_sdg_observation where source_type = 'community'""")
-        return {r[:len(KEY)]: r[len(KEY):] for r in cur.fetchall()}
+        return {r[: len(KEY)]: r[len(KEY) :] for r in cur.fetchall()}
 
 
 def _truth(db) -> dict:
@@ -83,8 +92,13 @@ def nights(warehouse_url):
             from lnob import publish
 
             publish.swap(tconn)
-        out[night] = {"published": _published(conn), "truth": _truth(conn), "audit": audit, "attacked": attacked,
-                      "dbt_results": {r["unique_id"]: r["status"] for r in run_results["results"]}}
+        out[night] = {
+            "published": _published(conn),
+            "truth": _truth(conn),
+            "audit": audit,
+            "attacked": attacked,
+            "dbt_results": {r["unique_id"]: r["status"] for r in run_results["results"]},
+        }
     yield conn, out
     conn.close()
 
@@ -107,20 +121,29 @@ def test_the_lp_audit_recovers_the_cells_of_the_issue(nights):
     (exposed, recovered exactly); with the ptable's D they stay within a few persons: exposed at
     the default protection, recovered no longer."""
     db, _ = nights
-    rows = [("50", "G", 7.23, 415), ("BD-A", "G", 11.81, 254), ("BD-B", "Q", None, None), ("BD-C", "Q", None, None)]
+    rows = [
+        ("50", "G", 7.23, 415),
+        ("BD-A", "G", 11.81, 254),
+        ("BD-B", "Q", None, None),
+        ("BD-C", "Q", None, None),
+    ]
     with db.cursor() as cur:
         cur.execute("drop schema if exists sdc_probe cascade; create schema sdc_probe")
         cur.execute("""create table sdc_probe.fct_sdg_observation as
                        select * from marts.fct_sdg_observation limit 0""")
         for table in ("mart_lnob_gap", "mart_evidence_map", "dim_geography"):
-            cur.execute(f"create table sdc_probe.{table} as select * from marts.{table}"
-                        + (" where false" if table != "dim_geography" else ""))
+            cur.execute(
+                f"create table sdc_probe.{table} as select * from marts.{table}"
+                + (" where false" if table != "dim_geography" else "")
+            )
         for area, status, value, n in rows:
-            cur.execute("""insert into sdc_probe.fct_sdg_observation
+            cur.execute(
+                """insert into sdc_probe.fct_sdg_observation
                              (source_type, series, ref_area, time_period, sex, age, urbanisation,
                               disability_status, composite_breakdown, cust_breakdown, obs_value, n, obs_status)
                            values ('community', 'SDC_PROBE', %s, '2026', '_T', '_T', '_T', '_T', '_T', 'C11', %s, %s, %s)""",
-                        (area, value, n, status))
+                (area, value, n, status),
+            )
     exact = disclosure.audit(db, schema="sdc_probe", perturbation=0)
     perturbed = disclosure.audit(db, schema="sdc_probe")
     with db.cursor() as cur:
@@ -178,12 +201,17 @@ def test_no_published_0_or_100_percent_cell_of_a_small_group(nights):
     db, out = nights
     extreme_min_n = int(os.environ.get("LNOB_SDC_EXTREME_MIN_N", "50"))
     for night, o in out.items():
-        small = [k for k, (v, n, s) in o["published"].items() if s == "G" and v in (0, 100) and n < extreme_min_n]
+        small = [
+            k for k, (v, n, s) in o["published"].items() if s == "G" and v in (0, 100) and n < extreme_min_n
+        ]
         assert not small, (night, small[:5])
     with db.cursor() as cur:
-        cur.execute("""select count(*) from marts.mart_lnob_gap
+        cur.execute(
+            """select count(*) from marts.mart_lnob_gap
                        where (group_value in (0, 100) and group_n < %(m)s)
-                          or (rest_value in (0, 100) and rest_n < %(m)s)""", {"m": extreme_min_n})
+                          or (rest_value in (0, 100) and rest_n < %(m)s)""",
+            {"m": extreme_min_n},
+        )
         assert cur.fetchone()[0] == 0
 
 
@@ -195,7 +223,9 @@ def test_no_published_cell_below_the_minimum_and_suppressed_cells_show_no_n(nigh
         cur.execute("""select distinct obs_status from marts.fct_sdg_observation
                        where source_type = 'community' and ref_area = 'VN-HN' and cust_breakdown = 'C01'""")
         assert [r[0] for r in cur.fetchall()] == ["Q"]
-        cur.execute("select count(*) from marts.fct_sdg_observation where source_type = 'community' and n < %s", (m,))
+        cur.execute(
+            "select count(*) from marts.fct_sdg_observation where source_type = 'community' and n < %s", (m,)
+        )
         assert cur.fetchone()[0] == 0
         cur.execute("""select count(*) from marts.fct_sdg_observation
                        where source_type = 'community' and obs_status = 'Q' and (n is not null or obs_value is not null)""")
@@ -223,9 +253,14 @@ def test_the_suppression_and_perturbation_rules_are_pinned(nights, warehouse_url
     results = {r["node"]: r["status"] for r in result.results}
     assert len(results) >= 19 and all(k.startswith("unit_test.") for k in results)
     assert set(results.values()) == {"pass"}, {k: v for k, v in results.items() if v != "pass"}
-    for name in ("suppression_at_exactly_the_threshold", "numerator_below_the_minimum_with_n_above",
-                 "default_minimum_cell_is_10", "extreme_cells_of_small_groups",
-                 "remainder_left_hidden_must_pass_the_primary_rule", "cell_key_perturbation"):
+    for name in (
+        "suppression_at_exactly_the_threshold",
+        "numerator_below_the_minimum_with_n_above",
+        "default_minimum_cell_is_10",
+        "extreme_cells_of_small_groups",
+        "remainder_left_hidden_must_pass_the_primary_rule",
+        "cell_key_perturbation",
+    ):
         assert [v for k, v in results.items() if k.endswith("." + name)] == ["pass"], name
     # the night itself ran none of them
     assert not [k for k in nights[1][NIGHT_2]["dbt_results"] if k.startswith("unit_test.")]
@@ -247,9 +282,13 @@ def test_an_exposed_cell_fails_the_mart_gate_by_name(nights, warehouse_url, monk
 
     monkeypatch.setenv("LNOB_SDC_PROTECTION", "40")
     # (the gate attacks marts_audit before publishing; tonight it has been published to marts)
-    failures, audit = disclosure.gate_failures(roles.step_url(warehouse_url, roles.TRANSFORMER), schema="marts")
+    failures, audit = disclosure.gate_failures(
+        roles.step_url(warehouse_url, roles.TRANSFORMER), schema="marts"
+    )
     assert not audit.success and len(failures) == 1
     (failure,) = failures
     assert failure["expectation"] == "disclosure_audit" and failure["unexpected_count"] == len(audit.exposed)
     for sample_cell in failure["sample"]:
-        assert re.fullmatch(r"\S+ \S+ \d{4} (total|\w+=\w+): (numerator|denominator)", sample_cell), sample_cell
+        assert re.fullmatch(r"\S+ \S+ \d{4} (total|\w+=\w+): (numerator|denominator)", sample_cell), (
+            sample_cell
+        )

@@ -52,6 +52,7 @@ def _file(s: dict, name: str) -> Path:
 
 # --- what the night wrote ---------------------------------------------------------------
 
+
 @pytest.mark.integration
 def test_every_export_is_listed_in_the_run_summary(night, db):
     files = night["exports"]["files"]
@@ -63,7 +64,11 @@ def test_every_export_is_listed_in_the_run_summary(night, db):
         observations = cur.fetchone()[0]
     assert {f"marts/{t}.parquet" for t in marts} <= set(files)
     assert {f"marts/{t}.csv" for t in marts} <= set(files)
-    assert files["sdg_observations.sdmx.xml"]["rows"] == files["sdg_observations.sdmx.csv"]["rows"] == observations
+    assert (
+        files["sdg_observations.sdmx.xml"]["rows"]
+        == files["sdg_observations.sdmx.csv"]["rows"]
+        == observations
+    )
     open_sdg_files = [n for n in files if n.startswith("open_sdg/")]
     assert "open_sdg/BGD/indicator_3-8-2.csv" in open_sdg_files, open_sdg_files
     for info in files.values():
@@ -78,8 +83,9 @@ def test_sdmx_files_read_back_and_match_the_mart(night, reader):
     dataflow = sdmx_export.read_structure(_file(night, "lnob_structure.xml"))
     for name in ("sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"):
         for reader in sdmx_export.READERS:  # sdmx1, and pysdmx (independent; XSD-validates the XML)
-            assert sdmx_export.check(_file(night, name), dataflow, rows, ext, reader,
-                                     _file(night, "lnob_structure.xml")) == len(rows), (name, reader)
+            assert sdmx_export.check(
+                _file(night, name), dataflow, rows, ext, reader, _file(night, "lnob_structure.xml")
+            ) == len(rows), (name, reader)
     # suppressed community cells are there, as Q without a value
     suppressed = [r for r in rows if r["OBS_STATUS"] == "Q"]
     assert suppressed and all(r["OBS_VALUE"] is None for r in suppressed)
@@ -128,8 +134,9 @@ def test_the_sdmx_ml_is_series_keyed_as_sdg_data_exchange_files_are(night, reade
     n_obs = 0
     for s in series:
         assert set(sdmx_export.SERIES_DIMENSIONS) <= set(s.attrib) and "TIME_PERIOD" not in s.attrib
-        assert "UNIT_MEASURE" in s.attrib and all(level[a] == "series" for a in s.attrib
-                                                  if a not in sdmx_export.DIMENSIONS)
+        assert "UNIT_MEASURE" in s.attrib and all(
+            level[a] == "series" for a in s.attrib if a not in sdmx_export.DIMENSIONS
+        )
         for obs in s:
             n_obs += 1
             assert {"TIME_PERIOD", "OBS_VALUE"} <= set(obs.attrib)
@@ -153,6 +160,7 @@ def test_the_flat_form_on_demand(night, tmp_path, capsys):
 
 # --- a spoiled SDMX file fails its read-back check, naming it -------------------------------
 
+
 def _spoil(src: Path, tmp_path: Path, pattern: str, repl) -> Path:
     dst = tmp_path / src.name
     text = src.read_text(encoding="utf-8")
@@ -172,8 +180,12 @@ def _check(night, reader, path: Path) -> str:
 
 @pytest.mark.integration
 def test_an_edited_value_in_the_sdmx_ml_fails_the_read_back(night, reader, tmp_path):
-    path = _spoil(_file(night, "sdg_observations.sdmx.xml"), tmp_path,
-                  r'OBS_VALUE="([0-9.]+)"', lambda m: f'OBS_VALUE="{float(m.group(1)) + 1.5}"')
+    path = _spoil(
+        _file(night, "sdg_observations.sdmx.xml"),
+        tmp_path,
+        r'OBS_VALUE="([0-9.]+)"',
+        lambda m: f'OBS_VALUE="{float(m.group(1)) + 1.5}"',
+    )
     message = _check(night, reader, path)
     assert str(path) in message and "OBS_VALUE" in message and "the mart has" in message
 
@@ -181,8 +193,12 @@ def test_an_edited_value_in_the_sdmx_ml_fails_the_read_back(night, reader, tmp_p
 @pytest.mark.integration
 def test_an_edited_value_in_the_sdmx_csv_fails_the_read_back(night, reader, tmp_path):
     # the first observation with a value: OBS_VALUE is the column after TIME_PERIOD (a year)
-    path = _spoil(_file(night, "sdg_observations.sdmx.csv"), tmp_path,
-                  r",(20\d\d),([0-9.]+),", lambda m: f",{m.group(1)},{float(m.group(2)) * 2 + 1},")
+    path = _spoil(
+        _file(night, "sdg_observations.sdmx.csv"),
+        tmp_path,
+        r",(20\d\d),([0-9.]+),",
+        lambda m: f",{m.group(1)},{float(m.group(2)) * 2 + 1},",
+    )
     message = _check(night, reader, path)
     assert str(path) in message and "OBS_VALUE" in message
 
@@ -192,18 +208,29 @@ def test_a_dropped_or_undeclared_observation_fails_the_read_back(night, reader, 
     dropped = _spoil(_file(night, "sdg_observations.sdmx.xml"), tmp_path, r"\n\s*<Obs [^>]*/>", "")
     assert "observations read back, the mart has" in _check(night, reader, dropped)
     (tmp_path / "undeclared").mkdir()
-    undeclared = _spoil(_file(night, "sdg_observations.sdmx.xml"), tmp_path / "undeclared",
-                        r'REF_AREA="BD-[A-H]"', 'REF_AREA="BD-Z"')
+    undeclared = _spoil(
+        _file(night, "sdg_observations.sdmx.xml"),
+        tmp_path / "undeclared",
+        r'REF_AREA="BD-[A-H]"',
+        'REF_AREA="BD-Z"',
+    )
     message = _check(night, reader, undeclared)
     assert str(undeclared) in message and "REF_AREA 'BD-Z' is not in its codelist" in message
     # the independent reader catches both as well
     structure = _file(night, "lnob_structure.xml")
-    for spoiled, expected in ((dropped, "observations read back, the mart has"),
-                              (undeclared, "REF_AREA 'BD-Z' is not in its codelist")):
+    for spoiled, expected in (
+        (dropped, "observations read back, the mart has"),
+        (undeclared, "REF_AREA 'BD-Z' is not in its codelist"),
+    ):
         with pytest.raises(ExportError, match=expected) as failed:
-            sdmx_export.check(spoiled, sdmx_export.read_structure(structure),
-                              sdmx_export.fetch_observations(reader), sdmx_export.Extensions.from_seeds(SEEDS),
-                              "pysdmx", structure)
+            sdmx_export.check(
+                spoiled,
+                sdmx_export.read_structure(structure),
+                sdmx_export.fetch_observations(reader),
+                sdmx_export.Extensions.from_seeds(SEEDS),
+                "pysdmx",
+                structure,
+            )
         assert str(spoiled) in str(failed.value) and "read with pysdmx" in str(failed.value)
 
 
@@ -217,6 +244,7 @@ def test_an_unreadable_sdmx_file_fails_naming_it(night, reader, tmp_path):
 
 # --- Open SDG ----------------------------------------------------------------------------
 
+
 @pytest.mark.integration
 def test_open_sdg_files_pass_the_checker_and_have_labels(night):
     files = night["exports"]["files"]
@@ -226,10 +254,13 @@ def test_open_sdg_files_pass_the_checker_and_have_labels(night):
         assert open_sdg.check(_file(night, name)) == files[name]["rows"]
         # each with its Open SDG indicator configuration
         iso3, file = name.split("/")[1:]
-        config = f"open_sdg/{iso3}/indicator-config/{file.removeprefix('indicator_').removesuffix('.csv')}.yml"
+        config = (
+            f"open_sdg/{iso3}/indicator-config/{file.removeprefix('indicator_').removesuffix('.csv')}.yml"
+        )
         assert config in files and Path(files[config]["path"]).is_file(), config
     assert {n for n in files if n.startswith("open_sdg/") and not n.endswith(".csv")} == {
-        f"open_sdg/{n.split('/')[1]}/indicator-config/{n.split('/')[2][10:-4]}.yml" for n in names}
+        f"open_sdg/{n.split('/')[1]}/indicator-config/{n.split('/')[2][10:-4]}.yml" for n in names
+    }
     with _file(night, "open_sdg/BGD/indicator_3-8-2.csv").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     header = list(rows[0])
@@ -257,8 +288,11 @@ def test_the_lnob_proxy_is_filed_as_a_proxy_not_as_the_official_indicator(night)
     with _file(night, "open_sdg/BGD/indicator_3-8-1-lnob.csv").open(encoding="utf-8", newline="") as fh:
         assert {r["Series"] for r in csv.DictReader(fh)} == {
             "Proportion of persons who needed health care in the last 12 months and received it "
-            "(LNOB community proxy for universal health coverage)"}
-    config = yaml.safe_load(_file(night, "open_sdg/BGD/indicator-config/3-8-1-lnob.yml").read_text(encoding="utf-8"))
+            "(LNOB community proxy for universal health coverage)"
+        }
+    config = yaml.safe_load(
+        _file(night, "open_sdg/BGD/indicator-config/3-8-1-lnob.yml").read_text(encoding="utf-8")
+    )
     assert config["indicator_number"] == "3.8.1.lnob" and config["tags"] == ["LNOB community proxy"]
     assert "not the official indicator 3.8.1" in config["data_notice_heading"]
     assert config["national_geographical_coverage"] == "Bangladesh"
@@ -283,9 +317,14 @@ def test_repeated_indicators_hold_the_same_data_and_say_so(night):
         assert a == _file(night, f"open_sdg/{iso3}/indicator_16-b-1.csv").read_bytes()
         for this, other in (("10-3-1", "16.b.1"), ("16-b-1", "10.3.1")):
             config = yaml.safe_load(_file(night, f"open_sdg/{iso3}/indicator-config/{this}.yml").read_text())
-            assert config["data_footnote"].startswith("Repeated indicator") and other in config["data_footnote"]
-        single = yaml.safe_load(_file(night, f"open_sdg/{iso3}/indicator-config/3-8-2.yml").read_text()) \
-            if f"open_sdg/{iso3}/indicator-config/3-8-2.yml" in files else {}
+            assert (
+                config["data_footnote"].startswith("Repeated indicator") and other in config["data_footnote"]
+            )
+        single = (
+            yaml.safe_load(_file(night, f"open_sdg/{iso3}/indicator-config/3-8-2.yml").read_text())
+            if f"open_sdg/{iso3}/indicator-config/3-8-2.yml" in files
+            else {}
+        )
         assert "data_footnote" not in single
 
 
@@ -308,20 +347,29 @@ def test_the_open_sdg_checker_accepts_a_good_file(tmp_path):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("text, expected", [
-    (GOOD + "2026,Share,Percent,Female,,,Experimental value,27.0\n", "row 5: duplicate of row 3"),
-    (GOOD.replace("26.1", "n/a"), "row 3, column 'Value': expected a number or blank, found 'n/a'"),
-    (GOOD.replace("2026,Share,Percent,Female", "2026.0,Share,Percent,Female"),
-     "row 3, column 'Year': expected a year"),
-    (GOOD.replace("2026,Share,Percent,,,,Experimental value,24.5\n", ""), "no headline row"),
-    (GOOD.replace("Observation status,Value", "Value,Observation status"),
-     "the last column must be 'Value'"),
-    (GOOD.replace("Year,Series", "Series,Year"), "the first column must be 'Year'"),
-    (GOOD.replace("Units,Sex,Population group,GeoCode", "Units,Sex,GeoCode,Population group"),
-     "the disaggregation columns must come after"),
-    (GOOD.replace(",Female,", ",Female ,"), "surrounding whitespace"),
-    (GOOD + ",,,,,,,\n", "row 5: empty row"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (GOOD + "2026,Share,Percent,Female,,,Experimental value,27.0\n", "row 5: duplicate of row 3"),
+        (GOOD.replace("26.1", "n/a"), "row 3, column 'Value': expected a number or blank, found 'n/a'"),
+        (
+            GOOD.replace("2026,Share,Percent,Female", "2026.0,Share,Percent,Female"),
+            "row 3, column 'Year': expected a year",
+        ),
+        (GOOD.replace("2026,Share,Percent,,,,Experimental value,24.5\n", ""), "no headline row"),
+        (
+            GOOD.replace("Observation status,Value", "Value,Observation status"),
+            "the last column must be 'Value'",
+        ),
+        (GOOD.replace("Year,Series", "Series,Year"), "the first column must be 'Year'"),
+        (
+            GOOD.replace("Units,Sex,Population group,GeoCode", "Units,Sex,GeoCode,Population group"),
+            "the disaggregation columns must come after",
+        ),
+        (GOOD.replace(",Female,", ",Female ,"), "surrounding whitespace"),
+        (GOOD + ",,,,,,,\n", "row 5: empty row"),
+    ],
+)
 def test_the_open_sdg_checker_names_each_violation(tmp_path, text, expected):
     path = _open_sdg_file(tmp_path, text)
     with pytest.raises(open_sdg.OpenSdgError) as failed:
@@ -336,6 +384,7 @@ def test_the_open_sdg_checker_wants_open_sdg_file_names(tmp_path):
 
 
 # --- Parquet -----------------------------------------------------------------------------
+
 
 @pytest.mark.integration
 def test_parquet_row_counts_equal_the_marts(night, db):
@@ -364,10 +413,26 @@ FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1
 
 @pytest.mark.unit
 def test_the_open_sdg_writer_neutralises_formulas_in_labels_and_keeps_negative_values(tmp_path):
-    rows = [{"Year": "2026", "Series": FORMULAS[0], "Units": "Percent", "Population group": "",
-             "GeoCode": "", "Observation status": "Normal value", "Value": "-1.5"},
-            {"Year": "2026", "Series": FORMULAS[0], "Units": "Percent", "Population group": FORMULAS[1],
-             "GeoCode": "", "Observation status": "Normal value", "Value": "-0.25"}]
+    rows = [
+        {
+            "Year": "2026",
+            "Series": FORMULAS[0],
+            "Units": "Percent",
+            "Population group": "",
+            "GeoCode": "",
+            "Observation status": "Normal value",
+            "Value": "-1.5",
+        },
+        {
+            "Year": "2026",
+            "Series": FORMULAS[0],
+            "Units": "Percent",
+            "Population group": FORMULAS[1],
+            "GeoCode": "",
+            "Observation status": "Normal value",
+            "Value": "-0.25",
+        },
+    ]
     for r in rows:
         r.update({c: "" for c, _, _ in open_sdg.DISAGGREGATIONS if c not in r})
     path = tmp_path / "indicator_3-8-2.csv"
@@ -386,11 +451,17 @@ def test_mart_csvs_neutralise_text_cells_only(warehouse_url, db, tmp_path):
     with db.cursor() as cur:
         cur.execute("drop schema if exists csv_injection cascade")
         cur.execute("create schema csv_injection")
-        cur.execute("create table csv_injection.planted (label text, code varchar(40), gap numeric, n integer)")
+        cur.execute(
+            "create table csv_injection.planted (label text, code varchar(40), gap numeric, n integer)"
+        )
         for i, text in enumerate(FORMULAS):
-            cur.execute("insert into csv_injection.planted values (%s, %s, %s, %s)", (text, text, -1.5 - i, -i))
+            cur.execute(
+                "insert into csv_injection.planted values (%s, %s, %s, %s)", (text, text, -1.5 - i, -i)
+            )
         cur.execute("insert into csv_injection.planted values ('Ethnic minority', 'C01', 2.5, 3)")
-        cur.execute("create view csv_injection.v_planted as select label as theme, gap from csv_injection.planted")
+        cur.execute(
+            "create view csv_injection.v_planted as select label as theme, gap from csv_injection.planted"
+        )
     try:
         written = write_mart_csvs(db, tmp_path, schema="csv_injection")
         with written["planted"][0].open(encoding="utf-8", newline="") as fh:
@@ -414,10 +485,24 @@ def test_the_sdmx_csv_neutralises_formulas_in_text_attributes_and_reads_back(tmp
     ext = sdmx_export.Extensions.from_seeds(SEEDS)
     ext = dataclasses.replace(ext, custom_breakdowns={**ext.custom_breakdowns, "C03": FORMULAS[1]})
     row = {d: "_T" for d in sdmx_export.DIMENSIONS}
-    row.update(FREQ="A", REPORTING_TYPE="N", SERIES="SG_REG_BRTH", REF_AREA="356", AGE="Y0T4",
-               CUST_BREAKDOWN="C03", TIME_PERIOD="2026", OBS_VALUE=-1.5, UNIT_MEASURE="PT", UNIT_MULT="0",
-               OBS_STATUS="A", NATURE="C", LOWER_BOUND=-2.25, UPPER_BOUND=-0.75, SOURCE_DETAIL=FORMULAS[0],
-               COMMENT_OBS="@SUM(A1)")
+    row.update(
+        FREQ="A",
+        REPORTING_TYPE="N",
+        SERIES="SG_REG_BRTH",
+        REF_AREA="356",
+        AGE="Y0T4",
+        CUST_BREAKDOWN="C03",
+        TIME_PERIOD="2026",
+        OBS_VALUE=-1.5,
+        UNIT_MEASURE="PT",
+        UNIT_MULT="0",
+        OBS_STATUS="A",
+        NATURE="C",
+        LOWER_BOUND=-2.25,
+        UPPER_BOUND=-0.75,
+        SOURCE_DETAIL=FORMULAS[0],
+        COMMENT_OBS="@SUM(A1)",
+    )
     structure = sdmx_export.lnob_structure(ext)
     sdmx_export.write_structure(structure, tmp_path / "lnob_structure.xml")
     path = tmp_path / "sdg_observations.sdmx.csv"

@@ -52,7 +52,9 @@ def _committed_suites() -> dict[str, dict]:
 
 def _json_signature(suite: dict) -> list[tuple[str, str]]:
     """`gates._signature` of a stored suite, read from its JSON."""
-    return sorted((e["type"], json.dumps(e["kwargs"], sort_keys=True, default=str)) for e in suite["expectations"])
+    return sorted(
+        (e["type"], json.dumps(e["kwargs"], sort_keys=True, default=str)) for e in suite["expectations"]
+    )
 
 
 def _assets() -> dict[str, dict]:
@@ -72,8 +74,9 @@ def test_every_committed_suite_checks_what_its_builder_builds(builders):
         assert suite["name"] == name
         assert _json_signature(suite) == gates._signature(builders[name]), f"{name}: {RERUN}"
         # the scaffold writes the descriptions too (the gate's failure messages show them)
-        assert (sorted(e.get("description") or "" for e in suite["expectations"])
-                == sorted(e.description or "" for e in builders[name])), f"{name} descriptions: {RERUN}"
+        assert sorted(e.get("description") or "" for e in suite["expectations"]) == sorted(
+            e.description or "" for e in builders[name]
+        ), f"{name} descriptions: {RERUN}"
 
 
 def test_the_json_signature_is_the_gates_signature(builders):
@@ -110,7 +113,9 @@ def test_the_table_assets_and_checkpoints_are_the_scaffolds(committed_inputs):
     queries = {name for name, a in assets.items() if a["type"] == "query"}
     assert queries == {gates.PERSONS_CHANGED} | {gates.pending_name(s) for s in registry.sources}, RERUN
 
-    checkpoints = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in (GX / "checkpoints").glob("*.json")}
+    checkpoints = {
+        p.stem: json.loads(p.read_text(encoding="utf-8")) for p in (GX / "checkpoints").glob("*.json")
+    }
     raw = {f"raw__{s}" for s in registry.sources} | {gates.pending_name(s) for s in registry.sources}
     assert set(checkpoints) == raw | {"marts", "marts_counts"}, RERUN
     # no Data Docs action on any checkpoint: the gate builds the site once a night

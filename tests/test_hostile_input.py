@@ -37,22 +37,58 @@ AAVN = "aavn_household_survey"
 
 #: What each hostile delivery's reason must say (first error): kind, row, column, expected, found.
 EXPECT = {
-    "household_survey_nul.csv": {"kind": "contract_broken", "row": 4, "column": "province",
-                                 "expected": "text without NUL bytes", "found": "a NUL byte"},
-    "household_survey_dupe.csv": {"kind": "duplicate_header", "row": 1, "column": "age",
-                                  "expected": "each column name once"},
-    "household_survey_9999.csv": {"kind": "contract_broken", "row": 6, "column": "interview_date",
-                                  "expected": "1950..2027", "found": "year 9999"},
-    "household_survey_nan.csv": {"kind": "contract_broken", "row": 3, "column": "weight",
-                                 "expected": "a finite number", "found": "NaN"},
-    "household_survey_huge.csv": {"kind": "contract_broken", "row": 5, "column": "weight",
-                                  "expected": "LNOB_NUMERIC_MAX_ABS", "found": "a number of magnitude 1e+308"},
-    "household_survey_planted.csv": {"kind": "contract_broken", "row": 8, "column": "age",
-                                     "expected": "a whole number"},
-    "PLAN_IN_members_9999.csv": {"kind": "contract_broken", "row": 4, "column": "Date",
-                                 "expected": "1950..2027", "found": "year 9999"},
-    "VSO_Nepal_LNOB_dimension.xlsx": {"kind": "xlsx_too_large", "expected": "LNOB_XLSX_MAX_CELLS",
-                                      "found": "A1:XFD1048576"},
+    "household_survey_nul.csv": {
+        "kind": "contract_broken",
+        "row": 4,
+        "column": "province",
+        "expected": "text without NUL bytes",
+        "found": "a NUL byte",
+    },
+    "household_survey_dupe.csv": {
+        "kind": "duplicate_header",
+        "row": 1,
+        "column": "age",
+        "expected": "each column name once",
+    },
+    "household_survey_9999.csv": {
+        "kind": "contract_broken",
+        "row": 6,
+        "column": "interview_date",
+        "expected": "1950..2027",
+        "found": "year 9999",
+    },
+    "household_survey_nan.csv": {
+        "kind": "contract_broken",
+        "row": 3,
+        "column": "weight",
+        "expected": "a finite number",
+        "found": "NaN",
+    },
+    "household_survey_huge.csv": {
+        "kind": "contract_broken",
+        "row": 5,
+        "column": "weight",
+        "expected": "LNOB_NUMERIC_MAX_ABS",
+        "found": "a number of magnitude 1e+308",
+    },
+    "household_survey_planted.csv": {
+        "kind": "contract_broken",
+        "row": 8,
+        "column": "age",
+        "expected": "a whole number",
+    },
+    "PLAN_IN_members_9999.csv": {
+        "kind": "contract_broken",
+        "row": 4,
+        "column": "Date",
+        "expected": "1950..2027",
+        "found": "year 9999",
+    },
+    "VSO_Nepal_LNOB_dimension.xlsx": {
+        "kind": "xlsx_too_large",
+        "expected": "LNOB_XLSX_MAX_CELLS",
+        "found": "A1:XFD1048576",
+    },
     "VSO_Nepal_LNOB_strings.xlsx": {"kind": "xlsx_too_large", "expected": "LNOB_XLSX_MAX_SHARED_STRINGS"},
     "VSO_Nepal_LNOB_broken.xlsx": {"kind": "unreadable_file", "expected": "a file readable as xlsx"},
 }
@@ -99,8 +135,16 @@ def night(warehouse_url, tmp_path_factory):
     secret.write_text(json.dumps({"lnob_bi_reader": SECRET}) + "\n" + SECRET + "\n")
 
     src = tmp_path_factory.mktemp("well-formed")
-    good = {p.name: p for p in sample.generate(src, persons=40, seed=5, day=NIGHT,
-                                               only=[AAVN, "plan_india_hotspot_survey", "vso_np_household_survey"])}
+    good = {
+        p.name: p
+        for p in sample.generate(
+            src,
+            persons=40,
+            seed=5,
+            day=NIGHT,
+            only=[AAVN, "plan_india_hotspot_survey", "vso_np_household_survey"],
+        )
+    }
     wnta = sample.generate(landing, persons=40, seed=6, day=NIGHT, only=["wnta_hotspot_survey"])[0]
     os.chmod(wnta, 0o644)  # as a partner's upload tool may leave it: extract takes the access away
 
@@ -110,8 +154,12 @@ def night(warehouse_url, tmp_path_factory):
         hf.write_rows(aavn_day / name, rows)
     plan = next(p for n, p in good.items() if n.startswith("PLAN_IN"))
     plan_rows = hf.read_rows(plan, "latin-1", ";")
-    hf.write_rows(landing / "plan_india" / plan.parent.name / "PLAN_IN_members_9999.csv",
-                  _set(plan_rows, 3, "Date", "31/12/9999"), "latin-1", ";")
+    hf.write_rows(
+        landing / "plan_india" / plan.parent.name / "PLAN_IN_members_9999.csv",
+        _set(plan_rows, 3, "Date", "31/12/9999"),
+        "latin-1",
+        ";",
+    )
     vso = next(p for n, p in good.items() if n.startswith("VSO"))
     vso_day = landing / "vso_nepal" / vso.parent.name
     vso_day.mkdir(parents=True, exist_ok=True)
@@ -130,10 +178,14 @@ def night(warehouse_url, tmp_path_factory):
     os.mkfifo(aavn_day / "household_survey_fifo.csv")
     (aavn_day / "household_survey_x\nLNOB nightly run FORGED.csv").write_text(SECRET)
     linked_day = outside / "day"
-    hf.write_rows(linked_day / "household_survey_2026-09-30.csv", _set([list(r) for r in base], 1, "province", SECRET))
+    hf.write_rows(
+        linked_day / "household_survey_2026-09-30.csv", _set([list(r) for r in base], 1, "province", SECRET)
+    )
     (landing / "actionaid_vietnam" / "2026-09-30").symlink_to(linked_day, target_is_directory=True)
     (outside / "partner" / NIGHT.isoformat()).mkdir(parents=True)
-    (outside / "partner" / NIGHT.isoformat() / "testimonies_1.json").write_text(json.dumps({"testimonies": [SECRET]}))
+    (outside / "partner" / NIGHT.isoformat() / "testimonies_1.json").write_text(
+        json.dumps({"testimonies": [SECRET]})
+    )
     (landing / "brac_bangladesh").symlink_to(outside / "partner", target_is_directory=True)
     (landing / "evil_partner" / NIGHT.isoformat()).mkdir(parents=True)
     (landing / "evil_partner" / NIGHT.isoformat() / "x.csv").write_text(SECRET)
@@ -151,9 +203,19 @@ def night(warehouse_url, tmp_path_factory):
         results[Path(d["path"]).name] = {**pipeline.gate_raw(url, RUN, loaded), "load_seconds": seconds}
     s = pipeline.summary(url, RUN, NIGHT)
     html = report.write(url, RUN, NIGHT, s, with_dbt_docs=False)
-    return {"results": results, "summary": s, "text": pipeline.format_summary(s), "html": html,
-            "extract_seconds": extract_seconds, "secret": secret, "outside": outside, "hard": hard,
-            "wnta": wnta, "landing": landing, "cfg": cfg}
+    return {
+        "results": results,
+        "summary": s,
+        "text": pipeline.format_summary(s),
+        "html": html,
+        "extract_seconds": extract_seconds,
+        "secret": secret,
+        "outside": outside,
+        "hard": hard,
+        "wnta": wnta,
+        "landing": landing,
+        "cfg": cfg,
+    }
 
 
 def _ledger(db) -> list[dict]:
@@ -165,14 +227,21 @@ def _ledger(db) -> list[dict]:
 
 def _run_log(db) -> str:
     with db.cursor() as cur:
-        cur.execute("select stage, subject, outcome, detail::text from lnob_meta.run_log where run_id = %s", (RUN,))
+        cur.execute(
+            "select stage, subject, outcome, detail::text from lnob_meta.run_log where run_id = %s", (RUN,)
+        )
         return json.dumps(cur.fetchall(), default=str)
 
 
 def _every_text(night, db) -> dict[str, str]:
     """Everything the night wrote that a person or another process may read."""
-    out = {"ledger": json.dumps(_ledger(db), default=str), "run_log": _run_log(db), "summary": night["text"],
-           "summary.json": json.dumps(night["summary"], default=str), "report": night["html"].read_text()}
+    out = {
+        "ledger": json.dumps(_ledger(db), default=str),
+        "run_log": _run_log(db),
+        "summary": night["text"],
+        "summary.json": json.dumps(night["summary"], default=str),
+        "report": night["html"].read_text(),
+    }
     for p in settings().quarantine_dir.rglob("*"):
         if p.is_file():
             out[str(p)] = p.read_bytes().decode("utf-8", "replace")
@@ -221,8 +290,13 @@ def test_nothing_outside_the_landing_folder_is_ever_read(night, db):
     for row in _ledger(db):
         assert not row["file_path"].startswith(outside)
         assert row["delivery_date"].isoformat() != "2026-09-30"  # the linked date folder never loaded
-        assert row["file_name"] not in ("household_survey_link.csv", "household_survey_hardlink.csv",
-                                        "household_survey_fifo.csv", "x.csv", "testimonies_1.json")
+        assert row["file_name"] not in (
+            "household_survey_link.csv",
+            "household_survey_hardlink.csv",
+            "household_survey_fifo.csv",
+            "x.csv",
+            "testimonies_1.json",
+        )
     refused = {r["path"]: r["reason"] for r in night["summary"]["extract"]["rejected"]}
     day = f"actionaid_vietnam/{NIGHT}"
     assert "symbolic link" in refused[f"{day}/household_survey_link.csv"]
@@ -239,7 +313,10 @@ def test_nothing_outside_the_landing_folder_is_ever_read(night, db):
 def test_a_file_name_cannot_forge_a_line_of_the_summary_or_report(night):
     assert not [line for line in night["text"].splitlines() if line.startswith("LNOB nightly run FORGED")]
     assert "household_survey_x\\x0aLNOB nightly run FORGED.csv" in night["text"]
-    assert "FORGED.csv" in night["html"].read_text() and "\nLNOB nightly run FORGED" not in night["html"].read_text()
+    assert (
+        "FORGED.csv" in night["html"].read_text()
+        and "\nLNOB nightly run FORGED" not in night["html"].read_text()
+    )
 
 
 def test_a_planted_name_and_phone_never_reach_a_reason_the_ledger_or_the_run_log(night, db):
@@ -248,9 +325,13 @@ def test_a_planted_name_and_phone_never_reach_a_reason_the_ledger_or_the_run_log
     assert errors["age"]["found"].startswith("text of 10 chars")  # the shape of the name, not the name
     assert errors["weight"]["found"] == "####-###-###"
     kept = Path(result["quarantine_path"])
-    texts = {"reason file": kept.with_name(kept.name + ".reason.json").read_text(),
-             "ledger": json.dumps([r["reason"] for r in _ledger(db)], default=str),
-             "run_log": _run_log(db), "summary": night["text"], "report": night["html"].read_text()}
+    texts = {
+        "reason file": kept.with_name(kept.name + ".reason.json").read_text(),
+        "ledger": json.dumps([r["reason"] for r in _ledger(db)], default=str),
+        "run_log": _run_log(db),
+        "summary": night["text"],
+        "report": night["html"].read_text(),
+    }
     for where, text in texts.items():
         for planted in (NAME, NAME.split()[0], *PHONE_FORMS):
             assert planted not in text, (where, planted)
@@ -273,15 +354,26 @@ def test_what_the_night_writes_is_owner_only(night):
 
 def test_an_xlsx_bomb_is_refused_in_bounded_memory(tmp_path, warehouse_url):
     """The shared-strings bomb in a process of its own: its peak memory is the loader's alone."""
-    (vso,) = sample.generate(tmp_path / "src", persons=20, seed=9, day=NIGHT, only=["vso_np_household_survey"])
-    bomb = hf.xlsx_with_big_shared_strings(vso, tmp_path / NIGHT.isoformat() / "VSO_Nepal_LNOB_bomb.xlsx", 1_200_000)
+    (vso,) = sample.generate(
+        tmp_path / "src", persons=20, seed=9, day=NIGHT, only=["vso_np_household_survey"]
+    )
+    bomb = hf.xlsx_with_big_shared_strings(
+        vso, tmp_path / NIGHT.isoformat() / "VSO_Nepal_LNOB_bomb.xlsx", 1_200_000
+    )
     # VmHWM: this process's own peak (ru_maxrss would include the forking test process's pages)
-    code = ("import json, re, sys; from lnob.cli import main; rc = main(sys.argv[1:]); "
-            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-            "print(json.dumps({'rc': rc, 'peak_mb': int(hwm) / 1024}), file=sys.stderr)")
+    code = (
+        "import json, re, sys; from lnob.cli import main; rc = main(sys.argv[1:]); "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+        "print(json.dumps({'rc': rc, 'peak_mb': int(hwm) / 1024}), file=sys.stderr)"
+    )
     t = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code, "load", "vso_np_household_survey", str(bomb)],
-                          capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "load", "vso_np_household_survey", str(bomb)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT,
+        timeout=120,
+    )
     seconds = time.monotonic() - t
     figures = json.loads(proc.stderr.strip().splitlines()[-1])
     assert figures["rc"] == 4, proc.stdout + proc.stderr
@@ -300,8 +392,10 @@ def test_lnob_load_runs_the_raw_gate_of_the_dag(tmp_path, db):
     out = json.loads(done.stdout)
     assert out["outcome"] == "quarantined" and out["gate"] == "failed"
     with db.cursor() as cur:
-        cur.execute("select status, reason->>'kind' from lnob_meta.delivery_ledger where delivery_id = %s",
-                    (out["delivery_id"],))
+        cur.execute(
+            "select status, reason->>'kind' from lnob_meta.delivery_ledger where delivery_id = %s",
+            (out["delivery_id"],),
+        )
         assert cur.fetchone() == ("quarantined", "raw_gate_failed")
 
 
@@ -323,8 +417,9 @@ def test_raw_gate_samples_of_identifier_fields_are_masked(tmp_path, db, warehous
     hf.write_rows(path, _set(hf.read_rows(path), 1, "age", "151"))
     reg = registry.load()
     conn = psycopg2.connect(warehouse_url)
-    loaded = load.load_delivery(conn, reg, load.Delivery(AAVN, "actionaid_vietnam", "2026-10-04", str(path),
-                                                         load.file_sha256(path)))
+    loaded = load.load_delivery(
+        conn, reg, load.Delivery(AAVN, "actionaid_vietnam", "2026-10-04", str(path), load.file_sha256(path))
+    )
     conn.close()
     assert loaded.outcome == "loaded"
     plain = gates.gate_raw(reg, AAVN, loaded.delivery_id, warehouse_url)
@@ -347,9 +442,12 @@ def test_names_are_shown_in_a_safe_form():
     assert landing.safe_name("a\nb\u202ec.csv") == "a\\x0ab\\u202ec.csv"
     assert landing.name_problem("ok name (1).csv") is None
     assert "control" in landing.name_problem("bad\rname.csv")
-    assert masking.excerpt("forty") == "forty" and masking.excerpt("+84 912 345 678") == "text of 15 chars: digits, spaces, other characters, 4 words"
+    assert (
+        masking.excerpt("forty") == "forty"
+        and masking.excerpt("+84 912 345 678")
+        == "text of 15 chars: digits, spaces, other characters, 4 words"
+    )
     assert masking.excerpt("Nguyen", sensitive=True) == "text of 6 chars: letters"
     assert masking.excerpt("0912-345-678") == "####-###-###"
     reason = {"kind": "contract_broken", "errors": [{"found": "x" * 5000} for _ in range(100)]}
     assert len(json.dumps(masking.bound_reason(reason, 4096))) <= 4096 and reason["errors_total"] == 100
-

@@ -10,19 +10,25 @@ from lnob.config import settings
 
 pytestmark = pytest.mark.integration
 
-STAGING = {"aavn_household_survey": "stg_aavn_household_survey__persons",
-           "wnta_hotspot_survey": "stg_wnta_hotspot_survey__persons"}
+STAGING = {
+    "aavn_household_survey": "stg_aavn_household_survey__persons",
+    "wnta_hotspot_survey": "stg_wnta_hotspot_survey__persons",
+}
 
 
 def _load_night(day: str, only: list[str]) -> None:
-    for path in sample.generate(settings().landing_dir, persons=1500, seed=7, day=date.fromisoformat(day), only=only):
+    for path in sample.generate(
+        settings().landing_dir, persons=1500, seed=7, day=date.fromisoformat(day), only=only
+    ):
         source_id = "aavn_household_survey" if "household_survey" in path.name else "wnta_hotspot_survey"
         r = lnob("load", source_id, str(path))
         assert r.returncode == 0, r.stdout + r.stderr
 
 
 def _build(env: dict | None = None) -> None:
-    r = lnob("dbt", "build", "--select", "+int_persons_harmonised", "--indirect-selection", "cautious", env=env)
+    r = lnob(
+        "dbt", "build", "--select", "+int_persons_harmonised", "--indirect-selection", "cautious", env=env
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 
 

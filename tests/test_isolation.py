@@ -26,12 +26,17 @@ pytestmark = pytest.mark.integration
 
 NIGHT_1 = "2026-10-05"
 NIGHT_2 = "2026-10-06"
-HELD = {"aavn_household_survey": "actionaid_vietnam", "knbs_sdg_sdmx": "knbs_kenya",
-        "statcan_open_sdg": "statcan_canada"}
+HELD = {
+    "aavn_household_survey": "actionaid_vietnam",
+    "knbs_sdg_sdmx": "knbs_kenya",
+    "statcan_open_sdg": "statcan_canada",
+}
 
 
 def _dags_test(night: str):
-    return lnob("airflow", "dags", "test", "lnob_nightly", night, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
+    return lnob(
+        "airflow", "dags", "test", "lnob_nightly", night, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
+    )
 
 
 def _summary(night: str) -> dict:
@@ -41,11 +46,14 @@ def _summary(night: str) -> dict:
 def _published(db, partner: str | None = None) -> dict:
     """key -> (value, n, status) of every published observation (of one partner's rows)."""
     with db.cursor() as cur:
-        cur.execute("""select partners, series, ref_area, time_period, sex, age, urbanisation,
+        cur.execute(
+            """select partners, series, ref_area, time_period, sex, age, urbanisation,
                               cust_breakdown, composite_breakdown, disability_status,
                               obs_value, n, obs_status
                        from marts.fct_sdg_observation
-                       where %(p)s::text is null or partners = %(p)s""", {"p": partner})
+                       where %(p)s::text is null or partners = %(p)s""",
+            {"p": partner},
+        )
         return {r[:10]: r[10:] for r in cur.fetchall()}
 
 
@@ -78,12 +86,20 @@ def nights(warehouse_url):
     conn.autocommit = True
     before = _published(conn)
 
-    files = {p.name: p for p in sample.generate(landing, persons=1500, seed=4, day=date.fromisoformat(NIGHT_2))}
+    files = {
+        p.name: p for p in sample.generate(landing, persons=1500, seed=4, day=date.fromisoformat(NIGHT_2))
+    }
     vietnam = files[f"household_survey_{NIGHT_2}.csv"]
-    vietnam.write_text(vietnam.read_text(encoding="utf-8-sig").replace(",female,", ",F-2,"), encoding="utf-8-sig")
+    vietnam.write_text(
+        vietnam.read_text(encoding="utf-8-sig").replace(",female,", ",F-2,"), encoding="utf-8-sig"
+    )
     kenya = files["KNBS_SDG_2026Q4.xml"]
-    kenya.write_text(kenya.read_text(encoding="utf-8").replace(
-        'id="SERIES" value="SH_H2O_SAFE"', 'id="SERIES" value="SH_H2O_SAFE_KE"', 1), encoding="utf-8")
+    kenya.write_text(
+        kenya.read_text(encoding="utf-8").replace(
+            'id="SERIES" value="SH_H2O_SAFE"', 'id="SERIES" value="SH_H2O_SAFE_KE"', 1
+        ),
+        encoding="utf-8",
+    )
     _add_marital_status(files["indicator_6-1-1.csv"])
     second = _dags_test(NIGHT_2)
     yield {"first": first, "second": second, "before": before, "db": conn}
@@ -108,7 +124,9 @@ def test_the_other_partners_publish(nights):
 def test_each_bad_delivery_is_held_back_with_its_reason(nights):
     s = _summary(NIGHT_2)
     held = {h["source"]: h for h in s["held_back"]}
-    assert set(held) == set(HELD), [(h["source"], h["file"], h["why"]) for h in s["held_back"] if h["source"] not in HELD]
+    assert set(held) == set(HELD), [
+        (h["source"], h["file"], h["why"]) for h in s["held_back"] if h["source"] not in HELD
+    ]
     why = {source: " ".join(h["why"]) for source, h in held.items()}
     assert "column sex" in why["aavn_household_survey"] and "UNMAPPED:F-2" in why["aavn_household_survey"]
     assert "column series" in why["knbs_sdg_sdmx"] and "SH_H2O_SAFE_KE" in why["knbs_sdg_sdmx"]
@@ -116,8 +134,11 @@ def test_each_bad_delivery_is_held_back_with_its_reason(nights):
     text = (settings().reports_dir / NIGHT_2 / "summary.txt").read_text()
     assert "Held back tonight" in text and "SH_H2O_SAFE_KE" in text
     with nights["db"].cursor() as cur:
-        cur.execute("""select source_id, status, reason from lnob_meta.delivery_ledger
-                       where delivery_date = %s and source_id = any(%s)""", (NIGHT_2, list(HELD)))
+        cur.execute(
+            """select source_id, status, reason from lnob_meta.delivery_ledger
+                       where delivery_date = %s and source_id = any(%s)""",
+            (NIGHT_2, list(HELD)),
+        )
         rows = cur.fetchall()
     assert {r[0] for r in rows} == set(HELD)
     for source_id, status, reason in rows:

@@ -32,7 +32,9 @@ def _count(db, delivery_id):
 def test_same_delivery_twice_loads_once_with_lineage(db, reg, tmp_path, warehouse_url):
     import psycopg2
 
-    (path,) = sample.generate(tmp_path, persons=500, seed=7, day=date(2025, 3, 1), only=["aavn_household_survey"])
+    (path,) = sample.generate(
+        tmp_path, persons=500, seed=7, day=date(2025, 3, 1), only=["aavn_household_survey"]
+    )
     conn = psycopg2.connect(warehouse_url)
     first = load.load_delivery(conn, reg, _delivery(path, "2025-03-01"))
     second = load.load_delivery(conn, reg, _delivery(path, "2025-03-01"))
@@ -43,20 +45,27 @@ def test_same_delivery_twice_loads_once_with_lineage(db, reg, tmp_path, warehous
     assert second.outcome == "duplicate"
     assert _count(db, first.delivery_id) == rows
     with db.cursor() as cur:
-        cur.execute(f"""select min(_row_number), max(_row_number), count(distinct _file_sha256),
+        cur.execute(
+            f"""select min(_row_number), max(_row_number), count(distinct _file_sha256),
                                bool_and(_partner_id = 'actionaid_vietnam'), bool_and(_loaded_at is not null),
                                bool_and(person_id like 'AAVN-%%')
-                        from raw.{SOURCE} where _delivery_id = %s""", (first.delivery_id,))
+                        from raw.{SOURCE} where _delivery_id = %s""",
+            (first.delivery_id,),
+        )
         assert cur.fetchone() == (2, rows + 1, 1, True, True, True)
 
 
 def test_corrected_redelivery_replaces_the_earlier_one(db, reg, tmp_path, warehouse_url):
     import psycopg2
 
-    (path,) = sample.generate(tmp_path, persons=300, seed=8, day=date(2025, 3, 2), only=["aavn_household_survey"])
+    (path,) = sample.generate(
+        tmp_path, persons=300, seed=8, day=date(2025, 3, 2), only=["aavn_household_survey"]
+    )
     conn = psycopg2.connect(warehouse_url)
     first = load.load_delivery(conn, reg, _delivery(path, "2025-03-02"))
-    sample.generate(tmp_path, persons=250, seed=9, day=date(2025, 3, 2), only=["aavn_household_survey"])  # same name, new content
+    sample.generate(
+        tmp_path, persons=250, seed=9, day=date(2025, 3, 2), only=["aavn_household_survey"]
+    )  # same name, new content
     second = load.load_delivery(conn, reg, _delivery(path, "2025-03-02"))
     conn.close()
     assert second.outcome == "loaded" and second.superseded == [first.delivery_id]
@@ -65,7 +74,9 @@ def test_corrected_redelivery_replaces_the_earlier_one(db, reg, tmp_path, wareho
 
 
 def _broken_copy(tmp_path: Path, day: str, mutate) -> Path:
-    (path,) = sample.generate(tmp_path / "src", persons=50, seed=11, day=date.fromisoformat(day), only=["aavn_household_survey"])
+    (path,) = sample.generate(
+        tmp_path / "src", persons=50, seed=11, day=date.fromisoformat(day), only=["aavn_household_survey"]
+    )
     with path.open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     rows = mutate(rows)
@@ -84,12 +95,27 @@ def _set(rows, row, column, value):
 @pytest.mark.parametrize(
     "kind, mutate, expect",
     [
-        ("wrong type", lambda r: _set(r, 5, "age", "forty"),
-         {"kind": "contract_broken", "row": 6, "column": "age", "expected": "a whole number", "found": "forty"}),
-        ("renamed column", lambda r: _set(r, 0, "sex", "gender"),
-         {"kind": "missing_required_field", "row": 1, "column": "sex"}),
-        ("truncated file", lambda r: r[:10] + [r[10][:5]],
-         {"kind": "contract_broken", "row": 11, "column": None, "expected": "19 fields"}),
+        (
+            "wrong type",
+            lambda r: _set(r, 5, "age", "forty"),
+            {
+                "kind": "contract_broken",
+                "row": 6,
+                "column": "age",
+                "expected": "a whole number",
+                "found": "forty",
+            },
+        ),
+        (
+            "renamed column",
+            lambda r: _set(r, 0, "sex", "gender"),
+            {"kind": "missing_required_field", "row": 1, "column": "sex"},
+        ),
+        (
+            "truncated file",
+            lambda r: r[:10] + [r[10][:5]],
+            {"kind": "contract_broken", "row": 11, "column": None, "expected": "19 fields"},
+        ),
     ],
 )
 def test_broken_delivery_is_quarantined_with_its_reason(kind, mutate, expect, reg, tmp_path, warehouse_url):
@@ -142,8 +168,10 @@ def test_extra_column_is_kept_in_overflow(reg, tmp_path, warehouse_url, db):
     conn.close()
     assert result.outcome == "loaded" and result.unexpected_fields == ["new_question"]
     with db.cursor() as cur:
-        cur.execute(f"select distinct _overflow->>'new_question' from raw.{SOURCE} where _delivery_id = %s",
-                    (result.delivery_id,))
+        cur.execute(
+            f"select distinct _overflow->>'new_question' from raw.{SOURCE} where _delivery_id = %s",
+            (result.delivery_id,),
+        )
         assert cur.fetchall() == [("42",)]
 
 
@@ -206,7 +234,9 @@ def test_quarantine_list_and_retry_after_a_registry_fix(reg, tmp_path, warehouse
     assert result["outcome"] == "loaded" and result["delivery_id"] == first.delivery_id
     assert _count(db, first.delivery_id) == csv_data_rows(path) > 0
     with db.cursor() as cur:
-        cur.execute("select status from lnob_meta.delivery_ledger where delivery_id = %s", (first.delivery_id,))
+        cur.execute(
+            "select status from lnob_meta.delivery_ledger where delivery_id = %s", (first.delivery_id,)
+        )
         assert cur.fetchone() == ("loaded",)
 
 
@@ -222,13 +252,19 @@ def test_a_load_killed_halfway_leaves_nothing_visible(reg, tmp_path, warehouse_u
 
     (path,) = sample.generate(tmp_path, persons=400_000, seed=31, day=date(2025, 7, 1), only=[SOURCE])
     sha = load.file_sha256(path)
-    proc = subprocess.Popen([str(BIN / "lnob"), "load", SOURCE, str(path)], cwd=PROJECT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(BIN / "lnob"), "load", SOURCE, str(path)],
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     copying = False
     deadline = time.monotonic() + 60
     with db.cursor() as cur:
         while time.monotonic() < deadline and proc.poll() is None:
-            cur.execute("select count(*) from pg_stat_activity where query ilike 'copy raw.%%' and state = 'active'")
+            cur.execute(
+                "select count(*) from pg_stat_activity where query ilike 'copy raw.%%' and state = 'active'"
+            )
             if cur.fetchone()[0]:
                 copying = True
                 break
@@ -245,6 +281,8 @@ def test_a_load_killed_halfway_leaves_nothing_visible(reg, tmp_path, warehouse_u
         cur.execute("select count(*) from lnob_meta.delivery_ledger where file_sha256 = %s", (sha,))
         assert cur.fetchone()[0] == 0
     db.rollback()
-    again = subprocess.run([str(BIN / "lnob"), "load", SOURCE, str(path)], cwd=PROJECT, capture_output=True, text=True)
+    again = subprocess.run(
+        [str(BIN / "lnob"), "load", SOURCE, str(path)], cwd=PROJECT, capture_output=True, text=True
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert json.loads(again.stdout)["rows_loaded"] == csv_data_rows(path)

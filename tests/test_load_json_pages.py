@@ -46,7 +46,9 @@ def _outcome(spool) -> object:
 
 
 def _generated_page(tmp_path: Path, source_id: str, persons: int = 300) -> tuple[Path, dict]:
-    sample.generate(tmp_path / "landing", persons=persons, seed=9, day=date.fromisoformat(NIGHT), only=[source_id])
+    sample.generate(
+        tmp_path / "landing", persons=persons, seed=9, day=date.fromisoformat(NIGHT), only=[source_id]
+    )
     path = sorted((tmp_path / "landing").rglob("*ubmissions_page-*.json"))[0]
     return path, json.loads(path.read_text())
 
@@ -180,21 +182,36 @@ def test_one_bad_submission_among_hundreds_loads_the_rest_on_the_fast_path(tmp_p
     kept = json.loads(Path(q["quarantine_path"]).read_text())
     assert kept["__id"] == broken["__id"]
     with db.cursor() as cur:
-        cur.execute(f'select count(*), count(distinct record_key), min(_row_number), max(_row_number), '
-                    f"bool_and(_file_name = %s) from raw.\"{src.raw_table}\" where _delivery_id = %s",
-                    (path.name, result.delivery_id))
+        cur.execute(
+            f"select count(*), count(distinct record_key), min(_row_number), max(_row_number), "
+            f'bool_and(_file_name = %s) from raw."{src.raw_table}" where _delivery_id = %s',
+            (path.name, result.delivery_id),
+        )
         assert cur.fetchone() == (499, 499, 1, 500, True)
         cur.execute(f'select count(*) from raw."{src.raw_table}" where record_key = %s', (broken["__id"],))
         assert cur.fetchone()[0] == 0
-        cur.execute("select status, rows_loaded, reason->>'kind' from lnob_meta.delivery_ledger "
-                    "where delivery_id = %s", (result.delivery_id,))
+        cur.execute(
+            "select status, rows_loaded, reason->>'kind' from lnob_meta.delivery_ledger "
+            "where delivery_id = %s",
+            (result.delivery_id,),
+        )
         assert cur.fetchone() == ("loaded", 499, "submissions_quarantined")
 
 
 @pytest.mark.unit
 def test_a_label_looked_up_once_for_a_page_finds_what_lookup_finds():
-    records = [{"a/b": "x"}, {"a": {"b": 1}}, {"a": {"b": {"c": True}}}, {"a": "flat"}, {"a": {"x": 1}},
-               {"a/b": None, "a": {"b": "y"}}, {"a": {"b": [1, 2]}}, {}, {"a/b/c": "z"}, {"a/b": {"c": 2.0}}]
+    records = [
+        {"a/b": "x"},
+        {"a": {"b": 1}},
+        {"a": {"b": {"c": True}}},
+        {"a": "flat"},
+        {"a": {"x": 1}},
+        {"a/b": None, "a": {"b": "y"}},
+        {"a": {"b": [1, 2]}},
+        {},
+        {"a/b/c": "z"},
+        {"a/b": {"c": 2.0}},
+    ]
     for label in ("a/b", "a/b/c", "a", "q"):
         get = readers.lookup_of(label)
         assert [get(r) for r in records] == [readers.lookup(r, label) for r in records], label

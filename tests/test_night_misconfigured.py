@@ -18,8 +18,15 @@ NIGHT = "2026-11-19"
 
 
 def test_missing_pseudonym_key_fails_fast_with_its_cause(warehouse_url):
-    run = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=900,
-               env={"LNOB_PSEUDONYM_KEY": "", "LNOB_TASK_RETRIES": "0"})
+    run = lnob(
+        "airflow",
+        "dags",
+        "test",
+        "lnob_nightly",
+        NIGHT,
+        timeout=900,
+        env={"LNOB_PSEUDONYM_KEY": "", "LNOB_TASK_RETRIES": "0"},
+    )
     assert run.returncode != 0
     out = run.stdout + run.stderr
     # the first error line of the night is the cause, named by task
@@ -50,13 +57,22 @@ def test_the_cause_of_a_failure_is_one_line():
     spec = importlib.util.spec_from_file_location("lnob_nightly_dag", PROJECT / "dags" / "lnob_nightly.py")
     dag_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dag_module)
-    failures = [{"node": "model.lnob.fct_sdg_observation", "status": "error", "message": "division by zero"},
-                {"node": "test.lnob.unique_x", "status": "fail", "message": "Got 2 results"}]
-    dbt = DbtError("dbt build --select tag:marts failed:\n  model.lnob.fct_sdg_observation: error: ...", failures)
-    assert dag_module._first_line(dbt) == ("DbtError: model.lnob.fct_sdg_observation: error: division by zero "
-                                           "(and 1 more)")
-    gate = GateFailed("mart gate failed; publication skipped, marts unchanged:\n"
-                      "marts: FAILED 1 of 103 expectations\n  - audit__mart_lnob_gap: ...")
-    assert dag_module._first_line(gate) == ("GateFailed: mart gate failed; publication skipped, marts unchanged: "
-                                            "marts: FAILED 1 of 103 expectations")
+    failures = [
+        {"node": "model.lnob.fct_sdg_observation", "status": "error", "message": "division by zero"},
+        {"node": "test.lnob.unique_x", "status": "fail", "message": "Got 2 results"},
+    ]
+    dbt = DbtError(
+        "dbt build --select tag:marts failed:\n  model.lnob.fct_sdg_observation: error: ...", failures
+    )
+    assert dag_module._first_line(dbt) == (
+        "DbtError: model.lnob.fct_sdg_observation: error: division by zero (and 1 more)"
+    )
+    gate = GateFailed(
+        "mart gate failed; publication skipped, marts unchanged:\n"
+        "marts: FAILED 1 of 103 expectations\n  - audit__mart_lnob_gap: ..."
+    )
+    assert dag_module._first_line(gate) == (
+        "GateFailed: mart gate failed; publication skipped, marts unchanged: "
+        "marts: FAILED 1 of 103 expectations"
+    )
     assert "\n" not in dag_module._first_line(RuntimeError("one\ntwo"))

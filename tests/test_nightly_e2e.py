@@ -24,8 +24,15 @@ PERTURBATION_D = 2
 
 def _dags_test(night: str, env: dict | None = None):
     # No retries in tests: a failure must show at once, not after the retry delay.
-    return lnob("airflow", "dags", "test", "lnob_nightly", night, timeout=1200,
-                env={"LNOB_TASK_RETRIES": "0", **(env or {})})
+    return lnob(
+        "airflow",
+        "dags",
+        "test",
+        "lnob_nightly",
+        night,
+        timeout=1200,
+        env={"LNOB_TASK_RETRIES": "0", **(env or {})},
+    )
 
 
 def _summary(night: str) -> dict:
@@ -43,7 +50,6 @@ def _published(db) -> dict:
 @pytest.fixture(scope="module")
 def first_night(warehouse_url):
     """A clean warehouse and landing folder, then the first night."""
-
 
     clean_warehouse(warehouse_url, landing=True)
     sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
@@ -72,8 +78,15 @@ def test_first_night_publishes_the_sample(first_night, db):
         assert {r[0] for r in cur.fetchall()} == {"un_sdg_database", "knbs_kenya", "statcan_canada"}
     # every published mart is there and not empty, except the testimonies: nobody reviewed one yet,
     # so none is published (lnob.voices; tests/test_voices*.py publish them after review)
-    assert set(s["published_tables"]) >= {"fct_sdg_observation", "mart_lnob_gap", "mart_evidence_map",
-                                          "mart_voices", "dim_indicator", "dim_geography", "dim_partner"}
+    assert set(s["published_tables"]) >= {
+        "fct_sdg_observation",
+        "mart_lnob_gap",
+        "mart_evidence_map",
+        "mart_voices",
+        "dim_indicator",
+        "dim_geography",
+        "dim_partner",
+    }
     assert s["published_tables"]["mart_voices"] == 0
     assert all(n > 0 for t, n in s["published_tables"].items() if t != "mart_voices"), s["published_tables"]
     with db.cursor() as cur:
@@ -82,8 +95,15 @@ def test_first_night_publishes_the_sample(first_night, db):
     assert set(states) == {"pending"} and states["pending"] > 0, states
 
 
-COMMUNITY_SERIES = ["SH_XPD_EARN10", "SH_XPD_EARN25", "SI_POV_NAHC", "SG_REG_BRTH", "SH_H2O_SAFE",
-                    "VC_VOV_GDSD", "_L_LNOB_HLTH_ACS"]
+COMMUNITY_SERIES = [
+    "SH_XPD_EARN10",
+    "SH_XPD_EARN25",
+    "SI_POV_NAHC",
+    "SG_REG_BRTH",
+    "SH_H2O_SAFE",
+    "VC_VOV_GDSD",
+    "_L_LNOB_HLTH_ACS",
+]
 
 
 def _published_value(db, series: str, ref_area: str, **breakdown) -> tuple:
@@ -91,15 +111,24 @@ def _published_value(db, series: str, ref_area: str, **breakdown) -> tuple:
     # discrimination, everyone otherwise (the age-group cells, e.g. Y0T4 of a household series, are
     # breakdowns, not the total)
     universe_age = {"SG_REG_BRTH": "Y0T4", "VC_VOV_GDSD": "Y_GE15"}.get(series, "_T")
-    dims = {"sex": "_T", "age": universe_age, "urbanisation": "_T", "cust_breakdown": "_T",
-            "composite_breakdown": "_T", "disability_status": "_T", **breakdown}
+    dims = {
+        "sex": "_T",
+        "age": universe_age,
+        "urbanisation": "_T",
+        "cust_breakdown": "_T",
+        "composite_breakdown": "_T",
+        "disability_status": "_T",
+        **breakdown,
+    }
     where = " and ".join(f"{k} = %({k})s" for k in dims)
     with db.cursor() as cur:
-        cur.execute(f"""select obs_value, lower_bound, upper_bound, n, obs_status
+        cur.execute(
+            f"""select obs_value, lower_bound, upper_bound, n, obs_status
                         from marts.fct_sdg_observation
                         where source_type = 'community' and series = %(series)s
                           and ref_area = %(ref_area)s and {where}""",
-                    {"series": series, "ref_area": ref_area, **dims})
+            {"series": series, "ref_area": ref_area, **dims},
+        )
         rows = cur.fetchall()
     assert len(rows) == 1, (series, ref_area, breakdown, rows)
     return rows[0]
@@ -129,8 +158,10 @@ def test_weighted_indicator_matches_an_independent_computation(first_night, db):
     # weighted sums scaled by published / true count): n within D, and the value is the weighted
     # proportion with sum(w y) scaled by y'/y for a published numerator y' within D of y.
     assert status == "G" and abs(n_mart - n) <= PERTURBATION_D
-    assert any(value == pytest.approx(100 * (sum_wy * (y + e) / y) / (sum_w * n_mart / n), abs=0.005)
-               for e in range(-PERTURBATION_D, PERTURBATION_D + 1))
+    assert any(
+        value == pytest.approx(100 * (sum_wy * (y + e) / y) / (sum_w * n_mart / n), abs=0.005)
+        for e in range(-PERTURBATION_D, PERTURBATION_D + 1)
+    )
     assert lower < value < upper
 
 
@@ -155,8 +186,10 @@ def test_household_health_spending_matches_an_independent_computation(first_nigh
     value, _, _, n_mart, _ = _published_value(db, "SH_XPD_EARN10", "50")
     # perturbed counts (README, cell key method): n and the numerator each within D = 2
     assert abs(n_mart - n) <= PERTURBATION_D
-    assert any(value == pytest.approx(100 * (numerator + e) / n_mart, abs=0.005)
-               for e in range(-PERTURBATION_D, PERTURBATION_D + 1))
+    assert any(
+        value == pytest.approx(100 * (numerator + e) / n_mart, abs=0.005)
+        for e in range(-PERTURBATION_D, PERTURBATION_D + 1)
+    )
 
 
 def test_no_identifier_reaches_the_published_schema(first_night, db):
@@ -168,8 +201,17 @@ def test_no_identifier_reaches_the_published_schema(first_night, db):
 
     reg = registry.load()
     names = identifier_names(reg)
-    assert {"respondent_id", "household_id", "respondent_name", "phone", "person_id", "gps", "head_name",
-            "person_name", "recorded_by"} <= names
+    assert {
+        "respondent_id",
+        "household_id",
+        "respondent_name",
+        "phone",
+        "person_id",
+        "gps",
+        "head_name",
+        "person_name",
+        "recorded_by",
+    } <= names
     with db.cursor() as cur:
         cur.execute("""select table_schema, table_name, column_name from information_schema.columns
                        where table_schema in ('marts', 'staging', 'intermediate')""")
@@ -187,7 +229,9 @@ def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, 
     conn = psycopg2.connect(roles.reader_url(warehouse_url))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("select table_name, table_type from information_schema.tables where table_schema = 'marts'")
+        cur.execute(
+            "select table_name, table_type from information_schema.tables where table_schema = 'marts'"
+        )
         published = dict(cur.fetchall())
         assert published.get("bi_sdg_observation") == "VIEW" and "fct_sdg_observation" in published
         for table in published:
@@ -196,8 +240,12 @@ def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, 
             assert (cur.fetchone()[0] > 0) == (table != "mart_voices"), table
         cur.execute("select count(*) from marts.bi_sdg_observation where area_name is null")
         assert cur.fetchone()[0] == 0
-        for forbidden in ("raw.aavn_household_survey", "staging.stg_aavn_household_survey__persons",
-                          "intermediate.int_persons_harmonised", "lnob_meta.delivery_ledger"):
+        for forbidden in (
+            "raw.aavn_household_survey",
+            "staging.stg_aavn_household_survey__persons",
+            "intermediate.int_persons_harmonised",
+            "lnob_meta.delivery_ledger",
+        ):
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute(f"select * from {forbidden} limit 1")
     conn.close()
@@ -293,8 +341,11 @@ def test_an_implausible_person_fails_the_persons_suite(first_night, db):
                        where age >= 5 and wg_seeing = 1 limit 1""")
         source_id, record_key, age, wg, harmonised_at = cur.fetchone()
         # harmonised again tonight (as dbt would: a new version replaces the row), implausibly
-        cur.execute("""update intermediate.int_persons_harmonised set age = 150, wg_seeing = 7, harmonised_at = now()
-                       where source_id = %s and record_key = %s""", (source_id, record_key))
+        cur.execute(
+            """update intermediate.int_persons_harmonised set age = 150, wg_seeing = 7, harmonised_at = now()
+                       where source_id = %s and record_key = %s""",
+            (source_id, record_key),
+        )
     try:
         message = _mart_gate_failures(db)
         assert "persons" in message or "int_persons_harmonised" in message
@@ -302,8 +353,11 @@ def test_an_implausible_person_fails_the_persons_suite(first_night, db):
         assert "expect_column_values_to_be_in_set(wg_seeing)" in message
     finally:
         with db.cursor() as cur:
-            cur.execute("""update intermediate.int_persons_harmonised set age = %s, wg_seeing = %s, harmonised_at = %s
-                           where source_id = %s and record_key = %s""", (age, wg, harmonised_at, source_id, record_key))
+            cur.execute(
+                """update intermediate.int_persons_harmonised set age = %s, wg_seeing = %s, harmonised_at = %s
+                           where source_id = %s and record_key = %s""",
+                (age, wg, harmonised_at, source_id, record_key),
+            )
             cur.execute("drop schema marts_audit cascade")
 
 
@@ -335,7 +389,9 @@ def test_the_persons_suite_validates_what_was_harmonised_since_it_last_passed(fi
     finally:
         with db.cursor() as cur:
             cur.execute("drop table intermediate.int_persons_harmonised")
-            cur.execute("alter table intermediate.int_persons_harmonised__kept rename to int_persons_harmonised")
+            cur.execute(
+                "alter table intermediate.int_persons_harmonised__kept rename to int_persons_harmonised"
+            )
             cur.execute("drop schema marts_audit cascade")
 
 
@@ -346,7 +402,8 @@ def test_same_night_again_is_idempotent(first_night, db):
     assert again.returncode == 0, again.stdout[-5000:]
     s = _summary(NIGHT)
     assert s["extract"]["new"] == 0 and s["extract"]["already_loaded"] == sum(
-        v["deliveries"] for v in s_first["sources"].values())
+        v["deliveries"] for v in s_first["sources"].values()
+    )
     assert s["published_tables"] == s_first["published_tables"]
     assert publish.schema_checksum(db) == before
 
@@ -361,7 +418,9 @@ def test_bad_deliveries_are_quarantined_and_every_other_source_loads(first_night
     xlsx = by_name[f"VSO_Nepal_LNOB_{night}.xlsx"]
     xlsx.write_bytes(xlsx.read_bytes()[: xlsx.stat().st_size // 2])
     india = by_name[f"hotspot_members_{night}.csv"]
-    india.write_bytes(india.read_text(encoding="utf-8").replace("Odisha", "Odisha – Koraput").encode("utf-16"))
+    india.write_bytes(
+        india.read_text(encoding="utf-8").replace("Odisha", "Odisha – Koraput").encode("utf-16")
+    )
     kobo = by_name["submissions_page-0001.json"]
     page = json.loads(kobo.read_text())
     page["results"][3]["hh_roster"][0]["hh_roster/age"] = "forty"
@@ -382,7 +441,10 @@ def test_bad_deliveries_are_quarantined_and_every_other_source_loads(first_night
     brac = s["sources"]["brac_uhc_survey"]
     assert brac["quarantined"] == 0 and brac["rows_loaded"] > 0 and brac["submissions"]["quarantined"] == 1
     reason = json.loads(Path(brac["quarantine"][0] + ".reason.json").read_text())
-    assert reason["kind"] == "submission_quarantined" and reason["submission"] == f"_id {page['results'][3]['_id']}"
+    assert (
+        reason["kind"] == "submission_quarantined"
+        and reason["submission"] == f"_id {page['results'][3]['_id']}"
+    )
     assert reason["errors"][0]["column"] == "hh_roster/age" and reason["errors"][0]["found"] == "forty"
     for source_id in ("aavn_household_survey", "aak_clm_survey", "plan_india_hotspot_survey", "aak_voices"):
         assert s["sources"][source_id]["rows_loaded"] > 0 and s["sources"][source_id]["quarantined"] == 0
@@ -394,7 +456,13 @@ def test_a_blocked_night_leaves_marts_exactly_as_they_were(first_night, db, tmp_
     named, and the published schema stays exactly as it was."""
     before = publish.schema_checksum(db)
     night = "2026-11-22"
-    (path,) = sample.generate(settings().landing_dir, persons=300, seed=5, day=date.fromisoformat(night), only=["aavn_household_survey"])
+    (path,) = sample.generate(
+        settings().landing_dir,
+        persons=300,
+        seed=5,
+        day=date.fromisoformat(night),
+        only=["aavn_household_survey"],
+    )
     # A partner starts spelling sex in a way the registry does not map: the raw contract (text)
     # accepts it, the mart gates must not.
     text = path.read_text(encoding="utf-8-sig").replace(",female,", ",X,")

@@ -30,20 +30,46 @@ def _onboarded_registry(tmp_path: Path) -> Path:
     only (what the closing note counts)."""
     doc = yaml.safe_load(registry.load().path.read_text())
     aak = next(s for s in doc["sources"] if s["id"] == "aak_clm_survey")
-    doc["partners"].append({"id": "kenya_youth_clm", "name": "Kenya youth-led monitoring network",
-                            "kind": "community", "country": "KEN", "icso": "actionaid"})
-    doc["sources"].append({**aak, "id": "kyc_clm_survey", "partner": "kenya_youth_clm",
-                           "connection": "lnob_odk_kyc", "description": "Youth-led monitoring in Kenya (ODK).",
-                           "format": {**aak["format"], "project_id": 9, "form_id": "youth_clm_2026"}})
+    doc["partners"].append(
+        {
+            "id": "kenya_youth_clm",
+            "name": "Kenya youth-led monitoring network",
+            "kind": "community",
+            "country": "KEN",
+            "icso": "actionaid",
+        }
+    )
+    doc["sources"].append(
+        {
+            **aak,
+            "id": "kyc_clm_survey",
+            "partner": "kenya_youth_clm",
+            "connection": "lnob_odk_kyc",
+            "description": "Youth-led monitoring in Kenya (ODK).",
+            "format": {**aak["format"], "project_id": 9, "form_id": "youth_clm_2026"},
+        }
+    )
     # A national Open SDG platform: its disaggregation columns come from the shared vocabulary.
-    doc["partners"].append({"id": "psa_philippines", "name": "Philippine Statistics Authority (SDG platform)",
-                            "kind": "official", "country": "PHL"})
-    doc["sources"].append({
-        "id": "psa_open_sdg", "partner": "psa_philippines", "type": "open_sdg_csv", "entity": "observation",
-        "cadence": "quarterly", "file_pattern": "indicator_*.csv",
-        "format": {"kind": "csv", "encoding": "utf-8", "delimiter": ",", "indicator_from": "file_name"},
-        "series": {"6.1.1": {"default": "SH_H2O_SAFE"}},
-    })
+    doc["partners"].append(
+        {
+            "id": "psa_philippines",
+            "name": "Philippine Statistics Authority (SDG platform)",
+            "kind": "official",
+            "country": "PHL",
+        }
+    )
+    doc["sources"].append(
+        {
+            "id": "psa_open_sdg",
+            "partner": "psa_philippines",
+            "type": "open_sdg_csv",
+            "entity": "observation",
+            "cadence": "quarterly",
+            "file_pattern": "indicator_*.csv",
+            "format": {"kind": "csv", "encoding": "utf-8", "delimiter": ",", "indicator_from": "file_name"},
+            "series": {"6.1.1": {"default": "SH_H2O_SAFE"}},
+        }
+    )
     path = tmp_path / "registry.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     return path
@@ -81,8 +107,15 @@ def onboarded(warehouse_url, tmp_path_factory):
     psa = landing / "psa_philippines" / NIGHT
     psa.mkdir(parents=True)
     (psa / "indicator_6-1-1.csv").write_text(PSA_FILE, encoding="utf-8")
-    night = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1500,
-                 env={"LNOB_REGISTRY": str(path), "LNOB_TASK_RETRIES": "0"})
+    night = lnob(
+        "airflow",
+        "dags",
+        "test",
+        "lnob_nightly",
+        NIGHT,
+        timeout=1500,
+        env={"LNOB_REGISTRY": str(path), "LNOB_TASK_RETRIES": "0"},
+    )
     conn = psycopg2.connect(warehouse_url)
     conn.autocommit = True
     yield {"night": night, "db": conn, "pages": pages}
@@ -114,7 +147,9 @@ def test_the_new_source_is_published(onboarded):
 
 def test_the_new_official_platform_is_published_row_for_row(onboarded):
     with onboarded["db"].cursor() as cur:
-        cur.execute("select status, rows_loaded from lnob_meta.delivery_ledger where source_id = 'psa_open_sdg'")
+        cur.execute(
+            "select status, rows_loaded from lnob_meta.delivery_ledger where source_id = 'psa_open_sdg'"
+        )
         assert cur.fetchall() == [("loaded", 7)]
         cur.execute("""select time_period, freq, urbanisation, income_wealth_quantile, obs_value, obs_status
                        from marts.fct_sdg_observation
@@ -122,10 +157,13 @@ def test_the_new_official_platform_is_published_row_for_row(onboarded):
                        order by 1, 3, 4""")
         rows = cur.fetchall()
     assert rows == [
-        ("2023", "A", "R", "_T", 34.2, "A"), ("2023", "A", "U", "_T", 60.1, "A"),
-        ("2023", "A", "_T", "Q1", 21.5, "A"), ("2023", "A", "_T", "Q5", 78.0, "A"),
+        ("2023", "A", "R", "_T", 34.2, "A"),
+        ("2023", "A", "U", "_T", 60.1, "A"),
+        ("2023", "A", "_T", "Q1", 21.5, "A"),
+        ("2023", "A", "_T", "Q5", 78.0, "A"),
         ("2023", "A", "_T", "_T", 47.9, "A"),
-        ("2024-Q1", "Q", "R", "Q1", None, "O"), ("2024-Q1", "Q", "_T", "_T", 48.6, "A"),
+        ("2024-Q1", "Q", "R", "Q1", None, "O"),
+        ("2024-Q1", "Q", "_T", "_T", 48.6, "A"),
     ], rows
 
 

@@ -44,7 +44,9 @@ def test_the_fixture_is_in_the_published_shape():
     src = registry.load().source("statcan_open_sdg")
     fixed = {f.label for f in src.fields}
     known = vocabulary.known_columns(src.vocabulary, src.series)
-    disaggregations = [h for h in header if h not in fixed and h.casefold() not in vocabulary.status_labels(src.vocabulary)]
+    disaggregations = [
+        h for h in header if h not in fixed and h.casefold() not in vocabulary.status_labels(src.vocabulary)
+    ]
     assert disaggregations == ["Sex", "Age group", "Disability", "Indigenous identity", "Geography"]
     assert all(h.casefold() in known for h in disaggregations)
     assert {r["Year"] for r in _rows()} == {"2024 Q1", "2024 Q2"}
@@ -63,8 +65,13 @@ def test_every_vocabulary_code_is_in_its_codelist_and_a_wrong_one_is_named(tmp_p
     doc["vocabulary"]["columns"][0]["codes"]["intersex"] = "X"  # not in CL_SEX
     doc["vocabulary"]["columns"].append({"column": "Ethnic origin", "dimension": "ETHNICITY"})
     src = next(s for s in doc["sources"] if s["id"] == "statcan_open_sdg")
-    src["vocabulary"] = [{"column": "Visible minority", "dimension": "CUST_BREAKDOWN",
-                          "codes": {"south asian": "NO_SUCH_GROUP"}}]
+    src["vocabulary"] = [
+        {
+            "column": "Visible minority",
+            "dimension": "CUST_BREAKDOWN",
+            "codes": {"south asian": "NO_SUCH_GROUP"},
+        }
+    ]
     src["series"]["3.8.2"] = {"by": "Units"}
     path = tmp_path / "registry.yml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
@@ -81,9 +88,10 @@ def test_every_vocabulary_code_is_in_its_codelist_and_a_wrong_one_is_named(tmp_p
 def test_a_source_extends_the_shared_vocabulary(tmp_path):
     doc = yaml.safe_load(settings().registry_path.read_text())
     src = next(s for s in doc["sources"] if s["id"] == "statcan_open_sdg")
-    src["vocabulary"] = [{"column": "Sex", "codes": {"femmes": "F"}, "dimension": "SEX"},
-                         {"column": "Marital status", "dimension": "CUST_BREAKDOWN", "totals": ["All"],
-                          "codes": {}}]
+    src["vocabulary"] = [
+        {"column": "Sex", "codes": {"femmes": "F"}, "dimension": "SEX"},
+        {"column": "Marital status", "dimension": "CUST_BREAKDOWN", "totals": ["All"], "codes": {}},
+    ]
     path = tmp_path / "registry.yml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
     reg = registry.load(path)
@@ -119,8 +127,13 @@ def night(warehouse_url):
     clean_warehouse(warehouse_url, landing=True)
     # One community survey beside it, so the night's community marts are not empty (their gates
     # want rows); the Open SDG file is the only official delivery.
-    sample.generate(settings().landing_dir, persons=1500, seed=3, day=date.fromisoformat(NIGHT),
-                    only=["aavn_household_survey"])
+    sample.generate(
+        settings().landing_dir,
+        persons=1500,
+        seed=3,
+        day=date.fromisoformat(NIGHT),
+        only=["aavn_household_survey"],
+    )
     folder = settings().landing_dir / "statcan_canada" / NIGHT
     folder.mkdir(parents=True)
     shutil.copy(FIXTURE, folder / FIXTURE.name)
@@ -144,16 +157,25 @@ def test_every_row_of_the_file_is_accounted_for(night):
     assert run.returncode == 0, json.dumps(summary.get("problems"), default=str)[:6000] + run.stderr[-2000:]
     assert summary["held_back"] == [], summary["held_back"]
     db = night["db"]
-    ((status, rows),) = _query(db, """select status, rows_loaded from lnob_meta.delivery_ledger
-                                      where source_id = 'statcan_open_sdg'""")
+    ((status, rows),) = _query(
+        db,
+        """select status, rows_loaded from lnob_meta.delivery_ledger
+                                      where source_id = 'statcan_open_sdg'""",
+    )
     assert (status, rows) == ("loaded", len(_rows()))
-    staged = _query(db, f"select row_number, series, ref_area, freq, time_period, obs_value, obs_status "
-                        f"from staging.{STAGING}")
+    staged = _query(
+        db,
+        f"select row_number, series, ref_area, freq, time_period, obs_value, obs_status "
+        f"from staging.{STAGING}",
+    )
     assert len(staged) == len(_rows())
     assert not [r for r in staged if any("UNMAPPED" in str(x) for x in r)], staged
-    published = _query(db, """select series, ref_area, time_period, sex, age, disability_status,
+    published = _query(
+        db,
+        """select series, ref_area, time_period, sex, age, disability_status,
                                      cust_breakdown, obs_value, obs_status, freq
-                              from marts.fct_sdg_observation where partners = 'statcan_canada'""")
+                              from marts.fct_sdg_observation where partners = 'statcan_canada'""",
+    )
     # Every row published: a figure, or a missing figure with the status that says why.
     assert len(published) == len(_rows())
     missing = [r for r in published if r[7] is None]
@@ -167,8 +189,12 @@ def test_codes_are_right(night):
 
     def one(**key):
         where = " and ".join(f"{k} = %s" for k in key)
-        rows = _query(db, f"""select obs_value, obs_status, unit_measure from marts.fct_sdg_observation
-                              where partners = 'statcan_canada' and {where}""", *key.values())
+        rows = _query(
+            db,
+            f"""select obs_value, obs_status, unit_measure from marts.fct_sdg_observation
+                              where partners = 'statcan_canada' and {where}""",
+            *key.values(),
+        )
         assert len(rows) == 1, (key, rows)
         return rows[0]
 
@@ -181,15 +207,32 @@ def test_codes_are_right(night):
     assert one(series="VC_IHR_PSRC", **{**national, "disability_status": "PD"})[0] == 0.8
     assert one(series="VC_IHR_PSRC", **{**national, "cust_breakdown": "C13"})[0] == 2.1
     assert one(series="VC_IHR_PSRC", **{**national, "cust_breakdown": "C14"})[0] == 0.4
-    assert one(series="VC_IHR_PSRC", sex="F", age="Y25T44", disability_status="PD", cust_breakdown="C13",
-               ref_area="124", time_period="2024-Q1") == (None, "Q", "PER_100000_POP")
+    assert one(
+        series="VC_IHR_PSRC",
+        sex="F",
+        age="Y25T44",
+        disability_status="PD",
+        cust_breakdown="C13",
+        ref_area="124",
+        time_period="2024-Q1",
+    ) == (None, "Q", "PER_100000_POP")
     assert one(series="VC_IHR_PSRC", **{**national, "ref_area": "CA-ON"})[0] == 0.45
     assert one(series="VC_IHR_PSRC", **{**national, "ref_area": "CA_CMA535"})[0] == 0.38
     assert one(series="VC_IHR_PSRCN", **{**national, "ref_area": "CA_ATLANTIC"})[0] == 3
-    assert one(series="VC_IHR_PSRC", **{**national, "cust_breakdown": "C13", "time_period": "2024-Q2"}) \
-        == (1.9, "E", "PER_100000_POP")
-    assert one(series="VC_IHR_PSRCN", sex="M", age="Y_GE65", disability_status="PD", cust_breakdown="_T",
-               ref_area="124", time_period="2024-Q2") == (None, "O", "NUMBER")
+    assert one(series="VC_IHR_PSRC", **{**national, "cust_breakdown": "C13", "time_period": "2024-Q2"}) == (
+        1.9,
+        "E",
+        "PER_100000_POP",
+    )
+    assert one(
+        series="VC_IHR_PSRCN",
+        sex="M",
+        age="Y_GE65",
+        disability_status="PD",
+        cust_breakdown="_T",
+        ref_area="124",
+        time_period="2024-Q2",
+    ) == (None, "O", "NUMBER")
     # "Both sexes" and "All ages" are totals, like a blank cell.
     assert one(series="VC_IHR_PSRCN", **{**national, "ref_area": "CA-ON"}) == (20, "A", "NUMBER")
 
@@ -214,8 +257,9 @@ def test_unknown_column_and_category_are_held_back_by_name(night, tmp_path):
     reg = registry.load()
     with db.cursor() as cur:
         columns = isolation.unmapped_columns(cur, reg, "statcan_open_sdg")
-        codes = isolation.unmapped_codes(cur, {"name": STAGING, "relation": f'staging."{STAGING}"',
-                                               "source_id": "statcan_open_sdg"})
+        codes = isolation.unmapped_codes(
+            cur, {"name": STAGING, "relation": f'staging."{STAGING}"', "source_id": "statcan_open_sdg"}
+        )
     assert [p.column for p in columns] == ["Religion"]
     assert {(p.column, v["value"]) for p in codes for v in p.values} == {("sex", "UNMAPPED:Sex=Two-Spirit")}
 
@@ -229,8 +273,15 @@ def test_a_blank_value_without_a_status_quarantines_the_file_naming_the_row(nigh
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = lnob("load", "statcan_open_sdg", str(bad))
     assert r.returncode == 4, r.stdout + r.stderr  # 4: quarantined
-    ((status, reason),) = _query(night["db"], """select status, reason from lnob_meta.delivery_ledger
-                                                where source_id = 'statcan_open_sdg' and delivery_date = '2026-10-07'""")
+    ((status, reason),) = _query(
+        night["db"],
+        """select status, reason from lnob_meta.delivery_ledger
+                                                where source_id = 'statcan_open_sdg' and delivery_date = '2026-10-07'""",
+    )
     assert status == "quarantined" and reason["kind"] == "contract_broken", reason
     (error,) = reason["errors"]
-    assert error["row"] == len(lines) and error["column"] == "Value" and "observation status" in error["expected"]
+    assert (
+        error["row"] == len(lines)
+        and error["column"] == "Value"
+        and "observation status" in error["expected"]
+    )

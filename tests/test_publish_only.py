@@ -47,21 +47,28 @@ def _fingerprints(conn, schema: str) -> dict[str, str]:
     definition (views, indexes) and an md5 over its rows in a stable order."""
     out = {}
     with conn.cursor() as cur:
-        cur.execute("""select c.oid, c.relname, c.relkind, pg_get_userbyid(c.relowner), coalesce(c.relacl::text, ''),
+        cur.execute(
+            """select c.oid, c.relname, c.relkind, pg_get_userbyid(c.relowner), coalesce(c.relacl::text, ''),
                               (select string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', '
                                                  order by a.attnum)
                                from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped),
                               case when c.relkind in ('v', 'm') then pg_get_viewdef(c.oid)
                                    when c.relkind = 'i' then pg_get_indexdef(c.oid) else '' end
                        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                       where n.nspname = %s order by c.relname""", (schema,))
+                       where n.nspname = %s order by c.relname""",
+            (schema,),
+        )
         for oid, name, kind, owner, acl, columns, definition in cur.fetchall():
             rows = ""
             if kind in ("r", "p", "v", "m"):
-                cur.execute(f"select count(*), md5(coalesce(string_agg(md5(t::text), '' order by md5(t::text)), '')) "
-                            f'from {schema}."{name}" as t')
+                cur.execute(
+                    f"select count(*), md5(coalesce(string_agg(md5(t::text), '' order by md5(t::text)), '')) "
+                    f'from {schema}."{name}" as t'
+                )
                 rows = "{} rows, md5 {}".format(*cur.fetchone())
-            out[f"{schema}.{name}"] = f"oid {oid} | {kind} | {owner} | {acl} | {columns} | {definition} | {rows}"
+            out[f"{schema}.{name}"] = (
+                f"oid {oid} | {kind} | {owner} | {acl} | {columns} | {definition} | {rows}"
+            )
     conn.rollback()
     return out
 
@@ -74,8 +81,13 @@ def published(warehouse_url):
     kept = {p: p.read_bytes() for p in SEEDS.glob("*.csv")}
     sample.generate(settings().landing_dir, persons=1500, seed=7, day=date.fromisoformat(NIGHTS[0]))
     _run_night(warehouse_url, NIGHTS[0])
-    sample.generate(settings().landing_dir, persons=300, seed=8, day=date.fromisoformat(NIGHTS[1]),
-                    only=["aavn_household_survey"])
+    sample.generate(
+        settings().landing_dir,
+        persons=300,
+        seed=8,
+        day=date.fromisoformat(NIGHTS[1]),
+        only=["aavn_household_survey"],
+    )
     _run_night(warehouse_url, NIGHTS[1])
     yield warehouse_url
     for path, data in kept.items():
@@ -91,7 +103,8 @@ def test_published_objects_depend_on_nothing_outside_their_schema(published, db)
 
 
 def test_a_registry_change_and_a_failed_night_leave_every_published_object_as_it_was(
-        published, db, tmp_path, monkeypatch):
+    published, db, tmp_path, monkeypatch
+):
     before = {**_fingerprints(db, "marts"), **_fingerprints(db, "marts_previous")}
     assert "marts.bi_sdg_observation" in before and "marts_previous.bi_sdg_observation" in before
     assert sum(1 for k in before if k.startswith("marts_previous.")) >= 8
@@ -109,8 +122,13 @@ def test_a_registry_change_and_a_failed_night_leave_every_published_object_as_it
                        where ctid = (select ctid from marts_audit.fct_sdg_observation
                                      where unit_measure = 'PT' and obs_value is not null limit 1)""")
 
-    sample.generate(settings().landing_dir, persons=300, seed=9, day=date.fromisoformat(NIGHTS[2]),
-                    only=["aavn_household_survey"])
+    sample.generate(
+        settings().landing_dir,
+        persons=300,
+        seed=9,
+        day=date.fromisoformat(NIGHTS[2]),
+        only=["aavn_household_survey"],
+    )
     with pytest.raises(pipeline.GateFailed):
         _run_night(published, NIGHTS[2], spoil)
     assert "Ethnic minority (renamed)" in (SEEDS / "lnob_custom_breakdowns.csv").read_text()
@@ -147,16 +165,22 @@ def test_formula_triggers_in_a_partner_label_never_start_a_csv_cell(published, d
     import csv
 
     text = settings().registry_path.read_text(encoding="utf-8")
-    planted = text.replace("label: Ethnic minority,", "label: '=HYPERLINK(\"http://x\",\"y\")',").replace(
-        "label: Scheduled Caste (Dalit),", "label: \"+cmd|' /C calc'!A0\",")
+    planted = text.replace("label: Ethnic minority,", 'label: \'=HYPERLINK("http://x","y")\',').replace(
+        "label: Scheduled Caste (Dalit),", "label: \"+cmd|' /C calc'!A0\","
+    )
     assert planted.count("HYPERLINK") == 1 and planted.count("calc") == 1
     registry_copy = tmp_path / "registry.yml"
     registry_copy.write_text(planted, encoding="utf-8")
     monkeypatch.setenv("LNOB_REGISTRY", str(registry_copy))
 
     night = "2026-10-08"
-    sample.generate(settings().landing_dir, persons=300, seed=10, day=date.fromisoformat(night),
-                    only=["aavn_household_survey"])
+    sample.generate(
+        settings().landing_dir,
+        persons=300,
+        seed=10,
+        day=date.fromisoformat(night),
+        only=["aavn_household_survey"],
+    )
     _run_night(published, night)
     files = pipeline.export_stage(published, f"test-publish-only-{night}", date.fromisoformat(night))
 

@@ -28,8 +28,13 @@ def loaded(warehouse_url):
         cur.execute("drop schema if exists raw, lnob_meta cascade")
     conn.close()
     landing = settings().landing_dir
-    files = sample.generate(landing, persons=600, seed=3, day=date.fromisoformat(NIGHT),
-                            only=["aavn_household_survey", "wnta_hotspot_survey", "knbs_sdg_sdmx"])
+    files = sample.generate(
+        landing,
+        persons=600,
+        seed=3,
+        day=date.fromisoformat(NIGHT),
+        only=["aavn_household_survey", "wnta_hotspot_survey", "knbs_sdg_sdmx"],
+    )
     (vietnam,) = [p for p in files if "household_survey" in p.name]
     # One respondent aged 150: a valid integer, so the contract loads it; the gate must not pass it.
     with vietnam.open(encoding="utf-8-sig", newline="") as fh:
@@ -56,22 +61,33 @@ def test_a_failing_delivery_is_quarantined_and_the_others_go_on(loaded, warehous
     assert failure["expectation"] == "expect_column_values_to_be_between" and failure["column"] == "age"
     assert failure["unexpected_count"] == 1 and 150 in failure["sample"]
     with db.cursor() as cur:
-        cur.execute("select count(*) from raw.aavn_household_survey where _delivery_id = %s",
-                    (vietnam["delivery_id"],))
+        cur.execute(
+            "select count(*) from raw.aavn_household_survey where _delivery_id = %s",
+            (vietnam["delivery_id"],),
+        )
         assert cur.fetchone()[0] == 0  # nothing of it stays in raw
-        cur.execute("select status from lnob_meta.delivery_ledger where delivery_id = %s", (vietnam["delivery_id"],))
+        cur.execute(
+            "select status from lnob_meta.delivery_ledger where delivery_id = %s", (vietnam["delivery_id"],)
+        )
         assert cur.fetchone()[0] == "quarantined"
 
     india = pipeline.gate_raw(warehouse_url, "test-raw-gate", loaded["wnta_hotspot_survey"])
     assert india["gate"] == "passed" and india["outcome"] == "loaded"
 
 
-def test_a_failing_delivery_of_a_blocking_source_stops_the_night(loaded, warehouse_url, db, tmp_path, monkeypatch):
+def test_a_failing_delivery_of_a_blocking_source_stops_the_night(
+    loaded, warehouse_url, db, tmp_path, monkeypatch
+):
     monkeypatch.setenv("LNOB_REGISTRY", str(blocking_registry(tmp_path, "knbs_sdg_sdmx")))
     kenya = loaded["knbs_sdg_sdmx"]
     with db.cursor() as cur:  # an official file whose observations lost their series
-        cur.execute("update raw.knbs_sdg_sdmx set series = null where _delivery_id = %s", (kenya["delivery_id"],))
-    with pytest.raises(pipeline.GateFailed, match=r"(?s)raw__knbs_sdg_sdmx: FAILED .*expect_column_values_to_not_be_null\(series\) unexpected=39"):
+        cur.execute(
+            "update raw.knbs_sdg_sdmx set series = null where _delivery_id = %s", (kenya["delivery_id"],)
+        )
+    with pytest.raises(
+        pipeline.GateFailed,
+        match=r"(?s)raw__knbs_sdg_sdmx: FAILED .*expect_column_values_to_not_be_null\(series\) unexpected=39",
+    ):
         pipeline.gate_raw(warehouse_url, "test-raw-gate", kenya)
 
 
@@ -86,8 +102,11 @@ def test_one_gate_per_source_holds_back_only_the_page_that_fails(warehouse_url, 
     night = date.fromisoformat(PAGED_NIGHT)
     files = sample.generate(settings().landing_dir, persons=6000, seed=5, day=night, only=["aak_clm_survey"])
     assert len(files) >= 3, "the sample should bring several API pages"
-    batches = [b for b in pipeline.extract_sources(warehouse_url, "test-paged", night)
-               if b["source_id"] == "aak_clm_survey"]
+    batches = [
+        b
+        for b in pipeline.extract_sources(warehouse_url, "test-paged", night)
+        if b["source_id"] == "aak_clm_survey"
+    ]
     (batch,) = batches  # one unit of work for the source, however many pages
     assert len(batch["deliveries"]) == len(files)
     assert pipeline.label(batch) == f"aak_clm_survey (actionaid_kenya, {len(files)} new deliveries)"
@@ -96,8 +115,11 @@ def test_one_gate_per_source_holds_back_only_the_page_that_fails(warehouse_url, 
     assert all(d["outcome"] == "loaded" for d in loaded["deliveries"])
     bad = ids[1]
     with db.cursor() as cur:  # one respondent of the second page aged 150
-        cur.execute("update raw.aak_clm_survey set age = 150 where ctid = (select ctid from raw.aak_clm_survey "
-                    "where _delivery_id = %s limit 1)", (bad,))
+        cur.execute(
+            "update raw.aak_clm_survey set age = 150 where ctid = (select ctid from raw.aak_clm_survey "
+            "where _delivery_id = %s limit 1)",
+            (bad,),
+        )
 
     gated = pipeline.gate_source(warehouse_url, "test-paged", loaded)
     outcome = {d["delivery_id"]: d for d in gated["deliveries"]}
@@ -107,8 +129,11 @@ def test_one_gate_per_source_holds_back_only_the_page_that_fails(warehouse_url, 
     assert failure["column"] == "age" and failure["unexpected_count"] == 1
     assert all(outcome[d]["gate"] == "passed" for d in ids if d != bad)
     with db.cursor() as cur:
-        cur.execute("select delivery_id, status, gated_at is not null from lnob_meta.delivery_ledger "
-                    "where delivery_id = any(%s)", (ids,))
+        cur.execute(
+            "select delivery_id, status, gated_at is not null from lnob_meta.delivery_ledger "
+            "where delivery_id = any(%s)",
+            (ids,),
+        )
         ledger = {r[0]: r[1:] for r in cur.fetchall()}
     assert ledger[bad] == ("quarantined", False)
     assert all(ledger[d] == ("loaded", True) for d in ids if d != bad)
@@ -118,19 +143,34 @@ def test_a_delivery_a_stopped_night_left_ungated_is_gated_by_the_next(warehouse_
     """A night that stopped between load and gate leaves loaded deliveries nobody validated: the
     next night has no new file of that source, yet it still gates them before anything reads them."""
     night = date.fromisoformat("2026-09-03")
-    sample.generate(settings().landing_dir, persons=600, seed=6, day=night, only=["plan_india_hotspot_survey"])
-    (batch,) = [b for b in pipeline.extract_sources(warehouse_url, "test-stopped", night)
-                if b["source_id"] == "plan_india_hotspot_survey"]
-    (delivery,) = pipeline.load_source(warehouse_url, "test-stopped", batch)["deliveries"]  # ... and the night stops
+    sample.generate(
+        settings().landing_dir, persons=600, seed=6, day=night, only=["plan_india_hotspot_survey"]
+    )
+    (batch,) = [
+        b
+        for b in pipeline.extract_sources(warehouse_url, "test-stopped", night)
+        if b["source_id"] == "plan_india_hotspot_survey"
+    ]
+    (delivery,) = pipeline.load_source(warehouse_url, "test-stopped", batch)[
+        "deliveries"
+    ]  # ... and the night stops
 
-    (leftover,) = [b for b in pipeline.extract_sources(warehouse_url, "test-next", night)
-                   if b["source_id"] == "plan_india_hotspot_survey"]
+    (leftover,) = [
+        b
+        for b in pipeline.extract_sources(warehouse_url, "test-next", night)
+        if b["source_id"] == "plan_india_hotspot_survey"
+    ]
     assert leftover["deliveries"] == []  # nothing new, but the source has work
     (gated,) = pipeline.gate_source(warehouse_url, "test-next", leftover)["deliveries"]
     assert gated["delivery_id"] == delivery["delivery_id"] and gated["gate"] == "passed"
     with db.cursor() as cur:
-        cur.execute("select gated_at is not null from lnob_meta.delivery_ledger where delivery_id = %s",
-                    (delivery["delivery_id"],))
+        cur.execute(
+            "select gated_at is not null from lnob_meta.delivery_ledger where delivery_id = %s",
+            (delivery["delivery_id"],),
+        )
         assert cur.fetchone()[0]
-    assert not [b for b in pipeline.extract_sources(warehouse_url, "test-after", night)
-                if b["source_id"] == "plan_india_hotspot_survey"]
+    assert not [
+        b
+        for b in pipeline.extract_sources(warehouse_url, "test-after", night)
+        if b["source_id"] == "plan_india_hotspot_survey"
+    ]

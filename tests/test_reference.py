@@ -23,12 +23,17 @@ def test_regenerated_seeds_equal_the_committed_ones(tmp_path, monkeypatch):
     written = reference.write_seeds(out=tmp_path)
     assert {p.name for p in written} == {p.name for p in SEEDS.glob("*.csv")}
     for path in written:
-        assert path.read_bytes() == (SEEDS / path.name).read_bytes(), f"{path.name} is stale: run `lnob reference seeds`"
+        assert path.read_bytes() == (SEEDS / path.name).read_bytes(), (
+            f"{path.name} is stale: run `lnob reference seeds`"
+        )
 
 
 def _vendored_files() -> set[str]:
-    return {p.relative_to(reference.VENDORED_DIR).as_posix()
-            for p in reference.VENDORED_DIR.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(reference.VENDORED_DIR).as_posix()
+        for p in reference.VENDORED_DIR.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_only_what_the_seeds_and_exports_read_is_vendored_with_its_licence():
@@ -43,7 +48,9 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference not present: nothing to compare the vendored copy with")
+@pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/reference not present: nothing to compare the vendored copy with"
+)
 def test_the_vendored_reference_equals_the_shared_one():
     """Drift is caught here: every vendored input and licence is byte-identical to the shared
     folder, and the provenance each shared SOURCE.txt states is kept in the vendored note."""
@@ -57,7 +64,9 @@ def test_the_vendored_reference_equals_the_shared_one():
                 for commit in re.findall(r"\b[0-9a-f]{40}\b", line):
                     assert commit in kept, f"{name}: upstream commit {commit} of {SHARED / name} not recorded"
         else:
-            assert ours.read_bytes() == theirs.read_bytes(), f"{name} differs from {theirs}: re-vendor it and run `lnob reference seeds`"
+            assert ours.read_bytes() == theirs.read_bytes(), (
+                f"{name} differs from {theirs}: re-vendor it and run `lnob reference seeds`"
+            )
 
 
 def test_an_environment_override_still_wins(tmp_path, monkeypatch):
@@ -75,7 +84,9 @@ def test_framework_and_series_the_marts_use_are_there():
     indicators = {r["indicator_code"]: r for r in _rows("sdg_indicators.csv")}
     assert indicators["3.8.2"]["target_code"] == "3.8" and "health" in indicators["3.8.2"]["indicator_title"]
     assert {"1.1.1", "1.2.1", "6.1.1", "10.3.1", "16.9.1", "16.b.1"} <= indicators.keys()
-    breakdowns = {(r["series_code"], r["dimension"], r["allowed_code"]) for r in _rows("sdg_series_breakdowns.csv")}
+    breakdowns = {
+        (r["series_code"], r["dimension"], r["allowed_code"]) for r in _rows("sdg_series_breakdowns.csv")
+    }
     assert ("SH_ACS_UNHC", "DISABILITY_STATUS", "_T") in breakdowns  # the UHC index has no breakdown
     assert ("SG_REG_BRTH", "AGE", "Y0T4") in breakdowns
     assert ("SH_H2O_SAFE", "DISABILITY_STATUS", "ALL") in breakdowns

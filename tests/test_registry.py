@@ -99,18 +99,34 @@ def test_committed_dbt_files_follow_the_registry():
     reg = registry.load()
     assert dbt_files.drift(reg, PROJECT / "dbt_project") == []
     persons = set(dbt_files.staged_models_macro(reg).split("'persons': [")[1].split("]")[0].split(", "))
-    assert {f"'{dbt_files.model_name(s)}'" for s in reg.sources.values()
-            if s.entity in ("person", "household_member")} == persons
+    assert {
+        f"'{dbt_files.model_name(s)}'"
+        for s in reg.sources.values()
+        if s.entity in ("person", "household_member")
+    } == persons
 
 
 def _second_odk_form(doc: dict) -> None:
     """A second ODK Central form in ActionAid Kenya's shape, by a new partner: registry lines only."""
     aak = next(s for s in doc["sources"] if s["id"] == "aak_clm_survey")
-    doc["partners"].append({"id": "kenya_youth_clm", "name": "Kenya youth-led monitoring network",
-                            "kind": "community", "country": "KEN", "icso": "actionaid"})
-    doc["sources"].append({**aak, "id": "kyc_clm_survey", "partner": "kenya_youth_clm",
-                           "connection": "lnob_odk_kyc",
-                           "format": {**aak["format"], "project_id": 9, "form_id": "youth_clm_2026"}})
+    doc["partners"].append(
+        {
+            "id": "kenya_youth_clm",
+            "name": "Kenya youth-led monitoring network",
+            "kind": "community",
+            "country": "KEN",
+            "icso": "actionaid",
+        }
+    )
+    doc["sources"].append(
+        {
+            **aak,
+            "id": "kyc_clm_survey",
+            "partner": "kenya_youth_clm",
+            "connection": "lnob_odk_kyc",
+            "format": {**aak["format"], "project_id": 9, "form_id": "youth_clm_2026"},
+        }
+    )
 
 
 def test_a_registered_source_gets_its_staging_model_and_a_removed_one_loses_it(tmp_path: Path):
@@ -129,7 +145,8 @@ def test_a_registered_source_gets_its_staging_model_and_a_removed_one_loses_it(t
     # the same harmonisation as the form it copies, under its own id and country
     original = (PROJECT / "dbt_project/models/staging/community/stg_aak_clm_survey__persons.sql").read_text()
     assert text.split("{{ stage_persons(")[1] == original.split("{{ stage_persons(")[1].replace(
-        "'aak_clm_survey'", "'kyc_clm_survey'")
+        "'aak_clm_survey'", "'kyc_clm_survey'"
+    )
     assert "kyc_clm_survey" in (dbt / "models/staging/_raw__sources.yml").read_text()
     assert "'stg_kyc_clm_survey__persons'" in (dbt / "macros/generated/staged_models.sql").read_text()
     assert "kyc_clm_survey" in (dbt / "seeds/lnob/lnob_sources.csv").read_text()
@@ -143,9 +160,13 @@ def test_a_registered_source_gets_its_staging_model_and_a_removed_one_loses_it(t
 def test_harmonise_names_what_it_cannot_place(tmp_path: Path):
     def edit(doc):
         src = next(s for s in doc["sources"] if s["id"] == "wnta_hotspot_survey")
-        src["harmonise"] = {"person_pid": ["household_id", "member_number"], "caste_grup": "caste",
-                            "water_safe": "person_name"}
+        src["harmonise"] = {
+            "person_pid": ["household_id", "member_number"],
+            "caste_grup": "caste",
+            "water_safe": "person_name",
+        }
         doc["sources"][-1]["harmonise"] = {"sex": "sex"}
+
     text = _problems(_broken(tmp_path, edit))
     assert "harmonise.person_pid: 'member_number' is not a field of this source" in text
     assert "harmonise.caste_grup: not a harmonised person column (did you mean 'caste_group'?)" in text
@@ -155,8 +176,10 @@ def test_harmonise_names_what_it_cannot_place(tmp_path: Path):
     def no_person(doc):
         src = next(s for s in doc["sources"] if s["id"] == "aavn_household_survey")
         src["fields"] = [f for f in src["fields"] if f["name"] != "person_id"]
+
     assert "harmonise: source aavn_household_survey: person_pid is made of person_id" in _problems(
-        _broken(tmp_path, no_person))
+        _broken(tmp_path, no_person)
+    )
 
 
 def test_committed_raw_suites_are_what_the_contracts_imply(tmp_path: Path, monkeypatch):
@@ -167,8 +190,11 @@ def test_committed_raw_suites_are_what_the_contracts_imply(tmp_path: Path, monke
     from lnob import gates
     from lnob.config import settings
 
-    shutil.copytree(PROJECT / "expectations", tmp_path / "expectations",
-                    ignore=shutil.ignore_patterns("data_docs", "validations", "uncommitted"))
+    shutil.copytree(
+        PROJECT / "expectations",
+        tmp_path / "expectations",
+        ignore=shutil.ignore_patterns("data_docs", "validations", "uncommitted"),
+    )
     monkeypatch.setenv("LNOB_GX_PROJECT_DIR", str(tmp_path / "expectations"))
     reg = registry.load()
     ctx = gates.context(settings())
@@ -185,6 +211,7 @@ def test_a_set_of_choices_needs_a_code_map(tmp_path: Path):
         kobo = next(s for s in doc["sources"] if s["id"] == "brac_uhc_survey")
         field = next(f for f in kobo["fields"] if f["name"] == "water_source")
         del field["codes"]
+
     problems = _problems(_broken(tmp_path, edit))
     assert "fields[" in problems and ".multiple: a set of choices needs `type: text` and `codes`" in problems
 

@@ -51,10 +51,11 @@ def browser():
 def night(warehouse_url):
     """A clean warehouse and landing folder, then one night through the DAG; the report it wrote."""
 
-
     clean_warehouse(warehouse_url, landing=True)
     sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
-    done = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
+    done = lnob(
+        "airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
+    )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     summary = json.loads((settings().reports_dir / NIGHT / "summary.json").read_text())
     return summary
@@ -79,7 +80,9 @@ def test_the_night_writes_the_report(night):
     reports = settings().reports_dir
     page = reports / NIGHT / report.safe_run(night["run_id"]) / "report.html"  # the run's own page
     assert night["report_html"] == str(page) and page.exists()
-    assert night["report_path"] == str(page.with_name("summary.json")) and page.with_name("summary.txt").exists()
+    assert (
+        night["report_path"] == str(page.with_name("summary.json")) and page.with_name("summary.txt").exists()
+    )
     for pointer in (reports / NIGHT / "report.html", reports / "latest.html", reports / "index.html"):
         assert pointer.exists(), pointer
     assert json.loads((reports / "latest.json").read_text())["run_id"] == night["run_id"]
@@ -152,7 +155,8 @@ def test_stale_partner_is_flagged(night, page):
     # gates and counts are on the page too, and the documentation links lead somewhere
     assert page.locator("#gates tr[data-stage='gate_marts'][data-outcome='passed']").count() == 2
     assert page.locator("#gates-passed tr.gate-row").count() == len(
-        [g for g in night["gates"] if g["stage"] == "gate_raw"])
+        [g for g in night["gates"] if g["stage"] == "gate_raw"]
+    )
     sources = page.locator("#sources").inner_text()
     for source_id, info in night["sources"].items():  # every source with its counts
         assert f"{source_id}\t{info['deliveries']}\t{info['rows_loaded']:,}\t{info['duplicates']}" in sources
@@ -189,9 +193,11 @@ def test_freshness_against_cadence():
 
     night = date(2026, 12, 1)
     last = {s: night for s in reg.sources}
-    last.update(vso_np_household_survey=date(2026, 11, 24),  # weekly, 7 days: still fresh
-                aak_voices=date(2026, 11, 23),  # weekly, 8 days: stale
-                unsd_sdg_api=date(2026, 10, 15))  # monthly, 47 days: stale
+    last.update(
+        vso_np_household_survey=date(2026, 11, 24),  # weekly, 7 days: still fresh
+        aak_voices=date(2026, 11, 23),  # weekly, 8 days: stale
+        unsd_sdg_api=date(2026, 10, 15),
+    )  # monthly, 47 days: stale
     del last["knbs_sdg_sdmx"]  # never delivered: stale
     status = {p["partner_id"]: p["status"] for p in report.freshness(Ledger(last), reg, night)}
     assert status["vso_nepal"] == "fresh" and status["brac_bangladesh"] == "fresh"
@@ -204,32 +210,99 @@ HOSTILE = '<script>window.pwned = 1</script><img src=x onerror="window.pwned=2">
 
 
 def _hostile_data() -> dict:
-    summary = {"run_id": "r1", "night": NIGHT, "complete": False, "problems": [f"gate_marts {HOSTILE} failed"],
-               "extract": {"new": 1, "already_loaded": 0},
-               "sources": {"src_x": {"deliveries": 1, "rows_loaded": 0, "duplicates": 0, "quarantined": 1,
-                                     "quarantine": []}},
-               "published_tonight": False, "published_tables": {}, "exports": {}}
-    failed = {"table": "mart_lnob_gap", "expectation": "expect_column_values_to_be_between",
-              "column": "group_value", "description": HOSTILE, "unexpected_count": 3, "sample": [HOSTILE]}
+    summary = {
+        "run_id": "r1",
+        "night": NIGHT,
+        "complete": False,
+        "problems": [f"gate_marts {HOSTILE} failed"],
+        "extract": {"new": 1, "already_loaded": 0},
+        "sources": {
+            "src_x": {"deliveries": 1, "rows_loaded": 0, "duplicates": 0, "quarantined": 1, "quarantine": []}
+        },
+        "published_tonight": False,
+        "published_tables": {},
+        "exports": {},
+    }
+    failed = {
+        "table": "mart_lnob_gap",
+        "expectation": "expect_column_values_to_be_between",
+        "column": "group_value",
+        "description": HOSTILE,
+        "unexpected_count": 3,
+        "sample": [HOSTILE],
+    }
     return {
         "summary": summary,
-        "gates": [{"stage": "gate_marts", "subject": "gx_marts", "outcome": "failed", "failed": [failed],
-                   "error": None, "evaluated": 10}],
-        "quarantines": [{"subject": "src_x", "source_id": "src_x", "partner_id": "p_x", "file": HOSTILE,
-                         "delivery_date": NIGHT, "kind": "contract",
-                         "problems": [{"row": 3, "column": "age", "expected": "integer", "found": HOSTILE}],
-                         "total": 1, "path": "/q/x"}],
-        "freshness": [{"partner_id": "p_x", "partner_name": HOSTILE, "kind": "community", "country": "BGD",
-                       "last_delivery_date": "2026-11-01", "cadences": ["daily"], "status": "stale",
-                       "sources": [{"source_id": "src_x", "cadence": "daily", "allowed_days": 1,
-                                    "last_delivery_date": "2026-11-01", "age_days": 20, "overdue_days": 19,
-                                    "stale": True}]}],
-        "gap": [{"series": "SH_H2O_SAFE", "series_name": HOSTILE, "indicator_code": "6.1.1", "ref_area": "50",
-                 "area_name": HOSTILE, "time_period": "2026", "group_code": "C01", "group_label": HOSTILE,
-                 "group_value": None, "group_lower_bound": None, "group_upper_bound": None, "group_n": None,
-                 "group_obs_status": "Q", "rest_value": 80.0, "rest_lower_bound": 78.0, "rest_upper_bound": 82.0,
-                 "official_value": 60.0, "official_has_group_breakdown": False}],
-        "data_docs": "/nowhere/index.html", "dbt_docs": None, "dbt_docs_problem": "not generated",
+        "gates": [
+            {
+                "stage": "gate_marts",
+                "subject": "gx_marts",
+                "outcome": "failed",
+                "failed": [failed],
+                "error": None,
+                "evaluated": 10,
+            }
+        ],
+        "quarantines": [
+            {
+                "subject": "src_x",
+                "source_id": "src_x",
+                "partner_id": "p_x",
+                "file": HOSTILE,
+                "delivery_date": NIGHT,
+                "kind": "contract",
+                "problems": [{"row": 3, "column": "age", "expected": "integer", "found": HOSTILE}],
+                "total": 1,
+                "path": "/q/x",
+            }
+        ],
+        "freshness": [
+            {
+                "partner_id": "p_x",
+                "partner_name": HOSTILE,
+                "kind": "community",
+                "country": "BGD",
+                "last_delivery_date": "2026-11-01",
+                "cadences": ["daily"],
+                "status": "stale",
+                "sources": [
+                    {
+                        "source_id": "src_x",
+                        "cadence": "daily",
+                        "allowed_days": 1,
+                        "last_delivery_date": "2026-11-01",
+                        "age_days": 20,
+                        "overdue_days": 19,
+                        "stale": True,
+                    }
+                ],
+            }
+        ],
+        "gap": [
+            {
+                "series": "SH_H2O_SAFE",
+                "series_name": HOSTILE,
+                "indicator_code": "6.1.1",
+                "ref_area": "50",
+                "area_name": HOSTILE,
+                "time_period": "2026",
+                "group_code": "C01",
+                "group_label": HOSTILE,
+                "group_value": None,
+                "group_lower_bound": None,
+                "group_upper_bound": None,
+                "group_n": None,
+                "group_obs_status": "Q",
+                "rest_value": 80.0,
+                "rest_lower_bound": 78.0,
+                "rest_upper_bound": 82.0,
+                "official_value": 60.0,
+                "official_has_group_breakdown": False,
+            }
+        ],
+        "data_docs": "/nowhere/index.html",
+        "dbt_docs": None,
+        "dbt_docs_problem": "not generated",
     }
 
 
@@ -307,14 +380,21 @@ def test_refugees_and_migrants_are_one_row(night, page, db):
         label = row.locator("text.row-label").all_text_contents()
         assert label[1] == "Refugee or forcibly displaced (C09)"
         assert label[2:] == ["= Migrants (incl. refugees) (MS_MIGRANT)", "the same respondents"], label
-        assert page.locator(f'g.gap-row[data-series="{series}"][data-area="50"][data-group="MS_MIGRANT"]').count() == 0
+        assert (
+            page.locator(
+                f'g.gap-row[data-series="{series}"][data-area="50"][data-group="MS_MIGRANT"]'
+            ).count()
+            == 0
+        )
     assert page.locator('g.gap-row[data-groups~="MS_MIGRANT"]').count() <= migrants
     # no two rows of one series and area carry the same group bar (value and n)
     seen = set()
     bars = page.locator("rect.bar-group")
     for i in range(bars.count()):
         b = bars.nth(i)
-        key = tuple(b.get_attribute(a) for a in ("data-series", "data-area", "data-period", "data-value", "data-n"))
+        key = tuple(
+            b.get_attribute(a) for a in ("data-series", "data-area", "data-period", "data-value", "data-n")
+        )
         assert key not in seen, key
         seen.add(key)
 
@@ -349,8 +429,12 @@ def test_data_quality_per_partner(night, page, db):
         src = [s.id for s in reg.sources_of(partner_id)]
         quarantined = sum(night["sources"].get(s, {}).get("quarantined", 0) for s in src)
         assert row.get_attribute("data-quarantined") == str(quarantined)
-        assert row.get_attribute("data-held-back") == str(len([h for h in night["held_back"] if h["source"] in src]))
-        subs = [night["sources"][s]["submissions"] for s in src if night["sources"].get(s, {}).get("submissions")]
+        assert row.get_attribute("data-held-back") == str(
+            len([h for h in night["held_back"] if h["source"] in src])
+        )
+        subs = [
+            night["sources"][s]["submissions"] for s in src if night["sources"].get(s, {}).get("submissions")
+        ]
         if subs:  # survey platforms: rejected by reviewers and quarantined alone
             assert f"{sum(x['rejected'] for x in subs):,} rejected by reviewers" in row.inner_text()
     assert "person_pid" not in page.content()  # counts only, never a respondent
@@ -367,13 +451,17 @@ def nights(night):
     reports = settings().reports_dir
     first_page = Path(night["report_html"])
     before = first_page.read_bytes()
-    again = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
+    again = lnob(
+        "airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
+    )
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
     rerun = json.loads((reports / "latest.json").read_text())
     assert rerun["run_id"] != night["run_id"] and rerun["night"] == NIGHT
     assert first_page.read_bytes() == before  # the first run's page, its load counts with it, kept
     sample.generate(settings().landing_dir, persons=1000, seed=43, day=date.fromisoformat(NIGHT_2))
-    done = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT_2, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
+    done = lnob(
+        "airflow", "dags", "test", "lnob_nightly", NIGHT_2, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
+    )
     assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
     second = json.loads((reports / NIGHT_2 / "summary.json").read_text())
     return [night, rerun, second]
@@ -403,9 +491,11 @@ def test_history_keeps_what_each_run_published(nights, db):
                               count(*) filter (where group_n is not null)
                        from lnob_meta.report_history group by run_id, night""")
         kept = {r[0]: r[1:] for r in cur.fetchall()}
-        cur.execute("""select group_value, group_n, group_obs_status from lnob_meta.report_history h
+        cur.execute(
+            """select group_value, group_n, group_obs_status from lnob_meta.report_history h
                        where run_id = %s and series = 'SH_H2O_SAFE' and ref_area = '50' and group_code = 'C09'""",
-                    (nights[-1]["run_id"],))
+            (nights[-1]["run_id"],),
+        )
         kept_cell = cur.fetchone()
         cur.execute("""select group_value, group_n, group_obs_status from marts.mart_lnob_gap
                        where ref_area_level = 'country' and series = 'SH_H2O_SAFE' and ref_area = '50'
@@ -442,7 +532,7 @@ def test_index_lists_both_nights_and_draws_the_trend(nights, page, session_dir):
     box = chart.bounding_box()
     assert box and box["width"] > 600 and box["height"] > 100
     # a published group has a point on each night, drawn as a line, its n in the tooltip
-    line = page.locator('svg.trend-chart g.trend-row:has(polyline.trend-group)').first
+    line = page.locator("svg.trend-chart g.trend-row:has(polyline.trend-group)").first
     points = line.locator("circle.point-group")
     assert {points.nth(i).get_attribute("data-night") for i in range(points.count())} == {NIGHT, NIGHT_2}
     assert all(int(points.nth(i).get_attribute("data-n")) > 0 for i in range(points.count()))
@@ -468,11 +558,25 @@ def test_index_lists_both_nights_and_draws_the_trend(nights, page, session_dir):
 
 @pytest.mark.unit
 def test_twins_merge_only_identical_published_cells():
-    base = {"series": "S", "ref_area": "50", "time_period": "2026", "group_value": 45.16, "group_n": 31,
-            "group_lower_bound": 30.0, "group_upper_bound": 60.0, "rest_value": 88.64, "rest_n": 44,
-            "group_obs_status": "G"}
+    base = {
+        "series": "S",
+        "ref_area": "50",
+        "time_period": "2026",
+        "group_value": 45.16,
+        "group_n": 31,
+        "group_lower_bound": 30.0,
+        "group_upper_bound": 60.0,
+        "rest_value": 88.64,
+        "rest_n": 44,
+        "group_obs_status": "G",
+    }
     refugee = {**base, "group_dimension": "CUST_BREAKDOWN", "group_code": "C09", "group_label": "Refugee"}
-    migrant = {**base, "group_dimension": "COMPOSITE_BREAKDOWN", "group_code": "MS_MIGRANT", "group_label": "Migrants"}
+    migrant = {
+        **base,
+        "group_dimension": "COMPOSITE_BREAKDOWN",
+        "group_code": "MS_MIGRANT",
+        "group_label": "Migrants",
+    }
     merged = report.merge_twins([migrant, refugee])
     assert len(merged) == 1 and [t["group_code"] for t in merged[0]["twins"]] == ["C09", "MS_MIGRANT"]
     assert report.group_label(merged[0]) == "Refugee (C09) = Migrants (MS_MIGRANT)"
@@ -480,7 +584,13 @@ def test_twins_merge_only_identical_published_cells():
     assert len(report.merge_twins([refugee, other])) == 2
     elsewhere = {**migrant, "ref_area": "404"}
     assert len(report.merge_twins([refugee, elsewhere])) == 2
-    hidden = {"group_value": None, "group_n": None, "rest_value": None, "rest_n": None, "group_obs_status": "Q"}
+    hidden = {
+        "group_value": None,
+        "group_n": None,
+        "rest_value": None,
+        "rest_n": None,
+        "group_obs_status": "Q",
+    }
     assert len(report.merge_twins([{**refugee, **hidden}, {**migrant, **hidden}])) == 2  # nothing to compare
     html = report.gap_chart("S", [refugee, migrant])
     assert html.count('class="gap-row"') == 1 and html.count('class="bar bar-group"') == 1
@@ -489,7 +599,10 @@ def test_twins_merge_only_identical_published_cells():
 
 @pytest.mark.unit
 def test_run_ids_become_safe_folder_names():
-    assert report.safe_run("manual__2026-12-03T08:31:00.297879+00:00") == "manual__2026-12-03T08-31-00.297879-00-00"
+    assert (
+        report.safe_run("manual__2026-12-03T08:31:00.297879+00:00")
+        == "manual__2026-12-03T08-31-00.297879-00-00"
+    )
     assert report.safe_run("../../etc/passwd") == "etc-passwd"
     assert "/" not in report.safe_run("a/b\\c") and report.safe_run("..") == "run"
 
@@ -502,33 +615,76 @@ def test_partner_quality_names_unmapped_codes_and_held_back_deliveries(tmp_path)
 
     reg = registry.load()
     why = "unmapped_code column sex: spellings the registry's code map does not know [femme x3]"
-    summary = {"run_id": "r1", "night": NIGHT, "complete": True, "problems": [], "extract": {"new": 2},
-               "sources": {"aavn_household_survey": {"deliveries": 2, "rows_loaded": 800, "duplicates": 0,
-                                                     "quarantined": 1, "quarantine": []}},
-               "held_back": [{"source": "aavn_household_survey", "partner": "actionaid_vietnam", "delivery_id": 7,
-                              "file": "household_survey.csv", "delivery_date": NIGHT, "why": [why],
-                              "unmapped": [{"column": "sex", "values": [{"value": "femme", "rows": 3}]}]}],
-               "published_tonight": False, "published_tables": {}, "exports": {}}
-    rates = {"actionaid_vietnam": {"persons": 900, "dont_know": 9, "answered": 300, "rate": 0.03,
-                                   "questions": [{"question": "felt discriminated", "dont_know": 9, "answered": 300}]}}
+    summary = {
+        "run_id": "r1",
+        "night": NIGHT,
+        "complete": True,
+        "problems": [],
+        "extract": {"new": 2},
+        "sources": {
+            "aavn_household_survey": {
+                "deliveries": 2,
+                "rows_loaded": 800,
+                "duplicates": 0,
+                "quarantined": 1,
+                "quarantine": [],
+            }
+        },
+        "held_back": [
+            {
+                "source": "aavn_household_survey",
+                "partner": "actionaid_vietnam",
+                "delivery_id": 7,
+                "file": "household_survey.csv",
+                "delivery_date": NIGHT,
+                "why": [why],
+                "unmapped": [{"column": "sex", "values": [{"value": "femme", "rows": 3}]}],
+            }
+        ],
+        "published_tonight": False,
+        "published_tables": {},
+        "exports": {},
+    }
+    rates = {
+        "actionaid_vietnam": {
+            "persons": 900,
+            "dont_know": 9,
+            "answered": 300,
+            "rate": 0.03,
+            "questions": [{"question": "felt discriminated", "dont_know": 9, "answered": 300}],
+        }
+    }
     rows = report.partner_quality(reg, summary, rates)
     vn = next(r for r in rows if r["partner_id"] == "actionaid_vietnam")
     assert rows[0] is vn  # the partner with problems first
     assert vn["quarantined"] == 1 and len(vn["held_back"]) == 1
-    assert vn["unmapped"] == [{"source": "aavn_household_survey", "column": "sex",
-                               "values": [{"value": "femme", "rows": 3}]}]
+    assert vn["unmapped"] == [
+        {"source": "aavn_household_survey", "column": "sex", "values": [{"value": "femme", "rows": 3}]}
+    ]
     html = report._partners({"partners": rows})
     assert "<code>sex</code>: &#x27;femme&#x27; ×3" in html and "delivery 7" in html and "femme x3" in html
     assert "3.0%" in html and "felt discriminated: 3.0% (9 of 300)" in html
-    assert "data-partner='actionaid_vietnam' data-quarantined='1' data-held-back='1' data-unmapped='1'" in html
+    assert (
+        "data-partner='actionaid_vietnam' data-quarantined='1' data-held-back='1' data-unmapped='1'" in html
+    )
 
 
 @pytest.mark.unit
 def test_index_lists_every_run_and_nights_written_before_run_folders(tmp_path):
     def summary(run_id, night, written, folder=None):
-        s = {"run_id": run_id, "night": night, "written_at": written, "complete": True, "published_tonight": True,
-             "problems": [], "extract": {"new": 1}, "sources": {"s": {"rows_loaded": 10, "quarantined": 0}},
-             "held_back": [], "gates": [], "published_tables": {"mart_lnob_gap": 5}}
+        s = {
+            "run_id": run_id,
+            "night": night,
+            "written_at": written,
+            "complete": True,
+            "published_tonight": True,
+            "problems": [],
+            "extract": {"new": 1},
+            "sources": {"s": {"rows_loaded": 10, "quarantined": 0}},
+            "held_back": [],
+            "gates": [],
+            "published_tables": {"mart_lnob_gap": 5},
+        }
         where = tmp_path / night / (folder or "")
         where.mkdir(parents=True, exist_ok=True)
         s["report_html"] = str(where / "report.html")

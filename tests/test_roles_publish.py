@@ -86,34 +86,44 @@ def test_roles_are_created_idempotently(admin):
     assert not any("created role" in line for line in again)
     with admin.cursor() as cur:
         cur.execute("select rolname, rolcanlogin from pg_roles where rolname like 'lnob%' order by 1")
-        assert cur.fetchall() == [("lnob_bi_reader", True), ("lnob_loader", False), ("lnob_transformer", False)]
+        assert cur.fetchall() == [
+            ("lnob_bi_reader", True),
+            ("lnob_loader", False),
+            ("lnob_transformer", False),
+        ]
 
 
-@pytest.mark.parametrize("query", [
-    "select * from raw.partner_survey",
-    "select * from staging.stg_persons",
-    "select * from intermediate.int_persons",
-    "select * from marts_audit.fct_sdg_observation",
-    "select * from lnob_meta.delivery_ledger where status = 'quarantined'",
-    "select * from lnob_meta.run_log",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select * from raw.partner_survey",
+        "select * from staging.stg_persons",
+        "select * from intermediate.int_persons",
+        "select * from marts_audit.fct_sdg_observation",
+        "select * from lnob_meta.delivery_ledger where status = 'quarantined'",
+        "select * from lnob_meta.run_log",
+    ],
+)
 def test_the_bi_reader_cannot_read_outside_marts(reader, query):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
         cur.execute(query)
 
 
-@pytest.mark.parametrize("statement", [
-    "insert into marts.fct_sdg_observation (series) values ('X')",
-    "update marts.fct_sdg_observation set obs_value = 0",
-    "delete from marts.fct_sdg_observation",
-    "create table marts.mine (a int)",
-    "create table public.mine (a int)",
-    "create temporary table mine (a int)",
-    "create schema mine",
-    "insert into raw.partner_survey (age) values (1)",
-    "update lnob_meta.delivery_ledger set status = 'loaded'",
-    "drop view marts.v_sdg_observation_latest",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into marts.fct_sdg_observation (series) values ('X')",
+        "update marts.fct_sdg_observation set obs_value = 0",
+        "delete from marts.fct_sdg_observation",
+        "create table marts.mine (a int)",
+        "create table public.mine (a int)",
+        "create temporary table mine (a int)",
+        "create schema mine",
+        "insert into raw.partner_survey (age) values (1)",
+        "update lnob_meta.delivery_ledger set status = 'loaded'",
+        "drop view marts.v_sdg_observation_latest",
+    ],
+)
 def test_the_bi_reader_cannot_write_anywhere(reader, statement):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
         cur.execute(statement)
@@ -194,10 +204,13 @@ def test_rollback_restores_the_previous_night_in_one_command(admin, reader):
     assert result.returncode == 0, result.stdout + result.stderr
     assert _published_night(reader) == 1
     with pytest.raises(psycopg2.errors.InsufficientPrivilege), reader.cursor() as cur:
-        cur.execute("select * from marts_previous.fct_sdg_observation")  # the rolled-back night is not readable
+        cur.execute(
+            "select * from marts_previous.fct_sdg_observation"
+        )  # the rolled-back night is not readable
 
 
 # --- readers cannot block a night (issue 14) --------------------------------------------------
+
 
 def _limits(conn) -> tuple[int, dict]:
     with conn.cursor() as cur:
@@ -221,11 +234,17 @@ def _show(conn, *names: str) -> list[str]:
 def test_the_reader_login_has_timeouts_and_a_connection_limit(admin, warehouse_url):
     limit, config = _limits(admin)
     assert limit == 20
-    assert config == {"statement_timeout": "5min", "idle_in_transaction_session_timeout": "1min",
-                      "lock_timeout": "10s"}
+    assert config == {
+        "statement_timeout": "5min",
+        "idle_in_transaction_session_timeout": "1min",
+        "lock_timeout": "10s",
+    }
     reader = psycopg2.connect(roles.reader_url(warehouse_url))  # a BI tool's login gets them
     assert _show(reader, "statement_timeout", "idle_in_transaction_session_timeout", "lock_timeout") == [
-        "5min", "1min", "10s"]
+        "5min",
+        "1min",
+        "10s",
+    ]
     reader.close()
     again = roles.ensure(admin)  # idempotent: nothing to change the second time
     assert not any(roles.READER + ":" in line for line in again), again
@@ -289,8 +308,10 @@ def test_the_swap_revokes_the_reader_on_the_outgoing_schema(admin, warehouse_url
     reader.autocommit = True
     with reader.cursor() as cur:
         cur.execute("select count(*) from marts.fct_sdg_observation")  # tonight: readable
-        for query in ("select * from marts_previous.fct_sdg_observation",
-                      "select * from marts_previous.v_sdg_observation_latest"):
+        for query in (
+            "select * from marts_previous.fct_sdg_observation",
+            "select * from marts_previous.v_sdg_observation_latest",
+        ):
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute(query)
         cur.execute("""select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -335,7 +356,9 @@ def test_sessions_of_other_roles_are_never_terminated(admin, warehouse_url):
         cur.execute("select pg_backend_pid()")
         pid = cur.fetchone()[0]
     publisher = psycopg2.connect(roles.as_role(warehouse_url, roles.TRANSFORMER))
-    with pytest.raises(publish.PublishError, match=rf"readers held locks through 2 attempts.*Held by: pid {pid}"):
+    with pytest.raises(
+        publish.PublishError, match=rf"readers held locks through 2 attempts.*Held by: pid {pid}"
+    ):
         publish.swap(publisher, attempts=2, lock_timeout="200ms", backoff=1.1, reader_grace=0)
     publisher.close()
     with pipeline_step.cursor() as cur:

@@ -104,13 +104,20 @@ def test_the_scale_knob_sets_the_number_of_persons(tmp_path: Path, reg):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("source_id", ["aavn_household_survey", "wnta_hotspot_survey",
-                                       "plan_india_hotspot_survey", "statcan_open_sdg"])
+@pytest.mark.parametrize(
+    "source_id",
+    ["aavn_household_survey", "wnta_hotspot_survey", "plan_india_hotspot_survey", "statcan_open_sdg"],
+)
 def test_csv_deliveries_parse_with_the_registry_encoding_and_delimiter(landing, reg, source_id):
     src = reg.source(source_id)
     (path,) = _files(landing, reg, source_id)
-    frame = pd.read_csv(path, encoding=src.format.get("encoding", "utf-8"),
-                        sep=src.format.get("delimiter", ","), dtype=str, keep_default_na=False)
+    frame = pd.read_csv(
+        path,
+        encoding=src.format.get("encoding", "utf-8"),
+        sep=src.format.get("delimiter", ","),
+        dtype=str,
+        keep_default_na=False,
+    )
     assert len(frame) > 0
     labels = [f.label for f in src.fields]
     assert {f.label for f in src.fields if f.required} <= set(frame.columns)
@@ -212,8 +219,11 @@ def test_sdmx_ml_reads_with_sdmx1_and_has_no_disability_breakdown(landing, reg):
     assert len(frame) > 20
     assert set(frame["REF_AREA"]) == {"404"}
     assert set(frame["DISABILITY_STATUS"]) == {"_T"} and set(frame["CUST_BREAKDOWN"]) == {"_T"}
-    assert set(frame["SERIES"]) <= set(pd.read_csv(
-        Path(registry.__file__).parents[3] / "dbt_project/seeds/reference/sdg_series.csv")["series_code"])
+    assert set(frame["SERIES"]) <= set(
+        pd.read_csv(Path(registry.__file__).parents[3] / "dbt_project/seeds/reference/sdg_series.csv")[
+            "series_code"
+        ]
+    )
     assert {"F", "M", "_T"} <= set(frame["SEX"])
 
 
@@ -247,7 +257,9 @@ def _values(landing: Path, reg, source_id: str) -> dict[str, set[str]]:
         if src.kind == "csv":
             records, nested = _csv_rows(path, src), False
         elif src.kind == "xlsx":
-            frame = pd.read_excel(path, sheet_name=src.format["sheet"], header=src.format["header_row"] - 1, dtype=str)
+            frame = pd.read_excel(
+                path, sheet_name=src.format["sheet"], header=src.format["header_row"] - 1, dtype=str
+            )
             records, nested = frame.fillna("").to_dict("records"), False
         elif src.kind == "kobo_json":
             records, nested = [], False
@@ -287,8 +299,11 @@ def test_every_generated_code_spelling_is_in_the_registry(landing, reg, source_i
 def test_every_generated_open_sdg_category_is_in_the_vocabulary(landing, reg):
     """The Open SDG file's disaggregation columns and categories, as staging reads them: the
     column through `open_sdg_column`, the category through `col:<column>` (or `area`)."""
-    rows = {(code_list, partner_code): code for source_id, code_list, partner_code, code in reg.vocabulary_rows()
-            if source_id == "statcan_open_sdg"}
+    rows = {
+        (code_list, partner_code): code
+        for source_id, code_list, partner_code, code in reg.vocabulary_rows()
+        if source_id == "statcan_open_sdg"
+    }
     src = reg.source("statcan_open_sdg")
     fixed = {f.label for f in src.fields}
     unmapped = set()
@@ -330,7 +345,9 @@ def _check(pairs: list[tuple[bool, bool]], outcome: str) -> None:
 
 def _disabled(answers) -> bool:
     """Washington Group: at least one domain answered 3 or 4 (any spelling the partners use)."""
-    return any(str(a).strip().lower() in ("3", "4", "a_lot_of_difficulty", "cannot_do_at_all") for a in answers)
+    return any(
+        str(a).strip().lower() in ("3", "4", "a_lot_of_difficulty", "cannot_do_at_all") for a in answers
+    )
 
 
 def test_true_signal_water_and_discrimination_in_viet_nam(landing, reg):
@@ -355,10 +372,15 @@ def test_true_signal_water_and_discrimination_in_viet_nam(landing, reg):
 def test_true_signal_birth_registration_and_water_in_india(landing, reg):
     birth, households = [], {}
     for source_id, caste_col, birth_col, water_col, family_col in (
-            ("wnta_hotspot_survey", "social_group", "birth_certificate", "drinking_water_source", "family_id"),
-            ("plan_india_hotspot_survey", "Category", "Birth_Reg", "Water_Source", "HH_No")):
+        ("wnta_hotspot_survey", "social_group", "birth_certificate", "drinking_water_source", "family_id"),
+        ("plan_india_hotspot_survey", "Category", "Birth_Reg", "Water_Source", "HH_No"),
+    ):
         src = reg.source(source_id)
-        caste, yes_no, safe = src.codes["caste"].codes, src.codes["yes_no"].codes, src.codes["water_safe"].codes
+        caste, yes_no, safe = (
+            src.codes["caste"].codes,
+            src.codes["yes_no"].codes,
+            src.codes["water_safe"].codes,
+        )
         wg = [f.label for f in src.fields if f.name.startswith("wg_")]
         for path in _files(landing, reg, source_id):
             for r in _csv_rows(path, src):
@@ -376,9 +398,13 @@ def test_true_signal_health_spending_in_bangladesh_and_access_by_disability_in_k
     over10, over25 = [], []
     for path in _files(landing, reg, "brac_uhc_survey"):
         for sub in json.loads(path.read_text())["results"]:
-            if any(_disabled(v for k, v in m.items() if k.startswith("hh_roster/wg/")) for m in sub["hh_roster"]):
+            if any(
+                _disabled(v for k, v in m.items() if k.startswith("hh_roster/wg/")) for m in sub["hh_roster"]
+            ):
                 continue
-            share = float(sub["group_exp/health_spending_12m_bdt"]) / (12 * float(sub["group_exp/consumption_month_bdt"]))
+            share = float(sub["group_exp/health_spending_12m_bdt"]) / (
+                12 * float(sub["group_exp/consumption_month_bdt"])
+            )
             camp = sub["group_location/camp_or_host"] == "camp"
             over10.append((camp, share > 0.10))
             over25.append((camp, share > 0.25))
@@ -401,8 +427,10 @@ def test_small_groups_exist_at_a_fixed_size_for_suppression(landing, reg):
     src = reg.source("aavn_household_survey")
     (path,) = _files(landing, reg, "aavn_household_survey")
     groups, areas = src.codes["ethnicity"].codes, src.codes["admin1"].codes
-    people = {(r["respondent_id"], areas[r["province"].lower()], groups[r["ethnicity"].lower()])
-              for r in _csv_rows(path, src)}
+    people = {
+        (r["respondent_id"], areas[r["province"].lower()], groups[r["ethnicity"].lower()])
+        for r in _csv_rows(path, src)
+    }
     cell = Counter((a, g) for _, a, g in people)
     assert cell[("VN-HN", "ETH_MINORITY")] == 7 < 10  # below LNOB_MIN_CELL: must end up suppressed
 
@@ -433,8 +461,21 @@ def test_edge_cases_are_present(landing, reg):
 
 def test_sample_cli_writes_the_landing_layout(tmp_path: Path):
     out = tmp_path / "landing"
-    result = lnob("sample", "generate", "--persons", "500", "--seed", "3", "--date", "2026-02-01",
-                  "--out", str(out), "--only", "aavn_household_survey", "statcan_open_sdg")
+    result = lnob(
+        "sample",
+        "generate",
+        "--persons",
+        "500",
+        "--seed",
+        "3",
+        "--date",
+        "2026-02-01",
+        "--out",
+        str(out),
+        "--only",
+        "aavn_household_survey",
+        "statcan_open_sdg",
+    )
     assert result.returncode == 0, result.stderr
     listed = [Path(line) for line in io.StringIO(result.stdout).read().split()]
     assert sorted(p.relative_to(out).parts[0] for p in listed) == ["actionaid_vietnam", "statcan_canada"]

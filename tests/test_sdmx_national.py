@@ -34,7 +34,9 @@ OBSERVATIONS = 68
 
 def _bad_variant(text: str) -> str:
     """The same file with one national series nobody declared and one county nobody mapped."""
-    text = text.replace('SERIES="_L_KE_HLTH_NHIF" REF_AREA="KE_MSA"', 'SERIES="_L_KE_EDU_TVET" REF_AREA="KE_MSA"')
+    text = text.replace(
+        'SERIES="_L_KE_HLTH_NHIF" REF_AREA="KE_MSA"', 'SERIES="_L_KE_EDU_TVET" REF_AREA="KE_MSA"'
+    )
     return text.replace('SERIES="SH_H2O_SAFE" REF_AREA="KE_NBO"', 'SERIES="SH_H2O_SAFE" REF_AREA="KE_NKR"')
 
 
@@ -45,8 +47,13 @@ def night(warehouse_url):
     clean_warehouse(warehouse_url, landing=True)
     shutil.rmtree(settings().exports_dir / NIGHT, ignore_errors=True)
     landing = settings().landing_dir
-    sample.generate(landing, persons=800, seed=13, day=date.fromisoformat(NIGHT),
-                    only=["aak_clm_survey", "unsd_sdg_api", "statcan_open_sdg"])
+    sample.generate(
+        landing,
+        persons=800,
+        seed=13,
+        day=date.fromisoformat(NIGHT),
+        only=["aak_clm_survey", "unsd_sdg_api", "statcan_open_sdg"],
+    )
     folder = landing / "knbs_kenya" / NIGHT
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURE, folder / GOOD)
@@ -68,9 +75,18 @@ def _rows(db, sql: str, args=()) -> list[tuple]:
 
 def test_fixture_is_structure_specific_sdmx_ml_with_a_national_extension():
     text = FIXTURE.read_text(encoding="utf-8")
-    for part in ("<message:StructureSpecificData", "<message:Header>", "ss:structureRef=", "xsi:type=",
-                 'dimensionAtObservation="TIME_PERIOD"', 'REF_AREA="KE_NBO"', 'URBANISATION="CITY"',
-                 'UNIT_MEASURE="PER_100K"', 'SERIES="_L_KE_HLTH_NHIF"', 'OBS_STATUS="E"'):
+    for part in (
+        "<message:StructureSpecificData",
+        "<message:Header>",
+        "ss:structureRef=",
+        "xsi:type=",
+        'dimensionAtObservation="TIME_PERIOD"',
+        'REF_AREA="KE_NBO"',
+        'URBANISATION="CITY"',
+        'UNIT_MEASURE="PER_100K"',
+        'SERIES="_L_KE_HLTH_NHIF"',
+        'OBS_STATUS="E"',
+    ):
         assert part in text, part
     assert text.count("<Obs ") == OBSERVATIONS
 
@@ -78,9 +94,17 @@ def test_fixture_is_structure_specific_sdmx_ml_with_a_national_extension():
 def test_every_observation_is_published_or_held_back_with_its_codes(night):
     s, db = night["summary"], night["db"]
     assert s["complete"] and s["published_tonight"], s["problems"]
-    ledger = dict(((f, (st, n, reason)) for f, st, n, reason in _rows(
-        db, """select file_name, status, rows_loaded, reason from lnob_meta.delivery_ledger
-               where source_id = 'knbs_sdg_sdmx' and delivery_date = %s""", (NIGHT,))))
+    ledger = dict(
+        (
+            (f, (st, n, reason))
+            for f, st, n, reason in _rows(
+                db,
+                """select file_name, status, rows_loaded, reason from lnob_meta.delivery_ledger
+               where source_id = 'knbs_sdg_sdmx' and delivery_date = %s""",
+                (NIGHT,),
+            )
+        )
+    )
     assert set(ledger) == {GOOD, BAD}, ledger
     assert ledger[GOOD][0] == "loaded" and ledger[GOOD][1] == OBSERVATIONS, ledger[GOOD]
     assert ledger[BAD][0] == "quarantined" and ledger[BAD][2]["kind"] == "held_back", ledger[BAD]
@@ -97,11 +121,14 @@ def test_every_observation_is_published_or_held_back_with_its_codes(night):
 
 def test_national_codes_are_recoded_through_the_registry(night):
     db = night["db"]
-    got = _rows(db, """select array_agg(distinct ref_area order by ref_area), array_agg(distinct urbanisation),
+    got = _rows(
+        db,
+        """select array_agg(distinct ref_area order by ref_area), array_agg(distinct urbanisation),
                               array_agg(distinct unit_measure order by unit_measure),
                               array_agg(distinct obs_status order by obs_status),
                               array_agg(distinct reporting_type), array_agg(distinct source_detail)
-                       from marts.fct_sdg_observation where partners = 'knbs_kenya'""")[0]
+                       from marts.fct_sdg_observation where partners = 'knbs_kenya'""",
+    )[0]
     areas, urbanisation, units, statuses, reporting, detail = got
     assert areas == ["404", "KE-28", "KE-30"]  # KE -> 404, KE_MSA -> Mombasa, KE_NBO -> Nairobi City
     assert set(urbanisation) == {"_T", "U", "R"}  # CITY -> U
@@ -109,27 +136,48 @@ def test_national_codes_are_recoded_through_the_registry(night):
     assert statuses == ["A", "E", "P"]
     assert reporting == ["N"]
     assert detail == [f"Kenya National Bureau of Statistics, SDMX {GOOD}"]
-    (nairobi,) = _rows(db, """select area_name, country_iso3, ref_area_level from marts.bi_sdg_observation
-                              where partners = 'knbs_kenya' and ref_area = 'KE-30' limit 1""")
+    (nairobi,) = _rows(
+        db,
+        """select area_name, country_iso3, ref_area_level from marts.bi_sdg_observation
+                              where partners = 'knbs_kenya' and ref_area = 'KE-30' limit 1""",
+    )
     assert nairobi == ("Nairobi City", "KEN", "admin1")
 
 
 def test_national_series_are_published_as_national(night):
     db = night["db"]
-    dims = dict((r[0], r[1:]) for r in _rows(
-        db, """select series_code, is_national_series, series_country_iso3, series_name, indicator_code,
+    dims = dict(
+        (r[0], r[1:])
+        for r in _rows(
+            db,
+            """select series_code, is_national_series, series_country_iso3, series_name, indicator_code,
                       has_observations
-               from marts.dim_indicator where series_code in ('_L_KE_HLTH_NHIF', 'SH_STA_WASHARI', 'SH_H2O_SAFE')"""))
+               from marts.dim_indicator where series_code in ('_L_KE_HLTH_NHIF', 'SH_STA_WASHARI', 'SH_H2O_SAFE')""",
+        )
+    )
     assert dims["_L_KE_HLTH_NHIF"][:2] == (True, "KEN") and "NHIF" in dims["_L_KE_HLTH_NHIF"][2]
     assert dims["_L_KE_HLTH_NHIF"][3:] == ("3.8.1", True)
     assert dims["SH_STA_WASHARI"][:2] == (False, None) and dims["SH_STA_WASHARI"][3:] == ("3.9.2", True)
     assert dims["SH_H2O_SAFE"][:2] == (False, None)
-    bi = dict(_rows(db, """select series, bool_and(is_national_series) from marts.bi_sdg_observation
-                          where partners = 'knbs_kenya' group by series"""))
-    assert bi == {"_L_KE_HLTH_NHIF": True, "SH_STA_WASHARI": False, "SH_H2O_SAFE": False,
-                  "SG_REG_BRTH": False, "SI_POV_NAHC": False}
-    (n,) = _rows(db, """select count(*) from marts.bi_sdg_observation
-                       where is_national_series and reporting_type = 'N'""")[0]
+    bi = dict(
+        _rows(
+            db,
+            """select series, bool_and(is_national_series) from marts.bi_sdg_observation
+                          where partners = 'knbs_kenya' group by series""",
+        )
+    )
+    assert bi == {
+        "_L_KE_HLTH_NHIF": True,
+        "SH_STA_WASHARI": False,
+        "SH_H2O_SAFE": False,
+        "SG_REG_BRTH": False,
+        "SI_POV_NAHC": False,
+    }
+    (n,) = _rows(
+        db,
+        """select count(*) from marts.bi_sdg_observation
+                       where is_national_series and reporting_type = 'N'""",
+    )[0]
     assert n == 20
 
 

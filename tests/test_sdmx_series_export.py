@@ -31,23 +31,38 @@ pytestmark = pytest.mark.unit
 
 def _row(series: str, period: str, value, **kw) -> dict:
     row = {d: "_T" for d in sdmx_export.DIMENSIONS}
-    row.update(FREQ="A", REPORTING_TYPE="N", SERIES=series, REF_AREA="BD-A", TIME_PERIOD=period,
-               OBS_VALUE=value, UNIT_MEASURE="PT", UNIT_MULT="0", OBS_STATUS="G" if value is not None else "Q",
-               NATURE="C", LOWER_BOUND=None, UPPER_BOUND=None, SOURCE_DETAIL="LNOB community survey",
-               COMMENT_OBS=None)
+    row.update(
+        FREQ="A",
+        REPORTING_TYPE="N",
+        SERIES=series,
+        REF_AREA="BD-A",
+        TIME_PERIOD=period,
+        OBS_VALUE=value,
+        UNIT_MEASURE="PT",
+        UNIT_MULT="0",
+        OBS_STATUS="G" if value is not None else "Q",
+        NATURE="C",
+        LOWER_BOUND=None,
+        UPPER_BOUND=None,
+        SOURCE_DETAIL="LNOB community survey",
+        COMMENT_OBS=None,
+    )
     row.update(kw)
     return row
 
 
 #: three series (two groups of one series, the proxy), two periods, a suppressed cell, bounds
-ROWS = sorted([
-    _row("SH_XPD_EARN10", "2025", 21.5, CUST_BREAKDOWN="C05", LOWER_BOUND=18.25, UPPER_BOUND=24.75),
-    _row("SH_XPD_EARN10", "2026", 23.0, CUST_BREAKDOWN="C05", LOWER_BOUND=19.5, UPPER_BOUND=26.5),
-    _row("SH_XPD_EARN10", "2026", None, CUST_BREAKDOWN="C03"),
-    _row("SH_XPD_EARN10", "2026", 12.0, SEX="F", COMMENT_OBS="=HYPERLINK(\"x\")"),
-    _row("_L_LNOB_HLTH_ACS", "2026", 61.9, DISABILITY_STATUS="PD"),
-    _row("VC_VOV_GDSD", "2026", 30.25, AGE="Y_GE18", CUST_BREAKDOWN="C01"),
-], key=lambda r: tuple(r[d] for d in sdmx_export.DIMENSIONS))
+ROWS = sorted(
+    [
+        _row("SH_XPD_EARN10", "2025", 21.5, CUST_BREAKDOWN="C05", LOWER_BOUND=18.25, UPPER_BOUND=24.75),
+        _row("SH_XPD_EARN10", "2026", 23.0, CUST_BREAKDOWN="C05", LOWER_BOUND=19.5, UPPER_BOUND=26.5),
+        _row("SH_XPD_EARN10", "2026", None, CUST_BREAKDOWN="C03"),
+        _row("SH_XPD_EARN10", "2026", 12.0, SEX="F", COMMENT_OBS='=HYPERLINK("x")'),
+        _row("_L_LNOB_HLTH_ACS", "2026", 61.9, DISABILITY_STATUS="PD"),
+        _row("VC_VOV_GDSD", "2026", 30.25, AGE="Y_GE18", CUST_BREAKDOWN="C01"),
+    ],
+    key=lambda r: tuple(r[d] for d in sdmx_export.DIMENSIONS),
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +73,18 @@ def written(tmp_path_factory):
     structure = sdmx_export.lnob_structure(ext)
     sdmx_export.write_structure(structure, out / "lnob_structure.xml")
     for layout in sdmx_export.LAYOUTS:
-        sdmx_export.write_xml(sdmx_export.data_message(ROWS, structure, ext, layout), out / f"{layout}.sdmx.xml")
-    sdmx_export.write_csv(sdmx_export.data_message(ROWS, structure, ext, sdmx_export.FLAT), out / "obs.sdmx.csv")
-    return {"dir": out, "ext": ext, "structure": structure,
-            "dataflow": sdmx_export.read_structure(out / "lnob_structure.xml")}
+        sdmx_export.write_xml(
+            sdmx_export.data_message(ROWS, structure, ext, layout), out / f"{layout}.sdmx.xml"
+        )
+    sdmx_export.write_csv(
+        sdmx_export.data_message(ROWS, structure, ext, sdmx_export.FLAT), out / "obs.sdmx.csv"
+    )
+    return {
+        "dir": out,
+        "ext": ext,
+        "structure": structure,
+        "dataflow": sdmx_export.read_structure(out / "lnob_structure.xml"),
+    }
 
 
 def _stripped(path: Path):
@@ -77,8 +100,9 @@ def _stripped(path: Path):
 @pytest.mark.parametrize("reader", sdmx_export.READERS)
 def test_every_layout_reads_back_with_both_readers_as_written(written, name, reader):
     path = written["dir"] / name
-    assert sdmx_export.check(path, written["dataflow"], ROWS, written["ext"], reader,
-                             written["dir"] / "lnob_structure.xml") == len(ROWS)
+    assert sdmx_export.check(
+        path, written["dataflow"], ROWS, written["ext"], reader, written["dir"] / "lnob_structure.xml"
+    ) == len(ROWS)
 
 
 def test_both_readers_read_the_same_observations(written):
@@ -87,8 +111,13 @@ def test_both_readers_read_the_same_observations(written):
     b = sdmx_export.read_back_pysdmx(path, written["dir"] / "lnob_structure.xml")
 
     def canon(rows):
-        return sorted(({k: (float(v) if k in sdmx_export.NUMERIC_ATTRIBUTES else v) for k, v in r.items()}
-                       for r in rows), key=lambda r: tuple(r[d] for d in sdmx_export.DIMENSIONS))
+        return sorted(
+            (
+                {k: (float(v) if k in sdmx_export.NUMERIC_ATTRIBUTES else v) for k, v in r.items()}
+                for r in rows
+            ),
+            key=lambda r: tuple(r[d] for d in sdmx_export.DIMENSIONS),
+        )
 
     assert canon(a) == canon(b) and len(a) == len(ROWS)
     suppressed = [r for r in a if r["OBS_STATUS"] == "Q"]
@@ -107,15 +136,18 @@ def test_series_keyed_puts_each_attribute_where_the_dsd_attaches_it(written):
     assert s.get("UNIT_MEASURE") == "PT" and s.get("CUST_BREAKDOWN_LB") == "Other castes (OBC and general)"
     assert [o.get("TIME_PERIOD") for o in s] == ["2025", "2026"]
     assert [(o.get("OBS_VALUE"), o.get("OBS_STATUS"), o.get("LOWER_BOUND")) for o in s] == [
-        ("21.5", "G", "18.25"), ("23.0", "G", "19.5")]
+        ("21.5", "G", "18.25"),
+        ("23.0", "G", "19.5"),
+    ]
     for s in series:
         assert not {"TIME_PERIOD", "OBS_STATUS", "UNIT_MULT", "NATURE"} & set(s.attrib)
         for o in s:
             assert not set(sdmx_export.SERIES_DIMENSIONS) & set(o.attrib)
             assert not {"UNIT_MEASURE", "CUST_BREAKDOWN_LB"} & set(o.attrib)
     # a suppressed cell keeps its Obs: OBS_VALUE NaN, OBS_STATUS Q
-    assert [(o.get("OBS_VALUE"), o.get("OBS_STATUS")) for o in root.iter("Obs") if o.get("OBS_STATUS") == "Q"] == [
-        ("NaN", "Q")]
+    assert [
+        (o.get("OBS_VALUE"), o.get("OBS_STATUS")) for o in root.iter("Obs") if o.get("OBS_STATUS") == "Q"
+    ] == [("NaN", "Q")]
 
 
 def test_the_flat_form_stays_available(written):
@@ -131,17 +163,28 @@ def test_the_flat_form_stays_available(written):
 def test_the_layout_is_the_one_of_a_national_offices_data_exchange_file(written):
     """The KNBS fixture (series-keyed, as national offices send SDG data) and the export have
     the same shape: Series elements with the 15 non-time dimensions, Obs with TIME_PERIOD."""
+
     def shape(path: Path):
         root = _stripped(path)
         (ref,) = [s for s in root.iter("Structure") if s.get("structureID")]
         series = root.findall(".//DataSet/Series")
-        return (ref.get("dimensionAtObservation"), ref.get("namespace").rsplit(":", 2)[-2:],
-                all(set(sdmx_export.SERIES_DIMENSIONS) <= set(s.attrib) for s in series),
-                all(o.tag == "Obs" and "TIME_PERIOD" in o.attrib and "OBS_VALUE" in o.attrib
-                    for s in series for o in s), bool(series))
+        return (
+            ref.get("dimensionAtObservation"),
+            ref.get("namespace").rsplit(":", 2)[-2:],
+            all(set(sdmx_export.SERIES_DIMENSIONS) <= set(s.attrib) for s in series),
+            all(
+                o.tag == "Obs" and "TIME_PERIOD" in o.attrib and "OBS_VALUE" in o.attrib
+                for s in series
+                for o in s
+            ),
+            bool(series),
+        )
 
-    assert shape(written["dir"] / "series.sdmx.xml") == shape(FIXTURE) == (
-        "TIME_PERIOD", ["ObsLevelDim", "TIME_PERIOD"], True, True, True)
+    assert (
+        shape(written["dir"] / "series.sdmx.xml")
+        == shape(FIXTURE)
+        == ("TIME_PERIOD", ["ObsLevelDim", "TIME_PERIOD"], True, True, True)
+    )
 
 
 def test_what_sdg_builds_structure_specific_input_reads_is_there(written):
@@ -156,8 +199,11 @@ def test_what_sdg_builds_structure_specific_input_reads_is_there(written):
 
     def indicators(code: str) -> list[str]:
         (el,) = cl_series.findall(f"Code[@id='{code}']")
-        ids = [a.findtext("AnnotationText") for a in el.findall(".//Annotation")
-               if a.findtext("AnnotationTitle") == "Indicator"]
+        ids = [
+            a.findtext("AnnotationText")
+            for a in el.findall(".//Annotation")
+            if a.findtext("AnnotationTitle") == "Indicator"
+        ]
         titles = [a for a in el.findall(".//Annotation") if a.findtext("AnnotationTitle") == "IndicatorTitle"]
         assert titles, code  # sdg-build pads the titles with the first one: there must be one
         return ids
@@ -166,8 +212,11 @@ def test_what_sdg_builds_structure_specific_input_reads_is_there(written):
     for s in data.findall(".//Series"):
         filed.setdefault(s.attrib["SERIES"], indicators(s.attrib["SERIES"]))
         assert all("TIME_PERIOD" in o.attrib and "OBS_VALUE" in o.attrib for o in s.findall(".//Obs"))
-    assert filed == {"SH_XPD_EARN10": ["3.8.2"], "VC_VOV_GDSD": ["10.3.1", "16.b.1"],
-                     "_L_LNOB_HLTH_ACS": ["3.8.1.lnob"]}
+    assert filed == {
+        "SH_XPD_EARN10": ["3.8.2"],
+        "VC_VOV_GDSD": ["10.3.1", "16.b.1"],
+        "_L_LNOB_HLTH_ACS": ["3.8.1.lnob"],
+    }
     assert indicators("SH_ACS_UNHC") == ["3.8.1"]  # the global annotations are kept
 
 
@@ -185,9 +234,12 @@ def test_a_file_that_breaks_the_sdmx_schema_fails_the_pysdmx_read_back(written, 
     path = tmp_path / "series.sdmx.xml"
     tree.write(str(path), xml_declaration=True, encoding="utf-8")
     with pytest.raises(ExportError) as failed:
-        sdmx_export.check(path, written["dataflow"], ROWS, written["ext"], "pysdmx",
-                          written["dir"] / "lnob_structure.xml")
-    assert str(path) in str(failed.value) and "pysdmx" in str(failed.value) and "namespace" in str(failed.value)
+        sdmx_export.check(
+            path, written["dataflow"], ROWS, written["ext"], "pysdmx", written["dir"] / "lnob_structure.xml"
+        )
+    assert (
+        str(path) in str(failed.value) and "pysdmx" in str(failed.value) and "namespace" in str(failed.value)
+    )
 
 
 def test_a_series_level_attribute_that_changes_within_a_series_is_refused(written):
@@ -209,6 +261,7 @@ def test_an_unknown_layout_or_reader_is_named():
 
 # --- Open SDG: proxies and repeated indicators ------------------------------------------------
 
+
 def test_the_partnership_series_are_proxies_with_their_own_open_sdg_id():
     proxies = open_sdg.proxy_indicators(SEEDS)
     (proxy,) = proxies["_L_LNOB_HLTH_ACS"]
@@ -218,28 +271,45 @@ def test_the_partnership_series_are_proxies_with_their_own_open_sdg_id():
 
 
 def _mart_row(series: str, indicator: str, value: float, **kw) -> dict:
-    row = {"indicator_code": indicator, "series": series, "series_name": f"name of {series}",
-           "unit_name": "Percent", "country_iso3": "BGD", "ref_area_level": "country", "ref_area": "50",
-           "area_name": "Bangladesh", "time_period": "2026", "sex": "_T", "age": "_T", "urbanisation": "_T",
-           "disability_status": "_T", "composite_breakdown": "_T", "cust_breakdown": "_T",
-           "obs_value": value, "obs_status": "G"}
+    row = {
+        "indicator_code": indicator,
+        "series": series,
+        "series_name": f"name of {series}",
+        "unit_name": "Percent",
+        "country_iso3": "BGD",
+        "ref_area_level": "country",
+        "ref_area": "50",
+        "area_name": "Bangladesh",
+        "time_period": "2026",
+        "sex": "_T",
+        "age": "_T",
+        "urbanisation": "_T",
+        "disability_status": "_T",
+        "composite_breakdown": "_T",
+        "cust_breakdown": "_T",
+        "obs_value": value,
+        "obs_status": "G",
+    }
     row.update(kw)
     return row
 
 
 def test_open_sdg_files_the_proxy_apart_and_repeats_a_repeated_indicator(tmp_path):
     names = open_sdg.labels(SEEDS)
-    rows = [_mart_row("_L_LNOB_HLTH_ACS", "3.8.1", 61.9),
-            _mart_row("VC_VOV_GDSD", "10.3.1", 30.25, age="Y_GE18"),
-            _mart_row("VC_VOV_GDSD", "16.b.1", 30.25, age="Y_GE18")]
+    rows = [
+        _mart_row("_L_LNOB_HLTH_ACS", "3.8.1", 61.9),
+        _mart_row("VC_VOV_GDSD", "10.3.1", 30.25, age="Y_GE18"),
+        _mart_row("VC_VOV_GDSD", "16.b.1", 30.25, age="Y_GE18"),
+    ]
     files = open_sdg.build(rows, names, open_sdg.proxy_indicators(SEEDS))
     assert set(files) == {("BGD", "3.8.1.lnob"), ("BGD", "10.3.1"), ("BGD", "16.b.1")}
     assert files[("BGD", "10.3.1")] == files[("BGD", "16.b.1")]
     for (_, indicator), file_rows in files.items():
         path = tmp_path / open_sdg.file_name(indicator)
         assert open_sdg.check(path) if open_sdg.write(file_rows, path) else False
-    proxy = open_sdg.indicator_config("3.8.1.lnob", "Bangladesh",
-                                      open_sdg.proxy_indicators(SEEDS)["_L_LNOB_HLTH_ACS"][0], [])
+    proxy = open_sdg.indicator_config(
+        "3.8.1.lnob", "Bangladesh", open_sdg.proxy_indicators(SEEDS)["_L_LNOB_HLTH_ACS"][0], []
+    )
     assert proxy["tags"] == [open_sdg.PROXY_TAG] and proxy["data_notice_class"] == "warning"
     assert proxy["indicator_number"] == "3.8.1.lnob" and "data_footnote" not in proxy
     repeated = open_sdg.indicator_config("10.3.1", "Bangladesh", None, ["16.b.1"])

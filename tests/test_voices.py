@@ -87,10 +87,15 @@ def _redeliver(night_one: list[dict], landing: Path) -> Path:
     speaker withdrew consent, and a refused one now consented, its text full of identifiers."""
     withdrawn = dict(next(r for r in night_one if r["consent"] == "yes"), consent="no")
     consented = next(r for r in night_one if r["consent"] == "no")
-    consented = dict(consented, consent="Yes", text=(
-        f"I am {PLANTED[3]} and {consented['respondent_name']} is my mother. Write to {PLANTED[0]} "
-        f"or ring {PLANTED[1]}; my ID is {PLANTED[2]}. {consented['recorded_by']} wrote this down. "
-        "We were 12 families in 2024."))
+    consented = dict(
+        consented,
+        consent="Yes",
+        text=(
+            f"I am {PLANTED[3]} and {consented['respondent_name']} is my mother. Write to {PLANTED[0]} "
+            f"or ring {PLANTED[1]}; my ID is {PLANTED[2]}. {consented['recorded_by']} wrote this down. "
+            "We were 12 families in 2024."
+        ),
+    )
     folder = landing / "actionaid_kenya" / REDELIVERY
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"voices_{REDELIVERY}.jsonl"
@@ -107,8 +112,9 @@ def delivered(warehouse_url, tmp_path_factory):
     landing = settings().landing_dir
     out: list[tuple[str, str, str, dict]] = []
     for night in NIGHTS:
-        for path in sample.generate(landing, persons=20_000, seed=5, day=date.fromisoformat(night),
-                                    only=SOURCES):
+        for path in sample.generate(
+            landing, persons=20_000, seed=5, day=date.fromisoformat(night), only=SOURCES
+        ):
             _load(path)
             out += [(_source_of(path), r["testimony_id"], night, r) for r in _records(path)]
     _build()
@@ -154,7 +160,9 @@ def test_only_consented_latest_testimonies_are_published(delivered, db):
     assert not set(published) & set(refused), "a testimony without consent is published"
     assert set(published) == set(consented)
     # the re-delivery decided: one consent withdrawn, one given
-    redelivered = {_key("aak_voices", tid): r["consent"] for s, tid, night, r in delivered if night == REDELIVERY}
+    redelivered = {
+        _key("aak_voices", tid): r["consent"] for s, tid, night, r in delivered if night == REDELIVERY
+    }
     assert sorted(redelivered.values()) == ["Yes", "no"]
     for key, consent in redelivered.items():
         assert (key in published) == (consent == "Yes")
@@ -167,12 +175,17 @@ def test_counts_match_the_consented_latest_records(delivered, db):
         counts = dict(cur.fetchall())
         cur.execute("select count(*) from raw.aak_voices")
         raw_aak = cur.fetchone()[0]
-    expected = {s: sum(1 for (src, _), r in latest.items() if src == s and r["consent"].lower() == "yes")
-                for s in SOURCES}
+    expected = {
+        s: sum(1 for (src, _), r in latest.items() if src == s and r["consent"].lower() == "yes")
+        for s in SOURCES
+    }
     assert counts == expected
     # every delivered row reached raw, the re-delivered ones too (so the counts above are not trivial)
-    assert raw_aak == sum(1 for s, *_ in delivered if s == "aak_voices") > sum(
-        1 for (s, _) in latest if s == "aak_voices")
+    assert (
+        raw_aak
+        == sum(1 for s, *_ in delivered if s == "aak_voices")
+        > sum(1 for (s, _) in latest if s == "aak_voices")
+    )
 
 
 def test_no_planted_identifier_is_published(delivered, db):
@@ -222,12 +235,14 @@ def test_the_gate_fails_on_a_planted_leak(delivered, db):
                                   theme, voice_group, group_label, cust_breakdown, disability_status,
                                   composite_breakdown, time_period, language, 'Call me on +254 712345678.'
                            from marts_audit.mart_voices limit 1""")
-            cur.execute("""insert into marts_audit.mart_voices
+            cur.execute(
+                """insert into marts_audit.mart_voices
                            select testimony_key, partner_id, source_id, country_m49, country_iso3, area_code,
                                   theme, voice_group, group_label, cust_breakdown, disability_status,
                                   composite_breakdown, time_period, language, %s
                            from marts_audit.mart_voices where testimony_key = %s""",
-                        (f"{record['respondent_name']} told us about the clinic.", _key(source, tid)))
+                (f"{record['respondent_name']} told us about the clinic.", _key(source, tid)),
+            )
             assert cur.rowcount == 1
             r = lnob(*test)
             assert r.returncode != 0, r.stdout[-3000:]

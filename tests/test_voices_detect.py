@@ -16,10 +16,12 @@ def _delivered(*values: str) -> PartnerIdentifiers:
     return ids
 
 
-def _kinds(text: str, region: str = "BD", ids: PartnerIdentifiers | None = None, places=()) -> dict[str, set[str]]:
+def _kinds(
+    text: str, region: str = "BD", ids: PartnerIdentifiers | None = None, places=()
+) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for f in detect(text, "text", region, ids, places):
-        out.setdefault(f.kind, set()).add(text[f.start:f.end])
+        out.setdefault(f.kind, set()).add(text[f.start : f.end])
     return out
 
 
@@ -31,7 +33,8 @@ def test_the_published_sentences_of_the_attack_are_caught():
     ids = _delivered("Karim Uddin")
     text = "My sister and her husband Karim Uddin were beaten at the camp gate by the guard Rashed Khan."
     assert mask(text, detect(text, "text", "BD", ids)) == (
-        "My sister and her husband [name] were beaten at the camp gate by the guard [name].")
+        "My sister and her husband [name] were beaten at the camp gate by the guard [name]."
+    )
     caps = _kinds("MY NAME IS FATIMA BEGUM.")
     assert "FATIMA BEGUM" in caps["name"] and caps["all_caps"]
     text = "আমার নাম ফাতেমা খাতুন, আমার ফোন নম্বর ০১৭১২৩৪৫৬৭৮।"
@@ -41,24 +44,34 @@ def test_the_published_sentences_of_the_attack_are_caught():
     assert _kinds("Amina Hassan +254 712 345 678", "KE")["phone"] == {"+254 712 345 678"}
 
 
-@pytest.mark.parametrize("text, region, expected", [
-    ("Mail fatema.k@example.org today", "BD", "Mail [email] today"),
-    ("write to halima (at) example [dot] org please", "KE", "write to [email] please"),
-    ("call 0712 345 678 or +880 1712-345678", "BD", "call [phone] or [phone]"),
-    ("मेरा नाम सीता देवी है और मेरा नंबर ९८७६५४३२१० है", "IN", "मेरा नाम [name] है और मेरा नंबर [phone] है"),
-    ("Jina langu ni Wanjiru Kamau, nipigie 0722 123 456.", "KE", "Jina langu ni [name], nipigie [phone]."),
-    ("Tên tôi là Giang Thị Mai.", "VN", "Tên tôi là [name]."),
-    ("my ID is 27654321.", "KE", "my ID is [id]."),
-    ("zero seven one two three four five six seven", "KE", "[phone]"),
-])
+@pytest.mark.parametrize(
+    "text, region, expected",
+    [
+        ("Mail fatema.k@example.org today", "BD", "Mail [email] today"),
+        ("write to halima (at) example [dot] org please", "KE", "write to [email] please"),
+        ("call 0712 345 678 or +880 1712-345678", "BD", "call [phone] or [phone]"),
+        ("मेरा नाम सीता देवी है और मेरा नंबर ९८७६५४३२१० है", "IN", "मेरा नाम [name] है और मेरा नंबर [phone] है"),
+        (
+            "Jina langu ni Wanjiru Kamau, nipigie 0722 123 456.",
+            "KE",
+            "Jina langu ni [name], nipigie [phone].",
+        ),
+        ("Tên tôi là Giang Thị Mai.", "VN", "Tên tôi là [name]."),
+        ("my ID is 27654321.", "KE", "my ID is [id]."),
+        ("zero seven one two three four five six seven", "KE", "[phone]"),
+    ],
+)
 def test_each_rule(text, region, expected):
     assert mask(text, detect(text, "text", region)) == expected
 
 
 def test_values_the_partner_delivered_anywhere_are_found_whatever_case_or_script():
     ids = _delivered("Fatema Uddin", "+880 1964947489", "BRC-20261121-000001", "ফাতেমা খাতুন", "brac_field_03")
-    found = _kinds("we went with fatema uddin; her number 01964-947489, card brc-20261121-000001. "
-                   "ফাতেমা খাতুন came too, brac_field_03 wrote it", ids=ids)
+    found = _kinds(
+        "we went with fatema uddin; her number 01964-947489, card brc-20261121-000001. "
+        "ফাতেমা খাতুন came too, brac_field_03 wrote it",
+        ids=ids,
+    )
     assert {"fatema uddin", "ফাতেমা খাতুন", "brac_field_03"} <= found["name"]
     assert "01964-947489" in found["phone"]
     # a single word of a delivered name when it stands as a name (capitalised), not as a word
@@ -69,12 +82,15 @@ def test_registry_areas_are_places():
     assert _kinds("We moved to Dhaka last year.", places=["Dhaka"])["place"] == {"Dhaka"}
 
 
-@pytest.mark.parametrize("text", [
-    "The clinic is two hours away and the road floods, so we only go when someone is very sick.",
-    "In 2024 we had 3 goats and 12 children.",
-    "We collect water from the river before sunrise; in the dry season it is not clean.",
-    "My daughter has no birth certificate, so the school asks us for papers we do not have.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The clinic is two hours away and the road floods, so we only go when someone is very sick.",
+        "In 2024 we had 3 goats and 12 children.",
+        "We collect water from the river before sunrise; in the dry season it is not clean.",
+        "My daughter has no birth certificate, so the school asks us for papers we do not have.",
+    ],
+)
 def test_clean_text_has_no_finding(text):
     assert detect(text, "text", "BD", _delivered("Karim Uddin"), ["Dhaka"]) == []
 
@@ -110,5 +126,9 @@ def test_an_ascii_identifier_is_kept_as_in_any_script():
         fast.add(value)
         slow.add(value + "\u00a0")
     assert fast.values and fast.phones and fast.name_words
-    assert (fast.values, fast.phones, fast.name_words, fast.longest) == (slow.values, slow.phones, slow.name_words,
-                                                                          slow.longest)
+    assert (fast.values, fast.phones, fast.name_words, fast.longest) == (
+        slow.values,
+        slow.phones,
+        slow.name_words,
+        slow.longest,
+    )

@@ -36,29 +36,61 @@ BUILD = ("dbt", "build", "--select", "+mart_voices", "--indirect-selection", "bu
 # planted identifiers: none of them may be published or exported unless a reviewer edited it in
 BENGALI_NAME = "ফাতেমা খাতুন"
 BENGALI_PHONE = "০১৭১২৩৪৫৬৭৮"
-PLANTED = ["Karim Uddin", "Rashed Khan", "FATIMA BEGUM", BENGALI_NAME, BENGALI_PHONE, "01712345678",
-           "karim dot uddin", "gmail dot com", "Kutupalong", "camp 3", "block B12", "house 45",
-           "fatema.k@example.org", "1812 345678", "Amina Hassan", "712 345 678"]
+PLANTED = [
+    "Karim Uddin",
+    "Rashed Khan",
+    "FATIMA BEGUM",
+    BENGALI_NAME,
+    BENGALI_PHONE,
+    "01712345678",
+    "karim dot uddin",
+    "gmail dot com",
+    "Kutupalong",
+    "camp 3",
+    "block B12",
+    "house 45",
+    "fatema.k@example.org",
+    "1812 345678",
+    "Amina Hassan",
+    "712 345 678",
+]
 
 
 def _crafted(head_name: str) -> dict[str, dict]:
-    base = {"recorded_on": "2026-11-10", "area": "Dhaka", "community": "camp block", "group": "rohingya",
-            "theme": "health", "language": "bn", "consent": "yes", "recorded_by": "brac_field_09"}
+    base = {
+        "recorded_on": "2026-11-10",
+        "area": "Dhaka",
+        "community": "camp block",
+        "group": "rohingya",
+        "theme": "health",
+        "language": "bn",
+        "consent": "yes",
+        "recorded_by": "brac_field_09",
+    }
     texts = {
-        "X-BEATEN": ("Nasrin Akter", "My sister and her husband Karim Uddin were beaten at the camp gate by "
-                                     "the guard Rashed Khan."),
+        "X-BEATEN": (
+            "Nasrin Akter",
+            "My sister and her husband Karim Uddin were beaten at the camp gate by the guard Rashed Khan.",
+        ),
         "X-CAPS": ("Rokeya Islam", "MY NAME IS FATIMA BEGUM. THE CLINIC SENT US AWAY."),
         "X-BENGALI": (BENGALI_NAME, f"আমার নাম {BENGALI_NAME}, আমার ফোন নম্বর {BENGALI_PHONE}। ক্লিনিক অনেক দূরে।"),
-        "X-EMAIL": ("Jannat Ali", "Write to karim dot uddin at gmail dot com, we stay in Kutupalong camp 3, "
-                                  "block B12, house 45."),
-        "X-MAIL2": ("Sharmin Hossain", "Mail fatema.k@example.org or call +880 1812 345678 about the clinic."),
+        "X-EMAIL": (
+            "Jannat Ali",
+            "Write to karim dot uddin at gmail dot com, we stay in Kutupalong camp 3, block B12, house 45.",
+        ),
+        "X-MAIL2": (
+            "Sharmin Hossain",
+            "Mail fatema.k@example.org or call +880 1812 345678 about the clinic.",
+        ),
         "X-SURVEY": ("Hasina Rahman", f"we went with {head_name.lower()} to the clinic but it was closed."),
         "X-CLEAN": ("Rahima Khatun", "The tap in our settlement has been broken for months."),
         "X-DHAKA": ("Anwar Hossain", "We moved to Dhaka last year to find work."),
         "X-REJECT": ("Sohel Rahman", "The health worker never comes to our hamlet."),
     }
-    return {tid: {**base, "testimony_id": tid, "respondent_name": name, "text": text}
-            for tid, (name, text) in texts.items()}
+    return {
+        tid: {**base, "testimony_id": tid, "respondent_name": name, "text": text}
+        for tid, (name, text) in texts.items()
+    }
 
 
 def _load(source_id: str, path: Path) -> None:
@@ -72,7 +104,9 @@ def _build() -> None:
 
 
 def _key(source_id: str, testimony_id: str) -> str:
-    return pseudonym(os.environ["LNOB_PSEUDONYM_KEY"], registry.load().source(source_id).partner, testimony_id)
+    return pseudonym(
+        os.environ["LNOB_PSEUDONYM_KEY"], registry.load().source(source_id).partner, testimony_id
+    )
 
 
 def _publish_and_export(url: str, night: str) -> Path:
@@ -113,8 +147,13 @@ def reviewed(warehouse_url, tmp_path_factory):
     landing = settings().landing_dir
     files = sample.generate(landing, persons=4000, seed=11, day=date.fromisoformat(NIGHT), only=SOURCES)
     for path in files:
-        source = ("brac_voices" if path.name.startswith("testimonies_") else
-                  "aak_voices" if path.name.startswith("voices_") else "brac_uhc_survey")
+        source = (
+            "brac_voices"
+            if path.name.startswith("testimonies_")
+            else "aak_voices"
+            if path.name.startswith("voices_")
+            else "brac_uhc_survey"
+        )
         _load(source, path)
     survey = json.loads(next(p for p in files if p.name.startswith("submissions_")).read_text())
     head_name = survey["results"][0]["group_hh/head_name"]
@@ -122,13 +161,24 @@ def reviewed(warehouse_url, tmp_path_factory):
     crafted = _crafted(head_name)
     folder = landing / "brac_bangladesh" / NIGHT
     path = folder / "testimonies_crafted.json"
-    path.write_text(json.dumps({"partner": "brac_bangladesh", "testimonies": list(crafted.values())},
-                               ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps({"partner": "brac_bangladesh", "testimonies": list(crafted.values())}, ensure_ascii=False),
+        encoding="utf-8",
+    )
     _load("brac_voices", path)
-    aak = {"testimony_id": "X-LANG", "recorded_on": "2026-11-10", "area": "Turkana", "community": "camp",
-           "group": "refugee", "theme": "water", "language": "Amina Hassan +254 712 345 678", "consent": "yes",
-           "text": "We walk two hours to the water point.", "respondent_name": "Zawadi Chebet",
-           "recorded_by": "aak_field_02"}
+    aak = {
+        "testimony_id": "X-LANG",
+        "recorded_on": "2026-11-10",
+        "area": "Turkana",
+        "community": "camp",
+        "group": "refugee",
+        "theme": "water",
+        "language": "Amina Hassan +254 712 345 678",
+        "consent": "yes",
+        "text": "We walk two hours to the water point.",
+        "respondent_name": "Zawadi Chebet",
+        "recorded_by": "aak_field_02",
+    }
     aak_path = landing / "actionaid_kenya" / NIGHT / "voices_crafted.jsonl"
     aak_path.write_text(json.dumps(aak) + "\n", encoding="utf-8")
     _load("aak_voices", aak_path)
@@ -158,7 +208,9 @@ def reviewed(warehouse_url, tmp_path_factory):
         if tid == "X-REJECT":
             item["decision"] = "reject"
         elif tid in ("X-CAPS", "X-DHAKA"):
-            item["decision"] = "approve"  # unedited, no override: X-CAPS must be refused, X-DHAKA is done below
+            item["decision"] = (
+                "approve"  # unedited, no override: X-CAPS must be refused, X-DHAKA is done below
+            )
             if tid == "X-DHAKA":
                 item["decision"] = ""
         elif tid == "X-CLEAN":
@@ -183,15 +235,31 @@ def reviewed(warehouse_url, tmp_path_factory):
     second.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     second_import = lnob("voices", "review", "import", str(second))
     no_reason = lnob("voices", "approve", keys["X-DHAKA"][:12], "--override")
-    override = lnob("voices", "approve", keys["X-DHAKA"][:12], "--override", "--reason",
-                    "a first-level area is published anyway (area_code)")
+    override = lnob(
+        "voices",
+        "approve",
+        keys["X-DHAKA"][:12],
+        "--override",
+        "--reason",
+        "a first-level area is published anyway (area_code)",
+    )
 
     _build()
     after_audit = _texts(cur, "marts_audit")
     out = _publish_and_export(warehouse_url, NIGHT)
-    yield {"cur": cur, "crafted": crafted, "keys": keys, "before": before, "items": exported_items, "mode": mode,
-           "imports": (first_import, second_import, no_reason, override), "audit": after_audit, "exports": out,
-           "head_name": head_name, "url": warehouse_url}
+    yield {
+        "cur": cur,
+        "crafted": crafted,
+        "keys": keys,
+        "before": before,
+        "items": exported_items,
+        "mode": mode,
+        "imports": (first_import, second_import, no_reason, override),
+        "audit": after_audit,
+        "exports": out,
+        "head_name": head_name,
+        "url": warehouse_url,
+    }
     conn.close()
 
 
@@ -217,7 +285,9 @@ def test_the_review_file_flags_every_planted_identifier(reviewed):
     assert "delivered_identifier" in items[keys["X-SURVEY"]]["findings"]
     assert "spelled_email" in items[keys["X-EMAIL"]]["findings"]
     # the language column is scanned too
-    lang = [i for i in reviewed["items"] if i["testimony_key"] == keys["X-LANG"] and i["column"] == "language"]
+    lang = [
+        i for i in reviewed["items"] if i["testimony_key"] == keys["X-LANG"] and i["column"] == "language"
+    ]
     assert lang and "phone" in lang[0]["findings"], lang
 
 
@@ -225,7 +295,9 @@ def test_decisions_round_trip_through_the_file_and_the_cli(reviewed):
     first, second, no_reason, override = reviewed["imports"]
     # approving a text with a finding, unedited and without override, is refused, naming row and key
     assert first.returncode == 1
-    assert reviewed["keys"]["X-CAPS"] in first.stderr and "row " in first.stderr and "override" in first.stderr
+    assert (
+        reviewed["keys"]["X-CAPS"] in first.stderr and "row " in first.stderr and "override" in first.stderr
+    )
     assert second.returncode == 0, second.stderr
     assert no_reason.returncode == 1 and "reason" in no_reason.stderr
     assert override.returncode == 0, override.stderr
@@ -238,14 +310,21 @@ def test_decisions_round_trip_through_the_file_and_the_cli(reviewed):
     assert review[keys["X-BEATEN"]][:3] == ("approved", True, False)
     assert review[keys["X-CAPS"]][:2] == ("approved", True)
     assert review[keys["X-DHAKA"]][:3] == ("approved", False, True) and "area" in review[keys["X-DHAKA"]][3]
-    assert {r[0] for r in review.values()} <= {"approved", "rejected"}, ([k for k, r in review.items() if r[0] == "pending"], keys)
+    assert {r[0] for r in review.values()} <= {"approved", "rejected"}, (
+        [k for k, r in review.items() if r[0] == "pending"],
+        keys,
+    )
     # every decision is logged, without text
-    cur.execute("select count(*), count(*) filter (where override) from lnob_meta.testimony_review_log "
-                "where state in ('approved', 'rejected')")
+    cur.execute(
+        "select count(*), count(*) filter (where override) from lnob_meta.testimony_review_log "
+        "where state in ('approved', 'rejected')"
+    )
     logged, overrides = cur.fetchone()
     assert logged == len(review) and overrides == 1
-    cur.execute("select column_name from information_schema.columns where table_schema = 'lnob_meta' "
-                "and table_name in ('testimony_review_log', 'testimony_withdrawal')")
+    cur.execute(
+        "select column_name from information_schema.columns where table_schema = 'lnob_meta' "
+        "and table_name in ('testimony_review_log', 'testimony_withdrawal')"
+    )
     assert not {"text", "edited_text", "testimony_text"} & {r[0] for r in cur.fetchall()}
 
 
@@ -254,8 +333,9 @@ def test_only_approved_text_is_published(reviewed):
     assert keys["X-REJECT"] not in published
     assert published[keys["X-CLEAN"]][0] == crafted["X-CLEAN"]["text"]  # approved unedited: as spoken
     assert published[keys["X-CAPS"]][0] == "My name is [name]. The clinic sent us away."
-    assert published[keys["X-BEATEN"]][0] == ("My sister and her husband [name] were beaten at the camp gate "
-                                              "by the guard [name].")
+    assert published[keys["X-BEATEN"]][0] == (
+        "My sister and her husband [name] were beaten at the camp gate by the guard [name]."
+    )
     assert "Dhaka" in published[keys["X-DHAKA"]][0]  # the reviewer's override
     assert published[keys["X-LANG"]][1] is None  # a name and phone in `language` are not a language code
 
@@ -307,21 +387,31 @@ def test_a_late_withdrawal_removes_the_testimony_everywhere(reviewed):
     for night in (NIGHT, SECOND):
         with (settings().exports_dir / night / "marts" / "mart_voices.csv").open(encoding="utf-8") as fh:
             assert len(list(csv.DictReader(fh))) == len(_texts(cur, "marts")), night
-    cur.execute("""select w.marts_rows, w.previous_rows, w.files_cleaned, r.state, r.edited_text
+    cur.execute(
+        """select w.marts_rows, w.previous_rows, w.files_cleaned, r.state, r.edited_text
                    from lnob_meta.testimony_withdrawal w
                    join lnob_meta.testimony_review r using (source_id, testimony_key)
-                   where w.testimony_key = %s""", (key,))
+                   where w.testimony_key = %s""",
+        (key,),
+    )
     ((marts_rows, previous_rows, files, state, edited),) = cur.fetchall()
     assert (marts_rows, previous_rows, state, edited) == (1, 1, "withdrawn", None)
-    cleaned = {(Path(f["path"]).relative_to(settings().exports_dir.parent).as_posix(), f["action"]) for f in files}
-    assert {(f"exports/{n}/marts/mart_voices.{ext}", "rewritten") for n in (NIGHT, SECOND)
-            for ext in ("csv", "parquet")} <= cleaned, cleaned
+    cleaned = {
+        (Path(f["path"]).relative_to(settings().exports_dir.parent).as_posix(), f["action"]) for f in files
+    }
+    assert {
+        (f"exports/{n}/marts/mart_voices.{ext}", "rewritten")
+        for n in (NIGHT, SECOND)
+        for ext in ("csv", "parquet")
+    } <= cleaned, cleaned
     assert (f"reports/{SECOND}/voices_digest.html", "deleted") in cleaned
     assert reviewed["crafted"]["X-CLEAN"]["text"] not in json.dumps(files)
     listed = lnob("voices", "list", "--state", "withdrawn")
     assert listed.returncode == 0 and key[:16] in listed.stdout, listed.stdout
     logged = lnob("voices", "withdrawals")
-    assert logged.returncode == 0 and key[:16] in logged.stdout and "marts 1, marts_previous 1" in logged.stdout
+    assert (
+        logged.returncode == 0 and key[:16] in logged.stdout and "marts 1, marts_previous 1" in logged.stdout
+    )
 
     # the next build does not bring it back, and the gate passes on the smaller mart
     _build()

@@ -100,7 +100,9 @@ def test_port_conflict_is_one_line_and_a_changed_port_is_honoured(warehouse_url,
         assert warehouse.ConnInfo.from_url(url).port == second
         psycopg2.connect(url, connect_timeout=5).close()
         with pytest.raises(psycopg2.OperationalError):
-            psycopg2.connect(warehouse.ConnInfo("127.0.0.1", first, "postgres", "x", "lnob").url(), connect_timeout=3)
+            psycopg2.connect(
+                warehouse.ConnInfo("127.0.0.1", first, "postgres", "x", "lnob").url(), connect_timeout=3
+            )
 
         # changed while stopped: started on the new port
         assert "stopped" in lnob("warehouse", "stop", env=home).stdout
@@ -114,8 +116,14 @@ def test_port_conflict_is_one_line_and_a_changed_port_is_honoured(warehouse_url,
         other = _listening_socket(third)
         try:
             unset = {k: v for k, v in os.environ.items() if k != "LNOB_WAREHOUSE_PORT"}
-            r = subprocess.run([str(BIN / "lnob"), "warehouse", "start"], env={**unset, **home},
-                               capture_output=True, text=True, timeout=300, cwd=PROJECT)
+            r = subprocess.run(
+                [str(BIN / "lnob"), "warehouse", "start"],
+                env={**unset, **home},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                cwd=PROJECT,
+            )
             assert r.returncode == 0, r.stderr
             notice = r.stderr.strip().splitlines()
             assert len(notice) == 1 and f"port {third} on 127.0.0.1 is taken" in notice[0], r.stderr

@@ -21,8 +21,16 @@ from lnob.warehouse import ConnInfo
 
 def connection_json(warehouse_url: str) -> str:
     info = ConnInfo.from_url(warehouse_url)
-    return json.dumps({"conn_type": "postgres", "host": info.host, "port": info.port,
-                       "login": info.user, "password": info.password, "schema": info.dbname})
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": info.host,
+            "port": info.port,
+            "login": info.user,
+            "password": info.password,
+            "schema": info.dbname,
+        }
+    )
 
 
 #: The port of the local Airflow UI and API server (``make airflow PORT=8090`` sets it).
@@ -87,8 +95,13 @@ def ensure_metadata_db(env: dict[str, str], cfg: Settings | None = None, output=
     marker = cfg.airflow_home / ".db-migrated"
     if marker.exists() and (cfg.airflow_home / "airflow.db").exists():
         return
-    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True,
-                   stdout=output or subprocess.DEVNULL, stderr=output)
+    subprocess.run(
+        [airflow_bin(), "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=output or subprocess.DEVNULL,
+        stderr=output,
+    )
     marker.write_text("ok\n")
 
 
@@ -96,8 +109,9 @@ def run_airflow(args: list[str], warehouse_url: str, cfg: Settings | None = None
     """Run ``airflow <args>``; with ``output`` (an open file) everything it prints goes there."""
     env = environment(warehouse_url, cfg)
     ensure_metadata_db(env, cfg, output)
-    return subprocess.run([airflow_bin(), *args], env=env, stdout=output,
-                          stderr=subprocess.STDOUT if output else None).returncode
+    return subprocess.run(
+        [airflow_bin(), *args], env=env, stdout=output, stderr=subprocess.STDOUT if output else None
+    ).returncode
 
 
 #: The name a Celery worker reports as its task instances' hostname (``[core] hostname_callable``).
@@ -116,8 +130,14 @@ def worker_hostname() -> str:
     return socket.getfqdn()
 
 
-def celery_environment(warehouse_url: str, metadata_url: str, broker_url: str, api_base_url: str,
-                       jwt_secret: str, cfg: Settings | None = None) -> dict[str, str]:
+def celery_environment(
+    warehouse_url: str,
+    metadata_url: str,
+    broker_url: str,
+    api_base_url: str,
+    jwt_secret: str,
+    cfg: Settings | None = None,
+) -> dict[str, str]:
     """The environment of every Airflow component on the CeleryExecutor (scheduler, api-server,
     dag-processor, ``airflow celery worker``): the same names docker-compose.yml sets.
 
@@ -149,12 +169,16 @@ def celery_environment(warehouse_url: str, metadata_url: str, broker_url: str, a
 
 
 _DAG_TEST = re.compile(r"\[DAG TEST\] (starting task_id|end task task_id)=(\S+) map_index=(-?\d+)")
-_LINE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+Z) \[(?P<level>\w+)\s*\] (?P<event>.*?)"
-                   r"(?: \[(?P<logger>[A-Za-z_][\w.]*)\](?: \w+=.*)?)?$")
+_LINE = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\dT[\d:.]+Z) \[(?P<level>\w+)\s*\] (?P<event>.*?)"
+    r"(?: \[(?P<logger>[A-Za-z_][\w.]*)\](?: \w+=.*)?)?$"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def file_task_logs(output: Path, run_id: str, dag_id: str = "lnob_nightly", cfg: Settings | None = None) -> list[Path]:
+def file_task_logs(
+    output: Path, run_id: str, dag_id: str = "lnob_nightly", cfg: Settings | None = None
+) -> list[Path]:
     """File each task's lines of an ``airflow dags test`` output as that task instance's log.
 
     ``dags test`` runs the tasks inside the command and prints their logs there, so the Airflow UI
@@ -162,7 +186,9 @@ def file_task_logs(output: Path, run_id: str, dag_id: str = "lnob_nightly", cfg:
     other, between ``[DAG TEST] starting`` and ``[DAG TEST] end task`` lines: those lines are
     written where the UI reads a task's log (``[logging] log_filename_template``, first try), as
     the JSON lines a worker writes. Returns the files written."""
-    base = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or (cfg or settings()).airflow_home / "logs")
+    base = Path(
+        os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or (cfg or settings()).airflow_home / "logs"
+    )
     written: list[Path] = []
     current: list[str] | None = None
     level = "info"
@@ -189,8 +215,12 @@ def file_task_logs(output: Path, run_id: str, dag_id: str = "lnob_nightly", cfg:
                 level = m.group("level").lower()
                 if "[DAG TEST]" in line or (m.group("logger") or "").startswith("airflow.api_fastapi"):
                     continue  # the command's and the in-process API server's lines, not the task's
-                entry = {"timestamp": m.group("ts"), "level": level, "event": m.group("event").rstrip(),
-                         "logger": m.group("logger") or "task"}
+                entry = {
+                    "timestamp": m.group("ts"),
+                    "level": level,
+                    "event": m.group("event").rstrip(),
+                    "logger": m.group("logger") or "task",
+                }
             else:  # a traceback or a line a library printed
                 entry = {"level": level, "event": line, "logger": "task"}
             current.append(json.dumps(entry))

@@ -59,7 +59,9 @@ class Failure:
     def from_context(cls, context: Any) -> Failure:
         ti = context["ti"]
         exc = context.get("exception")
-        error = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc or "unknown error")
+        error = (
+            f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(exc or "unknown error")
+        )
         if len(error) > MAX_ERROR:
             error = error[:MAX_ERROR] + " [...]"
         logical = context.get("logical_date")
@@ -67,10 +69,16 @@ class Failure:
             log_url = ti.log_url
         except Exception:  # noqa: BLE001 - a link is a convenience, the alert goes anyway
             log_url = ""
-        return cls(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
-                   map_index=ti.map_index if ti.map_index is not None else -1,
-                   try_number=ti.try_number or 0, logical_date=logical.isoformat() if logical else "",
-                   error=error, log_url=log_url)
+        return cls(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index if ti.map_index is not None else -1,
+            try_number=ti.try_number or 0,
+            logical_date=logical.isoformat() if logical else "",
+            error=error,
+            log_url=log_url,
+        )
 
     @property
     def task(self) -> str:
@@ -80,12 +88,14 @@ class Failure:
         return f"[LNOB] {self.dag_id}: task {self.task} failed (run {self.run_id})"
 
     def text(self) -> str:
-        return (f"Airflow task failed: {self.dag_id}.{self.task}\n"
-                f"DAG: {self.dag_id}\n"
-                f"Run: {self.run_id} (logical date {self.logical_date})\n"
-                f"Task: {self.task} (try {self.try_number})\n"
-                f"Error: {self.error}\n"
-                f"Log: {self.log_url}\n")
+        return (
+            f"Airflow task failed: {self.dag_id}.{self.task}\n"
+            f"DAG: {self.dag_id}\n"
+            f"Run: {self.run_id} (logical date {self.logical_date})\n"
+            f"Task: {self.task} (try {self.try_number})\n"
+            f"Error: {self.error}\n"
+            f"Log: {self.log_url}\n"
+        )
 
 
 def connection(conn_id: str):
@@ -110,8 +120,9 @@ def webhook_url(conn) -> str:
 
 def send_webhook(conn, failure: Failure) -> None:
     headers = dict(conn.extra_dejson.get("headers") or {})
-    resp = requests.post(webhook_url(conn), json={"text": failure.text(), **asdict(failure)},
-                         headers=headers, timeout=TIMEOUT)
+    resp = requests.post(
+        webhook_url(conn), json={"text": failure.text(), **asdict(failure)}, headers=headers, timeout=TIMEOUT
+    )
     resp.raise_for_status()
 
 
@@ -128,8 +139,9 @@ def send_email(conn, failure: Failure) -> None:
     timeout = int(extra.get("timeout") or TIMEOUT)
     use_ssl = not _true(extra.get("disable_ssl"))
     if use_ssl:
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(conn.host, conn.port or 465, timeout=timeout,
-                                              context=ssl.create_default_context())
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            conn.host, conn.port or 465, timeout=timeout, context=ssl.create_default_context()
+        )
     else:
         smtp = smtplib.SMTP(conn.host, conn.port or 587, timeout=timeout)
     with smtp:

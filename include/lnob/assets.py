@@ -46,9 +46,15 @@ def mart_assets() -> list:
     """An ``airflow.sdk.Asset`` per published mart (named ``marts.<table>``)."""
     from airflow.sdk import Asset
 
-    return [Asset(name=name(t), uri=URI_PREFIX + t, group=GROUP,
-                  extra={"schema": PUBLISHED_SCHEMA, "table": t, "read_as": "lnob_bi_reader"})
-            for t in published_marts()]
+    return [
+        Asset(
+            name=name(t),
+            uri=URI_PREFIX + t,
+            group=GROUP,
+            extra={"schema": PUBLISHED_SCHEMA, "table": t, "read_as": "lnob_bi_reader"},
+        )
+        for t in published_marts()
+    ]
 
 
 def event_extra(table: str, counts: dict[str, int], night: str, run_id: str) -> dict:

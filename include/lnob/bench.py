@@ -22,8 +22,10 @@ def main() -> None:
     project = Path(__file__).resolve().parents[2]
     home = project / ".lnob" / "bench"
     os.environ.update(
-        LNOB_HOME=str(home), LNOB_LANDING_DIR=str(home / "landing"),
-        LNOB_QUARANTINE_DIR=str(home / "quarantine"), LNOB_WAREHOUSE_PORT="55451",
+        LNOB_HOME=str(home),
+        LNOB_LANDING_DIR=str(home / "landing"),
+        LNOB_QUARANTINE_DIR=str(home / "quarantine"),
+        LNOB_WAREHOUSE_PORT="55451",
     )
     os.environ.setdefault("LNOB_PSEUDONYM_KEY", "bench-only-key")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -42,29 +44,56 @@ def main() -> None:
     every = home / "generated"
     shutil.rmtree(every, ignore_errors=True)
     t = time.monotonic()
-    subprocess.run([sys.executable, "-m", "lnob.cli", "sample", "generate", "--persons", str(persons),
-                    "--seed", "1", "--date", "2026-01-01", "--out", str(every)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lnob.cli",
+            "sample",
+            "generate",
+            "--persons",
+            str(persons),
+            "--seed",
+            "1",
+            "--date",
+            "2026-01-01",
+            "--out",
+            str(every),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     gen_all = time.monotonic() - t
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     size = sum(p.stat().st_size for p in every.rglob("*") if p.is_file())
-    figures.append(("generate, every source", f"{persons:,} persons in {gen_all:.1f} s, peak {child_rss:,.0f} MB, "
-                    f"{size / 1e6:,.0f} MB written"))
+    figures.append(
+        (
+            "generate, every source",
+            f"{persons:,} persons in {gen_all:.1f} s, peak {child_rss:,.0f} MB, {size / 1e6:,.0f} MB written",
+        )
+    )
     shutil.rmtree(every, ignore_errors=True)
 
     t = time.monotonic()
     (path,) = sample.generate(cfg.landing_dir, persons, 1, date(2026, 1, 1), only=["aavn_household_survey"])
     gen = time.monotonic() - t
-    figures.append(("generate, Viet Nam CSV only", f"{persons:,} persons in {gen:.1f} s ({persons / gen:,.0f} rows/s)"))
+    figures.append(
+        ("generate, Viet Nam CSV only", f"{persons:,} persons in {gen:.1f} s ({persons / gen:,.0f} rows/s)")
+    )
 
-    delivery = load.Delivery("aavn_household_survey", "actionaid_vietnam", "2026-01-01", str(path),
-                             load.file_sha256(path))
+    delivery = load.Delivery(
+        "aavn_household_survey", "actionaid_vietnam", "2026-01-01", str(path), load.file_sha256(path)
+    )
     t = time.monotonic()
     with warehouse.connect(url) as conn:
         r = load.load_delivery(conn, reg, delivery, "bench", cfg)
     lt = time.monotonic() - t
-    figures.append(("load (ledger + contract + lineage + COPY)", f"{r.rows_loaded:,} rows in {lt:.1f} s "
-                    f"({r.rows_loaded / lt:,.0f} rows/s)"))
+    figures.append(
+        (
+            "load (ledger + contract + lineage + COPY)",
+            f"{r.rows_loaded:,} rows in {lt:.1f} s ({r.rows_loaded / lt:,.0f} rows/s)",
+        )
+    )
 
     # PostgreSQL's own COPY of the same file into a plain text table, for the ratio.
     with warehouse.connect(url) as conn, conn.cursor() as cur:
@@ -75,13 +104,23 @@ def main() -> None:
             cur.copy_expert("copy raw._bench_copy from stdin with (format csv, header)", fh)
         ct = time.monotonic() - t
         cur.execute("drop table raw._bench_copy")
-    figures.append(("plain COPY into an all-text table, no lineage", f"{ct:.1f} s; loader/COPY speed ratio {ct / lt:.2f}x "
-                    "(make bench-load compares with \\copy into the same table)"))
+    figures.append(
+        (
+            "plain COPY into an all-text table, no lineage",
+            f"{ct:.1f} s; loader/COPY speed ratio {ct / lt:.2f}x "
+            "(make bench-load compares with \\copy into the same table)",
+        )
+    )
 
     t = time.monotonic()
     gate = gates.gate_raw(reg, "aavn_household_survey", r.delivery_id, url, cfg)
-    figures.append(("raw gate (GX, SQL in the warehouse)", f"{r.rows_loaded:,} rows in {time.monotonic() - t:.1f} s, "
-                    f"{'passed' if gate.success else 'FAILED'} (target <= 15 s at 1M rows)"))
+    figures.append(
+        (
+            "raw gate (GX, SQL in the warehouse)",
+            f"{r.rows_loaded:,} rows in {time.monotonic() - t:.1f} s, "
+            f"{'passed' if gate.success else 'FAILED'} (target <= 15 s at 1M rows)",
+        )
+    )
 
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         for src in reg.sources.values():

@@ -35,8 +35,9 @@ def _night(url: str, workers: int, concurrency: int, workdir: Path) -> dict:
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f"drop schema if exists {SCHEMAS} cascade")
     shutil.rmtree(cfg.quarantine_dir, ignore_errors=True)
-    with celery_airflow(url, workers=workers, concurrency=concurrency, workdir=workdir,
-                        extra_env={"LNOB_TASK_RETRIES": "0"}) as af:
+    with celery_airflow(
+        url, workers=workers, concurrency=concurrency, workdir=workdir, extra_env={"LNOB_TASK_RETRIES": "0"}
+    ) as af:
         load_before = _load_average()
         t = time.monotonic()
         run_id = af.trigger(NIGHT)
@@ -49,8 +50,14 @@ def _night(url: str, workers: int, concurrency: int, workdir: Path) -> dict:
     per_worker: dict[str, int] = {}
     for ti in mapped:
         per_worker[ti["hostname"]] = per_worker.get(ti["hostname"], 0) + 1
-    return {"state": state, "night": wall, "mapped": (end - start).total_seconds(), "instances": len(mapped),
-            "per_worker": per_worker, "load": f"{load_before} before, {_load_average()} after"}
+    return {
+        "state": state,
+        "night": wall,
+        "mapped": (end - start).total_seconds(),
+        "instances": len(mapped),
+        "per_worker": per_worker,
+        "load": f"{load_before} before, {_load_average()} after",
+    }
 
 
 def main() -> None:
@@ -59,9 +66,12 @@ def main() -> None:
     project = Path(__file__).resolve().parents[2]
     home = project / ".lnob" / "bench-celery"
     os.environ.update(
-        LNOB_HOME=str(home), LNOB_LANDING_DIR=str(home / "landing"),
-        LNOB_QUARANTINE_DIR=str(home / "quarantine"), LNOB_EXPORTS_DIR=str(home / "exports"),
-        LNOB_REPORTS_DIR=str(home / "reports"), LNOB_WAREHOUSE_PORT="55455",
+        LNOB_HOME=str(home),
+        LNOB_LANDING_DIR=str(home / "landing"),
+        LNOB_QUARANTINE_DIR=str(home / "quarantine"),
+        LNOB_EXPORTS_DIR=str(home / "exports"),
+        LNOB_REPORTS_DIR=str(home / "reports"),
+        LNOB_WAREHOUSE_PORT="55455",
     )
     os.environ.setdefault("LNOB_PSEUDONYM_KEY", "bench-only-key")
     from lnob import sample, warehouse
@@ -78,20 +88,31 @@ def main() -> None:
         for workers in (1, 2):
             results[workers] = _night(url, workers, concurrency, home / f"celery-{workers}")
             r = results[workers]
-            print(f"{workers} worker(s): {r['state']}, load_raw + gate_raw {r['mapped']:.1f} s, "
-                  f"night {r['night']:.1f} s", flush=True)
+            print(
+                f"{workers} worker(s): {r['state']}, load_raw + gate_raw {r['mapped']:.1f} s, "
+                f"night {r['night']:.1f} s",
+                flush=True,
+            )
     finally:
         warehouse.stop(cfg)
 
-    print(f"\nLNOB on CeleryExecutor (Redis), {persons:,} persons, {concurrency} task slots per worker, "
-          f"{os.cpu_count()} cores shared by everything")
-    print(f"  {'workers':8s} {'load+gate wall':>15s} {'whole night':>12s} {'mapped TIs':>11s}  per worker; load average")
+    print(
+        f"\nLNOB on CeleryExecutor (Redis), {persons:,} persons, {concurrency} task slots per worker, "
+        f"{os.cpu_count()} cores shared by everything"
+    )
+    print(
+        f"  {'workers':8s} {'load+gate wall':>15s} {'whole night':>12s} {'mapped TIs':>11s}  per worker; load average"
+    )
     for workers, r in results.items():
         spread = ", ".join(f"{k}: {v}" for k, v in sorted(r["per_worker"].items()))
-        print(f"  {workers:<8d} {r['mapped']:>13.1f} s {r['night']:>10.1f} s {r['instances']:>11d}  {spread}; {r['load']}")
+        print(
+            f"  {workers:<8d} {r['mapped']:>13.1f} s {r['night']:>10.1f} s {r['instances']:>11d}  {spread}; {r['load']}"
+        )
     if len(results) == 2 and results[2]["mapped"] > 0:
-        print(f"  speed-up of load+gate, 2 workers against 1: {results[1]['mapped'] / results[2]['mapped']:.2f}x; "
-              f"whole night {results[1]['night'] / results[2]['night']:.2f}x")
+        print(
+            f"  speed-up of load+gate, 2 workers against 1: {results[1]['mapped'] / results[2]['mapped']:.2f}x; "
+            f"whole night {results[1]['night'] / results[2]['night']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,10 @@ def main() -> None:
     project = Path(__file__).resolve().parents[2]
     home = project / ".lnob" / "bench-dbt"
     os.environ.update(
-        LNOB_HOME=str(home), LNOB_LANDING_DIR=str(home / "landing"),
-        LNOB_QUARANTINE_DIR=str(home / "quarantine"), LNOB_WAREHOUSE_PORT="55453",
+        LNOB_HOME=str(home),
+        LNOB_LANDING_DIR=str(home / "landing"),
+        LNOB_QUARANTINE_DIR=str(home / "quarantine"),
+        LNOB_WAREHOUSE_PORT="55453",
     )
     os.environ.setdefault("LNOB_PSEUDONYM_KEY", "bench-only-key")
     from lnob import registry, sample, transform, warehouse
@@ -82,9 +84,13 @@ def main() -> None:
 
     t = time.monotonic()
     gate = gates.gate_marts(url, cfg)
-    figures.append(("mart gate (GX: persons + every mart, SQL in the warehouse)",
-                    f"{time.monotonic() - t:.1f} s, {gate.evaluated} expectations, "
-                    f"{'passed' if gate.success else 'FAILED: ' + gate.describe()[:300]} (target <= 15 s)"))
+    figures.append(
+        (
+            "mart gate (GX: persons + every mart, SQL in the warehouse)",
+            f"{time.monotonic() - t:.1f} s, {gate.evaluated} expectations, "
+            f"{'passed' if gate.success else 'FAILED: ' + gate.describe()[:300]} (target <= 15 s)",
+        )
+    )
 
     _drop_models(url)
     from lnob import pipeline
@@ -93,19 +99,29 @@ def main() -> None:
     t = time.monotonic()
     transform.run_dbt(["build", "--full-refresh"], url, cfg)
     plain = time.monotonic() - t
-    figures.append(("one plain `dbt build --full-refresh`", f"{plain:.1f} s; stage / plain build {full / plain:.2f}x "
-                    "(target <= 1.3)"))
+    figures.append(
+        (
+            "one plain `dbt build --full-refresh`",
+            f"{plain:.1f} s; stage / plain build {full / plain:.2f}x (target <= 1.3)",
+        )
+    )
 
     # the stage on its own output, nothing new (what a night without deliveries costs)
     idle = _stage(url, cfg)
     figures.append(("dbt stage, no new delivery", f"{idle:.1f} s"))
 
     community = [s for s in sample.ALL_SOURCES if reg.partners[reg.source(s).partner].kind == "community"]
-    new_rows, seconds = _load_all(url, reg, cfg, date(2026, 1, 2), max(persons // 100, 100), 2, only=community)
+    new_rows, seconds = _load_all(
+        url, reg, cfg, date(2026, 1, 2), max(persons // 100, 100), 2, only=community
+    )
     figures.append(("a night with 1% new persons", f"{new_rows:,} new rows loaded in {seconds:.1f} s"))
     incremental = _stage(url, cfg)
-    figures.append(("dbt stage, incremental night", f"{incremental:.1f} s; incremental / full {incremental / full:.2f}x "
-                    "(target <= 0.3)"))
+    figures.append(
+        (
+            "dbt stage, incremental night",
+            f"{incremental:.1f} s; incremental / full {incremental / full:.2f}x (target <= 0.3)",
+        )
+    )
 
     print(f"\nLNOB dbt benchmark, {persons:,} persons, {os.cpu_count()} cores")
     for name, value in figures:

@@ -27,9 +27,12 @@ def main() -> None:
     persons = int(os.environ.get("LNOB_BENCH_LOAD_PERSONS", "1000000"))
     project = Path(__file__).resolve().parents[2]
     home = project / ".lnob" / "bench"
-    os.environ.update(LNOB_HOME=str(home), LNOB_LANDING_DIR=str(home / "landing-load"),
-                      LNOB_QUARANTINE_DIR=str(home / "quarantine"),
-                      LNOB_WAREHOUSE_PORT=os.environ.get("LNOB_BENCH_LOAD_PORT", "55451"))
+    os.environ.update(
+        LNOB_HOME=str(home),
+        LNOB_LANDING_DIR=str(home / "landing-load"),
+        LNOB_QUARANTINE_DIR=str(home / "quarantine"),
+        LNOB_WAREHOUSE_PORT=os.environ.get("LNOB_BENCH_LOAD_PORT", "55451"),
+    )
     from lnob import load, registry, warehouse
     from lnob.config import settings
 
@@ -41,19 +44,45 @@ def main() -> None:
 
     # The delivery, written by the generator in its own process (its memory is not the loader's).
     t = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "lnob.cli", "sample", "generate", "--persons", str(persons),
-                          "--seed", "11", "--date", "2026-02-01", "--out", str(cfg.landing_dir),
-                          "--only", src.id], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lnob.cli",
+            "sample",
+            "generate",
+            "--persons",
+            str(persons),
+            "--seed",
+            "11",
+            "--date",
+            "2026-02-01",
+            "--out",
+            str(cfg.landing_dir),
+            "--only",
+            src.id,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     path = Path(out.stdout.split()[0])
     size = path.stat().st_size
-    figures.append(("generate the delivery", f"{time.monotonic() - t:.1f} s, {size / 1e6:,.0f} MB, "
-                    f"{len(src.fields)} partner columns + {len(load.LINEAGE_COLUMNS) + 1} lineage"))
+    figures.append(
+        (
+            "generate the delivery",
+            f"{time.monotonic() - t:.1f} s, {size / 1e6:,.0f} MB, "
+            f"{len(src.fields)} partner columns + {len(load.LINEAGE_COLUMNS) + 1} lineage",
+        )
+    )
 
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f'drop table if exists raw."{src.raw_table}" cascade')
         cur.execute("drop table if exists raw._bench_copy")
-        cur.execute("delete from lnob_meta.delivery_ledger where source_id = %s" if _has_ledger(cur)
-                    else "select 1", (src.id,))
+        cur.execute(
+            "delete from lnob_meta.delivery_ledger where source_id = %s" if _has_ledger(cur) else "select 1",
+            (src.id,),
+        )
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     delivery = load.Delivery(src.id, src.partner, "2026-02-01", str(path), load.file_sha256(path))
     t = time.monotonic()
@@ -63,32 +92,64 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert result.outcome == "loaded", result.reason  # a benchmark of a quarantine is no benchmark
     rows = result.rows_loaded
-    figures.append(("lnob load (ledger, contract, lineage, COPY)", f"{rows:,} rows in {load_s:.2f} s = "
-                    f"{rows / load_s:,.0f} rows/s"))
+    figures.append(
+        (
+            "lnob load (ledger, contract, lineage, COPY)",
+            f"{rows:,} rows in {load_s:.2f} s = {rows / load_s:,.0f} rows/s",
+        )
+    )
 
     # psql \copy of the same file into a table like the raw table, lineage defaults included.
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute(f'create table raw._bench_copy (like raw."{src.raw_table}" including defaults)')
     names = ", ".join(f'"{f.name}"' for f in src.fields)
-    settings_sql = "".join(f"select set_config('lnob.{k}', '{v}', false);" for k, v in (
-        ("delivery_id", "0"), ("partner_id", src.partner), ("source_id", src.id), ("file_name", path.name),
-        ("file_sha256", delivery.sha256), ("delivery_date", "2026-02-01")))
+    settings_sql = "".join(
+        f"select set_config('lnob.{k}', '{v}', false);"
+        for k, v in (
+            ("delivery_id", "0"),
+            ("partner_id", src.partner),
+            ("source_id", src.id),
+            ("file_name", path.name),
+            ("file_sha256", delivery.sha256),
+            ("delivery_date", "2026-02-01"),
+        )
+    )
     psql = str(warehouse._bin("psql"))
     t = time.monotonic()
-    subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", settings_sql, "-c",
-                    f"\\copy raw._bench_copy ({names}) from '{path}' with (format csv, header, encoding 'UTF8')"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            psql,
+            url,
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            settings_sql,
+            "-c",
+            f"\\copy raw._bench_copy ({names}) from '{path}' with (format csv, header, encoding 'UTF8')",
+        ],
+        check=True,
+        capture_output=True,
+    )
     copy_s = time.monotonic() - t
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from raw._bench_copy")
         copied = cur.fetchone()[0]
         cur.execute("drop table raw._bench_copy")
-    figures.append(("psql \\copy of the same file, same table", f"{copied:,} rows in {copy_s:.2f} s = "
-                    f"{copied / copy_s:,.0f} rows/s"))
+    figures.append(
+        (
+            "psql \\copy of the same file, same table",
+            f"{copied:,} rows in {copy_s:.2f} s = {copied / copy_s:,.0f} rows/s",
+        )
+    )
     figures.append(("loader speed / \\copy speed", f"{copy_s / load_s:.2f}x (target >= 0.7x)"))
     figures.append(("loader rows/s against target", f"{rows / load_s:,.0f} rows/s (target >= 150,000)"))
-    figures.append(("peak memory of the loading process", f"{peak:,.0f} MB ({before:,.0f} MB before loading; "
-                    "target < 500 MB)"))
+    figures.append(
+        (
+            "peak memory of the loading process",
+            f"{peak:,.0f} MB ({before:,.0f} MB before loading; target < 500 MB)",
+        )
+    )
     print(f"\nLNOB load benchmark, {persons:,} persons, {os.cpu_count()} cores")
     for name, value in figures:
         print(f"  {name:46s} {value}")
@@ -109,9 +170,28 @@ def json_pages(url: str, reg, cfg, persons: int, psql: str) -> None:
     landing = cfg.landing_dir.parent / "landing-json"
     shutil.rmtree(landing, ignore_errors=True)
     t = time.monotonic()
-    subprocess.run([sys.executable, "-m", "lnob.cli", "sample", "generate", "--persons", str(persons),
-                    "--seed", "11", "--date", "2026-02-01", "--out", str(landing), "--only", *JSON_SOURCES],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lnob.cli",
+            "sample",
+            "generate",
+            "--persons",
+            str(persons),
+            "--seed",
+            "11",
+            "--date",
+            "2026-02-01",
+            "--out",
+            str(landing),
+            "--only",
+            *JSON_SOURCES,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     figures: list[tuple[str, str]] = [("generate the pages", f"{time.monotonic() - t:.1f} s")]
     for source_id in JSON_SOURCES:
         src = reg.source(source_id)
@@ -120,11 +200,26 @@ def json_pages(url: str, reg, cfg, persons: int, psql: str) -> None:
         with warehouse.connect(url) as conn, conn.cursor() as cur:
             cur.execute(f'drop table if exists raw."{src.raw_table}" cascade')
             cur.execute("drop table if exists raw._bench_copy")
-            cur.execute("delete from lnob_meta.delivery_ledger where source_id = %s" if _has_ledger(cur)
-                        else "select 1", (src.id,))
-        batch = {"source_id": src.id, "partner_id": src.partner, "deliveries": [
-            {"source_id": src.id, "partner_id": src.partner, "delivery_date": "2026-02-01", "path": str(p),
-             "sha256": load.file_sha256(p)} for p in pages]}
+            cur.execute(
+                "delete from lnob_meta.delivery_ledger where source_id = %s"
+                if _has_ledger(cur)
+                else "select 1",
+                (src.id,),
+            )
+        batch = {
+            "source_id": src.id,
+            "partner_id": src.partner,
+            "deliveries": [
+                {
+                    "source_id": src.id,
+                    "partner_id": src.partner,
+                    "delivery_date": "2026-02-01",
+                    "path": str(p),
+                    "sha256": load.file_sha256(p),
+                }
+                for p in pages
+            ],
+        }
         t = time.monotonic()
         loaded = pipeline.load_source(url, "bench-load-json", batch, cfg)["deliveries"]
         load_s = time.monotonic() - t
@@ -134,16 +229,42 @@ def json_pages(url: str, reg, cfg, persons: int, psql: str) -> None:
         # The same rows as plain CSV (what the loader hands COPY), then psql \copy of them.
         columns = ", ".join([f'"{f.name}"' for f in src.fields] + ['"_overflow"', '"_row_number"'])
         unloaded = landing / f"{src.id}.csv"
-        with warehouse.connect(url) as conn, conn.cursor() as cur, open(unloaded, "w", encoding="utf-8") as fh:
-            cur.copy_expert(f'copy (select {columns} from raw."{src.raw_table}") to stdout with (format csv)', fh)
+        with (
+            warehouse.connect(url) as conn,
+            conn.cursor() as cur,
+            open(unloaded, "w", encoding="utf-8") as fh,
+        ):
+            cur.copy_expert(
+                f'copy (select {columns} from raw."{src.raw_table}") to stdout with (format csv)', fh
+            )
             cur.execute(f'create table raw._bench_copy (like raw."{src.raw_table}" including defaults)')
-        settings_sql = "".join(f"select set_config('lnob.{k}', '{v}', false);" for k, v in (
-            ("delivery_id", "0"), ("partner_id", src.partner), ("source_id", src.id), ("file_name", "bench"),
-            ("file_sha256", "bench"), ("delivery_date", "2026-02-01")))
+        settings_sql = "".join(
+            f"select set_config('lnob.{k}', '{v}', false);"
+            for k, v in (
+                ("delivery_id", "0"),
+                ("partner_id", src.partner),
+                ("source_id", src.id),
+                ("file_name", "bench"),
+                ("file_sha256", "bench"),
+                ("delivery_date", "2026-02-01"),
+            )
+        )
         t = time.monotonic()
-        subprocess.run([psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-c", settings_sql, "-c",
-                        f"\\copy raw._bench_copy ({columns}) from '{unloaded}' with (format csv, encoding 'UTF8')"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                psql,
+                url,
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                settings_sql,
+                "-c",
+                f"\\copy raw._bench_copy ({columns}) from '{unloaded}' with (format csv, encoding 'UTF8')",
+            ],
+            check=True,
+            capture_output=True,
+        )
         copy_s = time.monotonic() - t
         with warehouse.connect(url) as conn, conn.cursor() as cur:
             cur.execute("select count(*) from raw._bench_copy")
@@ -151,10 +272,18 @@ def json_pages(url: str, reg, cfg, persons: int, psql: str) -> None:
             cur.execute("drop table raw._bench_copy")
         unloaded.unlink()
         figures.append((f"{src.id} ({src.format['kind']})", f"{len(pages):,} pages, {size / 1e6:,.0f} MB"))
-        figures.append(("  lnob load_source (every page a delivery)", f"{rows:,} rows in {load_s:.2f} s = "
-                        f"{rows / load_s:,.0f} rows/s"))
-        figures.append(("  psql \\copy of the same rows, same table", f"{copied:,} rows in {copy_s:.2f} s = "
-                        f"{copied / copy_s:,.0f} rows/s"))
+        figures.append(
+            (
+                "  lnob load_source (every page a delivery)",
+                f"{rows:,} rows in {load_s:.2f} s = {rows / load_s:,.0f} rows/s",
+            )
+        )
+        figures.append(
+            (
+                "  psql \\copy of the same rows, same table",
+                f"{copied:,} rows in {copy_s:.2f} s = {copied / copy_s:,.0f} rows/s",
+            )
+        )
         figures.append(("  loader speed / \\copy speed", f"{copy_s / load_s:.2f}x"))
     print(f"\nLNOB load benchmark, JSON pages, {persons:,} persons, {os.cpu_count()} cores")
     for name, value in figures:

@@ -80,7 +80,7 @@ def _children() -> dict[int, list[int]]:
                 stat = fh.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         out.setdefault(ppid, []).append(int(name))
     return out
 
@@ -185,8 +185,11 @@ def task_instances(airflow_home: Path, dag_id: str = "lnob_nightly") -> list[Ins
     """The task instances of the (only) run of the DAG in the scratch metadata database."""
     conn = sqlite3.connect(f"file:{airflow_home / 'airflow.db'}?mode=ro", uri=True)
     try:
-        rows = conn.execute("select task_id, map_index, rendered_map_index, state, start_date, end_date "
-                            "from task_instance where dag_id = ? order by start_date", (dag_id,)).fetchall()
+        rows = conn.execute(
+            "select task_id, map_index, rendered_map_index, state, start_date, end_date "
+            "from task_instance where dag_id = ? order by start_date",
+            (dag_id,),
+        ).fetchall()
     finally:
         conn.close()
     return [Instance(t, m, r or t, s, _epoch(a), _epoch(b)) for t, m, r, s, a, b in rows]
@@ -206,8 +209,14 @@ def _span(instances: list[Instance]) -> tuple[float | None, float | None]:
 def _pg_encoding(name: str) -> str:
     import codecs
 
-    return {"utf-8": "UTF8", "utf-8-sig": "UTF8", "latin-1": "LATIN1", "iso8859-1": "LATIN1",
-            "cp1252": "WIN1252", "iso8859-15": "LATIN9"}[codecs.lookup(name).name]
+    return {
+        "utf-8": "UTF8",
+        "utf-8-sig": "UTF8",
+        "latin-1": "LATIN1",
+        "iso8859-1": "LATIN1",
+        "cp1252": "WIN1252",
+        "iso8859-15": "LATIN9",
+    }[codecs.lookup(name).name]
 
 
 def plain_copy(url: str, reg, cfg, workdir: Path) -> tuple[float, int, int, list[str]]:
@@ -222,8 +231,10 @@ def plain_copy(url: str, reg, cfg, workdir: Path) -> tuple[float, int, int, list
 
     notes: list[str] = []
     with warehouse.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("select source_id, file_path, delivery_date from lnob_meta.delivery_ledger "
-                    "where status = 'loaded' order by delivery_id")
+        cur.execute(
+            "select source_id, file_path, delivery_date from lnob_meta.delivery_ledger "
+            "where status = 'loaded' order by delivery_id"
+        )
         deliveries = cur.fetchall()
     jobs: list[tuple[str, Path, str]] = []  # (table, file, copy options)
     tables: dict[str, list[str]] = {}
@@ -244,8 +255,13 @@ def plain_copy(url: str, reg, cfg, workdir: Path) -> tuple[float, int, int, list
                 k += 1
                 table = f"{base}_{k}"
             delimiter = src.format.get("delimiter", ",").replace("'", "''")
-            jobs.append((table, path, f"format csv, header, delimiter '{delimiter}', "
-                                      f"encoding '{_pg_encoding(encoding)}'"))
+            jobs.append(
+                (
+                    table,
+                    path,
+                    f"format csv, header, delimiter '{delimiter}', encoding '{_pg_encoding(encoding)}'",
+                )
+            )
         else:
             target = flat / f"{n:05d}.csv"
             with open(target, "w", encoding="utf-8", newline="") as spool:
@@ -253,8 +269,10 @@ def plain_copy(url: str, reg, cfg, workdir: Path) -> tuple[float, int, int, list
             flattened += 1
             tables.setdefault(table, [f.name for f in src.fields] + ["_overflow", "_row_number"])
             jobs.append((table, target, "format csv"))
-    notes.append(f"{len(jobs) - flattened} CSV files as they are, {flattened} other deliveries flattened once "
-                 "(untimed) by the loader's reader to the CSV it COPYs")
+    notes.append(
+        f"{len(jobs) - flattened} CSV files as they are, {flattened} other deliveries flattened once "
+        "(untimed) by the loader's reader to the CSV it COPYs"
+    )
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute("drop schema if exists bench_plain cascade; create schema bench_plain")
         for table, columns in tables.items():
@@ -286,8 +304,12 @@ def plain_dbt(url: str, cfg) -> tuple[float, int, str]:
     os.environ["DBT_QUIET"] = "true"
     try:
         t = time.monotonic()
-        result = transform.run_dbt(["build", "--full-refresh", "--exclude", transform.UNIT_TESTS],
-                                   roles.step_url(url, roles.TRANSFORMER), cfg, check=False)
+        result = transform.run_dbt(
+            ["build", "--full-refresh", "--exclude", transform.UNIT_TESTS],
+            roles.step_url(url, roles.TRANSFORMER),
+            cfg,
+            check=False,
+        )
         seconds = time.monotonic() - t
     finally:
         os.environ.pop("DBT_QUIET", None)
@@ -339,12 +361,15 @@ def gate_sql(table: str, expectations: list, parameters: dict) -> tuple[list[str
         elif kind == "ExpectColumnValuesToNotMatchRegex":
             checks.append(f"count(*) filter (where {col} ~ {_literal(e.regex)})")
         elif kind == "ExpectColumnValuesToBeUnique":
-            queries.append(f"select count(*) from (select {col} from {table} where {col} is not null "
-                           f"group by {col} having count(*) > 1) as d")
+            queries.append(
+                f"select count(*) from (select {col} from {table} where {col} is not null "
+                f"group by {col} having count(*) > 1) as d"
+            )
         elif kind == "ExpectCompoundColumnsToBeUnique":
             cols = ", ".join(f'"{c}"' for c in e.column_list)
-            queries.append(f"select count(*) from (select {cols} from {table} group by {cols} "
-                           "having count(*) > 1) as d")
+            queries.append(
+                f"select count(*) from (select {cols} from {table} group by {cols} having count(*) > 1) as d"
+            )
         elif kind == "UnexpectedRowsExpectation":
             queries.append(f"select count(*) from ({e.unexpected_rows_query.replace('{batch}', table)}) as u")
         else:
@@ -415,10 +440,14 @@ def _scratch(home: Path, project: Path) -> None:
     os.environ.setdefault("LNOB_TASK_RETRIES", "0")  # as `lnob demo`: a failure shows at once
     for variable in ("LNOB_WAREHOUSE_URL", "AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         os.environ.pop(variable, None)  # the scratch warehouse and metadata database, nothing shared
-    shutil.copytree(project / "expectations", home / "expectations",
-                    ignore=shutil.ignore_patterns("uncommitted"))
-    shutil.copytree(project / "dbt_project", home / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    shutil.copytree(
+        project / "expectations", home / "expectations", ignore=shutil.ignore_patterns("uncommitted")
+    )
+    shutil.copytree(
+        project / "dbt_project",
+        home / "dbt_project",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
 
 
 def _fmt(value: float | None, spec: str = ",.1f") -> str:
@@ -426,11 +455,17 @@ def _fmt(value: float | None, spec: str = ",.1f") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lnob.bench_night", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m lnob.bench_night",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--persons", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the scratch folder and leave its warehouse running (printed at the end)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the scratch folder and leave its warehouse running (printed at the end)",
+    )
     args = parser.parse_args(argv)
 
     project = Path(__file__).resolve().parents[2]
@@ -442,7 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings()
     reg = registry.load()
     log_path = home / "airflow-dags-test.log"
-    print(f"LNOB night benchmark: {args.persons:,} persons, {os.cpu_count()} cores, scratch {home}", flush=True)
+    print(
+        f"LNOB night benchmark: {args.persons:,} persons, {os.cpu_count()} cores, scratch {home}", flush=True
+    )
     url = None
     rc = 1
     complete = False
@@ -455,35 +492,79 @@ def main(argv: list[str] | None = None) -> int:
         setup_s = time.monotonic() - t
         with Sampler(postmaster) as sampler:
             gen_start = time.time()
-            subprocess.run([sys.executable, "-m", "lnob.cli", "sample", "generate", "--persons", str(args.persons),
-                            "--seed", str(SEED), "--date", NIGHT, "--out", str(cfg.landing_dir)],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "lnob.cli",
+                    "sample",
+                    "generate",
+                    "--persons",
+                    str(args.persons),
+                    "--seed",
+                    str(SEED),
+                    "--date",
+                    NIGHT,
+                    "--out",
+                    str(cfg.landing_dir),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             gen_end = time.time()
             print(f"generated in {gen_end - gen_start:.1f} s; the night runs (log: {log_path})", flush=True)
             night_start = time.time()
             with open(log_path, "w") as log:
-                rc = subprocess.run([airflow_env.airflow_bin(), "dags", "test", "lnob_nightly", NIGHT],
-                                    env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+                rc = subprocess.run(
+                    [airflow_env.airflow_bin(), "dags", "test", "lnob_nightly", NIGHT],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ).returncode
             night_end = time.time()
         summary = pipeline.latest_summary(cfg)
         complete = bool(summary and summary.get("night") == NIGHT and summary.get("complete"))
         if rc != 0 or not complete:
             print(f"the night did not complete (airflow exit {rc}); the tail of its log:", file=sys.stderr)
             print(log_path.read_text(errors="replace")[-6000:], file=sys.stderr)
-        report(args.persons, cfg, reg, url, sampler, (gen_start, gen_end), (night_start, night_end),
-               setup_s, rc, complete, home)
+        report(
+            args.persons,
+            cfg,
+            reg,
+            url,
+            sampler,
+            (gen_start, gen_end),
+            (night_start, night_end),
+            setup_s,
+            rc,
+            complete,
+            home,
+        )
     finally:
         if args.keep:
-            print(f"\nkept: {home} (warehouse {warehouse.redact(url or '')}; "
-                  f"`LNOB_HOME={cfg.home} lnob warehouse stop`)")
+            print(
+                f"\nkept: {home} (warehouse {warehouse.redact(url or '')}; "
+                f"`LNOB_HOME={cfg.home} lnob warehouse stop`)"
+            )
         else:
             warehouse.stop(cfg)
             shutil.rmtree(home, ignore_errors=True)
     return 0 if rc == 0 and complete else 1
 
 
-def report(persons: int, cfg, reg, url: str, sampler: Sampler, generated: tuple[float, float],
-           night: tuple[float, float], setup_s: float, rc: int, complete: bool, home: Path) -> None:
+def report(
+    persons: int,
+    cfg,
+    reg,
+    url: str,
+    sampler: Sampler,
+    generated: tuple[float, float],
+    night: tuple[float, float],
+    setup_s: float,
+    rc: int,
+    complete: bool,
+    home: Path,
+) -> None:
     from lnob import warehouse
 
     instances = task_instances(cfg.airflow_home)
@@ -492,8 +573,10 @@ def report(persons: int, cfg, reg, url: str, sampler: Sampler, generated: tuple[
                               coalesce(sum(rows_loaded) filter (where status = 'loaded'), 0),
                               count(*) filter (where status = 'quarantined')
                        from lnob_meta.delivery_ledger group by source_id""")
-        ledger = {r[0]: {"deliveries": r[1], "loaded": r[2], "rows": int(r[3]), "quarantined": r[4]}
-                  for r in cur.fetchall()}
+        ledger = {
+            r[0]: {"deliveries": r[1], "loaded": r[2], "rows": int(r[3]), "quarantined": r[4]}
+            for r in cur.fetchall()
+        }
         cur.execute("select to_regclass('intermediate.int_persons_harmonised') is not null")
         persons_harmonised = None
         if cur.fetchone()[0]:
@@ -502,18 +585,22 @@ def report(persons: int, cfg, reg, url: str, sampler: Sampler, generated: tuple[
     rows = sum(v["rows"] for v in ledger.values())
 
     dag_start, dag_end = _span(instances)
-    lines = [f"\nLNOB night benchmark: the real DAG (airflow dags test lnob_nightly {NIGHT}), "
-             f"{persons:,} persons, {os.cpu_count()} cores",
-             f"{'stage':12s} {'wall s':>8s} {'tasks':>6s} {'rows':>12s} {'rows/s':>10s} {'peak PSS MB':>12s}"]
+    lines = [
+        f"\nLNOB night benchmark: the real DAG (airflow dags test lnob_nightly {NIGHT}), "
+        f"{persons:,} persons, {os.cpu_count()} cores",
+        f"{'stage':12s} {'wall s':>8s} {'tasks':>6s} {'rows':>12s} {'rows/s':>10s} {'peak PSS MB':>12s}",
+    ]
 
     def line(name, start, end, n, count=None):
         seconds = end - start if start is not None and end is not None else None
         during = sampler.between(start, end) if seconds is not None else []
         peak = max((s.pss_kb for s in during), default=None)
         per_s = count / seconds if count and seconds else None
-        lines.append(f"{name:12s} {_fmt(seconds):>8s} {n if n is not None else '':>6} "
-                     f"{_fmt(count, ',d') if count is not None else '':>12s} {_fmt(per_s, ',.0f'):>10s} "
-                     f"{_mb(peak) if peak is not None else '':>12s}")
+        lines.append(
+            f"{name:12s} {_fmt(seconds):>8s} {n if n is not None else '':>6} "
+            f"{_fmt(count, ',d') if count is not None else '':>12s} {_fmt(per_s, ',.0f'):>10s} "
+            f"{_mb(peak) if peak is not None else '':>12s}"
+        )
         return seconds
 
     stage_s: dict[str, float | None] = {}
@@ -527,40 +614,55 @@ def report(persons: int, cfg, reg, url: str, sampler: Sampler, generated: tuple[
     night_samples = sampler.between(*night)
     all_samples = sampler.samples
     dag_s = dag_end - dag_start if dag_start is not None and dag_end is not None else None
-    lines.append(f"{'night (DAG)':12s} {_fmt(dag_s):>8s} {len(instances):>6} "
-                 f"{rows:>12,d} {_fmt(rows / dag_s if dag_s else None, ',.0f'):>10s} "
-                 f"{_mb(max((s.pss_kb for s in night_samples), default=0)):>12s}")
-    lines.append(f"  first task start to last task end {_fmt(dag_s)} s; `airflow dags test` process "
-                 f"{night[1] - night[0]:,.1f} s (with DAG parsing and start-up); generate + night "
-                 f"{night[1] - generated[0]:,.1f} s; Airflow metadata DB set-up {setup_s:.1f} s (not counted)")
+    lines.append(
+        f"{'night (DAG)':12s} {_fmt(dag_s):>8s} {len(instances):>6} "
+        f"{rows:>12,d} {_fmt(rows / dag_s if dag_s else None, ',.0f'):>10s} "
+        f"{_mb(max((s.pss_kb for s in night_samples), default=0)):>12s}"
+    )
+    lines.append(
+        f"  first task start to last task end {_fmt(dag_s)} s; `airflow dags test` process "
+        f"{night[1] - night[0]:,.1f} s (with DAG parsing and start-up); generate + night "
+        f"{night[1] - generated[0]:,.1f} s; Airflow metadata DB set-up {setup_s:.1f} s (not counted)"
+    )
     peak = max(all_samples, key=lambda s: s.pss_kb, default=None)
     if peak is not None:
-        lines.append(f"  peak PSS of the process tree {_mb(peak.pss_kb)} MB (PostgreSQL {_mb(peak.pg_kb)} MB of it); "
-                     f"PostgreSQL alone peaked at {_mb(max(s.pg_kb for s in all_samples))} MB; "
-                     f"{len(all_samples)} samples")
+        lines.append(
+            f"  peak PSS of the process tree {_mb(peak.pss_kb)} MB (PostgreSQL {_mb(peak.pg_kb)} MB of it); "
+            f"PostgreSQL alone peaked at {_mb(max(s.pg_kb for s in all_samples))} MB; "
+            f"{len(all_samples)} samples"
+        )
         loads = [s.load1 for s in night_samples] or [s.load1 for s in all_samples]
-        lines.append(f"  load average (1 min) during the night: min {min(loads):.2f}, mean {sum(loads) / len(loads):.2f}, "
-                     f"max {max(loads):.2f}")
+        lines.append(
+            f"  load average (1 min) during the night: min {min(loads):.2f}, mean {sum(loads) / len(loads):.2f}, "
+            f"max {max(loads):.2f}"
+        )
     fetch = [i for i in instances if i.task_id == "fetch_api"]
-    lines.append(f"  fetch_api: api_sources and {len([i for i in fetch if i.start is not None])} fetch_api "
-                 "instance(s): no API connection is configured, the API sources' pages are landed by the "
-                 "generator (as `lnob demo` lands them); rows: ledger rows loaded (transform: harmonised persons)")
+    lines.append(
+        f"  fetch_api: api_sources and {len([i for i in fetch if i.start is not None])} fetch_api "
+        "instance(s): no API connection is configured, the API sources' pages are landed by the "
+        "generator (as `lnob demo` lands them); rows: ledger rows loaded (transform: harmonised persons)"
+    )
     quarantined = sum(v["quarantined"] for v in ledger.values())
-    lines.append(f"  deliveries: {sum(v['deliveries'] for v in ledger.values()):,} in the ledger, "
-                 f"{sum(v['loaded'] for v in ledger.values()):,} loaded, {quarantined:,} quarantined; "
-                 f"night {'complete' if complete else 'NOT complete'} (airflow exit {rc})")
+    lines.append(
+        f"  deliveries: {sum(v['deliveries'] for v in ledger.values()):,} in the ledger, "
+        f"{sum(v['loaded'] for v in ledger.values()):,} loaded, {quarantined:,} quarantined; "
+        f"night {'complete' if complete else 'NOT complete'} (airflow exit {rc})"
+    )
 
     for stage in ("load_raw", "gate_raw"):
         lines.append(f"\n{stage} per source (slowest first)")
-        lines.append(f"  {'source':28s} {'wall s':>8s} {'deliveries':>10s} {'rows':>10s} {'rows/s':>9s}  state")
-        mapped = sorted((i for i in instances if i.task_id == stage),
-                        key=lambda i: -(i.seconds or 0))
+        lines.append(
+            f"  {'source':28s} {'wall s':>8s} {'deliveries':>10s} {'rows':>10s} {'rows/s':>9s}  state"
+        )
+        mapped = sorted((i for i in instances if i.task_id == stage), key=lambda i: -(i.seconds or 0))
         for i in mapped:
             source = i.name.split(" (")[0]
             info = ledger.get(source, {})
             per_s = info.get("rows", 0) / i.seconds if i.seconds else None
-            lines.append(f"  {source:28s} {_fmt(i.seconds):>8s} {info.get('deliveries', 0):>10,d} "
-                         f"{info.get('rows', 0):>10,d} {_fmt(per_s, ',.0f'):>9s}  {i.state}")
+            lines.append(
+                f"  {source:28s} {_fmt(i.seconds):>8s} {info.get('deliveries', 0):>10,d} "
+                f"{info.get('rows', 0):>10,d} {_fmt(per_s, ',.0f'):>9s}  {i.state}"
+            )
 
     print("\n".join(lines), flush=True)
     if not complete:
@@ -569,22 +671,31 @@ def report(persons: int, cfg, reg, url: str, sampler: Sampler, generated: tuple[
 
     print("\nplain parts on the same data (measured after the night)", flush=True)
     copy_s, copied, files, notes = plain_copy(url, reg, cfg, home)
-    plain = [f"  {'COPY of the same rows':34s} {copy_s:8.1f} s  {copied:,} rows from {files:,} files "
-             f"({copied / copy_s if copy_s else 0:,.0f} rows/s) into plain all-text tables; " + "; ".join(notes)]
+    plain = [
+        f"  {'COPY of the same rows':34s} {copy_s:8.1f} s  {copied:,} rows from {files:,} files "
+        f"({copied / copy_s if copy_s else 0:,.0f} rows/s) into plain all-text tables; " + "; ".join(notes)
+    ]
     print(plain[-1], flush=True)
     dbt_s, nodes, dbt_outcome = plain_dbt(url, cfg)
-    plain.append(f"  {'one plain dbt build':34s} {dbt_s:8.1f} s  --full-refresh, {nodes} nodes, unit tests "
-                 f"excluded, {dbt_outcome}")
+    plain.append(
+        f"  {'one plain dbt build':34s} {dbt_s:8.1f} s  --full-refresh, {nodes} nodes, unit tests "
+        f"excluded, {dbt_outcome}"
+    )
     print(plain[-1], flush=True)
     gate_s, queries, tables, notes = plain_gates(url, reg, cfg)
-    plain.append(f"  {'gate queries alone':34s} {gate_s:8.1f} s  {queries} queries on {tables} tables (one scan "
-                 "per table for counts, nulls, ranges, sets, regexes; one query per uniqueness or "
-                 "unexpected-rows expectation; the disclosure audit left out)" + ("; " + "; ".join(notes) if notes else ""))
+    plain.append(
+        f"  {'gate queries alone':34s} {gate_s:8.1f} s  {queries} queries on {tables} tables (one scan "
+        "per table for counts, nulls, ranges, sets, regexes; one query per uniqueness or "
+        "unexpected-rows expectation; the disclosure audit left out)"
+        + ("; " + "; ".join(notes) if notes else "")
+    )
     print(plain[-1], flush=True)
     total = copy_s + dbt_s + gate_s
     print(f"  {'sum of the plain parts':34s} {total:8.1f} s")
     if dag_s:
-        print(f"  {'night / plain parts':34s} {dag_s / total:8.2f}x  (the DAG's {dag_s:,.1f} s against {total:,.1f} s)")
+        print(
+            f"  {'night / plain parts':34s} {dag_s / total:8.2f}x  (the DAG's {dag_s:,.1f} s against {total:,.1f} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -39,18 +39,25 @@ def free_port() -> int:
 
 # --- Redis -------------------------------------------------------------------------------------
 
+
 def redis_server_bin() -> str:
     """The path of Debian's ``redis-server``, installed with apt-get when it is missing (CI runs as
     root on a clean machine: the project installs what its tests need)."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    found = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
     if found:
         return found
     if os.geteuid() != 0:
         raise RuntimeError("redis-server is missing: apt-get install -y redis-server (as root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update"], env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "redis-server"], env=env,
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "redis-server"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     found = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(found).exists():
         raise RuntimeError("apt-get installed redis-server, but it is not there")
@@ -75,15 +82,37 @@ def redis_server(port: int | None = None) -> Iterator[str]:
     workdir = Path(tempfile.mkdtemp(prefix="lnob-redis-"))
     log = workdir / "redis.log"
     proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(workdir), "--save", "",
-         "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no", "--logfile", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            binary,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not _redis_ping(port):
             if proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited ({proc.returncode}):\n"
-                                   + (log.read_text()[-3000:] if log.exists() else ""))
+                raise RuntimeError(
+                    f"redis-server exited ({proc.returncode}):\n"
+                    + (log.read_text()[-3000:] if log.exists() else "")
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not answer PING within 30 s")
             time.sleep(0.1)
@@ -94,6 +123,7 @@ def redis_server(port: int | None = None) -> Iterator[str]:
 
 
 # --- processes ---------------------------------------------------------------------------------
+
 
 def _descendants(pid: int) -> list[int]:
     import psutil
@@ -161,11 +191,15 @@ class CeleryAirflow:
     services: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def airflow(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        done = subprocess.run([airflow_env.airflow_bin(), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(
+            [airflow_env.airflow_bin(), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed ({done.returncode}):\n"
-                               + done.stdout[-3000:] + done.stderr[-3000:])
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed ({done.returncode}):\n"
+                + done.stdout[-3000:]
+                + done.stderr[-3000:]
+            )
         return done
 
     def connect(self):
@@ -179,8 +213,15 @@ class CeleryAirflow:
         """A run of the nightly DAG for ``night`` (logical date at 02:00 UTC, as the schedule)."""
         run_id = run_id or f"celery__{night.isoformat()}__{secrets.token_hex(3)}"
         self.airflow("dags", "unpause", DAG_ID)
-        self.airflow("dags", "trigger", DAG_ID, "--run-id", run_id,
-                     "--logical-date", f"{night.isoformat()}T02:00:00+00:00")
+        self.airflow(
+            "dags",
+            "trigger",
+            DAG_ID,
+            "--run-id",
+            run_id,
+            "--logical-date",
+            f"{night.isoformat()}T02:00:00+00:00",
+        )
         return run_id
 
     def run_state(self, run_id: str) -> str | None:
@@ -200,7 +241,9 @@ class CeleryAirflow:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the {name} exited ({proc.returncode}):\n" + self.tail(name))
             if time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} still {state} after {timeout:.0f} s\n" + self.tail("scheduler"))
+                raise TimeoutError(
+                    f"run {run_id} still {state} after {timeout:.0f} s\n" + self.tail("scheduler")
+                )
             time.sleep(poll)
 
     def task_instances(self, run_id: str, task_id: str | None = None) -> list[dict]:
@@ -209,9 +252,12 @@ class CeleryAirflow:
         cols = "task_id, map_index, try_number, state, hostname, start_date, end_date, rendered_map_index"
         where = "dag_id = %(dag)s and run_id = %(run)s" + (" and task_id = %(task)s" if task_id else "")
         with self.connect() as conn, conn.cursor() as cur:
-            cur.execute(f"select {cols}, false from task_instance where {where} "
-                        f"union all select {cols}, true from task_instance_history where {where} "
-                        "order by 1, 2, 3", {"dag": DAG_ID, "run": run_id, "task": task_id})
+            cur.execute(
+                f"select {cols}, false from task_instance where {where} "
+                f"union all select {cols}, true from task_instance_history where {where} "
+                "order by 1, 2, 3",
+                {"dag": DAG_ID, "run": run_id, "task": task_id},
+            )
             names = [*cols.split(", "), "history"]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -249,9 +295,15 @@ def _metadata_database(warehouse_url: str, dbname: str) -> str:
 
 
 @contextmanager
-def celery_airflow(warehouse_url: str, workers: int = 2, concurrency: int = 2, workdir: Path | None = None,
-                   extra_env: dict[str, str] | None = None, metadata_db: str = "lnob_airflow_celery",
-                   dag_processor: bool = True) -> Iterator[CeleryAirflow]:
+def celery_airflow(
+    warehouse_url: str,
+    workers: int = 2,
+    concurrency: int = 2,
+    workdir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    metadata_db: str = "lnob_airflow_celery",
+    dag_processor: bool = True,
+) -> Iterator[CeleryAirflow]:
     """Start Redis and Airflow on the CeleryExecutor with ``workers`` Celery workers (named
     ``worker-1``, ``worker-2``, ...; ``concurrency`` task slots each), yield the deployment, and
     stop everything on exit. Scheduled runs are off (``use_job_schedule``): only the runs
@@ -262,8 +314,9 @@ def celery_airflow(warehouse_url: str, workers: int = 2, concurrency: int = 2, w
         metadata_url = _metadata_database(warehouse_url, metadata_db)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = airflow_env.celery_environment(warehouse_url, metadata_url, broker, base,
-                                             jwt_secret=secrets.token_urlsafe(32))
+        env = airflow_env.celery_environment(
+            warehouse_url, metadata_url, broker, base, jwt_secret=secrets.token_urlsafe(32)
+        )
         env.update(
             AIRFLOW_HOME=str(workdir / "airflow"),
             AIRFLOW__API__PORT=str(port),
@@ -278,8 +331,13 @@ def celery_airflow(warehouse_url: str, workers: int = 2, concurrency: int = 2, w
 
         def spawn(name: str, args: list[str], extra: dict[str, str] | None = None) -> subprocess.Popen:
             log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            proc = subprocess.Popen([airflow_env.airflow_bin(), *args], env={**env, **(extra or {})},
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [airflow_env.airflow_bin(), *args],
+                env={**env, **(extra or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             log.close()
             started.append(proc)
             return proc
@@ -288,16 +346,27 @@ def celery_airflow(warehouse_url: str, workers: int = 2, concurrency: int = 2, w
             cluster.airflow("db", "migrate", timeout=900)
             cluster.airflow("dags", "reserialize", timeout=600)
             cluster.services["api-server"] = spawn(
-                "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"])
+                "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+            )
             cluster.services["scheduler"] = spawn("scheduler", ["scheduler"])
             if dag_processor:  # task callbacks (a killed worker's task) are run by the dag-processor
                 cluster.services["dag-processor"] = spawn("dag-processor", ["dag-processor"])
             for i in range(1, workers + 1):
                 name = f"worker-{i}"
                 # the log server of each worker would want the same port: the logs are on this disk
-                proc = spawn(name, ["celery", "worker", "--celery-hostname", f"{name}@%h",
-                                    "--concurrency", str(concurrency), "--skip-serve-logs"],
-                             {airflow_env.WORKER_NAME_VAR: name})
+                proc = spawn(
+                    name,
+                    [
+                        "celery",
+                        "worker",
+                        "--celery-hostname",
+                        f"{name}@%h",
+                        "--concurrency",
+                        str(concurrency),
+                        "--skip-serve-logs",
+                    ],
+                    {airflow_env.WORKER_NAME_VAR: name},
+                )
                 cluster.workers.append(Worker(name, proc, workdir / f"{name}.log"))
             deadline = time.monotonic() + 300
             while not _up(f"{base}/api/v2/monitor/health"):

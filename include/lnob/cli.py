@@ -1,26 +1,26 @@
 """``lnob``: the command line of the data platform.
 
-    lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
-    lnob warehouse roles                     create the least-privilege roles and grants (idempotent)
-    lnob superset setup                      Superset reads the marts as lnob_bi_reader, dashboard from bi/superset
-    lnob superset serve                      Superset locally (its own virtualenv, SQLite metadata) on the embedded warehouse
-    lnob registry check|generate             validate the registry | write the dbt files it owns
-    lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
-                                             write one night of synthetic partner deliveries
-    lnob load <source_id> <path>             load one delivery and run its raw gate (the DAG's code path)
-    lnob quarantine list | retry <id>        quarantined deliveries and their reasons; load one again
-    lnob delivery unload <id> --reason WHY   take a loaded delivery's rows out of raw (logged: who, when, why)
-    lnob delivery reload <id> --reason WHY   load an unloaded delivery again from its file (same rows)
-    lnob delivery history <id>               a delivery's ledger row and every change of its status
-    lnob gates scaffold                      (re)write the GX suites and checkpoints
-    lnob reference seeds                     regenerate the dbt seeds from shared/reference
-    lnob publish rollback                    restore last night's marts
-    lnob voices refresh|list|withdrawals     testimonies: queue new ones for review, purge withdrawals; the queue
-    lnob voices review export|import <file>  the offline review file (CSV or JSON) a partner fills in
-    lnob voices approve|reject <key>         one decision (--text edited text, --override --reason ...)
-    lnob airflow <args...>                   Airflow with the project's home and connection
-    lnob demo [--date D] [--persons N]       one night end to end, then the summary
-    lnob summary                             print the last run summary
+lnob warehouse start|stop|status|url    the embedded (or configured) PostgreSQL
+lnob warehouse roles                     create the least-privilege roles and grants (idempotent)
+lnob superset setup                      Superset reads the marts as lnob_bi_reader, dashboard from bi/superset
+lnob superset serve                      Superset locally (its own virtualenv, SQLite metadata) on the embedded warehouse
+lnob registry check|generate             validate the registry | write the dbt files it owns
+lnob sample generate [--persons N] [--seed S] [--date D] [--out DIR] [--only SOURCE...]
+                                         write one night of synthetic partner deliveries
+lnob load <source_id> <path>             load one delivery and run its raw gate (the DAG's code path)
+lnob quarantine list | retry <id>        quarantined deliveries and their reasons; load one again
+lnob delivery unload <id> --reason WHY   take a loaded delivery's rows out of raw (logged: who, when, why)
+lnob delivery reload <id> --reason WHY   load an unloaded delivery again from its file (same rows)
+lnob delivery history <id>               a delivery's ledger row and every change of its status
+lnob gates scaffold                      (re)write the GX suites and checkpoints
+lnob reference seeds                     regenerate the dbt seeds from shared/reference
+lnob publish rollback                    restore last night's marts
+lnob voices refresh|list|withdrawals     testimonies: queue new ones for review, purge withdrawals; the queue
+lnob voices review export|import <file>  the offline review file (CSV or JSON) a partner fills in
+lnob voices approve|reject <key>         one decision (--text edited text, --override --reason ...)
+lnob airflow <args...>                   Airflow with the project's home and connection
+lnob demo [--date D] [--persons N]       one night end to end, then the summary
+lnob summary                             print the last run summary
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def _cmd_warehouse(args) -> int:
         with warehouse.connect(url) as conn:
             for line in roles.ensure(conn):
                 print(line)
-        print(f"{roles.READER} logs in as {warehouse.redact(roles.reader_url(url))} "
-              f"(password: ${roles.PASSWORD_VARIABLE} or $LNOB_HOME/roles.json)")
+        print(
+            f"{roles.READER} logs in as {warehouse.redact(roles.reader_url(url))} "
+            f"(password: ${roles.PASSWORD_VARIABLE} or $LNOB_HOME/roles.json)"
+        )
     return 0
 
 
@@ -90,17 +92,23 @@ def _cmd_registry(args) -> int:
         for path in registry.write_dbt_files(reg, settings().dbt_project_dir):
             print(f"wrote {path}" if path.exists() else f"removed {path}")
         return 0
-    print(f"registry OK: {reg.path}: {len(reg.icsos)} ICSOs, {len(reg.countries)} countries, "
-          f"{len(reg.groups)} groups, {len(reg.partners)} partners, {len(reg.sources)} sources")
+    print(
+        f"registry OK: {reg.path}: {len(reg.icsos)} ICSOs, {len(reg.countries)} countries, "
+        f"{len(reg.groups)} groups, {len(reg.partners)} partners, {len(reg.sources)} sources"
+    )
     for pid, partner in reg.partners.items():
         print(f"  {pid:26s} {partner.kind:9s} {partner.country or '':4s} {partner.name}")
         for src in reg.sources_of(pid):
-            print(f"      {src.id:28s} {src.type:13s} {src.kind:10s} {src.cadence:9s} "
-                  f"{len(src.fields)} fields, gate policy {src.gate_policy}")
+            print(
+                f"      {src.id:28s} {src.type:13s} {src.kind:10s} {src.cadence:9s} "
+                f"{len(src.fields)} fields, gate policy {src.gate_policy}"
+            )
     drift = dbt_files.drift(reg, settings().dbt_project_dir)
     if drift:
-        print(f"{len(drift)} dbt file(s) follow from this registry and are not written yet (the night "
-              "writes them; `lnob registry generate` writes them now):")
+        print(
+            f"{len(drift)} dbt file(s) follow from this registry and are not written yet (the night "
+            "writes them; `lnob registry generate` writes them now):"
+        )
         print("\n".join(f"  {d}" for d in drift))
     return 0
 
@@ -166,12 +174,16 @@ def _cmd_quarantine(args) -> int:
                 reason = r["reason"] or {}
                 errors = reason.get("errors") or [{}]
                 first = errors[0]
-                print(f"{r['delivery_id']:>6}  {r['source_id']:28s} {r['partner_id']:22s} {r['delivery_date']}  "
-                      f"{reason.get('kind', '?')} ({reason.get('errors_total', len(errors))} problem(s))")
+                print(
+                    f"{r['delivery_id']:>6}  {r['source_id']:28s} {r['partner_id']:22s} {r['delivery_date']}  "
+                    f"{reason.get('kind', '?')} ({reason.get('errors_total', len(errors))} problem(s))"
+                )
                 print(f"        file: {r['file_path']}")
                 if first:
-                    print(f"        first: row {first.get('row')}, column {first.get('column')!r}: expected "
-                          f"{first.get('expected')}, found {str(first.get('found') or first.get('expectation', ''))!r}")
+                    print(
+                        f"        first: row {first.get('row')}, column {first.get('column')!r}: expected "
+                        f"{first.get('expected')}, found {str(first.get('found') or first.get('expectation', ''))!r}"
+                    )
             return 0
         if args.id is None:
             print("lnob quarantine retry needs the delivery id (see `lnob quarantine list`)", file=sys.stderr)
@@ -188,21 +200,29 @@ def _cmd_delivery(args) -> int:
     with warehouse.connect(warehouse.url()) as conn:
         if args.action == "history":
             with conn.cursor() as cur:
-                cur.execute(f"""select delivery_id, source_id, delivery_date, file_name, status, rows_loaded,
+                cur.execute(
+                    f"""select delivery_id, source_id, delivery_date, file_name, status, rows_loaded,
                                        replaced_by, changed_by, changed_at, change_reason, file_path
-                                from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (args.id,))
+                                from {META_SCHEMA}.delivery_ledger where delivery_id = %s""",
+                    (args.id,),
+                )
                 row = cur.fetchone()
                 if row is None:
                     print(f"no delivery {args.id} in the ledger", file=sys.stderr)
                     return 2
                 cols = [c.name for c in cur.description]
                 print(json.dumps(dict(zip(cols, row, strict=True)), indent=2, default=str))
-                cur.execute(f"""select logged_at, action, status, rows_loaded, actor, reason, run_id
+                cur.execute(
+                    f"""select logged_at, action, status, rows_loaded, actor, reason, run_id
                                 from {META_SCHEMA}.delivery_events where delivery_id = %s
-                                order by event_id""", (args.id,))
+                                order by event_id""",
+                    (args.id,),
+                )
                 for at, action, status, rows, who, why, run in cur.fetchall():
-                    print(f"{at:%Y-%m-%d %H:%M:%S%z}  {action:8s} -> {status:11s} {rows:>8} rows  by {who}"
-                          f"{f'  run {run}' if run else ''}{f': {why}' if why else ''}")
+                    print(
+                        f"{at:%Y-%m-%d %H:%M:%S%z}  {action:8s} -> {status:11s} {rows:>8} rows  by {who}"
+                        f"{f'  run {run}' if run else ''}{f': {why}' if why else ''}"
+                    )
             return 0
         if not args.reason:
             print(f"lnob delivery {args.action} needs --reason (it is logged in the ledger)", file=sys.stderr)
@@ -211,10 +231,20 @@ def _cmd_delivery(args) -> int:
         try:
             if args.action == "unload":
                 who = load.actor()
-                path = load.unload_delivery(conn, reg, args.id, {"kind": "unloaded", "by": who, "why": args.reason},
-                                            status="unloaded", by=who, why=args.reason, run_id="cli-unload")
-                print(f"delivery {args.id} unloaded by {who}: its rows left raw; staging drops them on the "
-                      f"next transform. File kept at {path} (`lnob delivery reload {args.id}` loads it again)")
+                path = load.unload_delivery(
+                    conn,
+                    reg,
+                    args.id,
+                    {"kind": "unloaded", "by": who, "why": args.reason},
+                    status="unloaded",
+                    by=who,
+                    why=args.reason,
+                    run_id="cli-unload",
+                )
+                print(
+                    f"delivery {args.id} unloaded by {who}: its rows left raw; staging drops them on the "
+                    f"next transform. File kept at {path} (`lnob delivery reload {args.id}` loads it again)"
+                )
                 return 0
             result = load.reload_delivery(conn, reg, args.id, why=args.reason, run_id="cli-reload")
         except (KeyError, ValueError, FileNotFoundError) as exc:
@@ -259,8 +289,10 @@ def _cmd_voices(args) -> int:
     reg = registry.load()
     if args.action == "refresh":
         out = voices.refresh(url, reg, all_files=args.all)
-        print(f"{out['queued']} queued, {out['reopened']} re-opened, {len(out['withdrawn'])} withdrawn, "
-              f"{out['pending']} pending review")
+        print(
+            f"{out['queued']} queued, {out['reopened']} re-opened, {len(out['withdrawn'])} withdrawn, "
+            f"{out['pending']} pending review"
+        )
         for f in out["purged"].get("files", []):
             print(f"  withdrawn testimony removed: {f['action']} {f['path']}")
         return 0
@@ -269,16 +301,20 @@ def _cmd_voices(args) -> int:
         if args.action == "list":
             rows = voices.listing(cur, args.state)
             for r in rows:
-                print(f"{r['testimony_key'][:16]}  {r['source_id']:12s} {r['state']:9s} {r['findings']:>2} finding(s)"
-                      f"{'  edited' if r['edited'] else ''}{'  OVERRIDE' if r['override'] else ''}"
-                      f"{'  by ' + r['reviewer'] if r['reviewer'] else ''}")
+                print(
+                    f"{r['testimony_key'][:16]}  {r['source_id']:12s} {r['state']:9s} {r['findings']:>2} finding(s)"
+                    f"{'  edited' if r['edited'] else ''}{'  OVERRIDE' if r['override'] else ''}"
+                    f"{'  by ' + r['reviewer'] if r['reviewer'] else ''}"
+                )
             print(f"{len(rows)} testimonies" + (f" {args.state}" if args.state else ""))
             return 0
         if args.action == "withdrawals":
             for w in voices.withdrawals(cur):
-                print(f"{w['testimony_key'][:16]}  {w['source_id']:12s} {w['detected_at']:%Y-%m-%d %H:%M}  "
-                      f"marts {w['marts_rows']}, marts_previous {w['previous_rows']}, "
-                      f"{len(w['files_cleaned'])} file(s) cleaned")
+                print(
+                    f"{w['testimony_key'][:16]}  {w['source_id']:12s} {w['detected_at']:%Y-%m-%d %H:%M}  "
+                    f"marts {w['marts_rows']}, marts_previous {w['previous_rows']}, "
+                    f"{len(w['files_cleaned'])} file(s) cleaned"
+                )
             return 0
         if args.action == "review":
             if args.verb not in ("export", "import") or not args.target:
@@ -287,12 +323,16 @@ def _cmd_voices(args) -> int:
             path = Path(args.target)
             if args.verb == "export":
                 n = voices.export_pending(cur, reg, path, include_all=args.all)
-                print(f"wrote {n} item(s) to {path} (mode 600: it holds the original texts; delete it after import)")
+                print(
+                    f"wrote {n} item(s) to {path} (mode 600: it holds the original texts; delete it after import)"
+                )
                 return 0
             applied, errors = voices.import_decisions(cur, reg, path, args.reviewer)
             for a in applied:
-                print(f"{a['testimony_key'][:16]}  {a['state']}{'  edited' if a['edited'] else ''}"
-                      f"{'  OVERRIDE' if a['override'] else ''}")
+                print(
+                    f"{a['testimony_key'][:16]}  {a['state']}{'  edited' if a['edited'] else ''}"
+                    f"{'  OVERRIDE' if a['override'] else ''}"
+                )
             for e in errors:
                 print(e, file=sys.stderr)
             print(f"{len(applied)} decision(s) applied, {len(errors)} refused")
@@ -302,12 +342,16 @@ def _cmd_voices(args) -> int:
             return 2
         text = Path(args.text_file).read_text(encoding="utf-8") if args.text_file else args.text
         try:
-            r = voices.decide(cur, reg, args.verb, args.action, text, args.override, args.reason, args.reviewer)
+            r = voices.decide(
+                cur, reg, args.verb, args.action, text, args.override, args.reason, args.reviewer
+            )
         except voices.ReviewError as exc:
             print(exc, file=sys.stderr)
             return 1
-        print(f"{r['testimony_key']}: {r['state']}{' (edited text)' if r['edited'] else ''}"
-              f"{' (override recorded)' if r['override'] else ''}")
+        print(
+            f"{r['testimony_key']}: {r['state']}{' (edited text)' if r['edited'] else ''}"
+            f"{' (override recorded)' if r['override'] else ''}"
+        )
     return 0
 
 
@@ -318,8 +362,11 @@ def _cmd_airflow(args) -> int:
     if args.rest[:1] in (["standalone"], ["api-server"]):  # the UI: its port must be free
         port = airflow_env.api_port()
         if not warehouse._port_free(port):
-            print(f"port {port} is taken by another program: choose another one, e.g. "
-                  f"`make airflow PORT={warehouse.free_port()}` (or set {airflow_env.PORT_VAR})", file=sys.stderr)
+            print(
+                f"port {port} is taken by another program: choose another one, e.g. "
+                f"`make airflow PORT={warehouse.free_port()}` (or set {airflow_env.PORT_VAR})",
+                file=sys.stderr,
+            )
             return 2
         password = settings().airflow_home / "simple_auth_manager_passwords.json.generated"
         print(f"Airflow UI: {airflow_env.api_base_url()}  (user admin; password in {password})", flush=True)
@@ -338,9 +385,18 @@ def _cmd_dbt(args) -> int:
     pipeline.prepare_transform(url, registry.load(), cfg)
     rest = [a for a in args.rest if a != "--"]
     dbt = Path(sys.executable).with_name("dbt")
-    cmd = [str(dbt) if dbt.exists() else "dbt", *rest, "--project-dir", str(cfg.dbt_project_dir),
-           "--profiles-dir", str(cfg.dbt_project_dir), "--target-path", str(cfg.home / "dbt" / "target"),
-           "--log-path", str(cfg.home / "dbt" / "logs")]
+    cmd = [
+        str(dbt) if dbt.exists() else "dbt",
+        *rest,
+        "--project-dir",
+        str(cfg.dbt_project_dir),
+        "--profiles-dir",
+        str(cfg.dbt_project_dir),
+        "--target-path",
+        str(cfg.home / "dbt" / "target"),
+        "--log-path",
+        str(cfg.home / "dbt" / "logs"),
+    ]
     return subprocess.run(cmd, env=transform.dbt_env(url, cfg), cwd=cfg.dbt_project_dir).returncode
 
 
@@ -373,7 +429,9 @@ class _Style:
         return f"\033[{code}m{text}\033[0m" if self.on else text
 
     def state(self, state: str, width: int = 0) -> str:
-        return self(f"{state:{width}s}", {"success": "32", "failed": "31", "upstream_failed": "31"}.get(state, "33"))
+        return self(
+            f"{state:{width}s}", {"success": "32", "failed": "31", "upstream_failed": "31"}.get(state, "33")
+        )
 
 
 def _follow(path: Path, stop, out, style: _Style) -> None:
@@ -400,7 +458,9 @@ def _follow(path: Path, stop, out, style: _Style) -> None:
             if m := done.search(line):
                 task, index = m.groups()
                 what = (last_label or f"map index {index}") if index != "-1" else ""
-                print(f"  {style.state(last_state, 15)} {task:11s} {what[:100]}".rstrip(), file=out, flush=True)
+                print(
+                    f"  {style.state(last_state, 15)} {task:11s} {what[:100]}".rstrip(), file=out, flush=True
+                )
                 last_label, last_state = "", "?"
 
 
@@ -415,20 +475,31 @@ def demo_summary(s: dict, log_path: Path, style: _Style) -> str:
     failed = [g for g in gates_run if g["outcome"] == "failed"]
     tables = s.get("published_tables") or {}
     state = style("complete", "1;32") if s.get("complete") else style("INCOMPLETE", "1;31")
-    lines = [f"Night of {s['night']}: {state}  (run {s['run_id']})",
-             f"  loaded       {deliveries} deliveries of {len(sources)} sources, {rows:,d} rows"]
-    lines.append(f"  quarantined  {quarantined} deliver{'y' if quarantined == 1 else 'ies'}"
-                 + ("  (why: `lnob quarantine list`)" if quarantined else ""))
+    lines = [
+        f"Night of {s['night']}: {state}  (run {s['run_id']})",
+        f"  loaded       {deliveries} deliveries of {len(sources)} sources, {rows:,d} rows",
+    ]
+    lines.append(
+        f"  quarantined  {quarantined} deliver{'y' if quarantined == 1 else 'ies'}"
+        + ("  (why: `lnob quarantine list`)" if quarantined else "")
+    )
     if s.get("held_back"):
-        lines.append("  held back    " + ", ".join(f"{h['source']} delivery {h['delivery_id']}"
-                                                   for h in s["held_back"]))
-    lines.append(f"  gates        {len(gates_run) - len(failed)} passed, {len(failed)} failed"
-                 + "".join(f"\n               {style('FAILED', '31')} {g['stage']} {g['subject']}"
-                           + (f": {g['failed'][0]}" if g["failed"] else "") for g in failed[:5]))
+        lines.append(
+            "  held back    "
+            + ", ".join(f"{h['source']} delivery {h['delivery_id']}" for h in s["held_back"])
+        )
+    lines.append(
+        f"  gates        {len(gates_run) - len(failed)} passed, {len(failed)} failed"
+        + "".join(
+            f"\n               {style('FAILED', '31')} {g['stage']} {g['subject']}"
+            + (f": {g['failed'][0]}" if g["failed"] else "")
+            for g in failed[:5]
+        )
+    )
     if s.get("published_tonight"):
         lines.append(f"  published    {len(tables)} marts in schema `marts`, {sum(tables.values()):,d} rows")
         cells = [f"marts.{t:28s} {n:>9,d}" for t, n in sorted(tables.items())]
-        lines += ["               " + "   ".join(cells[i:i + 2]) for i in range(0, len(cells), 2)]
+        lines += ["               " + "   ".join(cells[i : i + 2]) for i in range(0, len(cells), 2)]
     else:
         lines.append("  published    nothing tonight: the `marts` schema is as it was")
     for p in (s.get("problems") or [])[:5]:
@@ -441,11 +512,14 @@ def demo_summary(s: dict, log_path: Path, style: _Style) -> str:
         lines.append(f"  exports      {s['exports']['dir']}")
     lines.append(f"  data docs    {s.get('data_docs')}")
     lines.append(f"  full log     {log_path}")
-    lines += ["", "What next",
-              "  make airflow             the Airflow UI: the night's grid, task logs, the marts as assets",
-              "  lnob quarantine list     what was quarantined and why",
-              "  lnob dbt build -s marts  dbt on the warehouse (any dbt command)",
-              "  make test                the test suite"]
+    lines += [
+        "",
+        "What next",
+        "  make airflow             the Airflow UI: the night's grid, task logs, the marts as assets",
+        "  lnob quarantine list     what was quarantined and why",
+        "  lnob dbt build -s marts  dbt on the warehouse (any dbt command)",
+        "  make test                the test suite",
+    ]
     return "\n".join(lines)
 
 
@@ -468,8 +542,10 @@ def _cmd_demo(args) -> int:
     mode = "external" if cfg.external_warehouse else "embedded"
     print(f"warehouse ({mode}): {warehouse.redact(url)}")
     files = sample.generate(cfg.landing_dir, args.persons, args.seed, night)
-    print(f"sample: {len(files)} delivery files of {len({p.parent.parent for p in files})} partners "
-          f"({args.persons:,d} persons) in {cfg.landing_dir}")
+    print(
+        f"sample: {len(files)} delivery files of {len({p.parent.parent for p in files})} partners "
+        f"({args.persons:,d} persons) in {cfg.landing_dir}"
+    )
     os.environ.setdefault("LNOB_TASK_RETRIES", "0")  # the demo shows a failure at once
     logs = cfg.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -480,7 +556,9 @@ def _cmd_demo(args) -> int:
         follower = threading.Thread(target=_follow, args=(log_path, stop, sys.stdout, style), daemon=True)
         follower.start()
         try:
-            rc = airflow_env.run_airflow(["dags", "test", "lnob_nightly", night.isoformat()], url, cfg, output)
+            rc = airflow_env.run_airflow(
+                ["dags", "test", "lnob_nightly", night.isoformat()], url, cfg, output
+            )
         finally:
             stop.set()
             follower.join(timeout=10)
@@ -513,8 +591,9 @@ def _error_lines(path: Path, limit: int = 5) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lnob", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="lnob", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("warehouse", help="the embedded or configured PostgreSQL")
@@ -571,16 +650,28 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("voices", help="testimonies: review queue, offline review file, withdrawals")
     p.add_argument("action", choices=["refresh", "list", "withdrawals", "review", "approve", "reject"])
-    p.add_argument("verb", nargs="?", help="review: export|import; approve/reject: the testimony key (or 8+ "
-                                          "first characters)")
+    p.add_argument(
+        "verb",
+        nargs="?",
+        help="review: export|import; approve/reject: the testimony key (or 8+ first characters)",
+    )
     p.add_argument("target", nargs="?", help="review: the file (.csv or .json)")
-    p.add_argument("--state", choices=["pending", "approved", "rejected", "withdrawn"], help="list: only these")
-    p.add_argument("--all", action="store_true", help="review export: decided testimonies too; refresh: clean the "
-                                                     "export and report files of every withdrawn testimony again")
+    p.add_argument(
+        "--state", choices=["pending", "approved", "rejected", "withdrawn"], help="list: only these"
+    )
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="review export: decided testimonies too; refresh: clean the "
+        "export and report files of every withdrawn testimony again",
+    )
     p.add_argument("--text", help="approve: the edited text to publish instead of the original")
     p.add_argument("--text-file", help="approve: read the edited text from this file")
-    p.add_argument("--override", action="store_true",
-                   help="approve a text that still has an automatic finding (needs --reason; recorded)")
+    p.add_argument(
+        "--override",
+        action="store_true",
+        help="approve a text that still has an automatic finding (needs --reason; recorded)",
+    )
     p.add_argument("--reason", help="why (override), or a note (reject)")
     p.add_argument("--reviewer", help="who decides (default: $USER)")
     p.set_defaults(func=_cmd_voices)

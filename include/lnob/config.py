@@ -33,7 +33,6 @@ def _project_dir() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-
 class ConfigurationError(RuntimeError):
     """The pipeline is misconfigured (not a partner's fault): the task must fail loudly, at once."""
 
@@ -144,7 +143,9 @@ def settings() -> Settings:
         min_cell=int(os.environ.get("LNOB_MIN_CELL", "10")),
         row_count_band=float(os.environ.get("LNOB_ROW_COUNT_BAND", "0.5")),
         period_min_year=int(os.environ.get("LNOB_PERIOD_MIN_YEAR", "1950")),
-        period_max_year=int(os.environ["LNOB_PERIOD_MAX_YEAR"]) if os.environ.get("LNOB_PERIOD_MAX_YEAR") else None,
+        period_max_year=int(os.environ["LNOB_PERIOD_MAX_YEAR"])
+        if os.environ.get("LNOB_PERIOD_MAX_YEAR")
+        else None,
         numeric_max_abs=float(os.environ.get("LNOB_NUMERIC_MAX_ABS", "1e15")),
         xlsx_max_cells=int(os.environ.get("LNOB_XLSX_MAX_CELLS", "50000000")),
         xlsx_max_uncompressed=int(os.environ.get("LNOB_XLSX_MAX_UNCOMPRESSED", "2000000000")),
@@ -190,8 +191,14 @@ def make_private(cfg: Settings) -> list[Path]:
 
     owner_only_umask()
     done = []
-    for top in (cfg.home, cfg.airflow_home, cfg.landing_dir, cfg.quarantine_dir, cfg.reports_dir,
-                cfg.exports_dir):
+    for top in (
+        cfg.home,
+        cfg.airflow_home,
+        cfg.landing_dir,
+        cfg.quarantine_dir,
+        cfg.reports_dir,
+        cfg.exports_dir,
+    ):
         top.mkdir(parents=True, exist_ok=True)
         os.chmod(top, 0o700 if top != cfg.home else _home_mode(cfg))
         done.append(top)
@@ -216,8 +223,10 @@ def _duration(variable: str, default: str) -> str:
     (no limit) is refused: these limits exist so a reader cannot block the night."""
     value = os.environ.get(variable, default).strip()
     if not _DURATION.fullmatch(value) or int(re.match(r"\d+", value).group()) == 0:
-        raise ConfigurationError(f"{variable}={value!r}: expected a positive PostgreSQL duration such as "
-                                 f"'{default}' (a number with ms, s, min, h or d)")
+        raise ConfigurationError(
+            f"{variable}={value!r}: expected a positive PostgreSQL duration such as "
+            f"'{default}' (a number with ms, s, min, h or d)"
+        )
     return value
 
 

@@ -53,8 +53,14 @@ class Endpoint:
     password: str | None = None
 
 
-def _get(session: requests.Session, src: Source, url: str, params: dict | None, conn_id: str | None,
-         sleep: Callable[[float], None] = time.sleep) -> dict:
+def _get(
+    session: requests.Session,
+    src: Source,
+    url: str,
+    params: dict | None,
+    conn_id: str | None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
     last = ""
     for attempt in range(1, RETRIES + 1):
         try:
@@ -65,16 +71,21 @@ def _get(session: requests.Session, src: Source, url: str, params: dict | None, 
             if response.status_code in (401, 403):
                 raise ConnectorError(
                     f"{src.id} ({src.partner}): {response.url} answered {response.status_code} "
-                    f"{response.reason}: check the credentials in Airflow connection {conn_id!r}")
+                    f"{response.reason}: check the credentials in Airflow connection {conn_id!r}"
+                )
             if response.status_code < 500:
                 if not response.ok:
-                    raise ConnectorError(f"{src.id} ({src.partner}): {response.url} answered "
-                                         f"{response.status_code} {response.reason}: {response.text[:300]}")
+                    raise ConnectorError(
+                        f"{src.id} ({src.partner}): {response.url} answered "
+                        f"{response.status_code} {response.reason}: {response.text[:300]}"
+                    )
                 try:
                     return response.json()
                 except ValueError:
-                    raise ConnectorError(f"{src.id} ({src.partner}): {response.url} did not answer JSON: "
-                                         f"{response.text[:200]!r}") from None
+                    raise ConnectorError(
+                        f"{src.id} ({src.partner}): {response.url} did not answer JSON: "
+                        f"{response.text[:200]!r}"
+                    ) from None
             last = f"{response.status_code} {response.reason}"
         if attempt < RETRIES:
             sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
@@ -124,9 +135,15 @@ def _write(folder: Path, stem: str, stamp: str, number: int, page: dict) -> Path
     return path
 
 
-def fetch(src: Source, endpoint: Endpoint, folder: Path, since: str | None = None,
-          m49: dict[str, str] | None = None, sleep: Callable[[float], None] = time.sleep,
-          stamp: str | None = None) -> list[Path]:
+def fetch(
+    src: Source,
+    endpoint: Endpoint,
+    folder: Path,
+    since: str | None = None,
+    m49: dict[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stamp: str | None = None,
+) -> list[Path]:
     """Fetch what is new since ``since`` (the last submission time already loaded) into pages.
     ``m49`` maps the registry's ISO3 country codes to the UN API's area codes. A page with no
     records lands nothing; the pages returned are the files this fetch wrote."""
@@ -170,10 +187,13 @@ def fetch(src: Source, endpoint: Endpoint, folder: Path, since: str | None = Non
         for series in fmt["series"]:
             page_number, total_pages = 1, 1
             while page_number <= total_pages:
-                query = urlencode({"seriesCode": series, "page": page_number,
-                                   "pageSize": fmt.get("page_size", 50)})
+                query = urlencode(
+                    {"seriesCode": series, "page": page_number, "pageSize": fmt.get("page_size", 50)}
+                )
                 areas = "&".join(f"areaCode={(m49 or {}).get(a, a)}" for a in fmt["areas"])
-                page = _get(session, src, f"{base}/v1/sdg/Series/Data?{query}&{areas}", None, src.connection, sleep)
+                page = _get(
+                    session, src, f"{base}/v1/sdg/Series/Data?{query}&{areas}", None, src.connection, sleep
+                )
                 total_pages = int(page.get("totalPages") or 1)
                 land(series, page, page.get("data") or [])
                 page_number += 1

@@ -31,5 +31,7 @@ def is_safe(value) -> bool:
 def sql_cell(column: str) -> str:
     """A SQL expression of the quoted ``column`` (a column of PostgreSQL's string type category:
     text, varchar, char, name, citext) neutralised as :func:`cell` does."""
-    return (f"case when left({column}, 1) in ('=', '+', '-', '@', E'\\t', E'\\r') "
-            f"then '{PREFIX * 2}' || {column} else {column} end")
+    return (
+        f"case when left({column}, 1) in ('=', '+', '-', '@', E'\\t', E'\\r') "
+        f"then '{PREFIX * 2}' || {column} else {column} end"
+    )

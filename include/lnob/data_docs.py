@@ -30,8 +30,10 @@ _URL_ATTR = re.compile(r"""\b(src|href)\s*=\s*(["'])(https?:)?//([^"'/]+)/([^"'?
 _CDN_ONLY_ATTR = re.compile(r"""\s+(integrity|crossorigin)(\s*=\s*(["'])[^"']*\3)?""", re.I)
 _GX_ASSET = re.compile(re.escape(GX_ASSETS) + r"""([A-Za-z0-9_.-]+)(\?[^"')\s]*)?""")
 #: any resource a page would still fetch from the network: <script src>, <link href>, <img src>, css url()
-_REMOTE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*["'](?:https?:)?//[^"']+|url\(\s*["']?(?:https?:)?//""",
-                     re.I)
+_REMOTE = re.compile(
+    r"""<(?:script|link|img)\b[^>]*\b(?:src|href)\s*=\s*["'](?:https?:)?//[^"']+|url\(\s*["']?(?:https?:)?//""",
+    re.I,
+)
 
 
 class DataDocsError(RuntimeError):
@@ -60,7 +62,8 @@ def rewrite_page(page: Path, site: Path) -> int:
             if not (VENDOR / host / path).is_file():
                 raise DataDocsError(
                     f"{page}: {m.group(0)} is loaded from a CDN and no copy is vendored in "
-                    f"{VENDOR / host / path}; add it (see {VENDOR / 'SOURCES.md'})")
+                    f"{VENDOR / host / path}; add it (see {VENDOR / 'SOURCES.md'})"
+                )
             count += 1
             return f"{attr}={quote}{_relative(local, page)}{quote}"
 

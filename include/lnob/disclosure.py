@@ -53,8 +53,13 @@ VALUE_HALF_STEP = 0.00501
 BREAKDOWN_COLUMNS = ("sex", "urbanisation", "disability_status", "composite_breakdown", "cust_breakdown")
 UNIVERSE_AGE = {"SG_REG_BRTH": "Y0T4", "VC_VOV_GDSD": "Y_GE15"}
 #: the `family` of a fct breakdown column (CUST_BREAKDOWN families come from the codelist)
-FAMILY = {"sex": "sex", "age": "age", "urbanisation": "urbanisation",
-          "disability_status": "disability_status", "composite_breakdown": "migrant_status"}
+FAMILY = {
+    "sex": "sex",
+    "age": "age",
+    "urbanisation": "urbanisation",
+    "disability_status": "disability_status",
+    "composite_breakdown": "migrant_status",
+}
 GAP_FAMILY = {"DISABILITY_STATUS": "disability_status", "COMPOSITE_BREAKDOWN": "migrant_status"}
 
 
@@ -95,9 +100,11 @@ class AuditResult:
         return not self.exposed and not self.inconsistent
 
     def describe(self, limit: int = 50) -> str:
-        head = (f"disclosure audit: {self.suppressed} suppressed cells in {self.components} linked tables, "
-                f"{self.linear_programmes} linear programmes in {self.seconds:.1f} s "
-                f"(protection {self.protection:g}, perturbation D={self.perturbation})")
+        head = (
+            f"disclosure audit: {self.suppressed} suppressed cells in {self.components} linked tables, "
+            f"{self.linear_programmes} linear programmes in {self.seconds:.1f} s "
+            f"(protection {self.protection:g}, perturbation D={self.perturbation})"
+        )
         if self.success:
             return head + ": no cell exposed"
         lines = [head + f": {len(self.exposed)} EXPOSED (interval narrower than the protection)"]
@@ -142,8 +149,13 @@ class _Cells:
         self.upper[i] = min(self.upper[i], hi)
 
 
-def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
-          protection_level: float | None = None, perturbation: int | None = None) -> AuditResult:
+def audit(
+    conn,
+    cfg: Settings | None = None,
+    schema: str = AUDIT_SCHEMA,
+    protection_level: float | None = None,
+    perturbation: int | None = None,
+) -> AuditResult:
     """Attack tonight's marts in ``schema``; see the module docstring. ``perturbation`` overrides
     the ptable's D (0: as if the published counts were exact)."""
     cfg = cfg or settings()
@@ -157,27 +169,43 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
             perturbation = int(cur.fetchone()[0])
         else:
             perturbation = 0
-        families = dict(_fetch_pairs(cur, "select cust_breakdown, dimension from reference.lnob_custom_breakdowns"))
-        group_to_cust = dict(_fetch_pairs(cur, "select group_code, cust_breakdown from reference.lnob_custom_breakdowns"))
+        families = dict(
+            _fetch_pairs(cur, "select cust_breakdown, dimension from reference.lnob_custom_breakdowns")
+        )
+        group_to_cust = dict(
+            _fetch_pairs(cur, "select group_code, cust_breakdown from reference.lnob_custom_breakdowns")
+        )
         country_of = dict(_fetch_pairs(cur, f"select ref_area, country_m49 from {schema}.dim_geography"))
-        published = _fetch(cur, f"""
+        published = _fetch(
+            cur,
+            f"""
             select series, ref_area, time_period, sex, age, urbanisation, disability_status,
                    composite_breakdown, cust_breakdown, obs_value, n, obs_status
-            from {schema}.fct_sdg_observation where source_type = 'community'""")
-        gap = _fetch(cur, f"""
+            from {schema}.fct_sdg_observation where source_type = 'community'""",
+        )
+        gap = _fetch(
+            cur,
+            f"""
             select series, ref_area, time_period, group_dimension, group_code, group_value, group_n,
                    rest_value, rest_n
-            from {schema}.mart_lnob_gap where group_n is not null or rest_n is not null""")
-        evidence = _fetch(cur, f"""
+            from {schema}.mart_lnob_gap where group_n is not null or rest_n is not null""",
+        )
+        evidence = _fetch(
+            cur,
+            f"""
             select series, country_m49, time_period, group_dimension, group_code, sample_size,
                    sample_size_below_minimum
-            from {schema}.mart_evidence_map where sample_size is not null or sample_size_below_minimum""")
+            from {schema}.mart_evidence_map where sample_size is not null or sample_size_below_minimum""",
+        )
         # What the defender knows and the intruder might: which cells are unweighted (their value
         # gives the numerator) and where persons with an unknown code or area exist.
-        truth = _fetch(cur, f"""
+        truth = _fetch(
+            cur,
+            f"""
             select series, ref_area, area_level, country_m49, time_period, family, code, n,
                    (sum_w = n and sum_w2 = n) as unweighted
-            from {INTERMEDIATE_SCHEMA}.int_sdg_cells_suppressed""")
+            from {INTERMEDIATE_SCHEMA}.int_sdg_cells_suppressed""",
+        )
 
     def cell_key(series, ref_area, period, family, code) -> tuple:
         return (series, ref_area, str(period), family, code)
@@ -204,7 +232,7 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
     D = perturbation
     suppressed: list[tuple] = []
     members: dict[tuple, list[tuple]] = defaultdict(list)  # (component, area, family) -> cell keys
-    areas: dict[tuple, list[tuple]] = defaultdict(list)    # (component, family, code) -> admin1 cell keys
+    areas: dict[tuple, list[tuple]] = defaultdict(list)  # (component, family, code) -> admin1 cell keys
     keys: set[tuple] = set()
 
     def comp(k: tuple) -> tuple:
@@ -216,8 +244,11 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
         if n is not None:
             cells.bound(in_, max(0, n - slack), n + slack)
             if value is not None and unweighted.get(k, True):
-                cells.bound(iy, max(0.0, (value - VALUE_HALF_STEP) * n / 100 - slack),
-                            (value + VALUE_HALF_STEP) * n / 100 + slack)
+                cells.bound(
+                    iy,
+                    max(0.0, (value - VALUE_HALF_STEP) * n / 100 - slack),
+                    (value + VALUE_HALF_STEP) * n / 100 + slack,
+                )
 
     for r in published:
         k = fct_key(r)
@@ -237,8 +268,15 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
             continue
         bound_published(k, g["group_value"], g["group_n"], D)
         if g["rest_n"] is not None:
-            rest_constraints.append((k, total, g["rest_value"], g["rest_n"], unweighted.get(k, True)
-                                     and unweighted.get(total, True)))
+            rest_constraints.append(
+                (
+                    k,
+                    total,
+                    g["rest_value"],
+                    g["rest_n"],
+                    unweighted.get(k, True) and unweighted.get(total, True),
+                )
+            )
     for e in evidence:
         fam = GAP_FAMILY.get(e["group_dimension"]) or families.get(e["group_code"], "cust")
         k = cell_key(e["series"], e["country_m49"], e["time_period"], fam, e["group_code"])
@@ -349,8 +387,15 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
                         break
                     obj = np.zeros(len(ids))
                     obj[j] = sense
-                    res = linprog(obj, A_ub=Aub, b_ub=bub, A_eq=Aeq, b_eq=np.zeros(Aeq.shape[0]),
-                                  bounds=bounds, method="highs")
+                    res = linprog(
+                        obj,
+                        A_ub=Aub,
+                        b_ub=bub,
+                        A_eq=Aeq,
+                        b_eq=np.zeros(Aeq.shape[0]),
+                        bounds=bounds,
+                        method="highs",
+                    )
                     result.linear_programmes += 1
                     if res.status == 2:
                         inconsistent = True
@@ -370,7 +415,9 @@ def audit(conn, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA,
                     break
                 if seen_hi[j] - seen_lo[j] >= prot:
                     continue
-                exposure = Exposure(k[0], k[1], k[2], _breakdown(k), "numerator" if what == "y" else "denominator")
+                exposure = Exposure(
+                    k[0], k[1], k[2], _breakdown(k), "numerator" if what == "y" else "denominator"
+                )
                 result.exposed.append(exposure)
                 if what == "y" and math.floor(high + 1e-6) - math.ceil(low - 1e-6) <= 0:
                     result.recovered_exactly.append(exposure)
@@ -392,8 +439,9 @@ def _fetch_pairs(cur, sql: str) -> list[tuple]:
     return [tuple(r) for r in cur.fetchall()]
 
 
-def gate_failures(warehouse_url: str, cfg: Settings | None = None,
-                  schema: str = AUDIT_SCHEMA) -> tuple[list[dict], AuditResult]:
+def gate_failures(
+    warehouse_url: str, cfg: Settings | None = None, schema: str = AUDIT_SCHEMA
+) -> tuple[list[dict], AuditResult]:
     """The audit of the audit schema as mart-gate failures (the shape of ``gates.GateResult.failed``):
     one entry naming the exposed cells (never a count of persons), none when all are protected."""
     from lnob import warehouse
@@ -403,13 +451,17 @@ def gate_failures(warehouse_url: str, cfg: Settings | None = None,
     if result.success:
         return [], result
     sample = [e.describe() for e in result.exposed[:5]] + result.inconsistent[:5]
-    return [{
-        "table": "fct_sdg_observation",
-        "expectation": "disclosure_audit",
-        "column": None,
-        "description": (f"every suppressed cell's numerator and denominator keep an interval of at least "
-                        f"{result.protection:g} against a linear attack on everything published"),
-        "unexpected_count": len(result.exposed) + len(result.inconsistent),
-        "sample": sample,
-        "exception": None,
-    }], result
+    return [
+        {
+            "table": "fct_sdg_observation",
+            "expectation": "disclosure_audit",
+            "column": None,
+            "description": (
+                f"every suppressed cell's numerator and denominator keep an interval of at least "
+                f"{result.protection:g} against a linear attack on everything published"
+            ),
+            "unexpected_count": len(result.exposed) + len(result.inconsistent),
+            "sample": sample,
+            "exception": None,
+        }
+    ], result

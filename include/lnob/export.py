@@ -32,20 +32,27 @@ __all__ = ["ExportError", "export_all"]
 
 
 def _published_tables(cur) -> list[str]:
-    cur.execute("select table_name from information_schema.tables where table_schema = %s order by 1",
-                (PUBLISHED_SCHEMA,))
+    cur.execute(
+        "select table_name from information_schema.tables where table_schema = %s order by 1",
+        (PUBLISHED_SCHEMA,),
+    )
     return [r[0] for r in cur.fetchall()]
 
 
 def _csv_select(cur, schema: str, table: str) -> str:
     """``select`` of every column of ``schema.table`` in order, text columns neutralised for
     spreadsheets (:func:`lnob.csv_safe.sql_cell`), every other column as it is."""
-    cur.execute("""select quote_ident(a.attname), t.typcategory = 'S'
+    cur.execute(
+        """select quote_ident(a.attname), t.typcategory = 'S'
                    from pg_attribute a join pg_type t on t.oid = a.atttypid
                    where a.attrelid = format('%%I.%%I', %s::text, %s::text)::regclass
                      and a.attnum > 0 and not a.attisdropped
-                   order by a.attnum""", (schema, table))
-    columns = [f"{csv_safe.sql_cell(name)} as {name}" if is_text else name for name, is_text in cur.fetchall()]
+                   order by a.attnum""",
+        (schema, table),
+    )
+    columns = [
+        f"{csv_safe.sql_cell(name)} as {name}" if is_text else name for name, is_text in cur.fetchall()
+    ]
     return f'select {", ".join(columns)} from {schema}."{table}"'
 
 
@@ -55,8 +62,9 @@ def write_mart_csvs(conn, out_dir: Path, schema: str = PUBLISHED_SCHEMA) -> dict
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     with conn.cursor() as cur:
-        cur.execute("select table_name from information_schema.tables where table_schema = %s order by 1",
-                    (schema,))
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = %s order by 1", (schema,)
+        )
         for (t,) in cur.fetchall():
             path = out_dir / f"{t}.csv"
             query = _csv_select(cur, schema, t)
@@ -99,7 +107,9 @@ def _mart_count(conn, table: str) -> int:
         return cur.fetchone()[0]
 
 
-def export_all(conn, out_dir: Path, seeds_dir: Path | None = None, sdmx_layout: str | None = None) -> dict[str, dict]:
+def export_all(
+    conn, out_dir: Path, seeds_dir: Path | None = None, sdmx_layout: str | None = None
+) -> dict[str, dict]:
     """Write every export and check each; raise ExportError naming the first that does not
     hold what the marts hold. Returns ``{file name relative to out_dir: {path, rows, ...}}``.
     ``sdmx_layout``: the SDMX-ML layout, ``series`` or ``flat`` (default: ``LNOB_SDMX_LAYOUT``,

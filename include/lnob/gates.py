@@ -34,8 +34,15 @@ log = logging.getLogger(__name__)
 
 DATASOURCE = "warehouse"
 URL_VARIABLE = "LNOB_GX_WAREHOUSE_URL"
-MART_TABLES = ["fct_sdg_observation", "mart_lnob_gap", "mart_evidence_map", "mart_voices",
-               "dim_indicator", "dim_geography", "dim_partner"]
+MART_TABLES = [
+    "fct_sdg_observation",
+    "mart_lnob_gap",
+    "mart_evidence_map",
+    "mart_voices",
+    "dim_indicator",
+    "dim_geography",
+    "dim_partner",
+]
 #: Marts that accumulate (testimonies are added after review, or withdrawn one by one): their row
 #: count may grow freely and may be zero (nothing approved yet); every other mart stays within the band.
 ACCUMULATING = {"mart_voices"}
@@ -44,9 +51,22 @@ PERSONS_TABLE = ("intermediate", "int_persons_harmonised")
 #: (see :func:`persons_changed_query`).
 PERSONS_CHANGED = "persons__changed"
 SDMX_DIMENSIONS = [
-    "freq", "reporting_type", "series", "ref_area", "sex", "age", "urbanisation",
-    "income_wealth_quantile", "education_lev", "occupation", "cust_breakdown",
-    "composite_breakdown", "disability_status", "activity", "product", "time_period",
+    "freq",
+    "reporting_type",
+    "series",
+    "ref_area",
+    "sex",
+    "age",
+    "urbanisation",
+    "income_wealth_quantile",
+    "education_lev",
+    "occupation",
+    "cust_breakdown",
+    "composite_breakdown",
+    "disability_status",
+    "activity",
+    "product",
+    "time_period",
 ]
 
 
@@ -64,7 +84,7 @@ class GateResult:
             return f"{self.gate}: passed ({self.evaluated} expectations)"
         lines = [f"{self.gate}: FAILED {len(self.failed)} of {self.evaluated} expectations"]
         for f in self.failed:
-            what = f" \"{f['description']}\"" if f.get("description") else ""
+            what = f' "{f["description"]}"' if f.get("description") else ""
             lines.append(
                 f"  - {f['table']}: {f['expectation']}({f['column'] or ''}){what} "
                 f"unexpected={f['unexpected_count']} sample={f['sample']}"
@@ -114,8 +134,11 @@ def context(cfg: Settings | None = None):
 def _codes(cfg: Settings, codelist: str) -> list[str]:
     if codelist == "SERIES":  # the SDG series, the partnership's own and the declared national ones
         codes = []
-        for folder, name in (("reference", "sdg_series.csv"), ("lnob", "lnob_series.csv"),
-                             ("lnob", "lnob_national_series.csv")):
+        for folder, name in (
+            ("reference", "sdg_series.csv"),
+            ("lnob", "lnob_series.csv"),
+            ("lnob", "lnob_national_series.csv"),
+        ):
             with (cfg.dbt_project_dir / "seeds" / folder / name).open(encoding="utf-8") as fh:
                 codes += [r["series_code"] for r in csv.DictReader(fh)]
         return sorted(set(codes))
@@ -156,8 +179,10 @@ def _signature(expectations) -> list[tuple[str, str]]:
     """What a suite checks, without the ids and metadata GX adds: compare two suites by this."""
     import json
 
-    return sorted((e.expectation_type, json.dumps(e.configuration.kwargs, sort_keys=True, default=str))
-                  for e in expectations)
+    return sorted(
+        (e.expectation_type, json.dumps(e.configuration.kwargs, sort_keys=True, default=str))
+        for e in expectations
+    )
 
 
 def raw_suite_is_current(ctx, registry: Registry, source_id: str) -> bool:
@@ -184,9 +209,11 @@ def pending_query(registry: Registry, source_id: str) -> str:
     from lnob.config import META_SCHEMA
 
     table = registry.source(source_id).raw_table
-    return (f'select r.* from {RAW_SCHEMA}."{table}" as r where r._delivery_id in ('
-            f"select delivery_id from {META_SCHEMA}.delivery_ledger where source_id = '{source_id}' "
-            "and status = 'loaded' and gated_at is null)")
+    return (
+        f'select r.* from {RAW_SCHEMA}."{table}" as r where r._delivery_id in ('
+        f"select delivery_id from {META_SCHEMA}.delivery_ledger where source_id = '{source_id}' "
+        "and status = 'loaded' and gated_at is null)"
+    )
 
 
 def _row_band(table: str):
@@ -194,8 +221,10 @@ def _row_band(table: str):
     import great_expectations as gx
 
     return gx.expectations.ExpectTableRowCountToBeBetween(
-        min_value={"$PARAMETER": f"rows_min__{table}"}, max_value={"$PARAMETER": f"rows_max__{table}"},
-        description=f"{table}: row count within LNOB_ROW_COUNT_BAND of the last published night")
+        min_value={"$PARAMETER": f"rows_min__{table}"},
+        max_value={"$PARAMETER": f"rows_max__{table}"},
+        description=f"{table}: row count within LNOB_ROW_COUNT_BAND of the last published night",
+    )
 
 
 def _unexpected(description: str, query: str):
@@ -206,11 +235,15 @@ def _unexpected(description: str, query: str):
 
 def _percent_and_bounds(value: str, lower: str, upper: str, where: str = "true") -> list:
     return [
-        _unexpected(f"{value} is a percentage in 0..100",
-                    f"select * from {{batch}} where {where} and ({value} < 0 or {value} > 100)"),
-        _unexpected(f"{lower} <= {value} <= {upper} where given",
-                    f"select * from {{batch}} where {where} and {value} is not null and "
-                    f"({lower} > {value} or {upper} < {value})"),
+        _unexpected(
+            f"{value} is a percentage in 0..100",
+            f"select * from {{batch}} where {where} and ({value} < 0 or {value} > 100)",
+        ),
+        _unexpected(
+            f"{lower} <= {value} <= {upper} where given",
+            f"select * from {{batch}} where {where} and {value} is not null and "
+            f"({lower} > {value} or {upper} < {value})",
+        ),
     ]
 
 
@@ -226,9 +259,11 @@ def persons_expectations(cfg: Settings) -> list:
     schema, table = PERSONS_TABLE
     out: list = [
         # the batch is tonight's persons (persons_changed_query), which may be none: the table is not
-        _unexpected("there are harmonised persons",
-                    f"select 1 as no_person where not exists (select 1 from {schema}.{table}) "
-                    "and not exists (select 1 from {batch})"),
+        _unexpected(
+            "there are harmonised persons",
+            f"select 1 as no_person where not exists (select 1 from {schema}.{table}) "
+            "and not exists (select 1 from {batch})",
+        ),
         ex.ExpectCompoundColumnsToBeUnique(column_list=["source_id", "record_key"]),
         ex.ExpectColumnValuesToNotBeNull(column="person_pid"),
         ex.ExpectColumnValuesToNotBeNull(column="country_m49"),
@@ -242,11 +277,16 @@ def persons_expectations(cfg: Settings) -> list:
         ex.ExpectColumnValuesToNotBeNull(column="age"),
         ex.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=110),
         ex.ExpectColumnValuesToBeBetween(column="survey_weight", min_value=0, strict_min=True),
-        _unexpected("the Washington Group questions apply from age 5: no disability status below it",
-                    "select * from {batch} where age < 5 and disability_status is not null"),
-        _unexpected("a person with a domain answered 'a lot of difficulty' or 'cannot do at all' is PD",
-                    "select * from {batch} where disability_status is distinct from 'PD' and age >= 5 and ("
-                    + " or ".join(f"{d} in (3, 4)" for d in WG_DOMAINS) + ")"),
+        _unexpected(
+            "the Washington Group questions apply from age 5: no disability status below it",
+            "select * from {batch} where age < 5 and disability_status is not null",
+        ),
+        _unexpected(
+            "a person with a domain answered 'a lot of difficulty' or 'cannot do at all' is PD",
+            "select * from {batch} where disability_status is distinct from 'PD' and age >= 5 and ("
+            + " or ".join(f"{d} in (3, 4)" for d in WG_DOMAINS)
+            + ")",
+        ),
     ]
     out += [ex.ExpectColumnValuesToBeInSet(column=d, value_set=[1, 2, 3, 4]) for d in WG_DOMAINS]
     return out
@@ -270,10 +310,12 @@ def persons_changed_query(cfg: Settings) -> str:
     schema, table = PERSONS_TABLE
     from lnob.config import META_SCHEMA
 
-    return (f"select p.* from {schema}.{table} as p where p.harmonised_at is null or p.harmonised_at > coalesce(("
-            f"select w.validated_through from {META_SCHEMA}.persons_gate as w "
-            f"where w.relation_oid = '{schema}.{table}'::regclass::oid "
-            f"and w.suite_digest = '{_digest(persons_expectations(cfg))}'), '-infinity'::timestamptz)")
+    return (
+        f"select p.* from {schema}.{table} as p where p.harmonised_at is null or p.harmonised_at > coalesce(("
+        f"select w.validated_through from {META_SCHEMA}.persons_gate as w "
+        f"where w.relation_oid = '{schema}.{table}'::regclass::oid "
+        f"and w.suite_digest = '{_digest(persons_expectations(cfg))}'), '-infinity'::timestamptz)"
+    )
 
 
 def persons_validated(warehouse_url: str, through, cfg: Settings) -> None:
@@ -287,9 +329,11 @@ def persons_validated(warehouse_url: str, through, cfg: Settings) -> None:
     try:
         with conn, conn.cursor() as cur:
             cur.execute(f"delete from {META_SCHEMA}.persons_gate")
-            cur.execute(f"""insert into {META_SCHEMA}.persons_gate (relation_oid, suite_digest, validated_through)
+            cur.execute(
+                f"""insert into {META_SCHEMA}.persons_gate (relation_oid, suite_digest, validated_through)
                             values ('{schema}.{table}'::regclass::oid, %s, %s)""",
-                        (_digest(persons_expectations(cfg)), through))
+                (_digest(persons_expectations(cfg)), through),
+            )
     finally:
         conn.close()
 
@@ -309,10 +353,15 @@ def persons_high_water(warehouse_url: str):
 
 
 def mart_expectations(cfg: Settings, table: str) -> list:
-    builders = {"fct_sdg_observation": _fct_expectations, "mart_lnob_gap": _gap_expectations,
-                "mart_evidence_map": _evidence_map_expectations, "mart_voices": _voices_expectations,
-                "dim_indicator": _dim_indicator_expectations, "dim_geography": _dim_geography_expectations,
-                "dim_partner": _dim_partner_expectations}
+    builders = {
+        "fct_sdg_observation": _fct_expectations,
+        "mart_lnob_gap": _gap_expectations,
+        "mart_evidence_map": _evidence_map_expectations,
+        "mart_voices": _voices_expectations,
+        "dim_indicator": _dim_indicator_expectations,
+        "dim_geography": _dim_geography_expectations,
+        "dim_partner": _dim_partner_expectations,
+    }
     return [_row_band(table), *builders[table](cfg)]
 
 
@@ -322,17 +371,23 @@ def _gap_expectations(cfg: Settings) -> list:
     ex = gx.expectations
     return [
         ex.ExpectCompoundColumnsToBeUnique(
-            column_list=["series", "ref_area", "time_period", "group_dimension", "group_code"]),
+            column_list=["series", "ref_area", "time_period", "group_dimension", "group_code"]
+        ),
         ex.ExpectColumnValuesToBeInSet(column="series", value_set=_codes(cfg, "SERIES")),
         ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA")),
         ex.ExpectColumnValuesToBeBetween(column="group_n", min_value={"$PARAMETER": "min_cell"}),
         ex.ExpectColumnValuesToBeBetween(column="rest_n", min_value={"$PARAMETER": "min_cell"}),
         *_percent_and_bounds("group_value", "group_lower_bound", "group_upper_bound"),
         *_percent_and_bounds("rest_value", "rest_lower_bound", "rest_upper_bound"),
-        _unexpected("a suppressed group shows no value", "select * from {batch} where group_obs_status = 'Q' "
-                    "and (group_value is not null or group_n is not null)"),
-        _unexpected("difference_vs_rest = group_value - rest_value (to rounding)",
-                    "select * from {batch} where abs(difference_vs_rest - (group_value - rest_value)) > 0.011"),
+        _unexpected(
+            "a suppressed group shows no value",
+            "select * from {batch} where group_obs_status = 'Q' "
+            "and (group_value is not null or group_n is not null)",
+        ),
+        _unexpected(
+            "difference_vs_rest = group_value - rest_value (to rounding)",
+            "select * from {batch} where abs(difference_vs_rest - (group_value - rest_value)) > 0.011",
+        ),
     ]
 
 
@@ -342,14 +397,17 @@ def _evidence_map_expectations(cfg: Settings) -> list:
     ex = gx.expectations
     return [
         ex.ExpectCompoundColumnsToBeUnique(
-            column_list=["series", "country_m49", "time_period", "group_dimension", "group_code"]),
+            column_list=["series", "country_m49", "time_period", "group_dimension", "group_code"]
+        ),
         ex.ExpectColumnValuesToBeInSet(column="series", value_set=_codes(cfg, "SERIES")),
         ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
         ex.ExpectColumnValuesToBeBetween(column="sample_size", min_value={"$PARAMETER": "min_cell"}),
-        _unexpected("a gap is where nobody holds data, an overlap where two or more do",
-                    "select * from {batch} where is_gap <> (n_community_partners = 0 and official_partners is null) "
-                    "or (is_overlap and n_community_partners + coalesce(array_length("
-                    "string_to_array(official_partners, ';'), 1), 0) < 2)"),
+        _unexpected(
+            "a gap is where nobody holds data, an overlap where two or more do",
+            "select * from {batch} where is_gap <> (n_community_partners = 0 and official_partners is null) "
+            "or (is_overlap and n_community_partners + coalesce(array_length("
+            "string_to_array(official_partners, ';'), 1), 0) < 2)",
+        ),
     ]
 
 
@@ -375,24 +433,30 @@ def _dim_indicator_expectations(cfg: Settings) -> list:
     import great_expectations as gx
 
     ex = gx.expectations
-    return [ex.ExpectCompoundColumnsToBeUnique(column_list=["series_code", "indicator_code"]),
-            ex.ExpectColumnValuesToBeInSet(column="series_code", value_set=_codes(cfg, "SERIES"))]
+    return [
+        ex.ExpectCompoundColumnsToBeUnique(column_list=["series_code", "indicator_code"]),
+        ex.ExpectColumnValuesToBeInSet(column="series_code", value_set=_codes(cfg, "SERIES")),
+    ]
 
 
 def _dim_geography_expectations(cfg: Settings) -> list:
     import great_expectations as gx
 
     ex = gx.expectations
-    return [ex.ExpectColumnValuesToBeUnique(column="ref_area"),
-            ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA"))]
+    return [
+        ex.ExpectColumnValuesToBeUnique(column="ref_area"),
+        ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA")),
+    ]
 
 
 def _dim_partner_expectations(cfg: Settings) -> list:
     import great_expectations as gx
 
     ex = gx.expectations
-    return [ex.ExpectColumnValuesToBeUnique(column="partner_id"),
-            ex.ExpectColumnValuesToBeInSet(column="kind", value_set=["community", "official"])]
+    return [
+        ex.ExpectColumnValuesToBeUnique(column="partner_id"),
+        ex.ExpectColumnValuesToBeInSet(column="kind", value_set=["community", "official"]),
+    ]
 
 
 def _fct_expectations(cfg: Settings) -> list:
@@ -404,13 +468,25 @@ def _fct_expectations(cfg: Settings) -> list:
         ex.ExpectCompoundColumnsToBeUnique(column_list=["source_type", *SDMX_DIMENSIONS]),
     ]
     for column, codelist in [
-        ("freq", "CL_FREQ"), ("reporting_type", "CL_REPORTING_TYPE"), ("series", "SERIES"), ("ref_area", "CL_AREA"),
-        ("sex", "CL_SEX"), ("age", "CL_AGE"), ("urbanisation", "CL_URBANISATION"),
-        ("income_wealth_quantile", "CL_QUANTILE"), ("education_lev", "CL_EDUCATION_LEV"),
-        ("occupation", "CL_OCCUPATION"), ("cust_breakdown", "CL_CUST_BREAKDOWN"),
-        ("composite_breakdown", "CL_COMP_BREAKDOWN"), ("disability_status", "CL_DISABILITY"),
-        ("activity", "CL_ACTIVITY"), ("product", "CL_PRODUCT"), ("obs_status", "CL_OBS_STATUS"),
-        ("unit_measure", "CL_UNIT_MEASURE"), ("unit_mult", "CL_UNIT_MULT"), ("nature", "CL_NATURE"),
+        ("freq", "CL_FREQ"),
+        ("reporting_type", "CL_REPORTING_TYPE"),
+        ("series", "SERIES"),
+        ("ref_area", "CL_AREA"),
+        ("sex", "CL_SEX"),
+        ("age", "CL_AGE"),
+        ("urbanisation", "CL_URBANISATION"),
+        ("income_wealth_quantile", "CL_QUANTILE"),
+        ("education_lev", "CL_EDUCATION_LEV"),
+        ("occupation", "CL_OCCUPATION"),
+        ("cust_breakdown", "CL_CUST_BREAKDOWN"),
+        ("composite_breakdown", "CL_COMP_BREAKDOWN"),
+        ("disability_status", "CL_DISABILITY"),
+        ("activity", "CL_ACTIVITY"),
+        ("product", "CL_PRODUCT"),
+        ("obs_status", "CL_OBS_STATUS"),
+        ("unit_measure", "CL_UNIT_MEASURE"),
+        ("unit_mult", "CL_UNIT_MULT"),
+        ("nature", "CL_NATURE"),
     ]:
         if column not in ("unit_mult", "nature"):  # attributes that may be absent
             out.append(ex.ExpectColumnValuesToNotBeNull(column=column))
@@ -445,11 +521,19 @@ def _fct_expectations(cfg: Settings) -> list:
                 "(obs_value is not null or lower_bound is not null or upper_bound is not null or n is not null)"
             ),
         ),
-        _unexpected("breakdowns consistent with totals: no community cell rests on more respondents than "
-                    "its series' total for the same area and year", _BREAKDOWN_ABOVE_TOTAL),
-        *[_unexpected(f"breakdowns consistent with totals: the {dim} categories of a community total add up "
-                      "to no more respondents than the total", _partition_query(dim))
-          for dim in ("sex", "urbanisation", "disability_status")],
+        _unexpected(
+            "breakdowns consistent with totals: no community cell rests on more respondents than "
+            "its series' total for the same area and year",
+            _BREAKDOWN_ABOVE_TOTAL,
+        ),
+        *[
+            _unexpected(
+                f"breakdowns consistent with totals: the {dim} categories of a community total add up "
+                "to no more respondents than the total",
+                _partition_query(dim),
+            )
+            for dim in ("sex", "urbanisation", "disability_status")
+        ],
     ]
     return out
 
@@ -466,7 +550,8 @@ _BREAKDOWN_ABOVE_TOTAL = (
     "select b.* from {batch} as b join {batch} as t on t.source_type = 'community' "
     "and t.series = b.series and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age and "
     + " and ".join(f"t.{d} = '_T'" for d in _BREAKDOWN_DIMS)
-    + f" where b.source_type = 'community' and ({_ANY_BREAKDOWN}) and b.n > t.n + 2 * {_D}")
+    + f" where b.source_type = 'community' and ({_ANY_BREAKDOWN}) and b.n > t.n + 2 * {_D}"
+)
 
 
 def _partition_query(dim: str) -> str:
@@ -476,12 +561,14 @@ def _partition_query(dim: str) -> str:
     others = [d for d in _BREAKDOWN_DIMS if d != dim]
     b_others = " and ".join(f"b.{d} = '_T'" for d in others)
     t_others = " and ".join(f"t.{d} = '_T'" for d in others)
-    return ("select b.series, b.ref_area, b.time_period, b.age, sum(b.n) as categories_n, max(t.n) as total_n "
-            "from {batch} as b join {batch} as t on t.source_type = 'community' and t.series = b.series "
-            "and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age "
-            f"and t.{dim} = '_T' and {t_others} "
-            f"where b.source_type = 'community' and b.{dim} <> '_T' and {b_others} "
-            f"group by 1, 2, 3, 4 having sum(b.n) > max(t.n) + (count(*) + 1) * {_D}")
+    return (
+        "select b.series, b.ref_area, b.time_period, b.age, sum(b.n) as categories_n, max(t.n) as total_n "
+        "from {batch} as b join {batch} as t on t.source_type = 'community' and t.series = b.series "
+        "and t.ref_area = b.ref_area and t.time_period = b.time_period and t.age = b.age "
+        f"and t.{dim} = '_T' and {t_others} "
+        f"where b.source_type = 'community' and b.{dim} <> '_T' and {b_others} "
+        f"group by 1, 2, 3, 4 having sum(b.n) > max(t.n) + (count(*) + 1) * {_D}"
+    )
 
 
 def _datasource(ctx):
@@ -514,14 +601,20 @@ def _replace(ctx, suite_name: str, expectations: list, batch_definition, checkpo
         except Exception:  # noqa: BLE001 - absent on first scaffold
             pass
     suite = ctx.suites.add(gx.ExpectationSuite(name=suite_name, expectations=expectations))
-    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite))
+    vd = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
+    )
     if checkpoint_name:
         # No Data Docs action: rebuilding the site per source costs more than the validation; the
         # mart gate's checkpoint rebuilds it once a night with every result stored by then.
-        ctx.checkpoints.add(gx.Checkpoint(
-            name=checkpoint_name, validation_definitions=[vd], actions=[],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-        ))
+        ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=checkpoint_name,
+                validation_definitions=[vd],
+                actions=[],
+                result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+            )
+        )
     return vd
 
 
@@ -536,8 +629,10 @@ def _scaffold_raw(ctx, ds, registry: Registry, source_id: str) -> str:
         bd = a.get_batch_definition("by_delivery")
     except KeyError:
         bd = a.add_batch_definition(
-            "by_delivery", partitioner=PartitionerColumnValue(column_name="_delivery_id"),
-            validate_partitioner=False)
+            "by_delivery",
+            partitioner=PartitionerColumnValue(column_name="_delivery_id"),
+            validate_partitioner=False,
+        )
     pending = pending_name(source_id)
     for store in (ctx.checkpoints, ctx.validation_definitions):  # they refer to the suite rewritten next
         try:
@@ -558,10 +653,14 @@ def _scaffold_raw(ctx, ds, registry: Registry, source_id: str) -> str:
     except KeyError:
         qbd = qa.add_batch_definition_whole_table("all_pending")
     pvd = ctx.validation_definitions.add(gx.ValidationDefinition(name=pending, data=qbd, suite=vd.suite))
-    ctx.checkpoints.add(gx.Checkpoint(
-        name=pending, validation_definitions=[pvd], actions=[],
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
-    ))
+    ctx.checkpoints.add(
+        gx.Checkpoint(
+            name=pending,
+            validation_definitions=[pvd],
+            actions=[],
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+        )
+    )
     return f"raw__{source_id}"
 
 
@@ -619,17 +718,24 @@ def _scaffold_marts(ctx, ds, cfg: Settings) -> list[str]:
         mart_vds.append(_replace(ctx, f"marts__{table}", mart_expectations(cfg, table), bd, None))
     # `marts_counts` counts unexpected rows only (far fewer queries on a large table); the
     # gate runs `marts`, with samples of every failure, only when it fails.
-    for name, result_format in (("marts", {"result_format": "SUMMARY", "partial_unexpected_count": 5}),
-                                ("marts_counts", {"result_format": "BOOLEAN_ONLY"})):
+    for name, result_format in (
+        ("marts", {"result_format": "SUMMARY", "partial_unexpected_count": 5}),
+        ("marts_counts", {"result_format": "BOOLEAN_ONLY"}),
+    ):
         try:
             ctx.checkpoints.delete(name)
         except Exception:  # noqa: BLE001
             pass
         # No Data Docs action (it rebuilds the site once per validation definition, eight times a
         # run): the gate builds the pages of tonight's results once (:func:`build_data_docs`).
-        ctx.checkpoints.add(gx.Checkpoint(
-            name=name, validation_definitions=mart_vds, actions=[], result_format=result_format,
-        ))
+        ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=mart_vds,
+                actions=[],
+                result_format=result_format,
+            )
+        )
         written.append(name)
     try:  # an earlier version's asset of the whole persons table, which nothing refers to now
         ds.delete_asset(f"{schema}__{table}")
@@ -674,16 +780,19 @@ def _summarise(gate: str, result) -> GateResult:
             sample = res.get("partial_unexpected_list") or res.get("details", {}).get("unexpected_rows")
             if isinstance(sample, list):
                 sample = sample[:5]
-            out.failed.append({
-                "table": table,
-                "expectation": cfg.type,
-                "column": cfg.kwargs.get("column") or cfg.kwargs.get("column_list"),
-                "description": getattr(cfg, "description", None),
-                "unexpected_count": res.get("unexpected_count", res.get("observed_value")),
-                "sample": sample,
-                "exception": (r.exception_info or {}).get("exception_message")
-                if isinstance(r.exception_info, dict) else None,
-            })
+            out.failed.append(
+                {
+                    "table": table,
+                    "expectation": cfg.type,
+                    "column": cfg.kwargs.get("column") or cfg.kwargs.get("column_list"),
+                    "description": getattr(cfg, "description", None),
+                    "unexpected_count": res.get("unexpected_count", res.get("observed_value")),
+                    "sample": sample,
+                    "exception": (r.exception_info or {}).get("exception_message")
+                    if isinstance(r.exception_info, dict)
+                    else None,
+                }
+            )
     return out
 
 
@@ -715,15 +824,23 @@ def row_count_parameters(warehouse_url: str, cfg: Settings) -> dict:
                     params[f"rows_min__{table}"], params[f"rows_max__{table}"] = 1, None
                 else:
                     params[f"rows_min__{table}"] = max(1, math.floor(previous * (1 - band)))
-                    params[f"rows_max__{table}"] = None if table in ACCUMULATING else math.ceil(previous * (1 + band))
+                    params[f"rows_max__{table}"] = (
+                        None if table in ACCUMULATING else math.ceil(previous * (1 + band))
+                    )
     finally:
         conn.close()
     return params
 
 
-def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None = None,
-                   cfg: Settings | None = None, write_if_missing=None,
-                   parameters: dict | None = None, is_current=None) -> GateResult:
+def run_checkpoint(
+    name: str,
+    warehouse_url: str,
+    batch_parameters: dict | None = None,
+    cfg: Settings | None = None,
+    write_if_missing=None,
+    parameters: dict | None = None,
+    is_current=None,
+) -> GateResult:
     """Run one checkpoint; ``write_if_missing(ctx)`` writes it first when it does not exist, or
     when ``is_current(ctx)`` says the stored one is outdated."""
     cfg = cfg or settings()
@@ -741,13 +858,16 @@ def run_checkpoint(name: str, warehouse_url: str, batch_parameters: dict | None 
             log.info("no GX checkpoint %s yet: writing it", name)
             write_if_missing(ctx)
             checkpoint = ctx.checkpoints.get(name)
-        result = checkpoint.run(batch_parameters=batch_parameters,
-                                expectation_parameters={"min_cell": cfg.min_cell, **(parameters or {})})
+        result = checkpoint.run(
+            batch_parameters=batch_parameters,
+            expectation_parameters={"min_cell": cfg.min_cell, **(parameters or {})},
+        )
     return _summarise(name, result)
 
 
-def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url: str,
-             cfg: Settings | None = None) -> GateResult:
+def gate_raw(
+    registry: Registry, source_id: str, delivery_id: int, warehouse_url: str, cfg: Settings | None = None
+) -> GateResult:
     """The raw gate of one delivery. A source added to the registry since the suites were last
     scaffolded gets its suite written from its contract first, and a source whose contract changed
     gets it rewritten: adding a partner or changing a contract stays config.
@@ -758,8 +878,13 @@ def gate_raw(registry: Registry, source_id: str, delivery_id: int, warehouse_url
     return gate_raw_source(registry, source_id, {delivery_id: 0}, warehouse_url, cfg)[delivery_id]
 
 
-def gate_raw_source(registry: Registry, source_id: str, pending: dict[int, int], warehouse_url: str,
-                    cfg: Settings | None = None) -> dict[int, GateResult]:
+def gate_raw_source(
+    registry: Registry,
+    source_id: str,
+    pending: dict[int, int],
+    warehouse_url: str,
+    cfg: Settings | None = None,
+) -> dict[int, GateResult]:
     """The raw gate of a source's new deliveries, ``pending`` (delivery id -> rows loaded: the
     ledger's loaded deliveries of the source not gated yet, which the pending query asset reads).
 
@@ -781,26 +906,37 @@ def gate_raw_source(registry: Registry, source_id: str, pending: dict[int, int],
             _scaffold_raw(ctx, _datasource(ctx), registry, source_id)
         parameters = {"min_cell": cfg.min_cell}
         if len(together) > 1:
-            merged = _summarise(name, ctx.checkpoints.get(pending_name(source_id)).run(
-                expectation_parameters=parameters))
+            merged = _summarise(
+                name, ctx.checkpoints.get(pending_name(source_id)).run(expectation_parameters=parameters)
+            )
             if merged.success:
-                results = {d: GateResult(gate=name, success=True, evaluated=merged.evaluated) for d in together}
+                results = {
+                    d: GateResult(gate=name, success=True, evaluated=merged.evaluated) for d in together
+                }
             else:
-                log.info("%s: the raw gate failed on %d deliveries together; validating each alone",
-                         source_id, len(together))
+                log.info(
+                    "%s: the raw gate failed on %d deliveries together; validating each alone",
+                    source_id,
+                    len(together),
+                )
                 alone += together
         else:
             alone += together
         checkpoint = ctx.checkpoints.get(name)
         for delivery_id in sorted(alone):
-            results[delivery_id] = _summarise(name, checkpoint.run(batch_parameters={"_delivery_id": delivery_id},
-                                                                   expectation_parameters=parameters))
+            results[delivery_id] = _summarise(
+                name,
+                checkpoint.run(
+                    batch_parameters={"_delivery_id": delivery_id}, expectation_parameters=parameters
+                ),
+            )
     sensitive = masking.sensitive_labels(registry.source(source_id))
     for result in results.values():
         for failure in result.failed:
             column = failure.get("column")
-            failure["sample"] = masking.mask_sample(failure.get("sample"),
-                                                    isinstance(column, str) and column in sensitive, sensitive)
+            failure["sample"] = masking.mask_sample(
+                failure.get("sample"), isinstance(column, str) and column in sensitive, sensitive
+            )
     return results
 
 
@@ -817,8 +953,15 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     log.info(audit.describe())
     rewrite = lambda ctx: _scaffold_marts(ctx, _datasource(ctx), cfg)  # noqa: E731
     through = persons_high_water(warehouse_url)  # what this validation covers (one night at a time)
-    counts = run_checkpoint("marts_counts", warehouse_url, None, cfg, parameters=parameters,
-                            write_if_missing=rewrite, is_current=lambda ctx: mart_suites_are_current(ctx, cfg))
+    counts = run_checkpoint(
+        "marts_counts",
+        warehouse_url,
+        None,
+        cfg,
+        parameters=parameters,
+        write_if_missing=rewrite,
+        is_current=lambda ctx: mart_suites_are_current(ctx, cfg),
+    )
     if counts.success:
         result = GateResult(gate="marts", success=True, evaluated=counts.evaluated)
     else:  # name every failure with samples (the log, the run summary, Data Docs)
@@ -848,7 +991,10 @@ def build_data_docs(warehouse_url: str, cfg: Settings | None = None, hours: floa
         recent = []
         for key in ctx.validation_results_store.list_keys():
             run_time = getattr(getattr(key, "run_id", None), "run_time", None)
-            if run_time is not None and (run_time if run_time.tzinfo else run_time.replace(tzinfo=UTC)) >= since:
+            if (
+                run_time is not None
+                and (run_time if run_time.tzinfo else run_time.replace(tzinfo=UTC)) >= since
+            ):
                 recent.append(key)
         ctx.build_data_docs(resource_identifiers=recent)
         from lnob import data_docs  # the pages' CDN scripts and styles served from the site itself

@@ -43,9 +43,24 @@ MAX_VALUES = 10
 #: Longest code shown verbatim in a reason (a partner could put anything in a coded column).
 MAX_CODE_CHARS = 20
 #: The DSD key of an observation (sixteen dimensions).
-KEY = ["freq", "reporting_type", "series", "ref_area", "sex", "age", "urbanisation",
-       "income_wealth_quantile", "education_lev", "occupation", "cust_breakdown",
-       "composite_breakdown", "disability_status", "activity", "product", "time_period"]
+KEY = [
+    "freq",
+    "reporting_type",
+    "series",
+    "ref_area",
+    "sex",
+    "age",
+    "urbanisation",
+    "income_wealth_quantile",
+    "education_lev",
+    "occupation",
+    "cust_breakdown",
+    "composite_breakdown",
+    "disability_status",
+    "activity",
+    "product",
+    "time_period",
+]
 
 
 class SourceBlocked(RuntimeError):
@@ -76,7 +91,7 @@ def _bounded(value) -> str:
     (a partner could type a name into a coded column)."""
     text = "" if value is None else str(value)
     prefix = "UNMAPPED:" if text.startswith("UNMAPPED:") else ""
-    code = text[len(prefix):]
+    code = text[len(prefix) :]
     if len(code) <= MAX_CODE_CHARS and not any(ch.isspace() for ch in code) and code.isprintable():
         return prefix + code
     return prefix + masking.shape(code)
@@ -103,11 +118,17 @@ def staging_models(man: dict) -> dict[str, dict]:
     for uid, node in man.get("nodes", {}).items():
         if node.get("resource_type") != "model" or "staging" not in node.get("tags", []):
             continue
-        raw = [d.split(".")[-1] for d in node.get("depends_on", {}).get("nodes", [])
-               if d.startswith("source.") and ".raw." in d]
+        raw = [
+            d.split(".")[-1]
+            for d in node.get("depends_on", {}).get("nodes", [])
+            if d.startswith("source.") and ".raw." in d
+        ]
         if len(raw) == 1:
-            out[uid] = {"name": node["name"], "relation": f'{STAGING_SCHEMA}."{node["name"]}"',
-                        "source_id": raw[0]}
+            out[uid] = {
+                "name": node["name"],
+                "relation": f'{STAGING_SCHEMA}."{node["name"]}"',
+                "source_id": raw[0],
+            }
     return out
 
 
@@ -130,8 +151,11 @@ def official_codelists(cfg: Settings) -> dict[str, str]:
 
 
 def _columns(cur, relation_name: str) -> dict[str, str]:
-    cur.execute("""select column_name, data_type from information_schema.columns
-                   where table_schema = %s and table_name = %s""", (STAGING_SCHEMA, relation_name))
+    cur.execute(
+        """select column_name, data_type from information_schema.columns
+                   where table_schema = %s and table_name = %s""",
+        (STAGING_SCHEMA, relation_name),
+    )
     return dict(cur.fetchall())
 
 
@@ -156,11 +180,12 @@ def unmapped_codes(cur, model: dict) -> list[Problem]:
         return []
     pairs = ", ".join(f"('{c}', \"{c}\")" for c in cols)
     cur.execute(f"""select delivery_id, c.col, c.val, count(*)
-                    from {model['relation']} cross join lateral (values {pairs}) as c(col, val)
+                    from {model["relation"]} cross join lateral (values {pairs}) as c(col, val)
                     where c.val like 'UNMAPPED:%%'
                     group by 1, 2, 3 order by 2, 4 desc""")
-    return _grouped(cur.fetchall(), model["source_id"], "unmapped_code",
-                    "spellings the registry's code map does not know")
+    return _grouped(
+        cur.fetchall(), model["source_id"], "unmapped_code", "spellings the registry's code map does not know"
+    )
 
 
 def _codes_cte() -> str:
@@ -182,13 +207,17 @@ def codes_outside_codelists(cur, model: dict, codelists: dict[str, str]) -> list
     values = ", ".join(f"('{c}', '{cl}', \"{c}\"::text)" for c, cl in pairs)
     cur.execute(f"""with {_codes_cte()}
                     select delivery_id, c.col, c.val, count(*)
-                    from {model['relation']} cross join lateral (values {values}) as c(col, codelist, val)
+                    from {model["relation"]} cross join lateral (values {values}) as c(col, codelist, val)
                     where c.val is not null and c.val not like 'UNMAPPED:%%'
                       and not exists (select 1 from codes where codes.codelist_id = c.codelist
                                                             and codes.code = c.val)
                     group by 1, 2, 3 order by 2, 4 desc""")
-    return _grouped(cur.fetchall(), model["source_id"], "not_in_codelist",
-                    "codes outside their SDMX codelist (map them in the registry or extend the codelist)")
+    return _grouped(
+        cur.fetchall(),
+        model["source_id"],
+        "not_in_codelist",
+        "codes outside their SDMX codelist (map them in the registry or extend the codelist)",
+    )
 
 
 def duplicate_keys(cur, model: dict) -> list[Problem]:
@@ -200,16 +229,23 @@ def duplicate_keys(cur, model: dict) -> list[Problem]:
     keys = ", ".join(KEY)
     cur.execute(f"""select delivery_id, count(*) as keys, sum(n) as rows,
                            min(series || ' ' || ref_area || ' ' || time_period) as example
-                    from (select delivery_id, {keys}, count(*) as n from {model['relation']}
+                    from (select delivery_id, {keys}, count(*) as n from {model["relation"]}
                           group by delivery_id, {keys} having count(*) > 1) as d
                     group by delivery_id""")
     out = []
     for delivery_id, n_keys, n_rows, example in cur.fetchall():
-        out.append(Problem(
-            model["source_id"], "duplicate_key", None,
-            f"{n_keys} observation keys occur more than once in one delivery ({n_rows} rows, e.g. "
-            f"{_message(example)}): a breakdown column is not mapped, and its rows would be merged "
-            "into one value", [], [delivery_id]))
+        out.append(
+            Problem(
+                model["source_id"],
+                "duplicate_key",
+                None,
+                f"{n_keys} observation keys occur more than once in one delivery ({n_rows} rows, e.g. "
+                f"{_message(example)}): a breakdown column is not mapped, and its rows would be merged "
+                "into one value",
+                [],
+                [delivery_id],
+            )
+        )
     return out
 
 
@@ -223,18 +259,25 @@ def unmapped_columns(cur, reg: Registry, source_id: str) -> list[Problem]:
     # An Open SDG file's disaggregation columns are read through the registry's vocabulary: only
     # a column the vocabulary does not know is unmapped.
     known = sorted(vocabulary.known_columns(src.vocabulary, src.series)) if src.type == "open_sdg_csv" else []
-    cur.execute(f"""select r._delivery_id, e.key, 'column present with values', count(*)
+    cur.execute(
+        f"""select r._delivery_id, e.key, 'column present with values', count(*)
                     from {RAW_SCHEMA}."{src.raw_table}" as r
                     cross join lateral jsonb_each_text(r._overflow) as e(key, value)
                     join {META_SCHEMA}.delivery_ledger as l
                       on l.delivery_id = r._delivery_id and l.status = 'loaded'
                     where r._overflow is not null and nullif(trim(e.value), '') is not null
                       and not e.key = any(%s) and not lower(trim(e.key)) = any(%s)
-                    group by 1, 2""", (metadata, known))
+                    group by 1, 2""",
+        (metadata, known),
+    )
     rows = cur.fetchall()
-    problems = _grouped(rows, source_id, "unmapped_column",
-                        "a column the registry's contract does not declare carries values "
-                        "(a breakdown would be merged into the total): declare and map it")
+    problems = _grouped(
+        rows,
+        source_id,
+        "unmapped_column",
+        "a column the registry's contract does not declare carries values "
+        "(a breakdown would be merged into the total): declare and map it",
+    )
     for p in problems:
         p.values = []  # the column is the finding; its values are the partner's
     return problems
@@ -249,8 +292,14 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
             continue
         uid = r["node"]
         if uid in models:
-            out.append(Problem(models[uid]["source_id"], "dbt_model", None,
-                               f"{models[uid]['name']} did not build: {_message(r.get('message'))}"))
+            out.append(
+                Problem(
+                    models[uid]["source_id"],
+                    "dbt_model",
+                    None,
+                    f"{models[uid]['name']} did not build: {_message(r.get('message'))}",
+                )
+            )
             continue
         node = nodes.get(uid, {})
         if node.get("resource_type") != "test":
@@ -258,10 +307,15 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
         targets = [d for d in node.get("depends_on", {}).get("nodes", []) if d in models]
         column = node.get("column_name")
         for t in targets[:1]:
-            out.append(Problem(models[t]["source_id"], "dbt_test", column,
-                               f"{node.get('name', uid)} failed on {models[t]['name']}: "
-                               f"{_message(r.get('message'))}",
-                               [{"value": _message(s), "rows": 1} for s in r.get("sample", [])[:MAX_VALUES]]))
+            out.append(
+                Problem(
+                    models[t]["source_id"],
+                    "dbt_test",
+                    column,
+                    f"{node.get('name', uid)} failed on {models[t]['name']}: {_message(r.get('message'))}",
+                    [{"value": _message(s), "rows": 1} for s in r.get("sample", [])[:MAX_VALUES]],
+                )
+            )
     return out
 
 
@@ -274,8 +328,11 @@ def staging_problems(conn, reg: Registry, results: list[dict], cfg: Settings | N
     broken = {p.source_id for p in problems if p.check == "dbt_model"}
     codelists = official_codelists(cfg)
     with conn.cursor() as cur:
-        cur.execute("select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                    "where n.nspname = %s", (STAGING_SCHEMA,))
+        cur.execute(
+            "select relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s",
+            (STAGING_SCHEMA,),
+        )
         built = {r[0] for r in cur.fetchall()}
         for model in models.values():
             if model["source_id"] in broken or model["name"] not in built:
@@ -308,13 +365,17 @@ class HeldBack:
 
 
 def _loaded_tonight(cur, source_id: str, run_id: str) -> list[int]:
-    cur.execute(f"""select delivery_id from {META_SCHEMA}.delivery_ledger
-                    where source_id = %s and status = 'loaded' and run_id = %s""", (source_id, run_id))
+    cur.execute(
+        f"""select delivery_id from {META_SCHEMA}.delivery_ledger
+                    where source_id = %s and status = 'loaded' and run_id = %s""",
+        (source_id, run_id),
+    )
     return [r[0] for r in cur.fetchall()]
 
 
-def hold_back(conn, reg: Registry, problems: list[Problem], run_id: str,
-              cfg: Settings | None = None) -> list[HeldBack]:
+def hold_back(
+    conn, reg: Registry, problems: list[Problem], run_id: str, cfg: Settings | None = None
+) -> list[HeldBack]:
     """Quarantine the deliveries that carry each problem (see the module docstring); raise
     :class:`SourceBlocked` for a ``block`` source or a problem nothing of tonight carries."""
     from lnob import load
@@ -332,15 +393,20 @@ def hold_back(conn, reg: Registry, problems: list[Problem], run_id: str,
                 blocking += [f"{p.describe()} (gate_policy: block)" for p in found]
                 continue
             tonight = set(_loaded_tonight(cur, source_id, run_id))
-            cur.execute(f"select delivery_id from {META_SCHEMA}.delivery_ledger "
-                        "where source_id = %s and status = 'loaded'", (source_id,))
+            cur.execute(
+                f"select delivery_id from {META_SCHEMA}.delivery_ledger "
+                "where source_id = %s and status = 'loaded'",
+                (source_id,),
+            )
             loaded = {r[0] for r in cur.fetchall()}
             for p in found:
                 ids = (set(p.delivery_ids) & loaded) if p.delivery_ids is not None else tonight
                 if not ids or not ids <= tonight:
-                    blocking.append(f"{p.describe()} (in data published before tonight: cannot be "
-                                    "held back without changing the marts; fix the registry or "
-                                    "`lnob delivery unload` the delivery)")
+                    blocking.append(
+                        f"{p.describe()} (in data published before tonight: cannot be "
+                        "held back without changing the marts; fix the registry or "
+                        "`lnob delivery unload` the delivery)"
+                    )
                     continue
                 for i in ids:
                     targets.setdefault(i, []).append(p)
@@ -350,18 +416,43 @@ def hold_back(conn, reg: Registry, problems: list[Problem], run_id: str,
     held = []
     for delivery_id, found in sorted(targets.items()):
         with conn.cursor() as cur:
-            cur.execute(f"""select source_id, partner_id, file_name, delivery_date
-                            from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (delivery_id,))
+            cur.execute(
+                f"""select source_id, partner_id, file_name, delivery_date
+                            from {META_SCHEMA}.delivery_ledger where delivery_id = %s""",
+                (delivery_id,),
+            )
             source_id, partner_id, file_name, ddate = cur.fetchone()
         conn.rollback()
-        reason = {"partner": partner_id, "source": source_id, "kind": "held_back",
-                  "stage": "staging", "file": file_name, "delivery_date": ddate.isoformat(),
-                  "problems": [_reason_of(p) for p in found]}
-        target = load.unload_delivery(conn, reg, delivery_id, reason, cfg, why="held back: " + "; ".join(p.check for p in found), run_id=run_id)
-        held.append(HeldBack(source_id, partner_id, delivery_id, file_name, ddate.isoformat(),
-                             target, reason["problems"]))
-        log.warning("HELD BACK %s delivery %s (%s): %s", source_id, delivery_id, Path(file_name).name,
-                    "; ".join(p.describe() for p in found))
+        reason = {
+            "partner": partner_id,
+            "source": source_id,
+            "kind": "held_back",
+            "stage": "staging",
+            "file": file_name,
+            "delivery_date": ddate.isoformat(),
+            "problems": [_reason_of(p) for p in found],
+        }
+        target = load.unload_delivery(
+            conn,
+            reg,
+            delivery_id,
+            reason,
+            cfg,
+            why="held back: " + "; ".join(p.check for p in found),
+            run_id=run_id,
+        )
+        held.append(
+            HeldBack(
+                source_id, partner_id, delivery_id, file_name, ddate.isoformat(), target, reason["problems"]
+            )
+        )
+        log.warning(
+            "HELD BACK %s delivery %s (%s): %s",
+            source_id,
+            delivery_id,
+            Path(file_name).name,
+            "; ".join(p.describe() for p in found),
+        )
     return held
 
 
@@ -390,8 +481,14 @@ def mart_problems(conn, reg: Registry, failures: list[dict], run_id: str) -> lis
                 conn.rollback()
                 return None
             for source_id in sorted(tonight):
-                out.append(Problem(source_id, "mart_test", None,
-                                   f"{f['node'].split('.')[-1]}: {_message(f.get('message'))}",
-                                   [{"value": _message(x), "rows": 1} for x in f.get("sample", [])[:3]]))
+                out.append(
+                    Problem(
+                        source_id,
+                        "mart_test",
+                        None,
+                        f"{f['node'].split('.')[-1]}: {_message(f.get('message'))}",
+                        [{"value": _message(x), "rows": 1} for x in f.get("sample", [])[:3]],
+                    )
+                )
     conn.rollback()
     return out

@@ -48,7 +48,9 @@ def safe_name(name: object, limit: int = _SHOWN_CHARS) -> str:
     for ch in str(name):
         if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+            out.append(
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+            )
         else:
             out.append(ch)
     shown = "".join(out)
@@ -87,9 +89,14 @@ class Found:
 
 
 def _kind(mode: int) -> str:
-    for test, what in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
+    for test, what in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return what
     return "not a regular file"
@@ -113,8 +120,9 @@ def _entries(folder: Path) -> list[tuple[str, os.stat_result | None]]:
     return sorted(out, key=lambda e: e[0])
 
 
-def scan(landing_dir: Path, partners: set[str], up_to: date, patterns: dict[str, list[str]] | None = None
-         ) -> tuple[list[Found], list[Rejected]]:
+def scan(
+    landing_dir: Path, partners: set[str], up_to: date, patterns: dict[str, list[str]] | None = None
+) -> tuple[list[Found], list[Rejected]]:
     """The regular files in ``<landing>/<partner>/<YYYY-MM-DD>/`` dated on or before ``up_to``,
     and every entry refused on the way (unknown partner folders, links, devices, unsafe names,
     folders that are not delivery dates, files no source of the partner expects when
@@ -166,7 +174,9 @@ def scan(landing_dir: Path, partners: set[str], up_to: date, patterns: dict[str,
             except ValueError:
                 day = None
             if not stat.S_ISDIR(dst.st_mode):
-                refuse(rel_day, f"{_kind(dst.st_mode)} where a delivery folder <YYYY-MM-DD> is expected", partner)
+                refuse(
+                    rel_day, f"{_kind(dst.st_mode)} where a delivery folder <YYYY-MM-DD> is expected", partner
+                )
                 continue
             if day is None:
                 refuse(rel_day, "folder is not a delivery date <YYYY-MM-DD>", partner)
@@ -191,10 +201,14 @@ def scan(landing_dir: Path, partners: set[str], up_to: date, patterns: dict[str,
                 elif not stat.S_ISREG(fst.st_mode):
                     refuse(rel, f"{_kind(fst.st_mode)}, not a regular file: never read", partner)
                 elif fst.st_nlink > 1:
-                    refuse(rel, "a file with other hard links (it may be another file of this machine)", partner)
+                    refuse(
+                        rel, "a file with other hard links (it may be another file of this machine)", partner
+                    )
                 elif not _inside(path, root):
                     refuse(rel, "lies outside the landing folder", partner)
-                elif patterns is not None and not any(fnmatch.fnmatch(file_name, p) for p in patterns.get(partner, [])):
+                elif patterns is not None and not any(
+                    fnmatch.fnmatch(file_name, p) for p in patterns.get(partner, [])
+                ):
                     refuse(rel, "matches no file pattern of this partner's sources", partner)
                 else:
                     found.append(Found(partner, day, path))
@@ -217,7 +231,12 @@ def open_fd(path: str | Path) -> int:
     ``O_NOFOLLOW`` (``O_NONBLOCK``: a FIFO cannot hang the loader), the descriptor must be a regular
     file, and the path it really opened must be the path given (no folder on the way was a link)."""
     given = os.path.abspath(path)
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = (
+        os.O_RDONLY
+        | getattr(os, "O_NOFOLLOW", 0)
+        | getattr(os, "O_NONBLOCK", 0)
+        | getattr(os, "O_CLOEXEC", 0)
+    )
     try:
         fd = os.open(given, flags)
     except OSError as exc:

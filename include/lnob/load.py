@@ -106,8 +106,9 @@ def file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def discover(registry: Registry, landing_dir: Path, up_to: date,
-             rejected: list[landing.Rejected] | None = None) -> list[Delivery]:
+def discover(
+    registry: Registry, landing_dir: Path, up_to: date, rejected: list[landing.Rejected] | None = None
+) -> list[Delivery]:
     """Every file-drop delivery in ``<landing>/<partner>/<YYYY-MM-DD>/`` dated on or before
     ``up_to`` (a late delivery for an earlier date is picked up too), by partner, then date.
 
@@ -121,15 +122,23 @@ def discover(registry: Registry, landing_dir: Path, up_to: date,
         try:
             sha = file_sha256(f.path)
         except OSError as exc:
-            refused.append(landing.Rejected(landing.safe_name(f"{f.partner_id}/{f.day}/{f.path.name}", 400),
-                                            f"cannot be read: {exc.strerror or exc}", f.partner_id))
+            refused.append(
+                landing.Rejected(
+                    landing.safe_name(f"{f.partner_id}/{f.day}/{f.path.name}", 400),
+                    f"cannot be read: {exc.strerror or exc}",
+                    f.partner_id,
+                )
+            )
             continue
         readable.setdefault((f.partner_id, f.day), []).append((f, sha))
     found: list[Delivery] = []
     for (partner_id, day), group in readable.items():
         for src in registry.sources_of(partner_id):
-            found += [Delivery(src.id, partner_id, day.isoformat(), str(f.path), sha)
-                      for f, sha in group if fnmatch.fnmatch(f.path.name, src.file_pattern)]
+            found += [
+                Delivery(src.id, partner_id, day.isoformat(), str(f.path), sha)
+                for f, sha in group
+                if fnmatch.fnmatch(f.path.name, src.file_pattern)
+            ]
     if rejected is not None:
         rejected.extend(refused)
     return found
@@ -145,8 +154,9 @@ def known_sha256s(conn, source_ids: Iterable[str]) -> set[tuple[str, str]]:
         return {(r[0], r[1]) for r in cur.fetchall()}
 
 
-def new_deliveries(conn, registry: Registry, landing_dir: Path, up_to: date,
-                   rejected: list[landing.Rejected] | None = None) -> tuple[list[Delivery], int]:
+def new_deliveries(
+    conn, registry: Registry, landing_dir: Path, up_to: date, rejected: list[landing.Rejected] | None = None
+) -> tuple[list[Delivery], int]:
     """The deliveries not yet in the ledger, and how many found ones were already known; the
     landing entries refused on the way are appended to ``rejected`` (see :func:`discover`)."""
     found = discover(registry, landing_dir, up_to, rejected)
@@ -159,11 +169,23 @@ def new_deliveries(conn, registry: Registry, landing_dir: Path, up_to: date,
 # The raw table of a source
 # --------------------------------------------------------------------------------------------
 
-EXPECTED = {"integer": "a whole number", "numeric": "a number", "date": "a date YYYY-MM-DD",
-            "boolean": "true/false", "text": "text", "timestamp": "a timestamp"}
+EXPECTED = {
+    "integer": "a whole number",
+    "numeric": "a number",
+    "date": "a date YYYY-MM-DD",
+    "boolean": "true/false",
+    "text": "text",
+    "timestamp": "a timestamp",
+}
 #: strftime date orders the loader understands, as PostgreSQL DateStyle field orders.
-DATE_ORDERS = {"%d/%m/%Y": "DMY", "%d.%m.%Y": "DMY", "%d-%m-%Y": "DMY", "%m/%d/%Y": "MDY",
-               "%Y-%m-%d": "YMD", "%Y/%m/%d": "YMD"}
+DATE_ORDERS = {
+    "%d/%m/%Y": "DMY",
+    "%d.%m.%Y": "DMY",
+    "%d-%m-%Y": "DMY",
+    "%m/%d/%Y": "MDY",
+    "%Y-%m-%d": "YMD",
+    "%Y/%m/%d": "YMD",
+}
 #: Lineage the loader sets per delivery; the raw table's column defaults read them, so that COPY
 #: fills them for every row without the file passing through Python.
 _LINEAGE_SETTINGS = ("delivery_id", "partner_id", "source_id", "file_name", "file_sha256", "delivery_date")
@@ -183,33 +205,49 @@ class RawMigrationError(ConfigurationError):
 
 
 #: Casts from a raw column's type to a contract's that always succeed (widening): no check needed.
-_SAFE_CASTS = {("bigint", "double precision"), ("bigint", "text"), ("double precision", "text"),
-               ("date", "text"), ("boolean", "text"), ("timestamp with time zone", "text"),
-               ("date", "timestamp with time zone"), ("integer", "bigint"), ("integer", "text")}
+_SAFE_CASTS = {
+    ("bigint", "double precision"),
+    ("bigint", "text"),
+    ("double precision", "text"),
+    ("date", "text"),
+    ("boolean", "text"),
+    ("timestamp with time zone", "text"),
+    ("date", "timestamp with time zone"),
+    ("integer", "bigint"),
+    ("integer", "text"),
+}
 #: How PostgreSQL spells the registry's SQL types (format_type).
 _PG_TYPE = {"timestamptz": "timestamp with time zone"}
 
 
 def _existing_columns(cur, table: str) -> dict[str, str]:
-    cur.execute("""select attname, format_type(atttypid, atttypmod) from pg_attribute
-                   where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped""", (table,))
+    cur.execute(
+        """select attname, format_type(atttypid, atttypmod) from pg_attribute
+                   where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped""",
+        (table,),
+    )
     return dict(cur.fetchall())
 
 
 def _migrate_column(cur, src: Source, table: str, column: str, old: str, new: str) -> None:
     """Change one raw column's type to the contract's, casting every loaded value. A narrowing
     change that some values do not fit stops here, naming them, before anything is altered."""
+
     def refuse(count, samples: list[str]) -> RawMigrationError:
         return RawMigrationError(
             f"{src.id} ({src.partner}): the registry now declares field {column!r} as {new}, but "
             f"{count} value(s) already loaded in {table}.{column} ({old}) are not {new}, e.g. "
             f"{[str(v)[:40] for v in samples]}: correct the contract, or unload those deliveries "
-            "(`lnob delivery unload <id>`) before the next load")
+            "(`lnob delivery unload <id>`) before the next load"
+        )
 
     if (old, new) not in _SAFE_CASTS and cur.connection.server_version >= 160000:  # pg_input_is_valid
-        cur.execute(f"""select "{column}"::text, count(*) over () from {table}
+        cur.execute(
+            f"""select "{column}"::text, count(*) over () from {table}
                         where "{column}" is not null and not pg_input_is_valid("{column}"::text, %s)
-                        limit 5""", (new,))
+                        limit 5""",
+            (new,),
+        )
         bad = cur.fetchall()
         if bad:
             raise refuse(bad[0][1], [b[0] for b in bad])
@@ -253,8 +291,10 @@ def ensure_raw_table(cur, src: Source) -> list[str]:
     if not existing:
         cur.execute(f"create sequence if not exists {_row_sequence(src)}")
         cols = [f'"{n}" {t}' for n, t in raw_columns(src)]
-        cur.execute(f"create table if not exists {table} ({', '.join(cols)}, "
-                    "_loaded_at timestamptz not null default now())")
+        cur.execute(
+            f"create table if not exists {table} ({', '.join(cols)}, "
+            "_loaded_at timestamptz not null default now())"
+        )
         for n, expr in defaults.items():
             cur.execute(f'alter table {table} alter column "{n}" set default {expr}')
         _ensure_key_index(cur, src, table)
@@ -272,9 +312,12 @@ def ensure_raw_table(cur, src: Source) -> list[str]:
             changes.append(f"{n}: {have} -> {want}")
     if "_loaded_at" not in existing:
         cur.execute(f"alter table {table} add column _loaded_at timestamptz not null default now()")
-    cur.execute("""select a.attname, pg_get_expr(d.adbin, d.adrelid) from pg_attribute a
+    cur.execute(
+        """select a.attname, pg_get_expr(d.adbin, d.adrelid) from pg_attribute a
                    left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-                   where a.attrelid = to_regclass(%s) and a.attnum > 0""", (table,))
+                   where a.attrelid = to_regclass(%s) and a.attnum > 0""",
+        (table,),
+    )
     have_defaults = dict(cur.fetchall())
     cur.execute(f"create sequence if not exists {_row_sequence(src)}")
     for n, expr in defaults.items():
@@ -304,17 +347,26 @@ def _ensure_key_index(cur, src: Source, table: str) -> None:
 
 
 def _set_lineage(cur, src: Source, delivery: Delivery, delivery_id: int) -> None:
-    values = dict(delivery_id=str(delivery_id), partner_id=delivery.partner_id, source_id=src.id,
-                  file_name=delivery.file_name, file_sha256=delivery.sha256,
-                  delivery_date=delivery.delivery_date)
+    values = dict(
+        delivery_id=str(delivery_id),
+        partner_id=delivery.partner_id,
+        source_id=src.id,
+        file_name=delivery.file_name,
+        file_sha256=delivery.sha256,
+        delivery_date=delivery.delivery_date,
+    )
     order = DATE_ORDERS.get(src.format.get("date_format", "%Y-%m-%d"), "YMD")
     settings_ = [(f"lnob.{name}", values[name]) for name in _LINEAGE_SETTINGS]
-    settings_ += [("timezone", "UTC"),  # a timestamp without offset is UTC
-                  ("datestyle", f"ISO, {order}")]
+    settings_ += [
+        ("timezone", "UTC"),  # a timestamp without offset is UTC
+        ("datestyle", f"ISO, {order}"),
+    ]
     # One round trip for all of them (SET LOCAL is set_config(..., true)): a night of API pages
     # is hundreds of deliveries.
-    cur.execute("select " + ", ".join("set_config(%s, %s, true)" for _ in settings_),
-                [v for pair in settings_ for v in pair])
+    cur.execute(
+        "select " + ", ".join("set_config(%s, %s, true)" for _ in settings_),
+        [v for pair in settings_ for v in pair],
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,8 +411,10 @@ class BadValue(ValueError):
 
 def _check_year(year: int, limits: Limits | None) -> None:
     if limits is not None and not limits.min_year <= year <= limits.max_year:
-        raise BadValue(f"a date or period within the years {limits.window} (LNOB_PERIOD_MIN_YEAR/MAX_YEAR)",
-                       f"year {year}")
+        raise BadValue(
+            f"a date or period within the years {limits.window} (LNOB_PERIOD_MIN_YEAR/MAX_YEAR)",
+            f"year {year}",
+        )
 
 
 def _check_number(number: float, limits: Limits | None) -> None:
@@ -369,12 +423,15 @@ def _check_number(number: float, limits: Limits | None) -> None:
     if math.isinf(number):
         raise BadValue("a finite number", "infinity")
     if limits is not None and abs(number) > limits.max_abs:
-        raise BadValue(f"a number within ±{limits.max_abs:g} (LNOB_NUMERIC_MAX_ABS)",
-                       f"a number of magnitude 1e{math.floor(math.log10(abs(number))):+d}")
+        raise BadValue(
+            f"a number within ±{limits.max_abs:g} (LNOB_NUMERIC_MAX_ABS)",
+            f"a number of magnitude 1e{math.floor(math.log10(abs(number))):+d}",
+        )
 
 
-def _check_value(ftype: str, value: str, date_format: str | None = None, limits: Limits | None = None,
-                 period: bool = False) -> str:
+def _check_value(
+    ftype: str, value: str, date_format: str | None = None, limits: Limits | None = None, period: bool = False
+) -> str:
     """Return the value as COPY should see it, or raise ValueError (a :class:`BadValue` naming
     what was expected) when its field cannot hold it: a wrong type, a non-finite or implausibly
     large number, a date or (for a period field) a year outside the period window."""
@@ -420,9 +477,13 @@ def _found(value: str | None, field, record: dict) -> str:
     sensitive = masking.is_sensitive(field)
     if not sensitive and value:
         folded = value.strip().casefold()
-        sensitive = any(isinstance(v, str) and len(v.strip()) >= 3 and
-                        (v.strip().casefold() in folded or folded in v.strip().casefold())
-                        for k, v in record.items() if k in record.get("__sensitive_labels__", ()))
+        sensitive = any(
+            isinstance(v, str)
+            and len(v.strip()) >= 3
+            and (v.strip().casefold() in folded or folded in v.strip().casefold())
+            for k, v in record.items()
+            if k in record.get("__sensitive_labels__", ())
+        )
     return masking.excerpt(value, sensitive)
 
 
@@ -431,8 +492,12 @@ def _missing_column(label: str, header: list[str]) -> dict:
 
     close = difflib.get_close_matches(label.casefold(), [h.casefold() for h in header if len(h) <= 64], n=1)
     hint = f"; closest: {masking.excerpt(close[0])!r}" if close else ""
-    return {"row": 1, "column": label, "expected": f"required column {label!r}",
-            "found": f"a header of {len(header)} columns without it{hint}"}
+    return {
+        "row": 1,
+        "column": label,
+        "expected": f"required column {label!r}",
+        "found": f"a header of {len(header)} columns without it{hint}",
+    }
 
 
 #: Open SDG periods: a year, a quarter (`2024 Q1`, `2024-Q1`) or a month (`2024-03`).
@@ -448,14 +513,25 @@ def _open_sdg_row(src: Source, record: dict) -> list[tuple[str, str, str]]:
     if year_field is not None:
         year = (record.get(year_field.label) or "").strip()
         if year and not OPEN_SDG_PERIOD.match(year):
-            out.append((year_field.label, "a year (2024), a quarter (2024 Q1) or a month (2024-03)",
-                        masking.excerpt(year)))
+            out.append(
+                (
+                    year_field.label,
+                    "a year (2024), a quarter (2024 Q1) or a month (2024-03)",
+                    masking.excerpt(year),
+                )
+            )
     value_field = next((f for f in src.fields if f.name == "value"), None)
     if value_field is not None and not (record.get(value_field.label) or "").strip():
         statuses = vocabulary.status_labels(src.vocabulary)
         if not any((v or "").strip() for k, v in record.items() if k.strip().casefold() in statuses):
-            out.append((value_field.label, "a value, or an observation status saying why it is missing "
-                        "(a column such as 'Observation status')", "empty, and no observation status"))
+            out.append(
+                (
+                    value_field.label,
+                    "a value, or an observation status saying why it is missing "
+                    "(a column such as 'Observation status')",
+                    "empty, and no observation status",
+                )
+            )
     return out
 
 
@@ -516,7 +592,7 @@ def _no_nul_escape(path: Path) -> bool:
             data = tail + block
             if needle in data:
                 return False
-            tail = data[-(len(needle) - 1):]
+            tail = data[-(len(needle) - 1) :]
     return True
 
 
@@ -525,8 +601,9 @@ PAGE_KINDS = {"json", "kobo_json", "odata_json", "unsd_json"}
 _BAD = object()
 
 
-def _check_columns(plans: list, records: list[dict], date_format: str | None,
-                   limits: Limits | None) -> list[list | None]:
+def _check_columns(
+    plans: list, records: list[dict], date_format: str | None, limits: Limits | None
+) -> list[list | None]:
     """The page's records checked field by field, one column at a time (a list comprehension per
     field instead of a loop per value): for each record, its values as COPY should see them, or
     ``None`` when anything in it would be refused or is not an ordinary record (a reader's marker
@@ -536,7 +613,9 @@ def _check_columns(plans: list, records: list[dict], date_format: str | None,
     n = len(records)
     if not n:
         return []
-    ok = [not (readers.EMPTY_REPEAT in r and r[readers.EMPTY_REPEAT]) and "__width__" not in r for r in records]
+    ok = [
+        not (readers.EMPTY_REPEAT in r and r[readers.EMPTY_REPEAT]) and "__width__" not in r for r in records
+    ]
     text, check = readers.text, _check_value
     columns = []
     for _f, label, ftype, required, period in plans:
@@ -562,6 +641,7 @@ def _check_columns(plans: list, records: list[dict], date_format: str | None,
                         out = _BAD
                     seen[v] = out
                 return out
+
             values = [None if v is None else convert(v) for v in values]
             for i, v in enumerate(values):
                 if v is _BAD:
@@ -622,8 +702,14 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
         counts["delivered"] += 1
         if current["errors"]:
             counts["quarantined"] += 1
-            bad.append({"index": current["index"], "key": current["key"],
-                        "errors": current["errors"][:MAX_LISTED_ERRORS], "errors_total": len(current["errors"])})
+            bad.append(
+                {
+                    "index": current["index"],
+                    "key": current["key"],
+                    "errors": current["errors"][:MAX_LISTED_ERRORS],
+                    "errors_total": len(current["errors"]),
+                }
+            )
         else:
             counts["rejected" if current["rejected"] else "loaded"] += 1
             for out in current["rows"]:
@@ -638,7 +724,9 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
             header, _ = readers.csv_header(path, src)
             missing = [f.label for f in required if f.label not in header]
             if missing:
-                raise ContractViolation("missing_required_field", [_missing_column(m, header) for m in missing])
+                raise ContractViolation(
+                    "missing_required_field", [_missing_column(m, header) for m in missing]
+                )
         # Per-field plans, computed once (a registry Field's label is a property).
         plans = [(f, f.label, f.type, f.required, f.name in PERIOD_FIELDS) for f in src.fields]
         skip = labels | set(readers.INTERNAL)
@@ -657,15 +745,17 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
         for position, (number, record) in enumerate(stream):
             if per_submission and record.get(readers.SUBMISSION) != current["index"]:
                 close_submission()
-                current["index"], current["key"] = record.get(readers.SUBMISSION), record.get(readers.SUBMISSION_KEY)
+                current["index"], current["key"] = (
+                    record.get(readers.SUBMISSION),
+                    record.get(readers.SUBMISSION_KEY),
+                )
             if checked is not None and checked[position] is not None:
                 # Every field already checked, and none failed: what the loop below would write.
                 out = checked[position]
                 if absent:  # each required field holds a value in this record
                     present.update(absent)
                     absent.clear()
-                if review_label is not None and \
-                        _review_state(src, lookup(record, review_label)) == REJECTED:
+                if review_label is not None and _review_state(src, lookup(record, review_label)) == REJECTED:
                     current["rejected"] = True
                 extra = {k: v for k, v in record.items() if k not in skip}
                 if extra:
@@ -687,11 +777,26 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                 continue
             if nul_free is None:
                 nul_free = src.kind in JSON_KINDS and _no_nul_escape(path)
-            nul = None if nul_free else next((k for k, v in record.items()
-                                              if (isinstance(v, str) and "\x00" in v)
-                                              or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))), None)
+            nul = (
+                None
+                if nul_free
+                else next(
+                    (
+                        k
+                        for k, v in record.items()
+                        if (isinstance(v, str) and "\x00" in v)
+                        or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))
+                    ),
+                    None,
+                )
+            )
             if nul is not None:  # PostgreSQL text and jsonb cannot hold it (CharacterNotInRepertoire)
-                fail(number, nul if nul in labels else masking.excerpt(nul), "text without NUL bytes", "a NUL byte")
+                fail(
+                    number,
+                    nul if nul in labels else masking.excerpt(nul),
+                    "text without NUL bytes",
+                    "a NUL byte",
+                )
                 continue
             if record.get(readers.EMPTY_REPEAT):
                 repeat = record[readers.EMPTY_REPEAT]
@@ -729,8 +834,11 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                     expected = f"a date {date_format}" if ftype == "date" and date_format else EXPECTED[ftype]
                     if isinstance(exc, BadValue) and exc.expected:
                         expected = exc.expected
-                    found = exc.found if isinstance(exc, BadValue) and exc.found else \
-                        _found(value, f, {**record, "__sensitive_labels__": sensitive_labels})
+                    found = (
+                        exc.found
+                        if isinstance(exc, BadValue) and exc.found
+                        else _found(value, f, {**record, "__sensitive_labels__": sensitive_labels})
+                    )
                     fail(number, label, expected, found)
                     bad_row = True
                     out.append(None)
@@ -759,25 +867,42 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                     keys.add(row[key_index])
         close_submission()
     except readers.UnreadableDelivery as exc:
-        raise ContractViolation(exc.kind, [{"row": exc.row, "column": exc.column, "expected": exc.expected,
-                                            "found": exc.found}]) from None
+        raise ContractViolation(
+            exc.kind, [{"row": exc.row, "column": exc.column, "expected": exc.expected, "found": exc.found}]
+        ) from None
     if per_submission and bad and rows == 0:  # nothing of the page is whole: the page goes as a whole
         listed = [e for b in bad for e in b["errors"]]
-        raise ContractViolation("contract_broken", listed[:MAX_LISTED_ERRORS], sum(b["errors_total"] for b in bad))
+        raise ContractViolation(
+            "contract_broken", listed[:MAX_LISTED_ERRORS], sum(b["errors_total"] for b in bad)
+        )
     if src.kind != "csv" and rows:  # JSON and XLSX have no header: a required field never sent
         never = [f.label for f in required if f.label not in present]
         if never:
-            raise ContractViolation("missing_required_field", [
-                {"row": None, "column": m, "expected": f"required field {m!r}", "found": "absent in every record"}
-                for m in never])
+            raise ContractViolation(
+                "missing_required_field",
+                [
+                    {
+                        "row": None,
+                        "column": m,
+                        "expected": f"required field {m!r}",
+                        "found": "absent in every record",
+                    }
+                    for m in never
+                ],
+            )
     if total:
         raise ContractViolation("contract_broken", errors, total)
     if rows == 0 and counts["rejected"] == 0:
-        raise ContractViolation("no_rows", [{"row": 2, "column": None, "expected": "at least one record",
-                                             "found": "none"}])
-    return Spooled(rows, [k for k in unexpected if not k.startswith("__")],
-                   counts if per_submission else None, bad or None,
-                   keys if key_index is not None else None)
+        raise ContractViolation(
+            "no_rows", [{"row": 2, "column": None, "expected": "at least one record", "found": "none"}]
+        )
+    return Spooled(
+        rows,
+        [k for k in unexpected if not k.startswith("__")],
+        counts if per_submission else None,
+        bad or None,
+        keys if key_index is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -832,17 +957,27 @@ def quarantine_submissions(cfg: Settings, src: Source, delivery: Delivery, bad: 
         safe_key = re.sub(r"[^A-Za-z0-9_.:-]", "_", str(key))[:80]
         target = folder / f"{delivery.sha256[:12]}_{stem}.submission-{safe_key}.json"
         label = f"{key_label} {submission_id(b['key'])}"
-        reason = {"partner": delivery.partner_id, "source": delivery.source_id, "file": delivery.path,
-                  "delivery_date": delivery.delivery_date, "sha256": delivery.sha256,
-                  "kind": "submission_quarantined", "submission": label, "key_field": key_label,
-                  "page_index": b["index"], "errors_total": b["errors_total"],
-                  "errors": [{k: v for k, v in e.items() if k != "submission"} for e in b["errors"]]}
+        reason = {
+            "partner": delivery.partner_id,
+            "source": delivery.source_id,
+            "file": delivery.path,
+            "delivery_date": delivery.delivery_date,
+            "sha256": delivery.sha256,
+            "kind": "submission_quarantined",
+            "submission": label,
+            "key_field": key_label,
+            "page_index": b["index"],
+            "errors_total": b["errors_total"],
+            "errors": [{k: v for k, v in e.items() if k != "submission"} for e in b["errors"]],
+        }
         if 0 <= b["index"] < len(page):
             _write_private(target, json.dumps(page[b["index"]], ensure_ascii=False, indent=1))
         else:
             reason["file_not_kept"] = "the submission could not be read back from its page"
         masking.bound_reason(reason, cfg.reason_max_bytes)
-        _write_private(target.with_name(target.name + ".reason.json"), json.dumps(reason, indent=2, default=str))
+        _write_private(
+            target.with_name(target.name + ".reason.json"), json.dumps(reason, indent=2, default=str)
+        )
         kept.append({"submission": label, "quarantine_path": str(target), "reason": reason})
     return kept
 
@@ -855,7 +990,8 @@ _REFUSED_BY_WAREHOUSE = ("22", "23", "54")
 
 def _refused(exc: BaseException) -> bool:
     return isinstance(exc, (psycopg2.DataError, psycopg2.IntegrityError)) or (
-        isinstance(exc, psycopg2.Error) and (exc.pgcode or "")[:2] in _REFUSED_BY_WAREHOUSE)
+        isinstance(exc, psycopg2.Error) and (exc.pgcode or "")[:2] in _REFUSED_BY_WAREHOUSE
+    )
 
 
 def _plausibility_checks(src: Source, limits: Limits) -> list[str]:
@@ -872,8 +1008,10 @@ def _plausibility_checks(src: Source, limits: Limits) -> list[str]:
             if f.name in PERIOD_FIELDS:
                 checks.append(f"{col} not between {limits.min_year} and {limits.max_year}")
         elif f.name in PERIOD_FIELDS:
-            checks.append(f"substring({col} from '^\\s*([0-9]{{4}})(?![0-9])')::int "
-                          f"not between {limits.min_year} and {limits.max_year}")
+            checks.append(
+                f"substring({col} from '^\\s*([0-9]{{4}})(?![0-9])')::int "
+                f"not between {limits.min_year} and {limits.max_year}"
+            )
     return checks
 
 
@@ -887,7 +1025,9 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
     try:
         header, offset = readers.csv_header(Path(delivery.path), src)
     except OSError as exc:  # the careful path says why, in a reason
-        raise readers.UnreadableDelivery("unreadable_file", None, "a regular file", exc.strerror or str(exc)) from None
+        raise readers.UnreadableDelivery(
+            "unreadable_file", None, "a regular file", exc.strerror or str(exc)
+        ) from None
     by_label = {f.label: f for f in src.fields}
     if src.type == "open_sdg_csv":
         return None  # its disaggregation columns and periods are read row by row (_open_sdg_row)
@@ -895,11 +1035,19 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
         return None  # unexpected or duplicate columns: the careful path keeps or refuses them
     if any(f.required and f.label not in header for f in src.fields):
         return None  # the careful path names the missing column
-    if any(f.type == "date" and src.format.get("date_format") not in (None, *DATE_ORDERS) for f in src.fields):
+    if any(
+        f.type == "date" and src.format.get("date_format") not in (None, *DATE_ORDERS) for f in src.fields
+    ):
         return None
     encoding = codecs.lookup(src.format.get("encoding", "utf-8")).name
-    pg_encoding = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "latin-1": "LATIN1", "iso8859-1": "LATIN1",
-                   "cp1252": "WIN1252", "iso8859-15": "LATIN9"}.get(encoding)
+    pg_encoding = {
+        "utf-8": "UTF8",
+        "utf-8-sig": "UTF8",
+        "latin-1": "LATIN1",
+        "iso8859-1": "LATIN1",
+        "cp1252": "WIN1252",
+        "iso8859-15": "LATIN9",
+    }.get(encoding)
     if pg_encoding is None:
         return None
     columns = ", ".join(f'"{by_label[h].name}"' for h in header)
@@ -909,9 +1057,14 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
             fh.seek(offset)
             cur.copy_expert(
                 f'copy {RAW_SCHEMA}."{src.raw_table}" ({columns}) from stdin '
-                f"with (format csv, delimiter '{delimiter}', encoding '{pg_encoding}')", fh, size=1 << 20)
+                f"with (format csv, delimiter '{delimiter}', encoding '{pg_encoding}')",
+                fh,
+                size=1 << 20,
+            )
     except OSError as exc:
-        raise readers.UnreadableDelivery("unreadable_file", None, "a regular file", exc.strerror or str(exc)) from None
+        raise readers.UnreadableDelivery(
+            "unreadable_file", None, "a regular file", exc.strerror or str(exc)
+        ) from None
     except psycopg2.Error as exc:
         if _refused(exc) and not isinstance(exc, psycopg2.DataError):
             raise psycopg2.DataError(f"refused by the warehouse ({exc.pgcode})") from None
@@ -919,12 +1072,17 @@ def _fast_copy(cur, src: Source, delivery: Delivery) -> int | None:
     rows = cur.rowcount
     # Required means present and non-empty, and values must be plausible; COPY cannot say that,
     # one scan of tonight's rows can.
-    checks = [f'"{f.name}" is null' + (f" or trim(\"{f.name}\") = ''" if f.type == "text" else "")
-              for f in src.fields if f.required]
+    checks = [
+        f'"{f.name}" is null' + (f" or trim(\"{f.name}\") = ''" if f.type == "text" else "")
+        for f in src.fields
+        if f.required
+    ]
     checks += _plausibility_checks(src, Limits.of(settings(), delivery.delivery_date))
     if checks:
-        cur.execute(f'select count(*) from {RAW_SCHEMA}."{src.raw_table}" '
-                    f"where _delivery_id = current_setting('lnob.delivery_id')::bigint and ({' or '.join(checks)})")
+        cur.execute(
+            f'select count(*) from {RAW_SCHEMA}."{src.raw_table}" '
+            f"where _delivery_id = current_setting('lnob.delivery_id')::bigint and ({' or '.join(checks)})"
+        )
         if cur.fetchone()[0]:
             raise psycopg2.DataError("a required field is empty or a value is implausible")
     cur.execute("release savepoint fast_copy")
@@ -942,28 +1100,66 @@ def _careful_copy(cur, src: Source, delivery: Delivery) -> Spooled:
             spooled = _spool(src, Path(delivery.path), spool, limits)
             spool.seek(0)
             names = ", ".join(f'"{f.name}"' for f in src.fields)
-            cur.copy_expert(f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}, "_overflow", "_row_number") '
-                            "from stdin with (format csv)", spool, size=1 << 20)
+            cur.copy_expert(
+                f'copy {RAW_SCHEMA}."{src.raw_table}" ({names}, "_overflow", "_row_number") '
+                "from stdin with (format csv)",
+                spool,
+                size=1 << 20,
+            )
     except ContractViolation:
         raise
     except psycopg2.Error as exc:
         if not _refused(exc):
             raise
-        raise ContractViolation("refused_by_warehouse", [{
-            "row": None, "column": None, "expected": "values the raw table accepts",
-            "found": f"{type(exc).__name__} (SQLSTATE {exc.pgcode})"}]) from None
+        raise ContractViolation(
+            "refused_by_warehouse",
+            [
+                {
+                    "row": None,
+                    "column": None,
+                    "expected": "values the raw table accepts",
+                    "found": f"{type(exc).__name__} (SQLSTATE {exc.pgcode})",
+                }
+            ],
+        ) from None
     except landing.UnsafeFile as exc:
-        raise ContractViolation("unsafe_file", [{"row": None, "column": None, "expected": "a regular file, no link",
-                                                 "found": landing.safe_name(exc.strerror or str(exc))}]) from None
+        raise ContractViolation(
+            "unsafe_file",
+            [
+                {
+                    "row": None,
+                    "column": None,
+                    "expected": "a regular file, no link",
+                    "found": landing.safe_name(exc.strerror or str(exc)),
+                }
+            ],
+        ) from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM):
             raise  # the loader's machine, not the file
-        raise ContractViolation("unreadable_file", [{"row": None, "column": None, "expected": "a readable file",
-                                                     "found": landing.safe_name(exc.strerror or type(exc).__name__)}]) from None
+        raise ContractViolation(
+            "unreadable_file",
+            [
+                {
+                    "row": None,
+                    "column": None,
+                    "expected": "a readable file",
+                    "found": landing.safe_name(exc.strerror or type(exc).__name__),
+                }
+            ],
+        ) from None
     except Exception as exc:  # noqa: BLE001 - a hostile file must not crash the night
-        raise ContractViolation("unreadable_file", [{"row": None, "column": None,
-                                                     "expected": f"a file readable as {src.kind}",
-                                                     "found": f"the reader failed: {type(exc).__name__}"}]) from None
+        raise ContractViolation(
+            "unreadable_file",
+            [
+                {
+                    "row": None,
+                    "column": None,
+                    "expected": f"a file readable as {src.kind}",
+                    "found": f"the reader failed: {type(exc).__name__}",
+                }
+            ],
+        ) from None
     return spooled
 
 
@@ -984,15 +1180,19 @@ def _supersede_edited(cur, src: Source, delivery_id: int, keys: set[str] | None 
         if not keys:
             return 0
         sql_type = _PG_TYPE.get(key_field.sql_type, key_field.sql_type)
-        cur.execute(f"""update {table} as old set _superseded_by = %(id)s
+        cur.execute(
+            f"""update {table} as old set _superseded_by = %(id)s
                         where old._delivery_id <> %(id)s and old._superseded_by is null
                           and old."{key}" = any(%(keys)s::{sql_type}[])""",
-                    {"id": delivery_id, "keys": sorted(keys)})
+            {"id": delivery_id, "keys": sorted(keys)},
+        )
         return cur.rowcount
-    cur.execute(f"""update {table} as old set _superseded_by = %(id)s
+    cur.execute(
+        f"""update {table} as old set _superseded_by = %(id)s
                     where old._delivery_id <> %(id)s and old._superseded_by is null
                       and old."{key}" in (select "{key}" from {table} where _delivery_id = %(id)s)""",
-                {"id": delivery_id})
+        {"id": delivery_id},
+    )
     return cur.rowcount
 
 
@@ -1008,9 +1208,18 @@ def actor() -> str:
         return "unknown"
 
 
-def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None = None,
-                  cfg: Settings | None = None, retry_of: int | None = None, *,
-                  action: str | None = None, by: str | None = None, why: str | None = None) -> LoadResult:
+def load_delivery(
+    conn,
+    registry: Registry,
+    delivery: Delivery,
+    run_id: str | None = None,
+    cfg: Settings | None = None,
+    retry_of: int | None = None,
+    *,
+    action: str | None = None,
+    by: str | None = None,
+    why: str | None = None,
+) -> LoadResult:
     """Load one delivery in one transaction; quarantine it when it breaks its contract.
 
     ``retry_of`` is the ledger id of a quarantined or unloaded delivery being loaded again (``lnob
@@ -1034,14 +1243,24 @@ def load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | No
         raise
 
 
-def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | None, cfg: Settings | None,
-                   retry_of: int | None, action: str | None, by: str | None, why: str | None) -> LoadResult:
+def _load_delivery(
+    conn,
+    registry: Registry,
+    delivery: Delivery,
+    run_id: str | None,
+    cfg: Settings | None,
+    retry_of: int | None,
+    action: str | None,
+    by: str | None,
+    why: str | None,
+) -> LoadResult:
     cfg = cfg or settings()
     src = registry.source(delivery.source_id)
     action = action or ("retry" if retry_of is not None else "load")
     by = by or "pipeline"
-    result = LoadResult(delivery.source_id, delivery.partner_id, delivery.file_name,
-                        delivery.delivery_date, outcome="loaded")
+    result = LoadResult(
+        delivery.source_id, delivery.partner_id, delivery.file_name, delivery.delivery_date, outcome="loaded"
+    )
     with conn.cursor() as cur:
         meta.ensure(cur)
         # One loader per source at a time; different sources load in parallel.
@@ -1059,7 +1278,9 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
             delivery_id = retry_of
             cur.execute(f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,))
         else:
-            cur.execute(f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))")
+            cur.execute(
+                f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))"
+            )
             delivery_id = cur.fetchone()[0]
         result.delivery_id = delivery_id
         migrated = ensure_raw_table(cur, src)
@@ -1082,15 +1303,21 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
         except ContractViolation as exc:
             conn.rollback()
             reason = {
-                "partner": delivery.partner_id, "source": delivery.source_id,
-                "file": delivery.path, "delivery_date": delivery.delivery_date,
-                "sha256": delivery.sha256, "kind": exc.kind, "errors_total": exc.total,
+                "partner": delivery.partner_id,
+                "source": delivery.source_id,
+                "file": delivery.path,
+                "delivery_date": delivery.delivery_date,
+                "sha256": delivery.sha256,
+                "kind": exc.kind,
+                "errors_total": exc.total,
                 "errors": exc.errors,
             }
             target = quarantine_file(cfg, delivery, reason)
             with conn.cursor() as qcur:
                 if retry_of is not None:  # the rollback brought the old row back: replace it
-                    qcur.execute(f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,))
+                    qcur.execute(
+                        f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,)
+                    )
                 if migrated:  # the rollback undid the raw table's migration: keep it
                     ensure_raw_table(qcur, src)
                 qcur.execute(
@@ -1098,13 +1325,31 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
                         (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
                          file_sha256, status, reason, run_id, changed_by, changed_at, change_reason)
                         values (%s, %s, %s, %s, %s, %s, %s, 'quarantined', %s, %s, %s, now(), %s)""",
-                    (delivery_id, src.id, delivery.partner_id, delivery.delivery_date,
-                     delivery.file_name, str(target), delivery.sha256, json.dumps(reason), run_id, by,
-                     why or exc.kind),
+                    (
+                        delivery_id,
+                        src.id,
+                        delivery.partner_id,
+                        delivery.delivery_date,
+                        delivery.file_name,
+                        str(target),
+                        delivery.sha256,
+                        json.dumps(reason),
+                        run_id,
+                        by,
+                        why or exc.kind,
+                    ),
                 )
-                meta.log_delivery_event(qcur, delivery_id, src.id, action, "quarantined", by, why or exc.kind,
-                                        detail={"kind": exc.kind, "errors_total": exc.total,
-                                                "file": delivery.file_name}, run_id=run_id)
+                meta.log_delivery_event(
+                    qcur,
+                    delivery_id,
+                    src.id,
+                    action,
+                    "quarantined",
+                    by,
+                    why or exc.kind,
+                    detail={"kind": exc.kind, "errors_total": exc.total, "file": delivery.file_name},
+                    run_id=run_id,
+                )
             conn.commit()
             result.outcome = "quarantined"
             result.reason = reason
@@ -1115,11 +1360,20 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
         if spooled is not None and spooled.submissions is not None:
             result.submissions = spooled.submissions
             if spooled.bad_submissions:
-                result.quarantined_submissions = quarantine_submissions(cfg, src, delivery, spooled.bad_submissions)
-                partial = {"kind": "submissions_quarantined", "partner": delivery.partner_id,
-                           "source": src.id, "file": delivery.file_name, "submissions": spooled.submissions,
-                           "quarantined": [{k: q[k] for k in ("submission", "quarantine_path")}
-                                           for q in result.quarantined_submissions[:MAX_LISTED_ERRORS]]}
+                result.quarantined_submissions = quarantine_submissions(
+                    cfg, src, delivery, spooled.bad_submissions
+                )
+                partial = {
+                    "kind": "submissions_quarantined",
+                    "partner": delivery.partner_id,
+                    "source": src.id,
+                    "file": delivery.file_name,
+                    "submissions": spooled.submissions,
+                    "quarantined": [
+                        {k: q[k] for k in ("submission", "quarantine_path")}
+                        for q in result.quarantined_submissions[:MAX_LISTED_ERRORS]
+                    ],
+                }
         superseded: list[int] = []
         if src.type not in API_TYPES:
             # A corrected re-delivery of a file drop (same source, date and name) replaces the
@@ -1133,31 +1387,72 @@ def _load_delivery(conn, registry: Registry, delivery: Delivery, run_id: str | N
                                                     'file', file_name, 'rows_replaced', rows_loaded)
                     where source_id = %s and delivery_date = %s and file_name = %s and status = 'loaded'
                     returning delivery_id""",
-                (delivery_id, by, delivery_id, delivery_id, src.id, delivery.delivery_date, delivery.file_name),
+                (
+                    delivery_id,
+                    by,
+                    delivery_id,
+                    delivery_id,
+                    src.id,
+                    delivery.delivery_date,
+                    delivery.file_name,
+                ),
             )
             superseded = [r[0] for r in cur.fetchall()]
             if superseded:
-                cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)',
-                            (superseded,))
+                cur.execute(
+                    f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)', (superseded,)
+                )
                 for old_id in superseded:
-                    meta.log_delivery_event(cur, old_id, src.id, "replace", "superseded", by,
-                                            f"replaced by corrected re-delivery {delivery_id}",
-                                            detail={"replaced_by": delivery_id, "file": delivery.file_name},
-                                            run_id=run_id)
+                    meta.log_delivery_event(
+                        cur,
+                        old_id,
+                        src.id,
+                        "replace",
+                        "superseded",
+                        by,
+                        f"replaced by corrected re-delivery {delivery_id}",
+                        detail={"replaced_by": delivery_id, "file": delivery.file_name},
+                        run_id=run_id,
+                    )
         cur.execute(
             f"""insert into {META_SCHEMA}.delivery_ledger
                 (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
                  file_sha256, status, rows_loaded, unexpected_fields, run_id,
                  changed_by, changed_at, change_reason, reason)
                 values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, now(), %s, %s)""",
-            (delivery_id, src.id, delivery.partner_id, delivery.delivery_date, delivery.file_name,
-             delivery.path, delivery.sha256, rows, unexpected or None, run_id, by, why,
-             json.dumps(partial) if partial else None),
+            (
+                delivery_id,
+                src.id,
+                delivery.partner_id,
+                delivery.delivery_date,
+                delivery.file_name,
+                delivery.path,
+                delivery.sha256,
+                rows,
+                unexpected or None,
+                run_id,
+                by,
+                why,
+                json.dumps(partial) if partial else None,
+            ),
         )
-        meta.log_delivery_event(cur, delivery_id, src.id, action, "loaded", by, why, rows,
-                                detail={"file": delivery.file_name, "replaces": superseded or None,
-                                        "raw_migrated": migrated or None,
-                                        "submissions": result.submissions}, run_id=run_id)
+        meta.log_delivery_event(
+            cur,
+            delivery_id,
+            src.id,
+            action,
+            "loaded",
+            by,
+            why,
+            rows,
+            detail={
+                "file": delivery.file_name,
+                "replaces": superseded or None,
+                "raw_migrated": migrated or None,
+                "submissions": result.submissions,
+            },
+            run_id=run_id,
+        )
     conn.commit()
     result.rows_loaded = rows
     result.superseded = superseded or None
@@ -1174,16 +1469,28 @@ def _restore_superseded(cur, src: Source, delivery_id: int) -> None:
     if key is None:
         cur.execute(f"update {table} set _superseded_by = null where _superseded_by = %s", (delivery_id,))
         return
-    cur.execute(f"""update {table} as old set _superseded_by = (
+    cur.execute(
+        f"""update {table} as old set _superseded_by = (
                         select min(n._delivery_id) from {table} as n
                         where n."{key}" = old."{key}" and n._delivery_id > old._delivery_id
                           and n._delivery_id <> %(id)s)
-                    where old._superseded_by = %(id)s""", {"id": delivery_id})
+                    where old._superseded_by = %(id)s""",
+        {"id": delivery_id},
+    )
 
 
-def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cfg: Settings | None = None,
-                    *, status: str = "quarantined", by: str | None = None, why: str | None = None,
-                    run_id: str | None = None) -> str:
+def unload_delivery(
+    conn,
+    registry: Registry,
+    delivery_id: int,
+    reason: dict,
+    cfg: Settings | None = None,
+    *,
+    status: str = "quarantined",
+    by: str | None = None,
+    why: str | None = None,
+    run_id: str | None = None,
+) -> str:
     """Take a loaded delivery's rows back out of raw, in one transaction.
 
     ``status='quarantined'`` (a raw gate failed on it): the file is kept in the quarantine folder
@@ -1199,7 +1506,9 @@ def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cf
     by = by or "pipeline"
     with conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(f"select source_id from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (delivery_id,))
+        cur.execute(
+            f"select source_id from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (delivery_id,)
+        )
         found = cur.fetchone()
         if found is None:
             conn.rollback()
@@ -1215,7 +1524,9 @@ def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cf
         source_id, partner_id, ddate, path, sha, current, rows_before = cur.fetchone()
         if current != "loaded":
             conn.rollback()
-            raise ValueError(f"delivery {delivery_id} ({source_id}) is {current}, not loaded: nothing to unload")
+            raise ValueError(
+                f"delivery {delivery_id} ({source_id}) is {current}, not loaded: nothing to unload"
+            )
         src = registry.source(source_id)
         cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = %s', (delivery_id,))
         removed = cur.rowcount
@@ -1232,22 +1543,40 @@ def unload_delivery(conn, registry: Registry, delivery_id: int, reason: dict, cf
                 where delivery_id = %s""",
             (status, json.dumps(reason, default=str), target, by, why, delivery_id),
         )
-        meta.log_delivery_event(cur, delivery_id, source_id, "unload", status, by, why,
-                                detail={"rows_removed": removed, "rows_loaded_before": rows_before,
-                                        "kind": reason.get("kind")}, run_id=run_id)
+        meta.log_delivery_event(
+            cur,
+            delivery_id,
+            source_id,
+            "unload",
+            status,
+            by,
+            why,
+            detail={"rows_removed": removed, "rows_loaded_before": rows_before, "kind": reason.get("kind")},
+            run_id=run_id,
+        )
     conn.commit()
     return target
 
 
-def reload_delivery(conn, registry: Registry, delivery_id: int, why: str, by: str | None = None,
-                    run_id: str | None = None, cfg: Settings | None = None) -> LoadResult:
+def reload_delivery(
+    conn,
+    registry: Registry,
+    delivery_id: int,
+    why: str,
+    by: str | None = None,
+    run_id: str | None = None,
+    cfg: Settings | None = None,
+) -> LoadResult:
     """Load an unloaded delivery again, from the file its ledger row names, under its own id:
     the same file gives back the same rows (same lineage and row numbers). The file must still
     be byte-identical to what was loaded; a changed or missing file is refused, naming it."""
     with conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
-                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (delivery_id,))
+        cur.execute(
+            f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
+                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""",
+            (delivery_id,),
+        )
         row = cur.fetchone()
     conn.rollback()
     if row is None:
@@ -1258,14 +1587,27 @@ def reload_delivery(conn, registry: Registry, delivery_id: int, why: str, by: st
         raise ValueError(f"delivery {delivery_id} ({source_id}) is {status}, not unloaded{hint}")
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"delivery {delivery_id} ({source_id}): its file {path} is gone; "
-                                "put the same file back there to reload it")
+        raise FileNotFoundError(
+            f"delivery {delivery_id} ({source_id}): its file {path} is gone; "
+            "put the same file back there to reload it"
+        )
     if file_sha256(file) != sha:
-        raise ValueError(f"delivery {delivery_id} ({source_id}): {path} changed since it was loaded "
-                         f"(sha256 {sha[:12]}... expected): a changed file is a new delivery, not a reload")
+        raise ValueError(
+            f"delivery {delivery_id} ({source_id}): {path} changed since it was loaded "
+            f"(sha256 {sha[:12]}... expected): a changed file is a new delivery, not a reload"
+        )
     delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
-    return load_delivery(conn, registry, delivery, run_id, cfg, retry_of=delivery_id,
-                         action="reload", by=by or actor(), why=why)
+    return load_delivery(
+        conn,
+        registry,
+        delivery,
+        run_id,
+        cfg,
+        retry_of=delivery_id,
+        action="reload",
+        by=by or actor(),
+        why=why,
+    )
 
 
 def quarantined(conn) -> list[dict]:
@@ -1280,14 +1622,18 @@ def quarantined(conn) -> list[dict]:
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
-def retry_quarantined(conn, registry: Registry, delivery_id: int, run_id: str | None = None,
-                      cfg: Settings | None = None) -> LoadResult:
+def retry_quarantined(
+    conn, registry: Registry, delivery_id: int, run_id: str | None = None, cfg: Settings | None = None
+) -> LoadResult:
     """Load a quarantined delivery again from its kept copy (after the registry or the file was
     fixed); it loads, or stays quarantined with tonight's reason."""
     with conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
-                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""", (delivery_id,))
+        cur.execute(
+            f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
+                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""",
+            (delivery_id,),
+        )
         row = cur.fetchone()
     conn.rollback()
     if row is None:

@@ -29,7 +29,9 @@ def quiet_libraries() -> None:
     # clean up at exit; its warning about them lands in the task log as two ERROR lines after the
     # task (the tracker is a process of its own, started later: it reads PYTHONWARNINGS)
     if level > logging.DEBUG and TRACKER_WARNING not in os.environ.get("PYTHONWARNINGS", ""):
-        os.environ["PYTHONWARNINGS"] = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), TRACKER_WARNING) if w)
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            w for w in (os.environ.get("PYTHONWARNINGS"), TRACKER_WARNING) if w
+        )
 
 
 TRACKER_WARNING = "ignore:resource_tracker:UserWarning"

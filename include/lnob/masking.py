@@ -24,8 +24,11 @@ _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|b'[^']*'")
 
 def is_sensitive(field: Any) -> bool:
     """A registry field whose values never appear, even masked, outside the raw layer."""
-    return bool(getattr(field, "identifier", False) or getattr(field, "pseudonymise", False)
-                or getattr(field, "free_text", False))
+    return bool(
+        getattr(field, "identifier", False)
+        or getattr(field, "pseudonymise", False)
+        or getattr(field, "free_text", False)
+    )
 
 
 def sensitive_labels(src: Any) -> set[str]:
@@ -48,8 +51,11 @@ def shape(value: Any) -> str:
     s = str(value)
     if not s:
         return "empty text"
-    kinds = [k for k, test in (("letters", str.isalpha), ("digits", str.isdigit), ("spaces", str.isspace))
-             if any(test(ch) for ch in s)]
+    kinds = [
+        k
+        for k, test in (("letters", str.isalpha), ("digits", str.isdigit), ("spaces", str.isspace))
+        if any(test(ch) for ch in s)
+    ]
     if any(not (ch.isalnum() or ch.isspace()) for ch in s):
         kinds.append("other characters")
     words = len(s.split())
@@ -93,6 +99,7 @@ def mask_sample(sample: Any, sensitive: bool = False, columns: set[str] | None =
 def bound_reason(reason: dict, limit: int = 64 * 1024) -> dict:
     """Keep a reason under ``limit`` bytes of JSON (in place, and returned): long texts are
     shortened, then errors are dropped from the end (``errors_total`` still counts them all)."""
+
     def size() -> int:
         return len(json.dumps(reason, default=str).encode())
 
@@ -115,8 +122,11 @@ def bound_reason(reason: dict, limit: int = 64 * 1024) -> dict:
             errors.pop()
         reason["errors_shown"] = len(errors)
     if size() > limit:  # nothing left to shorten: say so rather than write more
-        kept = {k: str(reason[k])[:200] for k in ("partner", "source", "kind", "delivery_date", "sha256",
-                                                    "errors_total") if k in reason}
+        kept = {
+            k: str(reason[k])[:200]
+            for k in ("partner", "source", "kind", "delivery_date", "sha256", "errors_total")
+            if k in reason
+        }
         reason.clear()
         reason.update({**kept, "errors": [], "note": f"reason shortened to stay under {limit} bytes"})
     return reason

@@ -143,9 +143,18 @@ def ensure(cur) -> None:
     cur.execute(DDL)
 
 
-def log_delivery_event(cur, delivery_id: int, source_id: str, action: str, status: str, actor: str,
-                       reason: str | None = None, rows_loaded: int = 0, detail: dict | None = None,
-                       run_id: str | None = None) -> None:
+def log_delivery_event(
+    cur,
+    delivery_id: int,
+    source_id: str,
+    action: str,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    rows_loaded: int = 0,
+    detail: dict | None = None,
+    run_id: str | None = None,
+) -> None:
     """Append one change of a delivery's status to ``delivery_events`` (in the caller's transaction)."""
     import json
 
@@ -153,8 +162,17 @@ def log_delivery_event(cur, delivery_id: int, source_id: str, action: str, statu
         f"""insert into {META_SCHEMA}.delivery_events
             (delivery_id, source_id, action, status, rows_loaded, actor, reason, detail, run_id)
             values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (delivery_id, source_id, action, status, rows_loaded or 0, actor, reason,
-         json.dumps(detail, default=str) if detail else None, run_id),
+        (
+            delivery_id,
+            source_id,
+            action,
+            status,
+            rows_loaded or 0,
+            actor,
+            reason,
+            json.dumps(detail, default=str) if detail else None,
+            run_id,
+        ),
     )
 
 

@@ -95,10 +95,10 @@ class Proxy:
     """A partnership series filed as a proxy of a global indicator under its own Open SDG id."""
 
     series: str
-    proxy_for: str          # the global indicator, "3.8.1"
-    indicator_number: str   # its Open SDG id, "3.8.1.lnob"
-    title: str              # the series name
-    description: str        # what it measures, and that it is not the official indicator
+    proxy_for: str  # the global indicator, "3.8.1"
+    indicator_number: str  # its Open SDG id, "3.8.1.lnob"
+    title: str  # the series name
+    description: str  # what it measures, and that it is not the official indicator
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -130,12 +130,20 @@ def proxy_indicators(seeds_dir: Path) -> dict[str, list[Proxy]]:
         for n, r in enumerate(rows, start=1):
             part = PROXY_PART if n == 1 else f"{PROXY_PART}{n}"
             method = r.get("method") or ""
-            out[r["series_code"]].append(Proxy(
-                series=r["series_code"], proxy_for=indicator, indicator_number=f"{indicator}.{part}",
-                title=r["series_name"],
-                description=(f"LNOB community proxy for SDG indicator {indicator}, not the official "
-                             f"indicator: {method}" if method else
-                             f"LNOB community proxy for SDG indicator {indicator}, not the official indicator")))
+            out[r["series_code"]].append(
+                Proxy(
+                    series=r["series_code"],
+                    proxy_for=indicator,
+                    indicator_number=f"{indicator}.{part}",
+                    title=r["series_name"],
+                    description=(
+                        f"LNOB community proxy for SDG indicator {indicator}, not the official "
+                        f"indicator: {method}"
+                        if method
+                        else f"LNOB community proxy for SDG indicator {indicator}, not the official indicator"
+                    ),
+                )
+            )
     return dict(out)
 
 
@@ -179,8 +187,9 @@ def _format_value(v) -> str:
     return repr(float(v))
 
 
-def build(rows: list[dict], names: dict[str, dict[str, str]],
-          proxies: dict[str, list[Proxy]] | None = None) -> dict[tuple[str, str], list[dict]]:
+def build(
+    rows: list[dict], names: dict[str, dict[str, str]], proxies: dict[str, list[Proxy]] | None = None
+) -> dict[tuple[str, str], list[dict]]:
     """``{(ISO3, indicator): rows}`` in Open SDG columns (a blank cell: the total). A proxy series
     goes to its own proxy indicator (``3.8.1.lnob``), never to the indicator it is a proxy for."""
     universe = _universe_ages(rows)
@@ -237,8 +246,10 @@ def check(path: Path) -> int:
     applies, and what its headline and disaggregation logic rely on); raise OpenSdgError with
     the file, the row and the column of the first violation. Returns the number of rows."""
     if not re.fullmatch(r"indicator_\d+-[0-9a-z]+-[0-9a-z]+(-[0-9a-z]+)?\.csv", path.name):
-        raise OpenSdgError(f"{path}: the file name must be indicator_<goal>-<target>-<indicator>.csv "
-                           "(or a four-part national id, indicator_<goal>-<target>-<indicator>-<part>.csv)")
+        raise OpenSdgError(
+            f"{path}: the file name must be indicator_<goal>-<target>-<indicator>.csv "
+            "(or a four-part national id, indicator_<goal>-<target>-<indicator>-<part>.csv)"
+        )
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -258,10 +269,14 @@ def check(path: Path) -> int:
     positions = [header.index(c) for c in disaggregations]
     trailing = [header.index(c) for c in TRAILING if c in header]
     leading = [header.index(c) for c in LEADING if c in header]
-    if positions and (any(p < max(leading, default=0) for p in positions)
-                      or any(p > min(trailing, default=len(header)) for p in positions)):
-        raise OpenSdgError(f"{path}: header: the disaggregation columns must come after "
-                           f"{YEAR}/{SERIES}/{UNITS} and before {GEOCODE}/{OBS_STATUS}/{VALUE}: {header}")
+    if positions and (
+        any(p < max(leading, default=0) for p in positions)
+        or any(p > min(trailing, default=len(header)) for p in positions)
+    ):
+        raise OpenSdgError(
+            f"{path}: header: the disaggregation columns must come after "
+            f"{YEAR}/{SERIES}/{UNITS} and before {GEOCODE}/{OBS_STATUS}/{VALUE}: {header}"
+        )
     if not records:
         raise OpenSdgError(f"{path}: no data rows")
     seen: dict[tuple, int] = {}
@@ -276,15 +291,20 @@ def check(path: Path) -> int:
             if v != v.strip():
                 raise OpenSdgError(f"{path}: row {line}, column {col!r}: surrounding whitespace in {v!r}")
         if not re.fullmatch(r"\d{4}", row[YEAR]):
-            raise OpenSdgError(f"{path}: row {line}, column {YEAR!r}: expected a year (integer), "
-                               f"found {row[YEAR]!r}")
+            raise OpenSdgError(
+                f"{path}: row {line}, column {YEAR!r}: expected a year (integer), found {row[YEAR]!r}"
+            )
         v = row[VALUE]
         if v and not (_NUMBER.fullmatch(v) and math.isfinite(float(v))):
-            raise OpenSdgError(f"{path}: row {line}, column {VALUE!r}: expected a number or blank, found {v!r}")
+            raise OpenSdgError(
+                f"{path}: row {line}, column {VALUE!r}: expected a number or blank, found {v!r}"
+            )
         key = (row[YEAR], *(row.get(c, "") for c in LEADING), *(row[c] for c in disaggregations))
         if key in seen:
-            raise OpenSdgError(f"{path}: row {line}: duplicate of row {seen[key]} for the same year, "
-                               f"series, units and disaggregations {dict(zip(disaggregations, key[3:], strict=False))}")
+            raise OpenSdgError(
+                f"{path}: row {line}: duplicate of row {seen[key]} for the same year, "
+                f"series, units and disaggregations {dict(zip(disaggregations, key[3:], strict=False))}"
+            )
         seen[key] = line
         headline = headline or not any(row[c] for c in disaggregations)
     if not headline:
@@ -297,21 +317,33 @@ def indicator_config(indicator: str, country: str, proxy: Proxy | None, repeated
     indicator-config: number, reporting status, statistical, graph type, geographical coverage,
     source). A proxy gets its name, the "LNOB community proxy" tag and a notice that it is not the
     official indicator; a repeated indicator a footnote naming the indicators with the same data."""
-    config: dict = {"indicator_number": indicator, "reporting_status": "complete",
-                    "data_non_statistical": False, "graph_type": "line",
-                    "national_geographical_coverage": country,
-                    "source_active_1": True, "source_organisation_1": SOURCE}
+    config: dict = {
+        "indicator_number": indicator,
+        "reporting_status": "complete",
+        "data_non_statistical": False,
+        "graph_type": "line",
+        "national_geographical_coverage": country,
+        "source_active_1": True,
+        "source_organisation_1": SOURCE,
+    }
     if proxy is not None:
-        config.update({
-            "indicator_name": proxy.title, "indicator_available": proxy.title, "graph_title": proxy.title,
-            "tags": [PROXY_TAG], "data_notice_class": "warning",
-            "data_notice_heading": f"{PROXY_TAG}, not the official indicator {proxy.proxy_for}",
-            "data_notice_text": proxy.description})
+        config.update(
+            {
+                "indicator_name": proxy.title,
+                "indicator_available": proxy.title,
+                "graph_title": proxy.title,
+                "tags": [PROXY_TAG],
+                "data_notice_class": "warning",
+                "data_notice_heading": f"{PROXY_TAG}, not the official indicator {proxy.proxy_for}",
+                "data_notice_text": proxy.description,
+            }
+        )
     if repeated_in:
         others = ", ".join(repeated_in)
         config["data_footnote"] = (
             f"Repeated indicator: the SDG framework gives {indicator} and {others} one definition, and the "
-            f"same SDG series serve them; this data is also published as {others}.")
+            f"same SDG series serve them; this data is also published as {others}."
+        )
     return config
 
 
@@ -334,13 +366,23 @@ def export(conn, out_dir: Path, seeds_dir: Path) -> dict[str, dict]:
         if check(path) != n:
             raise OpenSdgError(f"{path}: reads back a different number of rows than the {n} written")
         written[f"{out_dir.name}/{iso3}/{path.name}"] = {
-            "path": str(path), "rows": n, "format": "Open SDG CSV", "checked": "Open SDG format rules"}
-        repeated_in = sorted(other for (c, other), s in series_of.items()
-                             if c == iso3 and other != indicator and s == series_of[(iso3, indicator)])
+            "path": str(path),
+            "rows": n,
+            "format": "Open SDG CSV",
+            "checked": "Open SDG format rules",
+        }
+        repeated_in = sorted(
+            other
+            for (c, other), s in series_of.items()
+            if c == iso3 and other != indicator and s == series_of[(iso3, indicator)]
+        )
         config = indicator_config(indicator, countries.get(iso3, iso3), by_number.get(indicator), repeated_in)
         config_path = out_dir / iso3 / "indicator-config" / f"{indicator.replace('.', '-')}.yml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
         written[f"{out_dir.name}/{iso3}/indicator-config/{config_path.name}"] = {
-            "path": str(config_path), "rows": 0, "format": "Open SDG indicator configuration (YAML)"}
+            "path": str(config_path),
+            "rows": 0,
+            "format": "Open SDG indicator configuration (YAML)",
+        }
     return written

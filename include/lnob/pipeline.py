@@ -46,12 +46,21 @@ def secure(url: str, cfg: Settings | None = None) -> None:
 def api_sources(get_endpoint) -> list[str]:
     """The API sources whose Airflow connection is configured (the others rely on file drops)."""
     reg = registry.load()
-    return [s.id for s in reg.sources.values()
-            if s.type in registry.API_TYPES and s.connection and get_endpoint(s.connection) is not None]
+    return [
+        s.id
+        for s in reg.sources.values()
+        if s.type in registry.API_TYPES and s.connection and get_endpoint(s.connection) is not None
+    ]
 
 
-def fetch_source(url: str, run_id: str, night: date, source_id: str, endpoint: connectors.Endpoint,
-                 cfg: Settings | None = None) -> dict:
+def fetch_source(
+    url: str,
+    run_id: str,
+    night: date,
+    source_id: str,
+    endpoint: connectors.Endpoint,
+    cfg: Settings | None = None,
+) -> dict:
     """Fetch one API source's new records into tonight's landing folder (incremental: after the
     newest submission already in raw). A failure fails this source's task only."""
     cfg = cfg or settings()
@@ -109,10 +118,20 @@ def extract(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         per_source[d.source_id] = per_source.get(d.source_id, 0) + 1
     for source_id in reg.sources:
         _log(url, run_id, "extract", source_id, "ok", {"new_deliveries": per_source.get(source_id, 0)})
-    _log(url, run_id, "extract", "*", "ok", {"new": len(fresh), "already_loaded": known,
-                                              "landing_dir": str(cfg.landing_dir),
-                                              "rejected": [r.as_dict() for r in rejected[:200]],
-                                              "rejected_total": len(rejected)})
+    _log(
+        url,
+        run_id,
+        "extract",
+        "*",
+        "ok",
+        {
+            "new": len(fresh),
+            "already_loaded": known,
+            "landing_dir": str(cfg.landing_dir),
+            "rejected": [r.as_dict() for r in rejected[:200]],
+            "rejected_total": len(rejected),
+        },
+    )
     log.info("extract: %d new deliveries, %d already loaded", len(fresh), known)
     return [asdict(d) for d in fresh]
 
@@ -141,16 +160,25 @@ def _load_one(conn, log_conn, run_id: str, reg, delivery: dict, cfg: Settings | 
     result = load.load_delivery(conn, reg, d, run_id, cfg)
     detail = asdict(result)
     with log_conn.cursor() as cur:
-        meta.log_outcome(cur, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}",
-                         result.outcome, detail)
+        meta.log_outcome(
+            cur, run_id, "load_raw", f"{d.source_id}:{d.delivery_date}:{d.file_name}", result.outcome, detail
+        )
     log_conn.commit()
     if result.outcome == "quarantined":
         log.warning("QUARANTINED %s %s: %s", d.source_id, d.path, json.dumps(result.reason)[:2000])
     elif result.quarantined_submissions:  # named by platform id, errors masked: no personal value
-        log.warning("QUARANTINED %d submission(s) of %s %s alone, the page's others loaded: %s",
-                    len(result.quarantined_submissions), d.source_id, d.path,
-                    json.dumps([{"submission": q["submission"], "errors": q["reason"]["errors"][:3]}
-                                for q in result.quarantined_submissions])[:2000])
+        log.warning(
+            "QUARANTINED %d submission(s) of %s %s alone, the page's others loaded: %s",
+            len(result.quarantined_submissions),
+            d.source_id,
+            d.path,
+            json.dumps(
+                [
+                    {"submission": q["submission"], "errors": q["reason"]["errors"][:3]}
+                    for q in result.quarantined_submissions
+                ]
+            )[:2000],
+        )
     else:
         log.info("%s %s: %s rows", result.outcome, d.path, result.rows_loaded)
     return detail
@@ -163,15 +191,20 @@ def extract_sources(url: str, run_id: str, night: date, cfg: Settings | None = N
     fresh = extract(url, run_id, night, cfg)
     batches: dict[str, dict] = {}
     for d in fresh:
-        batches.setdefault(d["source_id"], {"source_id": d["source_id"], "partner_id": d["partner_id"],
-                                            "deliveries": []})["deliveries"].append(d)
+        batches.setdefault(
+            d["source_id"], {"source_id": d["source_id"], "partner_id": d["partner_id"], "deliveries": []}
+        )["deliveries"].append(d)
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         cur.execute(f"""select distinct source_id, partner_id from {META_SCHEMA}.delivery_ledger
                         where status = 'loaded' and gated_at is null""")
         for source_id, partner_id in cur.fetchall():
-            batches.setdefault(source_id, {"source_id": source_id, "partner_id": partner_id, "deliveries": []})
+            batches.setdefault(
+                source_id, {"source_id": source_id, "partner_id": partner_id, "deliveries": []}
+            )
     reg = registry.load()
-    return [batches[s] for s in reg.sources if s in batches] + [b for s, b in batches.items() if s not in reg.sources]
+    return [batches[s] for s in reg.sources if s in batches] + [
+        b for s, b in batches.items() if s not in reg.sources
+    ]
 
 
 def label(batch: dict) -> str:
@@ -204,18 +237,31 @@ def _pending(url: str, source_id: str) -> dict[int, dict]:
     """The source's loaded deliveries that have not passed their raw gate yet."""
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(f"""select delivery_id, delivery_date, file_name, rows_loaded
+        cur.execute(
+            f"""select delivery_id, delivery_date, file_name, rows_loaded
                         from {META_SCHEMA}.delivery_ledger
                         where source_id = %s and status = 'loaded' and gated_at is null
-                        order by delivery_id""", (source_id,))
-        return {r[0]: {"delivery_id": r[0], "delivery_date": r[1].isoformat(), "file_name": r[2],
-                       "rows_loaded": r[3]} for r in cur.fetchall()}
+                        order by delivery_id""",
+            (source_id,),
+        )
+        return {
+            r[0]: {
+                "delivery_id": r[0],
+                "delivery_date": r[1].isoformat(),
+                "file_name": r[2],
+                "rows_loaded": r[3],
+            }
+            for r in cur.fetchall()
+        }
 
 
 def _passed(url: str, delivery_ids: list[int]) -> None:
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
-        cur.execute(f"update {META_SCHEMA}.delivery_ledger set gated_at = now() "
-                    "where delivery_id = any(%s) and status = 'loaded'", (delivery_ids,))
+        cur.execute(
+            f"update {META_SCHEMA}.delivery_ledger set gated_at = now() "
+            "where delivery_id = any(%s) and status = 'loaded'",
+            (delivery_ids,),
+        )
 
 
 def gate_source(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -> dict:
@@ -224,15 +270,28 @@ def gate_source(url: str, run_id: str, loaded: dict, cfg: Settings | None = None
     reg = registry.load()
     src = reg.source(loaded["source_id"])
     pending = _pending(url, src.id)
-    outcomes = {d["delivery_id"]: {**d, "gate": "not run"} for d in loaded.get("deliveries") or []
-                if d.get("delivery_id") is not None}
+    outcomes = {
+        d["delivery_id"]: {**d, "gate": "not run"}
+        for d in loaded.get("deliveries") or []
+        if d.get("delivery_id") is not None
+    }
     if pending:
-        results = gates.gate_raw_source(reg, src.id, {d: p["rows_loaded"] for d, p in pending.items()},
-                                        roles.step_url(url, roles.LOADER), cfg)
+        results = gates.gate_raw_source(
+            reg,
+            src.id,
+            {d: p["rows_loaded"] for d, p in pending.items()},
+            roles.step_url(url, roles.LOADER),
+            cfg,
+        )
         blocked = []
         for delivery_id, result in results.items():
-            info = {**pending[delivery_id], "source_id": src.id, "partner_id": src.partner,
-                    "outcome": "loaded", **outcomes.get(delivery_id, {})}
+            info = {
+                **pending[delivery_id],
+                "source_id": src.id,
+                "partner_id": src.partner,
+                "outcome": "loaded",
+                **outcomes.get(delivery_id, {}),
+            }
             outcomes[delivery_id] = _apply_gate(url, run_id, reg, src, info, result, cfg)
             if outcomes[delivery_id]["gate"] == "blocked":
                 blocked.append(result.describe())
@@ -261,20 +320,37 @@ def _apply_gate(url: str, run_id: str, reg, src, loaded: dict, result, cfg: Sett
     """Record one delivery's raw gate; a failure quarantines it (``gate_policy: quarantine``) or
     is returned as ``blocked`` for the caller to stop the night (``gate_policy: block``)."""
     subject = f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
-    _log(url, run_id, "gate_raw", subject, "passed" if result.success else "failed",
-         {"failed": result.failed, "evaluated": result.evaluated})
+    _log(
+        url,
+        run_id,
+        "gate_raw",
+        subject,
+        "passed" if result.success else "failed",
+        {"failed": result.failed, "evaluated": result.evaluated},
+    )
     log.info("%s: %s", subject, result.describe())
     if result.success:
         return {**loaded, "gate": "passed"}
     if src.gate_policy == "block":
         return {**loaded, "gate": "blocked"}
-    reason = {"partner": src.partner, "source": src.id, "kind": "raw_gate_failed",
-              "file": loaded["file_name"], "delivery_date": loaded["delivery_date"],
-              "errors": result.failed}
+    reason = {
+        "partner": src.partner,
+        "source": src.id,
+        "kind": "raw_gate_failed",
+        "file": loaded["file_name"],
+        "delivery_date": loaded["delivery_date"],
+        "errors": result.failed,
+    }
     with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
         target = load.unload_delivery(conn, reg, loaded["delivery_id"], reason, cfg)
-    _log(url, run_id, "load_raw", subject, "quarantined", {**loaded, "reason": reason, "rows_loaded": 0,
-                                                           "quarantine_path": target})
+    _log(
+        url,
+        run_id,
+        "load_raw",
+        subject,
+        "quarantined",
+        {**loaded, "reason": reason, "rows_loaded": 0, "quarantine_path": target},
+    )
     log.warning("QUARANTINED after raw gate: %s -> %s", subject, target)
     return {**loaded, "outcome": "quarantined", "gate": "failed", "quarantine_path": target}
 
@@ -311,8 +387,13 @@ def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     prepare_transform(url, reg, cfg)
     detail = _build_audit(url, run_id, reg, cfg)
     _log(url, run_id, "transform", "dbt", "ok", detail)
-    log.info("transform: %d dbt nodes built and tested into %s in %.1f s; held back: %s", detail["nodes"],
-             AUDIT_SCHEMA, detail["seconds"], ", ".join(detail["held_back"]) or "nothing")
+    log.info(
+        "transform: %d dbt nodes built and tested into %s in %.1f s; held back: %s",
+        detail["nodes"],
+        AUDIT_SCHEMA,
+        detail["seconds"],
+        ", ".join(detail["held_back"]) or "nothing",
+    )
     return detail
 
 
@@ -333,16 +414,32 @@ def _build_audit(url: str, run_id: str, reg, cfg: Settings) -> dict:
             break
         held += _hold_back(url, run_id, reg, problems, cfg, "transform")
     else:
-        _log(url, run_id, "transform", "dbt", "failed",
-             {"error": f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back"})
+        _log(
+            url,
+            run_id,
+            "transform",
+            "dbt",
+            "failed",
+            {"error": f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back"},
+        )
         raise transform.DbtError(f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back")
     try:
         built = transform.build_downstream(as_transformer, cfg)
     except transform.DbtError as exc:
-        _log(url, run_id, "transform", "dbt", "failed", {"error": str(exc)[:4000], "failures": exc.failures[:20]})
+        _log(
+            url,
+            run_id,
+            "transform",
+            "dbt",
+            "failed",
+            {"error": str(exc)[:4000], "failures": exc.failures[:20]},
+        )
         raise
-    return {"seconds": round(seconds + built.seconds, 1), "nodes": nodes + len(built.results),
-            "held_back": [f"{h.source_id} delivery {h.delivery_id}" for h in held]}
+    return {
+        "seconds": round(seconds + built.seconds, 1),
+        "nodes": nodes + len(built.results),
+        "held_back": [f"{h.source_id} delivery {h.delivery_id}" for h in held],
+    }
 
 
 def _hold_back(url: str, run_id: str, reg, problems: list, cfg: Settings, stage: str) -> list:
@@ -352,11 +449,24 @@ def _hold_back(url: str, run_id: str, reg, problems: list, cfg: Settings, stage:
         with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn:
             held = isolation.hold_back(conn, reg, problems, run_id, cfg)
     except isolation.SourceBlocked as exc:
-        _log(url, run_id, stage, "dbt" if stage == "transform" else "hold_back", "failed",
-             {"error": str(exc)[:4000], "problems": [asdict(p) for p in problems][:50]})
+        _log(
+            url,
+            run_id,
+            stage,
+            "dbt" if stage == "transform" else "hold_back",
+            "failed",
+            {"error": str(exc)[:4000], "problems": [asdict(p) for p in problems][:50]},
+        )
         raise
     for h in held:
-        _log(url, run_id, "hold_back", f"{h.source_id}:{h.delivery_date}:{h.delivery_id}", "held_back", asdict(h))
+        _log(
+            url,
+            run_id,
+            "hold_back",
+            f"{h.source_id}:{h.delivery_date}:{h.delivery_id}",
+            "held_back",
+            asdict(h),
+        )
     return held
 
 
@@ -379,15 +489,30 @@ def gate_marts(url: str, run_id: str, cfg: Settings | None = None) -> dict:
         _hold_back(url, run_id, reg, found, cfg, "gate_marts")
         _build_audit(url, run_id, reg, cfg)
     if dbt_result.failures:
-        _log(url, run_id, "gate_marts", "dbt_tests", "failed",
-             {"error": (dbt_result.error or "")[:4000], "failures": dbt_result.failures[:20]})
+        _log(
+            url,
+            run_id,
+            "gate_marts",
+            "dbt_tests",
+            "failed",
+            {"error": (dbt_result.error or "")[:4000], "failures": dbt_result.failures[:20]},
+        )
         problems.append(dbt_result.error or "dbt mart tests failed")
     else:
         _log(url, run_id, "gate_marts", "dbt_tests", "passed", {"tests": len(dbt_result.results)})
     gx_result = gates.gate_marts(as_transformer, cfg)
-    _log(url, run_id, "gate_marts", "gx_marts", "passed" if gx_result.success else "failed",
-         {"failed": gx_result.failed, "evaluated": gx_result.evaluated,
-          "data_docs": gates.data_docs_index(cfg)})
+    _log(
+        url,
+        run_id,
+        "gate_marts",
+        "gx_marts",
+        "passed" if gx_result.success else "failed",
+        {
+            "failed": gx_result.failed,
+            "evaluated": gx_result.evaluated,
+            "data_docs": gates.data_docs_index(cfg),
+        },
+    )
     log.info(gx_result.describe())
     if not gx_result.success:
         problems.append(gx_result.describe())
@@ -400,9 +525,21 @@ def publish_stage(url: str, run_id: str) -> dict:
     with warehouse.connect(roles.step_url(url, roles.TRANSFORMER)) as conn:
         terminated = publish.swap(conn)  # reader sessions that held its locks past the grace period
         counts = publish.table_counts(conn, PUBLISHED_SCHEMA)
-    _log(url, run_id, "publish", PUBLISHED_SCHEMA, "published", {"tables": counts, "terminated_readers": terminated})
-    log.info("publish: %s swapped into %s (%d tables, %s rows; the previous night kept in marts_previous)",
-             AUDIT_SCHEMA, PUBLISHED_SCHEMA, len(counts), f"{sum(counts.values()):,d}")
+    _log(
+        url,
+        run_id,
+        "publish",
+        PUBLISHED_SCHEMA,
+        "published",
+        {"tables": counts, "terminated_readers": terminated},
+    )
+    log.info(
+        "publish: %s swapped into %s (%d tables, %s rows; the previous night kept in marts_previous)",
+        AUDIT_SCHEMA,
+        PUBLISHED_SCHEMA,
+        len(counts),
+        f"{sum(counts.values()):,d}",
+    )
     for table, n in counts.items():
         log.info("  %s.%s: %s rows", PUBLISHED_SCHEMA, table, f"{n:,d}")
     return counts
@@ -427,7 +564,9 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         meta.ensure(cur)
         cur.execute(
             f"select stage, subject, outcome, detail from {META_SCHEMA}.run_log where run_id = %s "
-            "order by logged_at, stage, subject", (run_id,))
+            "order by logged_at, stage, subject",
+            (run_id,),
+        )
         rows = cur.fetchall()
         published = publish.table_counts(conn, PUBLISHED_SCHEMA)
     sources: dict[str, dict] = {}
@@ -441,28 +580,39 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
         if stage == "config" and outcome == "failed":
             config.append(str((detail or {}).get("error", f"{subject} is not configured")))
         if stage == "hold_back":
-            held_back.append({"source": detail.get("source_id"), "partner": detail.get("partner_id"),
-                              "delivery_id": detail.get("delivery_id"), "file": detail.get("file_name"),
-                              "delivery_date": detail.get("delivery_date"),
-                              "why": [_problem_line(p) for p in detail.get("problems", [])],
-                              # codes as lnob.isolation bounds them (a spelling, or its shape)
-                              "unmapped": [{"column": p.get("column"), "values": p.get("values", [])}
-                                           for p in detail.get("problems", []) if p.get("check") == "unmapped_code"]})
+            held_back.append(
+                {
+                    "source": detail.get("source_id"),
+                    "partner": detail.get("partner_id"),
+                    "delivery_id": detail.get("delivery_id"),
+                    "file": detail.get("file_name"),
+                    "delivery_date": detail.get("delivery_date"),
+                    "why": [_problem_line(p) for p in detail.get("problems", [])],
+                    # codes as lnob.isolation bounds them (a spelling, or its shape)
+                    "unmapped": [
+                        {"column": p.get("column"), "values": p.get("values", [])}
+                        for p in detail.get("problems", [])
+                        if p.get("check") == "unmapped_code"
+                    ],
+                }
+            )
         if stage in ("transform", "gate_marts") and outcome == "failed":
             causes.append(f"{stage} {subject}: " + _cause(detail or {}))
         if stage == "extract" and subject == "*":
             extract_info = detail
         if stage == "load_raw":
-            s = sources.setdefault(detail.get("source_id", subject.split(":")[0]),
-                                   {"deliveries": 0, "rows_loaded": 0, "duplicates": 0,
-                                    "quarantined": 0, "quarantine": []})
+            s = sources.setdefault(
+                detail.get("source_id", subject.split(":")[0]),
+                {"deliveries": 0, "rows_loaded": 0, "duplicates": 0, "quarantined": 0, "quarantine": []},
+            )
             s["deliveries"] += 1
             if outcome == "loaded":
                 s["rows_loaded"] += detail.get("rows_loaded", 0)
                 # survey platforms: submissions delivered = loaded + rejected + quarantined alone
                 if detail.get("submissions"):
-                    tally = s.setdefault("submissions", {"delivered": 0, "loaded": 0, "rejected": 0,
-                                                         "quarantined": 0})
+                    tally = s.setdefault(
+                        "submissions", {"delivered": 0, "loaded": 0, "rejected": 0, "quarantined": 0}
+                    )
                     for k in tally:
                         tally[k] += detail["submissions"].get(k, 0)
                 for q in detail.get("quarantined_submissions") or []:
@@ -473,20 +623,36 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
                 s["quarantined"] += 1
                 s["quarantine"].append(detail.get("quarantine_path"))
         if stage in ("gate_raw", "gate_marts"):
-            gates_out.append({"stage": stage, "subject": subject, "outcome": outcome,
-                              "failed": [f"{f.get('table')}: {f.get('expectation')}({f.get('column') or ''})"
-                                         for f in (detail or {}).get("failed", [])]
-                              + [f"{f['node']}: {f['status']}: {f.get('message')}"
-                                 + "".join(f"; e.g. {x}" for x in f.get("sample", [])[:3])
-                                 for f in (detail or {}).get("failures", [])]})
+            gates_out.append(
+                {
+                    "stage": stage,
+                    "subject": subject,
+                    "outcome": outcome,
+                    "failed": [
+                        f"{f.get('table')}: {f.get('expectation')}({f.get('column') or ''})"
+                        for f in (detail or {}).get("failed", [])
+                    ]
+                    + [
+                        f"{f['node']}: {f['status']}: {f.get('message')}"
+                        + "".join(f"; e.g. {x}" for x in f.get("sample", [])[:3])
+                        for f in (detail or {}).get("failures", [])
+                    ],
+                }
+            )
         if stage == "export":
             exports = {"dir": subject, "files": detail.get("files", {})}
     stages = sorted({r[0] for r in rows})
     published_tonight = any(r[0] == "publish" for r in rows)
-    problems = [f"{g['stage']} {g['subject']} failed" for g in gates_out
-                if g["outcome"] == "failed" and g["stage"] == "gate_marts"]
-    problems += [f"fetch {r[1]} failed: {(r[3] or {}).get('error', '')[:300]}" for r in rows
-                 if r[0] == "fetch" and r[2] == "failed"]
+    problems = [
+        f"{g['stage']} {g['subject']} failed"
+        for g in gates_out
+        if g["outcome"] == "failed" and g["stage"] == "gate_marts"
+    ]
+    problems += [
+        f"fetch {r[1]} failed: {(r[3] or {}).get('error', '')[:300]}"
+        for r in rows
+        if r[0] == "fetch" and r[2] == "failed"
+    ]
     problems += [c for c in causes if not c.startswith("gate_marts")]
     for stage in ("extract", "transform", "publish", "export"):
         if stage not in stages:
@@ -519,27 +685,35 @@ def _cause(detail: dict) -> str:
     """The first lines of a failure's cause: each failing dbt node with a sample, or the error."""
     failures = detail.get("failures") or []
     if failures:
-        return "; ".join(f"{f['node']}: {f.get('message')}" + "".join(f" (e.g. {x})" for x in f.get("sample", [])[:2])
-                         for f in failures[:5])
+        return "; ".join(
+            f"{f['node']}: {f.get('message')}" + "".join(f" (e.g. {x})" for x in f.get("sample", [])[:2])
+            for f in failures[:5]
+        )
     return str(detail.get("error", "failed"))[:1500]
 
 
 def format_summary(s: dict) -> str:
     lines = [f"LNOB nightly run {s['run_id']} (night of {s['night']})", ""]
     ex = s.get("extract") or {}
-    lines.append(f"Extract: {ex.get('new', 0)} new deliveries, {ex.get('already_loaded', 0)} already loaded "
-                 f"(landing: {ex.get('landing_dir', '?')})")
+    lines.append(
+        f"Extract: {ex.get('new', 0)} new deliveries, {ex.get('already_loaded', 0)} already loaded "
+        f"(landing: {ex.get('landing_dir', '?')})"
+    )
     lines.append("Sources (rows loaded / duplicates / quarantined):")
     if not s["sources"]:
         lines.append("  (no new deliveries tonight)")
     for src, info in sorted(s["sources"].items()):
-        lines.append(f"  {src:32s} {info['rows_loaded']:>10,d} rows  {info['duplicates']} dup  "
-                     f"{info['quarantined']} quarantined")
+        lines.append(
+            f"  {src:32s} {info['rows_loaded']:>10,d} rows  {info['duplicates']} dup  "
+            f"{info['quarantined']} quarantined"
+        )
         subs = info.get("submissions")
         if subs:
-            lines.append(f"      submissions: {subs['delivered']:,d} delivered = {subs['loaded']:,d} loaded + "
-                         f"{subs['rejected']:,d} rejected by the partner's reviewers (kept in raw, left out of "
-                         f"every estimate) + {subs['quarantined']:,d} quarantined alone")
+            lines.append(
+                f"      submissions: {subs['delivered']:,d} delivered = {subs['loaded']:,d} loaded + "
+                f"{subs['rejected']:,d} rejected by the partner's reviewers (kept in raw, left out of "
+                f"every estimate) + {subs['quarantined']:,d} quarantined alone"
+            )
         for q in info["quarantine"]:
             lines.append(f"      quarantined file: {safe_name(q, 400)}")
     refused = ex.get("rejected") or []
@@ -550,8 +724,10 @@ def format_summary(s: dict) -> str:
     if s.get("held_back"):
         lines.append("Held back tonight (the other sources went on):")
         for h in s["held_back"]:
-            lines.append(f"  {h['source']} ({h['partner']}) delivery {h['delivery_id']} of {h['delivery_date']}: "
-                         f"{safe_name(h['file'], 400)}")
+            lines.append(
+                f"  {h['source']} ({h['partner']}) delivery {h['delivery_id']} of {h['delivery_date']}: "
+                f"{safe_name(h['file'], 400)}"
+            )
             lines += [f"      {safe_name(w, 1000)}" for w in h["why"]]
     if s.get("problems"):
         lines.append("Problems:")

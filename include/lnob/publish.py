@@ -43,9 +43,12 @@ def _schema_exists(cur, name: str) -> bool:
 def _lock_tables(cur, schemas: list[str]) -> None:
     """ACCESS EXCLUSIVE on every table and view of ``schemas``: waits (up to the lock timeout) for
     readers still inside a transaction on them, so none of them sees two nights."""
-    cur.execute("""select format('%%I.%%I', n.nspname, c.relname) from pg_class c
+    cur.execute(
+        """select format('%%I.%%I', n.nspname, c.relname) from pg_class c
                    join pg_namespace n on n.oid = c.relnamespace
-                   where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm') order by 1""", (schemas,))
+                   where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm') order by 1""",
+        (schemas,),
+    )
     names = [r[0] for r in cur.fetchall()]
     if names:
         cur.execute(f"lock table {', '.join(names)} in access exclusive mode")
@@ -107,7 +110,8 @@ def check_self_contained(cur, schema: str = AUDIT_SCHEMA) -> None:
         raise PublishError(
             f"not published: objects of {schema} depend on objects outside it; a seed reload or a model "
             f"rebuild would drop them from {PUBLISHED_SCHEMA} (drop ... cascade). Copy what they read into "
-            f"a mart table of the same schema:\n{lines}")
+            f"a mart table of the same schema:\n{lines}"
+        )
 
 
 _LOCK_HOLDERS = """
@@ -132,9 +136,11 @@ def lock_holders(cur, schemas: list[str]) -> list[dict]:
 
 
 def _describe(session: dict) -> str:
-    return (f"pid {session['pid']} ({session['user']}, {session['application'] or 'no application name'}, "
-            f"from {session['client']}, {session['state']} for {session['seconds']} s, holding "
-            f"{session['holds']})")
+    return (
+        f"pid {session['pid']} ({session['user']}, {session['application'] or 'no application name'}, "
+        f"from {session['client']}, {session['state']} for {session['seconds']} s, holding "
+        f"{session['holds']})"
+    )
 
 
 def _terminate_readers(conn, schemas: list[str]) -> tuple[list[dict], list[dict]]:
@@ -158,14 +164,17 @@ def _terminate_readers(conn, schemas: list[str]) -> tuple[list[dict], list[dict]
                 others.append(session)
                 continue
             if ok:
-                log.warning("publish: terminated reader session %s that held the swap's locks", _describe(session))
+                log.warning(
+                    "publish: terminated reader session %s that held the swap's locks", _describe(session)
+                )
                 terminated.append(session)
     conn.commit()
     return terminated, others
 
 
-def swap(conn, attempts: int = 5, lock_timeout: str = "5s", backoff: float = 2.0,
-         reader_grace: float | None = None) -> list[dict]:
+def swap(
+    conn, attempts: int = 5, lock_timeout: str = "5s", backoff: float = 2.0, reader_grace: float | None = None
+) -> list[dict]:
     """marts_previous <- marts <- marts_audit, in one transaction. Returns the reader sessions it
     had to terminate (none, normally).
 
@@ -206,8 +215,11 @@ def swap(conn, attempts: int = 5, lock_timeout: str = "5s", backoff: float = 2.0
                 cur.execute(f"alter schema {AUDIT_SCHEMA} rename to {PUBLISHED_SCHEMA}")
             conn.commit()
             if terminated:
-                log.warning("publish: published after terminating %d reader session(s) in %.1f s",
-                            len(terminated), time.monotonic() - started)
+                log.warning(
+                    "publish: published after terminating %d reader session(s) in %.1f s",
+                    len(terminated),
+                    time.monotonic() - started,
+                )
             return terminated
         except psycopg2.errors.LockNotAvailable:
             conn.rollback()
@@ -226,10 +238,12 @@ def swap(conn, attempts: int = 5, lock_timeout: str = "5s", backoff: float = 2.0
                 holders = lock_holders(cur, schemas)
             conn.commit()
         if attempt < last:
-            time.sleep(min(backoff ** attempt, 30))
+            time.sleep(min(backoff**attempt, 30))
     waiting_for = "; ".join(_describe(h) for h in holders) or "sessions that have since let go"
-    raise PublishError(f"could not publish: readers held locks through {attempts} attempts "
-                       f"(lock timeout {lock_timeout} each); marts unchanged. Held by: {waiting_for}")
+    raise PublishError(
+        f"could not publish: readers held locks through {attempts} attempts "
+        f"(lock timeout {lock_timeout} each); marts unchanged. Held by: {waiting_for}"
+    )
 
 
 def rollback(conn, lock_timeout: str = "5s") -> None:

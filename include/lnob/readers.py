@@ -142,13 +142,18 @@ def csv_header(path: Path, src: Source) -> tuple[list[str], int]:
     if not first.strip():
         raise UnreadableDelivery("empty_file", 1, "a header row", "an empty file")
     if len(first) > MAX_HEADER_BYTES:
-        raise UnreadableDelivery("malformed_csv", 1, f"a header line of at most {MAX_HEADER_BYTES:,} bytes",
-                                 "a longer first line (not a CSV header)")
+        raise UnreadableDelivery(
+            "malformed_csv",
+            1,
+            f"a header line of at most {MAX_HEADER_BYTES:,} bytes",
+            "a longer first line (not a CSV header)",
+        )
     try:
         line = first.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise UnreadableDelivery("wrong_encoding", 1, f"text in {encoding}",
-                                 f"byte 0x{first[exc.start]:02x} in the header") from None
+        raise UnreadableDelivery(
+            "wrong_encoding", 1, f"text in {encoding}", f"byte 0x{first[exc.start]:02x} in the header"
+        ) from None
     if "\x00" in line:
         raise UnreadableDelivery("nul_byte", 1, "a header without NUL bytes", "a NUL byte in the header")
     header = next(csv.reader([line], delimiter=src.format.get("delimiter", ",")))
@@ -163,9 +168,12 @@ def check_header(header: list[str], row: int | None = 1) -> None:
         h = dupes[0]
         where = [i + 1 for i, x in enumerate(header) if x == h]
         raise UnreadableDelivery(
-            "duplicate_header", row, "each column name once",
+            "duplicate_header",
+            row,
+            "each column name once",
             f"column {masking.excerpt(h)!r} {len(where)} times (columns {', '.join(map(str, where[:5]))})",
-            column=h)
+            column=h,
+        )
 
 
 def read_csv(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
@@ -179,7 +187,9 @@ def read_csv(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
             if not header:
                 raise UnreadableDelivery("empty_file", 1, "a header row", "an empty file")
             if any("\x00" in h for h in header):
-                raise UnreadableDelivery("nul_byte", 1, "a header without NUL bytes", "a NUL byte in the header")
+                raise UnreadableDelivery(
+                    "nul_byte", 1, "a header without NUL bytes", "a NUL byte in the header"
+                )
             check_header(header)
             width = len(header)
             for line, row in enumerate(reader, start=2):
@@ -190,15 +200,19 @@ def read_csv(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
                     continue
                 yield line, dict(zip(header, row, strict=True))
     except UnicodeDecodeError as exc:
-        raise UnreadableDelivery("wrong_encoding", line + 1, f"text in {encoding}",
-                                 f"byte 0x{exc.object[exc.start]:02x}") from None
+        raise UnreadableDelivery(
+            "wrong_encoding", line + 1, f"text in {encoding}", f"byte 0x{exc.object[exc.start]:02x}"
+        ) from None
     except csv.Error as exc:
-        raise UnreadableDelivery("malformed_csv", line + 1, f"CSV delimited by {delimiter!r}",
-                                 masking.message(str(exc))) from None
+        raise UnreadableDelivery(
+            "malformed_csv", line + 1, f"CSV delimited by {delimiter!r}", masking.message(str(exc))
+        ) from None
 
 
 _SHARED_STRING = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s>/]")
-_DIMENSION = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?"')
+_DIMENSION = re.compile(
+    rb'<(?:[A-Za-z_][\w.-]*:)?dimension\s+ref="([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?"'
+)
 MAX_XLSX_PARTS = 10_000
 
 
@@ -221,30 +235,50 @@ def check_xlsx(fh, cfg: Settings | None = None) -> None:
     try:
         book = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise UnreadableDelivery("unreadable_xlsx", None, "an XLSX workbook (a zip archive)",
-                                 f"not a zip archive ({type(exc).__name__})") from None
+        raise UnreadableDelivery(
+            "unreadable_xlsx",
+            None,
+            "an XLSX workbook (a zip archive)",
+            f"not a zip archive ({type(exc).__name__})",
+        ) from None
     parts = book.infolist()
     if len(parts) > MAX_XLSX_PARTS:
-        raise UnreadableDelivery("xlsx_too_large", None, f"at most {MAX_XLSX_PARTS:,} parts", f"{len(parts):,} parts")
+        raise UnreadableDelivery(
+            "xlsx_too_large", None, f"at most {MAX_XLSX_PARTS:,} parts", f"{len(parts):,} parts"
+        )
     total = sum(p.file_size for p in parts)
     if total > cfg.xlsx_max_uncompressed:
-        raise UnreadableDelivery("xlsx_too_large", None,
-                                 f"at most {cfg.xlsx_max_uncompressed:,} bytes uncompressed (LNOB_XLSX_MAX_UNCOMPRESSED)",
-                                 f"{total:,} bytes declared")
+        raise UnreadableDelivery(
+            "xlsx_too_large",
+            None,
+            f"at most {cfg.xlsx_max_uncompressed:,} bytes uncompressed (LNOB_XLSX_MAX_UNCOMPRESSED)",
+            f"{total:,} bytes declared",
+        )
     for p in parts:
         ratio = p.file_size / max(1, p.compress_size)
         if p.file_size > 1_000_000 and ratio > cfg.xlsx_max_ratio:
-            raise UnreadableDelivery("xlsx_zip_bomb", None,
-                                     f"a compression ratio of at most {cfg.xlsx_max_ratio:g}:1 (LNOB_XLSX_MAX_RATIO)",
-                                     f"part {safe_name(p.filename, 80)}: {ratio:,.0f}:1 "
-                                     f"({p.file_size:,} bytes from {p.compress_size:,})")
+            raise UnreadableDelivery(
+                "xlsx_zip_bomb",
+                None,
+                f"a compression ratio of at most {cfg.xlsx_max_ratio:g}:1 (LNOB_XLSX_MAX_RATIO)",
+                f"part {safe_name(p.filename, 80)}: {ratio:,.0f}:1 "
+                f"({p.file_size:,} bytes from {p.compress_size:,})",
+            )
         name = p.filename.lower()
         is_sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
         if not is_sheet and p.file_size > cfg.xlsx_max_shared_strings_bytes:
-            what = "shared-strings table" if name.endswith("sharedstrings.xml") else f"part {safe_name(p.filename, 80)}"
-            raise UnreadableDelivery("xlsx_too_large", None,
-                                     f"a {what} of at most {cfg.xlsx_max_shared_strings_bytes:,} bytes "
-                                     "(LNOB_XLSX_MAX_SHARED_STRINGS_BYTES)", f"{p.file_size:,} bytes")
+            what = (
+                "shared-strings table"
+                if name.endswith("sharedstrings.xml")
+                else f"part {safe_name(p.filename, 80)}"
+            )
+            raise UnreadableDelivery(
+                "xlsx_too_large",
+                None,
+                f"a {what} of at most {cfg.xlsx_max_shared_strings_bytes:,} bytes "
+                "(LNOB_XLSX_MAX_SHARED_STRINGS_BYTES)",
+                f"{p.file_size:,} bytes",
+            )
         if name.endswith("sharedstrings.xml"):
             count = 0
             prev = b""
@@ -255,9 +289,11 @@ def check_xlsx(fh, cfg: Settings | None = None) -> None:
                     prev = data[-16:]
                     if count > cfg.xlsx_max_shared_strings:
                         raise UnreadableDelivery(
-                            "xlsx_too_large", None,
+                            "xlsx_too_large",
+                            None,
                             f"at most {cfg.xlsx_max_shared_strings:,} shared strings (LNOB_XLSX_MAX_SHARED_STRINGS)",
-                            f"more than {cfg.xlsx_max_shared_strings:,}")
+                            f"more than {cfg.xlsx_max_shared_strings:,}",
+                        )
         if is_sheet:
             with book.open(p) as member:
                 head = member.read(64 * 1024)
@@ -269,8 +305,11 @@ def check_xlsx(fh, cfg: Settings | None = None) -> None:
                 if cells > cfg.xlsx_max_cells:
                     ref = m.group(0).split(b'"')[1].decode("ascii", "replace")
                     raise UnreadableDelivery(
-                        "xlsx_too_large", None, f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
-                        f"part {safe_name(p.filename, 80)} declares {ref} ({cells:,} cells)")
+                        "xlsx_too_large",
+                        None,
+                        f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
+                        f"part {safe_name(p.filename, 80)} declares {ref} ({cells:,} cells)",
+                    )
     fh.seek(0)
 
 
@@ -283,12 +322,20 @@ def read_xlsx(path: Path, src: Source, cfg: Settings | None = None) -> Iterator[
         try:
             book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a broken file
-            raise UnreadableDelivery("unreadable_xlsx", None, "an XLSX workbook",
-                                     f"{type(exc).__name__}: {masking.message(str(exc))}") from None
+            raise UnreadableDelivery(
+                "unreadable_xlsx",
+                None,
+                "an XLSX workbook",
+                f"{type(exc).__name__}: {masking.message(str(exc))}",
+            ) from None
         sheet_name = src.format["sheet"]
         if sheet_name not in book.sheetnames:
-            raise UnreadableDelivery("missing_sheet", None, f"a sheet named {sheet_name!r}",
-                                     f"sheets {[masking.excerpt(n) for n in book.sheetnames[:10]]}")
+            raise UnreadableDelivery(
+                "missing_sheet",
+                None,
+                f"a sheet named {sheet_name!r}",
+                f"sheets {[masking.excerpt(n) for n in book.sheetnames[:10]]}",
+            )
         header_row = src.format.get("header_row", 1)
         sheet = book[sheet_name]
         sheet.reset_dimensions()  # the declared size is the partner's word: read the cells there are
@@ -297,9 +344,12 @@ def read_xlsx(path: Path, src: Source, cfg: Settings | None = None) -> Iterator[
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             cells += len(values) or 1
             if cells > cfg.xlsx_max_cells:
-                raise UnreadableDelivery("xlsx_too_large", number,
-                                         f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
-                                         f"more than {cfg.xlsx_max_cells:,} cells by row {number:,}")
+                raise UnreadableDelivery(
+                    "xlsx_too_large",
+                    number,
+                    f"a sheet of at most {cfg.xlsx_max_cells:,} cells (LNOB_XLSX_MAX_CELLS)",
+                    f"more than {cfg.xlsx_max_cells:,} cells by row {number:,}",
+                )
             if number < header_row:
                 continue
             if number == header_row:
@@ -338,15 +388,26 @@ def _json(path: Path) -> Any:
         with open_regular(path, "r", encoding="utf-8") as fh:
             return json.load(fh, object_pairs_hook=_no_duplicates)
     except UnicodeDecodeError as exc:
-        raise UnreadableDelivery("wrong_encoding", None, "JSON in UTF-8",
-                                 f"byte 0x{exc.object[exc.start]:02x} at byte {exc.start:,}") from None
+        raise UnreadableDelivery(
+            "wrong_encoding",
+            None,
+            "JSON in UTF-8",
+            f"byte 0x{exc.object[exc.start]:02x} at byte {exc.start:,}",
+        ) from None
     except _DuplicateKey as exc:
-        raise UnreadableDelivery("duplicate_header", None, "each key once in an object",
-                                 f"key {masking.excerpt(exc.key)!r} twice in one object", column=exc.key) from None
+        raise UnreadableDelivery(
+            "duplicate_header",
+            None,
+            "each key once in an object",
+            f"key {masking.excerpt(exc.key)!r} twice in one object",
+            column=exc.key,
+        ) from None
     except json.JSONDecodeError as exc:
         raise UnreadableDelivery("malformed_json", exc.lineno, "a JSON document", exc.msg) from None
     except RecursionError:
-        raise UnreadableDelivery("malformed_json", None, "a JSON document", "objects nested too deep") from None
+        raise UnreadableDelivery(
+            "malformed_json", None, "a JSON document", "objects nested too deep"
+        ) from None
 
 
 def read_json(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
@@ -354,8 +415,12 @@ def read_json(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     key = src.format.get("records")
     records = doc.get(key) if key and isinstance(doc, dict) else doc
     if not isinstance(records, list):
-        raise UnreadableDelivery("malformed_json", None, f"a list of records{f' under {key!r}' if key else ''}",
-                                 type(records).__name__)
+        raise UnreadableDelivery(
+            "malformed_json",
+            None,
+            f"a list of records{f' under {key!r}' if key else ''}",
+            type(records).__name__,
+        )
     for number, rec in enumerate(records, start=1):
         yield number, {k: text(v) for k, v in rec.items()}
 
@@ -368,10 +433,17 @@ def read_jsonl(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
             try:
                 rec = _json_loads(line)
             except _DuplicateKey as exc:
-                raise UnreadableDelivery("duplicate_header", number, "each key once in an object",
-                                         f"key {masking.excerpt(exc.key)!r} twice", column=exc.key) from None
+                raise UnreadableDelivery(
+                    "duplicate_header",
+                    number,
+                    "each key once in an object",
+                    f"key {masking.excerpt(exc.key)!r} twice",
+                    column=exc.key,
+                ) from None
             except json.JSONDecodeError as exc:
-                raise UnreadableDelivery("malformed_json", number, "one JSON object per line", exc.msg) from None
+                raise UnreadableDelivery(
+                    "malformed_json", number, "one JSON object per line", exc.msg
+                ) from None
             yield number, {k: text(v) for k, v in rec.items()}
 
 
@@ -391,8 +463,11 @@ def submissions(path: Path, src: Source) -> list:
     """The submissions of a survey platform's page (KoboToolbox ``results``, OData ``value``), as
     the platform sent them; a page that is not the platform's envelope is unreadable."""
     page = _json(path)
-    key, shape = (("results", "a KoboToolbox data page {count, next, previous, results}") if src.kind == "kobo_json"
-                  else ("value", "an OData page {@odata.context, value}"))
+    key, shape = (
+        ("results", "a KoboToolbox data page {count, next, previous, results}")
+        if src.kind == "kobo_json"
+        else ("value", "an OData page {@odata.context, value}")
+    )
     if not isinstance(page, dict) or not isinstance(page.get(key), list):
         raise UnreadableDelivery("malformed_page", None, shape, _keys(page))
     return page[key]
@@ -411,8 +486,12 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     number = 0
     for index, sub in enumerate(submissions(path, src)):
         if not isinstance(sub, dict):
-            raise UnreadableDelivery("malformed_page", None, "a submission object in `results`", type(sub).__name__)
-        base = {k: v if type(v) is str else _value(v) for k, v in sub.items() if k != repeat and k not in discard}
+            raise UnreadableDelivery(
+                "malformed_page", None, "a submission object in `results`", type(sub).__name__
+            )
+        base = {
+            k: v if type(v) is str else _value(v) for k, v in sub.items() if k != repeat and k not in discard
+        }
         base[SUBMISSION], base[SUBMISSION_KEY] = index, text(sub.get(key))
         members = sub.get(repeat) if repeat else None
         if repeat and not members:
@@ -424,8 +503,13 @@ def read_kobo(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
             if not isinstance(member, dict):
                 yield number, {**base, EMPTY_REPEAT: repeat}
                 continue
-            yield number, {**base, **{k: v if type(v) is str else _value(v)
-                                       for k, v in member.items() if k not in discard}}
+            yield (
+                number,
+                {
+                    **base,
+                    **{k: v if type(v) is str else _value(v) for k, v in member.items() if k not in discard},
+                },
+            )
 
 
 def _paged(path: Path, key: str, shape: str) -> Iterator[tuple[int, Record]]:
@@ -444,7 +528,9 @@ def read_odata(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
     discard = set(src.format.get("discard", []))
     for index, row in enumerate(submissions(path, src)):
         if not isinstance(row, dict):
-            raise UnreadableDelivery("malformed_page", None, "a submission object in `value`", type(row).__name__)
+            raise UnreadableDelivery(
+                "malformed_page", None, "a submission object in `value`", type(row).__name__
+            )
         rec = _flatten(row)
         if discard:
             rec = {k: v for k, v in rec.items() if k not in discard}
@@ -463,8 +549,12 @@ def read_sdmx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
         with open_regular(path) as fh:
             message = sdmx.read_sdmx(fh, format="XML")
     except Exception as exc:  # noqa: BLE001 - sdmx1 raises parser-specific errors
-        raise UnreadableDelivery("unreadable_sdmx", None, "an SDMX-ML data message",
-                                 f"{type(exc).__name__}: {masking.message(str(exc))}") from None
+        raise UnreadableDelivery(
+            "unreadable_sdmx",
+            None,
+            "an SDMX-ML data message",
+            f"{type(exc).__name__}: {masking.message(str(exc))}",
+        ) from None
     number = 0
     for dataset in message.data:
         for series_key, observations in dataset.series.items():
@@ -479,8 +569,14 @@ def read_sdmx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
 
 
 READERS = {
-    "csv": read_csv, "xlsx": read_xlsx, "json": read_json, "jsonl": read_jsonl,
-    "kobo_json": read_kobo, "odata_json": read_odata, "unsd_json": read_unsd, "sdmx_ml": read_sdmx,
+    "csv": read_csv,
+    "xlsx": read_xlsx,
+    "json": read_json,
+    "jsonl": read_jsonl,
+    "kobo_json": read_kobo,
+    "odata_json": read_odata,
+    "unsd_json": read_unsd,
+    "sdmx_ml": read_sdmx,
 }
 
 

@@ -77,8 +77,18 @@ def series_rows(constraints: Path) -> list[tuple[str, str, str, str, str]]:
     return sorted(rows)
 
 
-BREAKDOWN_COLUMNS = ["SEX", "AGE", "URBANISATION", "COMPOSITE_BREAKDOWN", "EDUCATION_LEV", "DISABILITY_STATUS",
-                     "OCCUPATION", "INCOME_WEALTH_QUANTILE", "PRODUCT", "ACTIVITY"]
+BREAKDOWN_COLUMNS = [
+    "SEX",
+    "AGE",
+    "URBANISATION",
+    "COMPOSITE_BREAKDOWN",
+    "EDUCATION_LEV",
+    "DISABILITY_STATUS",
+    "OCCUPATION",
+    "INCOME_WEALTH_QUANTILE",
+    "PRODUCT",
+    "ACTIVITY",
+]
 
 
 def breakdown_rows(constraints: Path) -> list[tuple[str, str, str]]:
@@ -96,8 +106,11 @@ def breakdown_rows(constraints: Path) -> list[tuple[str, str, str]]:
 def _titles(path: Path) -> dict[str, str]:
     """``1-2-1-title: ...`` -> {'1.2.1': '...'} (Open SDG translation files)."""
     doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {k[: -len("-title")].replace("-", "."): " ".join(str(v).split())
-            for k, v in doc.items() if k.endswith("-title")}
+    return {
+        k[: -len("-title")].replace("-", "."): " ".join(str(v).split())
+        for k, v in doc.items()
+        if k.endswith("-title")
+    }
 
 
 def _code_key(code: str) -> tuple:
@@ -106,16 +119,22 @@ def _code_key(code: str) -> tuple:
 
 def framework_rows(ref: Path) -> dict[str, list[tuple]]:
     goals = _titles(ref / "open-sdg" / "global_goals.en.yml")
-    shorts = {k[: -len("-short")]: v for k, v in
-              (yaml.safe_load((ref / "open-sdg" / "global_goals.en.yml").read_text(encoding="utf-8")) or {}).items()
-              if k.endswith("-short")}
+    shorts = {
+        k[: -len("-short")]: v
+        for k, v in (
+            yaml.safe_load((ref / "open-sdg" / "global_goals.en.yml").read_text(encoding="utf-8")) or {}
+        ).items()
+        if k.endswith("-short")
+    }
     targets = _titles(ref / "open-sdg" / "global_targets.en.yml")
     indicators = _titles(ref / "open-sdg" / "global_indicators.en.yml")
     return {
         "sdg_goals": [(g, shorts.get(g, ""), goals[g]) for g in sorted(goals, key=_code_key)],
         "sdg_targets": [(t, t.split(".")[0], targets[t]) for t in sorted(targets, key=_code_key)],
-        "sdg_indicators": [(i, ".".join(i.split(".")[:2]), i.split(".")[0], indicators[i])
-                           for i in sorted(indicators, key=_code_key)],
+        "sdg_indicators": [
+            (i, ".".join(i.split(".")[:2]), i.split(".")[0], indicators[i])
+            for i in sorted(indicators, key=_code_key)
+        ],
     }
 
 
@@ -140,12 +159,21 @@ def write_seeds(out: Path | None = None, ref: Path | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     constraints = ref / "sdmx" / "sdg_series_constraints.csv"
     written = [
-        _write_csv(out / "sdmx_codes.csv", ["codelist_id", "code", "name"],
-                   codelist_rows(ref / "sdmx" / "IAEG-SDGs_SDG_DSD.xml")),
-        _write_csv(out / "sdg_series.csv", ["series_code", "series_name", "indicators", "unit_measure", "unit_mult"],
-                   series_rows(constraints)),
-        _write_csv(out / "sdg_series_breakdowns.csv", ["series_code", "dimension", "allowed_code"],
-                   breakdown_rows(constraints)),
+        _write_csv(
+            out / "sdmx_codes.csv",
+            ["codelist_id", "code", "name"],
+            codelist_rows(ref / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"),
+        ),
+        _write_csv(
+            out / "sdg_series.csv",
+            ["series_code", "series_name", "indicators", "unit_measure", "unit_mult"],
+            series_rows(constraints),
+        ),
+        _write_csv(
+            out / "sdg_series_breakdowns.csv",
+            ["series_code", "dimension", "allowed_code"],
+            breakdown_rows(constraints),
+        ),
     ]
     for name, rows in framework_rows(ref).items():
         written.append(_write_csv(out / f"{name}.csv", FRAMEWORK_HEADERS[name], rows))

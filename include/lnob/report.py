@@ -58,10 +58,13 @@ def freshness(conn, reg: registry.Registry, night: date) -> list[dict]:
     """Per partner: each source's last loaded delivery (from the ledger, up to the night) against
     its cadence; a partner is stale when any of its sources is overdue or never delivered."""
     with conn.cursor() as cur:
-        cur.execute(f"""select source_id, max(delivery_date)
+        cur.execute(
+            f"""select source_id, max(delivery_date)
                         from {META_SCHEMA}.delivery_ledger
                         where status = 'loaded' and delivery_date <= %s
-                        group by source_id""", (night,))
+                        group by source_id""",
+            (night,),
+        )
         last = dict(cur.fetchall())
     out = []
     for partner in reg.partners.values():
@@ -70,10 +73,17 @@ def freshness(conn, reg: registry.Registry, night: date) -> list[dict]:
             allowed = CADENCE_DAYS[src.cadence]
             seen = last.get(src.id)
             age = (night - seen).days if seen else None
-            sources.append({"source_id": src.id, "cadence": src.cadence, "allowed_days": allowed,
-                            "last_delivery_date": seen.isoformat() if seen else None, "age_days": age,
-                            "overdue_days": None if age is None else max(0, age - allowed),
-                            "stale": age is None or age > allowed})
+            sources.append(
+                {
+                    "source_id": src.id,
+                    "cadence": src.cadence,
+                    "allowed_days": allowed,
+                    "last_delivery_date": seen.isoformat() if seen else None,
+                    "age_days": age,
+                    "overdue_days": None if age is None else max(0, age - allowed),
+                    "stale": age is None or age > allowed,
+                }
+            )
         dates = [s["last_delivery_date"] for s in sources if s["last_delivery_date"]]
         if not sources:
             status = "no source"
@@ -81,44 +91,72 @@ def freshness(conn, reg: registry.Registry, night: date) -> list[dict]:
             status = "stale"
         else:
             status = "fresh"
-        out.append({"partner_id": partner.id, "partner_name": partner.name, "kind": partner.kind,
-                    "country": partner.country, "last_delivery_date": max(dates) if dates else None,
-                    "cadences": sorted({s["cadence"] for s in sources}), "sources": sources,
-                    "status": status})
+        out.append(
+            {
+                "partner_id": partner.id,
+                "partner_name": partner.name,
+                "kind": partner.kind,
+                "country": partner.country,
+                "last_delivery_date": max(dates) if dates else None,
+                "cadences": sorted({s["cadence"] for s in sources}),
+                "sources": sources,
+                "status": status,
+            }
+        )
     return sorted(out, key=lambda p: (p["status"] != "stale", p["kind"], p["partner_id"]))
 
 
 def quarantines(conn, run_id: str) -> list[dict]:
     """Tonight's quarantined deliveries with their reasons (a contract break or a raw gate)."""
     with conn.cursor() as cur:
-        cur.execute(f"""select subject, detail from {META_SCHEMA}.run_log
+        cur.execute(
+            f"""select subject, detail from {META_SCHEMA}.run_log
                         where run_id = %s and stage = 'load_raw' and outcome = 'quarantined'
-                        order by subject""", (run_id,))
+                        order by subject""",
+            (run_id,),
+        )
         rows = cur.fetchall()
     out = []
     for subject, detail in rows:
         detail = detail or {}
         reason = detail.get("reason") or {}
-        out.append({"subject": subject, "source_id": detail.get("source_id"),
-                    "partner_id": detail.get("partner_id") or reason.get("partner"),
-                    "file": detail.get("file_name") or reason.get("file"),
-                    "delivery_date": detail.get("delivery_date"), "kind": reason.get("kind"),
-                    "problems": list(reason.get("errors") or reason.get("problems") or [])[:20],
-                    "total": reason.get("total"), "path": detail.get("quarantine_path")})
+        out.append(
+            {
+                "subject": subject,
+                "source_id": detail.get("source_id"),
+                "partner_id": detail.get("partner_id") or reason.get("partner"),
+                "file": detail.get("file_name") or reason.get("file"),
+                "delivery_date": detail.get("delivery_date"),
+                "kind": reason.get("kind"),
+                "problems": list(reason.get("errors") or reason.get("problems") or [])[:20],
+                "total": reason.get("total"),
+                "path": detail.get("quarantine_path"),
+            }
+        )
     return out
 
 
 def gate_details(conn, run_id: str) -> list[dict]:
     """Every gate of the night with its failed expectations (table, column, count, sample)."""
     with conn.cursor() as cur:
-        cur.execute(f"""select stage, subject, outcome, detail from {META_SCHEMA}.run_log
+        cur.execute(
+            f"""select stage, subject, outcome, detail from {META_SCHEMA}.run_log
                         where run_id = %s and stage in ('gate_raw', 'gate_marts')
-                        order by stage desc, outcome, subject""", (run_id,))
+                        order by stage desc, outcome, subject""",
+            (run_id,),
+        )
         rows = cur.fetchall()
-    return [{"stage": stage, "subject": subject, "outcome": outcome,
-             "failed": (detail or {}).get("failed") or [], "error": (detail or {}).get("error"),
-             "evaluated": (detail or {}).get("evaluated") or (detail or {}).get("tests")}
-            for stage, subject, outcome, detail in rows]
+    return [
+        {
+            "stage": stage,
+            "subject": subject,
+            "outcome": outcome,
+            "failed": (detail or {}).get("failed") or [],
+            "error": (detail or {}).get("error"),
+            "evaluated": (detail or {}).get("evaluated") or (detail or {}).get("tests"),
+        }
+        for stage, subject, outcome, detail in rows
+    ]
 
 
 def lnob_gap(conn) -> list[dict]:
@@ -171,9 +209,23 @@ create table if not exists {META_SCHEMA}.report_history (
     primary key (run_id, series, ref_area, time_period, group_dimension, group_code)
 )"""
 
-_HISTORY_COLUMNS = ("series", "series_name", "indicator_code", "ref_area", "area_name", "time_period",
-                    "group_dimension", "group_code", "group_label", "group_value", "group_n",
-                    "group_obs_status", "rest_value", "rest_n", "official_value")
+_HISTORY_COLUMNS = (
+    "series",
+    "series_name",
+    "indicator_code",
+    "ref_area",
+    "area_name",
+    "time_period",
+    "group_dimension",
+    "group_code",
+    "group_label",
+    "group_value",
+    "group_n",
+    "group_obs_status",
+    "rest_value",
+    "rest_n",
+    "official_value",
+)
 
 
 def ensure_history(cur) -> None:
@@ -189,8 +241,10 @@ def record_history(conn, run_id: str, night: date, gap: list[dict]) -> int:
         cur.execute(f"delete from {META_SCHEMA}.report_history where run_id = %s", (run_id,))
         cols = ", ".join(_HISTORY_COLUMNS)
         marks = ", ".join(["%s"] * (len(_HISTORY_COLUMNS) + 2))
-        cur.executemany(f"insert into {META_SCHEMA}.report_history (run_id, night, {cols}) values ({marks})",
-                        [(run_id, night, *(r.get(c) for c in _HISTORY_COLUMNS)) for r in gap])
+        cur.executemany(
+            f"insert into {META_SCHEMA}.report_history (run_id, night, {cols}) values ({marks})",
+            [(run_id, night, *(r.get(c) for c in _HISTORY_COLUMNS)) for r in gap],
+        )
     conn.commit()
     return len(gap)
 
@@ -215,9 +269,13 @@ def history(conn) -> list[dict]:
 
 
 #: Yes/no answers whose "don't know" / "refused" spellings the registry maps to ``_U``.
-DONT_KNOW_QUESTIONS = (("birth_registered", "birth registered"), ("felt_discriminated", "felt discriminated"),
-                       ("health_need", "needed health care"), ("health_access", "received health care"),
-                       ("water_safe", "safe water"))
+DONT_KNOW_QUESTIONS = (
+    ("birth_registered", "birth registered"),
+    ("felt_discriminated", "felt discriminated"),
+    ("health_need", "needed health care"),
+    ("health_access", "received health care"),
+    ("water_safe", "safe water"),
+)
 
 
 def dont_know_rates(conn) -> dict[str, dict]:
@@ -232,16 +290,25 @@ def dont_know_rates(conn) -> dict[str, dict]:
         have = {r[0] for r in cur.fetchall()}
         questions = [(c, label) for c, label in DONT_KNOW_QUESTIONS if c in have]
         parts = ", ".join(f"count(*) filter (where {c} = '_U'), count({c})" for c, _ in questions)
-        cur.execute(f"select partner_id, count(*){', ' + parts if parts else ''} "
-                    "from intermediate.int_persons_harmonised group by partner_id")
+        cur.execute(
+            f"select partner_id, count(*){', ' + parts if parts else ''} "
+            "from intermediate.int_persons_harmonised group by partner_id"
+        )
         out = {}
         for row in cur.fetchall():
-            qs = [{"question": label, "dont_know": row[2 + 2 * i], "answered": row[3 + 2 * i]}
-                  for i, (_, label) in enumerate(questions)]
+            qs = [
+                {"question": label, "dont_know": row[2 + 2 * i], "answered": row[3 + 2 * i]}
+                for i, (_, label) in enumerate(questions)
+            ]
             dk = sum(q["dont_know"] for q in qs)
             answered = sum(q["answered"] for q in qs)
-            out[row[0]] = {"persons": row[1], "questions": qs, "dont_know": dk, "answered": answered,
-                           "rate": dk / answered if answered else None}
+            out[row[0]] = {
+                "persons": row[1],
+                "questions": qs,
+                "dont_know": dk,
+                "answered": answered,
+                "rate": dk / answered if answered else None,
+            }
     conn.commit()
     return out
 
@@ -255,10 +322,20 @@ def partner_quality(reg: registry.Registry, summary: dict, rates: dict[str, dict
         sources = [s.id for s in reg.sources_of(partner.id)]
         if not sources:
             continue
-        row = {"partner_id": partner.id, "partner_name": partner.name, "country": partner.country,
-               "kind": partner.kind, "sources": sources, "deliveries": 0, "quarantined": 0,
-               "rows_loaded": 0, "submissions": None, "held_back": [], "unmapped": [],
-               "dont_know": rates.get(partner.id)}
+        row = {
+            "partner_id": partner.id,
+            "partner_name": partner.name,
+            "country": partner.country,
+            "kind": partner.kind,
+            "sources": sources,
+            "deliveries": 0,
+            "quarantined": 0,
+            "rows_loaded": 0,
+            "submissions": None,
+            "held_back": [],
+            "unmapped": [],
+            "dont_know": rates.get(partner.id),
+        }
         for src in sources:
             info = (summary.get("sources") or {}).get(src)
             if not info:
@@ -304,14 +381,21 @@ def merge_twins(rows: list[dict]) -> list[dict]:
     for row in out:  # a custom group (its own label) first, the SDMX re-coding after it
         row["twins"].sort(key=lambda t: (t.get("group_dimension") != "CUST_BREAKDOWN", t["group_code"]))
         first = row["twins"][0]
-        row.update({"group_code": first["group_code"], "group_label": first["group_label"],
-                    "group_dimension": first.get("group_dimension")})
+        row.update(
+            {
+                "group_code": first["group_code"],
+                "group_label": first["group_label"],
+                "group_dimension": first.get("group_dimension"),
+            }
+        )
     return out
 
 
 def group_label(row: dict) -> str:
     """The group's label before its code; twins: every label, "= the same respondents"."""
-    names = [f"{t.get('group_label') or t['group_code']} ({t['group_code']})" for t in row.get("twins") or [row]]
+    names = [
+        f"{t.get('group_label') or t['group_code']} ({t['group_code']})" for t in row.get("twins") or [row]
+    ]
     return " = ".join(names)
 
 
@@ -356,29 +440,39 @@ def _project_digest(project: Path) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted(p for p in project.rglob("*") if p.is_file()
-                       and not {"target", "logs", "dbt_packages"} & set(p.relative_to(project).parts)):
+    for path in sorted(
+        p
+        for p in project.rglob("*")
+        if p.is_file() and not {"target", "logs", "dbt_packages"} & set(p.relative_to(project).parts)
+    ):
         digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def collect(url: str, run_id: str, night: date, summary: dict, cfg: Settings | None = None,
-            with_dbt_docs: bool = True) -> dict:
+def collect(
+    url: str, run_id: str, night: date, summary: dict, cfg: Settings | None = None, with_dbt_docs: bool = True
+) -> dict:
     """Everything the page shows, read as the pipeline's configured user (ledger, run log, the
     harmonised respondents' counts and the published marts). A run that published records its
     gap in the history first, so that its own night is on the trend."""
     cfg = cfg or settings()
     reg = registry.load(cfg.registry_path)
     with warehouse.connect(url) as conn:
-        data = {"summary": summary, "freshness": freshness(conn, reg, night),
-                "quarantines": quarantines(conn, run_id), "gates": gate_details(conn, run_id),
-                "gap": lnob_gap(conn)}
+        data = {
+            "summary": summary,
+            "freshness": freshness(conn, reg, night),
+            "quarantines": quarantines(conn, run_id),
+            "gates": gate_details(conn, run_id),
+            "gap": lnob_gap(conn),
+        }
         if summary.get("published_tonight") and data["gap"]:
             record_history(conn, run_id, night, data["gap"])
         data["history"] = history(conn)
         data["partners"] = partner_quality(reg, summary, dont_know_rates(conn))
     data["data_docs"] = gates.data_docs_index(cfg)
-    data["dbt_docs"], data["dbt_docs_problem"] = dbt_docs(url, cfg, bool(summary.get("complete"))) if with_dbt_docs else (None, "not generated")
+    data["dbt_docs"], data["dbt_docs_problem"] = (
+        dbt_docs(url, cfg, bool(summary.get("complete"))) if with_dbt_docs else (None, "not generated")
+    )
     return data
 
 
@@ -410,7 +504,12 @@ def _label_lines(r: dict) -> list[tuple[str, str]]:
     """The row's label, labels before codes: the area, the group, its twins (same respondents)."""
     twins = r.get("twins") or [r]
     lines = [("row-label area", str(r.get("area_name") or r["ref_area"]))]
-    lines.append(("row-label group", f"{twins[0].get('group_label') or twins[0]['group_code']} ({twins[0]['group_code']})"))
+    lines.append(
+        (
+            "row-label group",
+            f"{twins[0].get('group_label') or twins[0]['group_code']} ({twins[0]['group_code']})",
+        )
+    )
     for t in twins[1:]:
         lines.append(("row-label twin", f"= {t.get('group_label') or t['group_code']} ({t['group_code']})"))
     if len(twins) > 1:
@@ -430,37 +529,50 @@ def gap_chart(series: str, rows: list[dict]) -> str:
     heights = [max(block, 13 * len(_label_lines(r))) for r in rows]
     height = TOP + sum(h + ROW_GAP for h in heights) + 10
     width = LABEL_W + PLOT_W + RIGHT_W
-    out = [f'<svg class="gap-chart" data-series="{_e(series)}" xmlns="http://www.w3.org/2000/svg" '
-           f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="LNOB gap for {_e(series)}">'
-           '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
-           'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f1f1f1"/>'
-           '<line x1="0" y1="0" x2="0" y2="6" stroke="#9a9a9a" stroke-width="2"/></pattern></defs>']
+    out = [
+        f'<svg class="gap-chart" data-series="{_e(series)}" xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="LNOB gap for {_e(series)}">'
+        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f1f1f1"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#9a9a9a" stroke-width="2"/></pattern></defs>'
+    ]
     for tick in range(0, int(scale) + 1, 25):
         x = _x(tick, scale)
-        out.append(f'<line class="grid" x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{height - 8}"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{TOP - 10}" text-anchor="middle">{tick}%</text>')
+        out.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{height - 8}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{TOP - 10}" text-anchor="middle">{tick}%</text>'
+        )
     y = TOP
     for r, row_h in zip(rows, heights, strict=True):
         twins = r.get("twins") or [r]
         codes = " ".join(t["group_code"] for t in twins)
-        attrs = (f'data-series="{_e(series)}" data-area="{_e(r["ref_area"])}" '
-                 f'data-group="{_e(r["group_code"])}" data-period="{_e(r["time_period"])}"')
+        attrs = (
+            f'data-series="{_e(series)}" data-area="{_e(r["ref_area"])}" '
+            f'data-group="{_e(r["group_code"])}" data-period="{_e(r["time_period"])}"'
+        )
         out.append(f'<g class="gap-row" {attrs} data-groups="{_e(codes)}">')
         for i, (cls, text) in enumerate(_label_lines(r)):
-            out.append(f'<text class="{cls}" x="{LABEL_W - 8}" y="{y + 10 + 13 * i}" text-anchor="end">{_e(text)}</text>')
+            out.append(
+                f'<text class="{cls}" x="{LABEL_W - 8}" y="{y + 10 + 13 * i}" text-anchor="end">{_e(text)}</text>'
+            )
         for i, (kind, name) in enumerate(BAR_KINDS):
             by = y + i * (BAR_H + BAR_GAP)
             value = r.get(f"{kind}_value")
             n = r.get(f"{kind}_n")
             if value is None:
                 cls, why = _why_missing(kind, r)
-                mark = (f'<rect class="suppressed-mark suppressed-{kind}" x="{LABEL_W + 1}" y="{by}" width="22" '
-                        f'height="{BAR_H}" fill="url(#hatch)"><title>{_e(name)}: {_e(why)}</title></rect>'
-                        if cls == "suppressed" else "")
+                mark = (
+                    f'<rect class="suppressed-mark suppressed-{kind}" x="{LABEL_W + 1}" y="{by}" width="22" '
+                    f'height="{BAR_H}" fill="url(#hatch)"><title>{_e(name)}: {_e(why)}</title></rect>'
+                    if cls == "suppressed"
+                    else ""
+                )
                 x_text = LABEL_W + (28 if mark else 4)
-                out.append(f'{mark}<text class="missing missing-{kind} {cls}" x="{x_text}" y="{by + BAR_H - 2}">'
-                           f'{_e(name)}: {_e(why)}</text>')
+                out.append(
+                    f'{mark}<text class="missing missing-{kind} {cls}" x="{x_text}" y="{by + BAR_H - 2}">'
+                    f"{_e(name)}: {_e(why)}</text>"
+                )
                 continue
             x0 = _x(0, scale)
             w = max(_x(float(value), scale) - x0, 1.0)
@@ -468,22 +580,30 @@ def gap_chart(series: str, rows: list[dict]) -> str:
             lo, hi = r.get(f"{kind}_lower_bound"), r.get(f"{kind}_upper_bound")
             if lo is not None and hi is not None:
                 tip += f" (95% interval {float(lo):.1f}–{float(hi):.1f})"
-            out.append(f'<rect class="bar bar-{kind}" {attrs} data-kind="{kind}" data-value="{float(value):.2f}" '
-                       f'data-n="{_e(n)}" x="{x0:.1f}" y="{by}" width="{w:.1f}" height="{BAR_H}">'
-                       f'<title>{_e(tip)}</title></rect>')
+            out.append(
+                f'<rect class="bar bar-{kind}" {attrs} data-kind="{kind}" data-value="{float(value):.2f}" '
+                f'data-n="{_e(n)}" x="{x0:.1f}" y="{by}" width="{w:.1f}" height="{BAR_H}">'
+                f"<title>{_e(tip)}</title></rect>"
+            )
             if lo is not None and hi is not None:
                 xl, xh, ym = _x(float(lo), scale), _x(float(hi), scale), by + BAR_H / 2
-                out.append(f'<path class="ci ci-{kind}" d="M{xl:.1f},{by + 2}V{by + BAR_H - 2}M{xl:.1f},{ym}'
-                           f'H{xh:.1f}M{xh:.1f},{by + 2}V{by + BAR_H - 2}"/>')
+                out.append(
+                    f'<path class="ci ci-{kind}" d="M{xl:.1f},{by + 2}V{by + BAR_H - 2}M{xl:.1f},{ym}'
+                    f'H{xh:.1f}M{xh:.1f},{by + 2}V{by + BAR_H - 2}"/>'
+                )
             if kind == "official":
                 size = f"official {r.get('official_time_period') or ''}".strip()
             else:
                 size = f"n = {int(n):,}" if n is not None else "n unknown"
-            out.append(f'<text class="value value-{kind}" x="{LABEL_W + PLOT_W + 6}" y="{by + BAR_H - 2}">'
-                       f'{float(value):.1f}% <tspan class="n">{_e(size)}</tspan></text>')
+            out.append(
+                f'<text class="value value-{kind}" x="{LABEL_W + PLOT_W + 6}" y="{by + BAR_H - 2}">'
+                f'{float(value):.1f}% <tspan class="n">{_e(size)}</tspan></text>'
+            )
         if r.get("official_has_group_breakdown") is False:
-            out.append(f'<text class="knowledge-gap" x="{LABEL_W + PLOT_W + RIGHT_W - 4}" '
-                       f'y="{y + 2 * (BAR_H + BAR_GAP) + BAR_H - 2}" text-anchor="end">no official breakdown</text>')
+            out.append(
+                f'<text class="knowledge-gap" x="{LABEL_W + PLOT_W + RIGHT_W - 4}" '
+                f'y="{y + 2 * (BAR_H + BAR_GAP) + BAR_H - 2}" text-anchor="end">no official breakdown</text>'
+            )
         out.append("</g>")
         y += row_h + ROW_GAP
     out.append("</svg>")
@@ -505,8 +625,10 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
     # twins: the same values every night -> one line under both labels
     merged: list[dict] = []
     for key, line in lines.items():
-        sig = tuple((n, p.get("group_value"), p.get("group_n"), p.get("rest_value"), p.get("rest_n"))
-                    for n, p in sorted(line["points"].items()))
+        sig = tuple(
+            (n, p.get("group_value"), p.get("group_n"), p.get("rest_value"), p.get("rest_n"))
+            for n, p in sorted(line["points"].items())
+        )
         published = any(p.get("group_n") is not None for p in line["points"].values())
         twin_of = next((m for m in merged if published and m["sig"] == sig and m["area"] == key[0]), None)
         if twin_of:
@@ -523,63 +645,93 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
     def xn(i: int) -> float:
         return LABEL_W + 10 + (i * step if len(nights) > 1 else TREND_W / 2) * (TREND_W - 20) / TREND_W
 
-    out = [f'<svg class="trend-chart" data-series="{_e(series)}" data-nights="{len(nights)}" '
-           f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-           f'role="img" aria-label="Trend of the LNOB gap for {_e(series)} across nights">'
-           '<defs><pattern id="hatch-t" width="6" height="6" patternUnits="userSpaceOnUse" '
-           'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f1f1f1"/>'
-           '<line x1="0" y1="0" x2="0" y2="6" stroke="#9a9a9a" stroke-width="2"/></pattern></defs>']
+    out = [
+        f'<svg class="trend-chart" data-series="{_e(series)}" data-nights="{len(nights)}" '
+        f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="Trend of the LNOB gap for {_e(series)} across nights">'
+        '<defs><pattern id="hatch-t" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f1f1f1"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#9a9a9a" stroke-width="2"/></pattern></defs>'
+    ]
     for i, night in enumerate(nights):
-        out.append(f'<line class="grid" x1="{xn(i):.1f}" y1="{TOP - 6}" x2="{xn(i):.1f}" y2="{height - 6}"/>'
-                   f'<text class="tick" x="{xn(i):.1f}" y="{TOP - 10}" text-anchor="middle">{_e(night)}</text>')
+        out.append(
+            f'<line class="grid" x1="{xn(i):.1f}" y1="{TOP - 6}" x2="{xn(i):.1f}" y2="{height - 6}"/>'
+            f'<text class="tick" x="{xn(i):.1f}" y="{TOP - 10}" text-anchor="middle">{_e(night)}</text>'
+        )
     y = TOP
     for m in merged:
         first = m["twins"][0]
         codes = " ".join(t["group_code"] for t in m["twins"])
-        out.append(f'<g class="trend-row" data-series="{_e(series)}" data-area="{_e(m["area"])}" '
-                   f'data-group="{_e(first["group_code"])}" data-groups="{_e(codes)}">')
-        label = [str(first.get("area_name") or m["area"]),
-                 f"{first.get('group_label') or first['group_code']} ({first['group_code']})"]
+        out.append(
+            f'<g class="trend-row" data-series="{_e(series)}" data-area="{_e(m["area"])}" '
+            f'data-group="{_e(first["group_code"])}" data-groups="{_e(codes)}">'
+        )
+        label = [
+            str(first.get("area_name") or m["area"]),
+            f"{first.get('group_label') or first['group_code']} ({first['group_code']})",
+        ]
         label += [f"= {t.get('group_label') or t['group_code']} ({t['group_code']})" for t in m["twins"][1:]]
         if len(m["twins"]) > 1:
             label.append("the same respondents")
         for i, text in enumerate(label):
-            out.append(f'<text class="row-label" x="{LABEL_W - 8}" y="{y + 12 + 13 * i}" text-anchor="end">{_e(text)}</text>')
+            out.append(
+                f'<text class="row-label" x="{LABEL_W - 8}" y="{y + 12 + 13 * i}" text-anchor="end">{_e(text)}</text>'
+            )
         base = y + TREND_PLOT_H + 4
-        out.append(f'<line class="axis" x1="{LABEL_W}" y1="{base}" x2="{LABEL_W + TREND_W}" y2="{base}"/>'
-                   f'<line class="half" x1="{LABEL_W}" y1="{base - TREND_PLOT_H / 2}" x2="{LABEL_W + TREND_W}" '
-                   f'y2="{base - TREND_PLOT_H / 2}"/><text class="tick" x="{LABEL_W + TREND_W + 4}" '
-                   f'y="{base - TREND_PLOT_H / 2 + 3}">50%</text>')
+        out.append(
+            f'<line class="axis" x1="{LABEL_W}" y1="{base}" x2="{LABEL_W + TREND_W}" y2="{base}"/>'
+            f'<line class="half" x1="{LABEL_W}" y1="{base - TREND_PLOT_H / 2}" x2="{LABEL_W + TREND_W}" '
+            f'y2="{base - TREND_PLOT_H / 2}"/><text class="tick" x="{LABEL_W + TREND_W + 4}" '
+            f'y="{base - TREND_PLOT_H / 2 + 3}">50%</text>'
+        )
 
         def py(v: float, base: float = base) -> float:
             return base - max(0.0, min(float(v), 100.0)) / 100.0 * TREND_PLOT_H
 
         for kind in ("rest", "group"):
             pts = [(i, m["points"].get(nt)) for i, nt in enumerate(nights)]
-            drawn = [(xn(i), py(p[f"{kind}_value"]), p) for i, p in pts if p and p.get(f"{kind}_value") is not None]
+            drawn = [
+                (xn(i), py(p[f"{kind}_value"]), p) for i, p in pts if p and p.get(f"{kind}_value") is not None
+            ]
             if len(drawn) > 1:
-                out.append(f'<polyline class="trend trend-{kind}" points="'
-                           + " ".join(f"{x:.1f},{yv:.1f}" for x, yv, _ in drawn) + '"/>')
+                out.append(
+                    f'<polyline class="trend trend-{kind}" points="'
+                    + " ".join(f"{x:.1f},{yv:.1f}" for x, yv, _ in drawn)
+                    + '"/>'
+                )
             for x, yv, p in drawn:
                 n = p.get(f"{kind}_n")
-                tip = (f"{p['night']}: {'group' if kind == 'group' else 'rest of sample'} "
-                       f"{float(p[f'{kind}_value']):.1f}%" + (f", n = {int(n):,}" if n is not None else ""))
-                out.append(f'<circle class="point point-{kind}" data-night="{_e(p["night"])}" '
-                           f'data-value="{float(p[f"{kind}_value"]):.2f}" data-n="{_e(n)}" cx="{x:.1f}" cy="{yv:.1f}" '
-                           f'r="{3.5 if kind == "group" else 2.5}"><title>{_e(tip)}</title></circle>')
+                tip = (
+                    f"{p['night']}: {'group' if kind == 'group' else 'rest of sample'} "
+                    f"{float(p[f'{kind}_value']):.1f}%" + (f", n = {int(n):,}" if n is not None else "")
+                )
+                out.append(
+                    f'<circle class="point point-{kind}" data-night="{_e(p["night"])}" '
+                    f'data-value="{float(p[f"{kind}_value"]):.2f}" data-n="{_e(n)}" cx="{x:.1f}" cy="{yv:.1f}" '
+                    f'r="{3.5 if kind == "group" else 2.5}"><title>{_e(tip)}</title></circle>'
+                )
         for i, nt in enumerate(nights):
             p = m["points"].get(nt)
             if p and p.get("group_value") is None and p.get("group_obs_status") == "Q":
-                out.append(f'<g class="suppressed-point" data-night="{_e(nt)}"><rect x="{xn(i) - 6:.1f}" '
-                           f'y="{base - 12}" width="12" height="12" fill="url(#hatch-t)"/><text class="supp" '
-                           f'x="{xn(i):.1f}" y="{base - 2}" text-anchor="middle">S</text><title>{_e(nt)}: '
-                           'group suppressed (small cell)</title></g>')
+                out.append(
+                    f'<g class="suppressed-point" data-night="{_e(nt)}"><rect x="{xn(i) - 6:.1f}" '
+                    f'y="{base - 12}" width="12" height="12" fill="url(#hatch-t)"/><text class="supp" '
+                    f'x="{xn(i):.1f}" y="{base - 2}" text-anchor="middle">S</text><title>{_e(nt)}: '
+                    "group suppressed (small cell)</title></g>"
+                )
         last = next((m["points"][nt] for nt in reversed(nights) if nt in m["points"]), None)
         if last is not None:
             if last.get("group_value") is not None:
-                txt = f"{float(last['group_value']):.1f}% (n = {int(last['group_n']):,})" if last.get("group_n") is not None \
+                txt = (
+                    f"{float(last['group_value']):.1f}% (n = {int(last['group_n']):,})"
+                    if last.get("group_n") is not None
                     else f"{float(last['group_value']):.1f}%"
-                firsts = [m["points"][nt] for nt in nights if nt in m["points"] and m["points"][nt].get("group_value") is not None]
+                )
+                firsts = [
+                    m["points"][nt]
+                    for nt in nights
+                    if nt in m["points"] and m["points"][nt].get("group_value") is not None
+                ]
                 if len(firsts) > 1:
                     change = float(last["group_value"]) - float(firsts[0]["group_value"])
                     txt += f", {change:+.1f} pts since {firsts[0]['night']}"
@@ -590,8 +742,11 @@ def trend_chart(series: str, rows: list[dict], nights: list[str]) -> str:
         y += max(TREND_ROW_H, 13 * len(label) + 6)
     out.append("</svg>")
     svg = "".join(out)
-    return svg.replace(f'height="{height}" viewBox="0 0 {width} {height}"',
-                       f'height="{y + 8}" viewBox="0 0 {width} {y + 8}"', 1)
+    return svg.replace(
+        f'height="{height}" viewBox="0 0 {width} {height}"',
+        f'height="{y + 8}" viewBox="0 0 {width} {y + 8}"',
+        1,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -635,17 +790,22 @@ def _href(target: str | None, base: Path) -> str | None:
 def _failed_item(f: dict) -> str:
     """One failed expectation: table, expectation(column), description, count and a sample."""
     sample = f.get("sample")
-    return (f"<b>{_e(f.get('table'))}</b>: {_e(f.get('expectation'))}"
-            + (f"({_e(f.get('column'))})" if f.get("column") else "")
-            + (f" — “{_e(f.get('description'))}”" if f.get("description") else "")
-            + (f"; unexpected: {_e(f.get('unexpected_count'))}" if f.get("unexpected_count") is not None else "")
-            + (f"; sample: <code>{_e(sample)}</code>" if sample not in (None, [], "") else "")
-            + (f"; error: {_e(f.get('exception'))}" if f.get("exception") else ""))
+    return (
+        f"<b>{_e(f.get('table'))}</b>: {_e(f.get('expectation'))}"
+        + (f"({_e(f.get('column'))})" if f.get("column") else "")
+        + (f" — “{_e(f.get('description'))}”" if f.get("description") else "")
+        + (f"; unexpected: {_e(f.get('unexpected_count'))}" if f.get("unexpected_count") is not None else "")
+        + (f"; sample: <code>{_e(sample)}</code>" if sample not in (None, [], "") else "")
+        + (f"; error: {_e(f.get('exception'))}" if f.get("exception") else "")
+    )
 
 
 def _failed_items(failed: list[dict]) -> str:
-    return "<ul>" + "".join(f"<li class='failed-expectation'>{_failed_item(f)}</li>" for f in failed) + "</ul>" \
-        if failed else ""
+    return (
+        "<ul>" + "".join(f"<li class='failed-expectation'>{_failed_item(f)}</li>" for f in failed) + "</ul>"
+        if failed
+        else ""
+    )
 
 
 def _gate_rows(gates_: list[dict]) -> str:
@@ -655,9 +815,11 @@ def _gate_rows(gates_: list[dict]) -> str:
         if g.get("error"):
             detail += f"<pre>{_e(g['error'])}</pre>"
         what = "mart gate" if g["stage"] == "gate_marts" else "raw gate"
-        rows.append(f'<tr class="gate-row gate-{_e(g["outcome"])}" data-stage="{_e(g["stage"])}" '
-                    f'data-outcome="{_e(g["outcome"])}"><td>{what}</td><td>{_e(g["subject"])}</td>'
-                    f"<td>{_badge(g['outcome'])}</td><td>{detail}</td></tr>")
+        rows.append(
+            f'<tr class="gate-row gate-{_e(g["outcome"])}" data-stage="{_e(g["stage"])}" '
+            f'data-outcome="{_e(g["outcome"])}"><td>{what}</td><td>{_e(g["subject"])}</td>'
+            f"<td>{_badge(g['outcome'])}</td><td>{detail}</td></tr>"
+        )
     head = "<tr><th>gate</th><th>subject</th><th>outcome</th><th>failed expectations</th></tr>"
     return head + "".join(rows)
 
@@ -671,19 +833,29 @@ def _gates(data: dict) -> str:
     raw = [g for g in gates_ if g["stage"] == "gate_raw"]
     raw_failed = [g for g in raw if g["outcome"] != "passed"]
     raw_passed = [g for g in raw if g["outcome"] == "passed"]
-    mart_state = ("not run tonight" if not marts else
-                  "passed" if all(g["outcome"] == "passed" for g in marts) else "FAILED")
-    out = [f"<p>Mart gate (dbt mart tests and the Great Expectations mart suites): <b>{_e(mart_state)}</b>. "
-           f"Raw gates (one per delivery): {len(raw)}, {len(raw_failed)} failed.</p>",
-           "<table id='gates'>" + _gate_rows(marts + raw_failed) + "</table>"]
+    mart_state = (
+        "not run tonight"
+        if not marts
+        else "passed"
+        if all(g["outcome"] == "passed" for g in marts)
+        else "FAILED"
+    )
+    out = [
+        f"<p>Mart gate (dbt mart tests and the Great Expectations mart suites): <b>{_e(mart_state)}</b>. "
+        f"Raw gates (one per delivery): {len(raw)}, {len(raw_failed)} failed.</p>",
+        "<table id='gates'>" + _gate_rows(marts + raw_failed) + "</table>",
+    ]
     if raw_passed:
-        out.append(f"<details><summary>{len(raw_passed)} raw gates passed</summary>"
-                   f"<table id='gates-passed'>{_gate_rows(raw_passed)}</table></details>")
+        out.append(
+            f"<details><summary>{len(raw_passed)} raw gates passed</summary>"
+            f"<table id='gates-passed'>{_gate_rows(raw_passed)}</table></details>"
+        )
     return "".join(out)
 
 
 def _sources(summary: dict) -> str:
     ex = summary.get("extract") or {}
+
     def subs(info: dict, key: str) -> str:
         return f"{info['submissions'][key]:,}" if info.get("submissions") else ""
 
@@ -692,19 +864,29 @@ def _sources(summary: dict) -> str:
         f"<td class='num'>{info['duplicates']}</td><td class='num'>{info['quarantined']}</td>"
         f"<td class='num'>{subs(info, 'delivered')}</td><td class='num'>{subs(info, 'rejected')}</td>"
         f"<td class='num'>{subs(info, 'quarantined')}</td></tr>"
-        for src, info in sorted(summary.get("sources", {}).items()))
+        for src, info in sorted(summary.get("sources", {}).items())
+    )
     refused = ex.get("rejected") or []
-    refused_html = ("" if not refused else
-                    f"<p>Refused in the landing folder, never read ({_e(ex.get('rejected_total', len(refused)))}):</p>"
-                    "<ul id='refused'>" + "".join(f"<li><code>{_e(safe_name(r.get('path'), 400))}</code>: "
-                                                  f"{_e(safe_name(r.get('reason')))}</li>" for r in refused[:50])
-                    + "</ul>")
-    return (f"<p>{_e(ex.get('new', 0))} new deliveries, {_e(ex.get('already_loaded', 0))} already loaded.</p>"
-            "<table id='sources'><tr><th>source</th><th>deliveries</th><th>rows loaded</th><th>duplicates</th>"
-            "<th>quarantined</th><th>submissions</th><th>rejected by reviewers (not counted)</th>"
-            "<th>submissions quarantined alone</th></tr>"
-            + (rows or "<tr><td colspan=8>No new deliveries tonight.</td></tr>")
-            + "</table>" + refused_html)
+    refused_html = (
+        ""
+        if not refused
+        else f"<p>Refused in the landing folder, never read ({_e(ex.get('rejected_total', len(refused)))}):</p>"
+        "<ul id='refused'>"
+        + "".join(
+            f"<li><code>{_e(safe_name(r.get('path'), 400))}</code>: {_e(safe_name(r.get('reason')))}</li>"
+            for r in refused[:50]
+        )
+        + "</ul>"
+    )
+    return (
+        f"<p>{_e(ex.get('new', 0))} new deliveries, {_e(ex.get('already_loaded', 0))} already loaded.</p>"
+        "<table id='sources'><tr><th>source</th><th>deliveries</th><th>rows loaded</th><th>duplicates</th>"
+        "<th>quarantined</th><th>submissions</th><th>rejected by reviewers (not counted)</th>"
+        "<th>submissions quarantined alone</th></tr>"
+        + (rows or "<tr><td colspan=8>No new deliveries tonight.</td></tr>")
+        + "</table>"
+        + refused_html
+    )
 
 
 def _problem(p) -> str:
@@ -724,10 +906,14 @@ def _held_back(summary: dict) -> str:
     rows = "".join(
         f"<tr class='held'><td>{_e(h['source'])}<br><span class='muted'>{_e(h['partner'])}</span></td>"
         f"<td>{_e(h['file'])}<br><span class='muted'>{_e(h['delivery_date'])}, delivery {_e(h['delivery_id'])}</span></td>"
-        f"<td><ul>{''.join(f'<li>{_e(w)}</li>' for w in h['why'])}</ul></td></tr>" for h in held)
-    return ("<table id='held-back'><tr><th>source</th><th>delivery</th><th>why</th></tr>" + rows + "</table>"
-            "<p class='muted'>The other partners published. Fix the registry (map the code, declare the column), "
-            "then <code>lnob quarantine retry &lt;id&gt;</code>.</p>")
+        f"<td><ul>{''.join(f'<li>{_e(w)}</li>' for w in h['why'])}</ul></td></tr>"
+        for h in held
+    )
+    return (
+        "<table id='held-back'><tr><th>source</th><th>delivery</th><th>why</th></tr>" + rows + "</table>"
+        "<p class='muted'>The other partners published. Fix the registry (map the code, declare the column), "
+        "then <code>lnob quarantine retry &lt;id&gt;</code>.</p>"
+    )
 
 
 def _quarantines(data: dict) -> str:
@@ -737,13 +923,22 @@ def _quarantines(data: dict) -> str:
     rows = []
     for q in qs:
         problems = "".join(f"<li>{_problem(p)}</li>" for p in q["problems"])
-        more = f" (first {len(q['problems'])} of {q['total']})" if q.get("total") and q["total"] > len(q["problems"]) else ""
-        rows.append(f"<tr class='quarantine'><td>{_e(q['source_id'])}<br><span class='muted'>{_e(q['partner_id'])}</span></td>"
-                    f"<td>{_e(q['file'])}<br><span class='muted'>{_e(q['delivery_date'])}</span></td>"
-                    f"<td>{_e(q['kind'])}{_e(more)}<ul>{problems}</ul></td><td><code>{_e(q['path'])}</code></td></tr>")
-    return ("<table id='quarantines'><tr><th>source</th><th>file</th><th>reason</th><th>kept at</th></tr>"
-            + "".join(rows) + "</table><p class='muted'>Retry after a fix: <code>lnob quarantine retry &lt;id&gt;</code>"
-            " (<code>lnob quarantine list</code> shows the ids).</p>")
+        more = (
+            f" (first {len(q['problems'])} of {q['total']})"
+            if q.get("total") and q["total"] > len(q["problems"])
+            else ""
+        )
+        rows.append(
+            f"<tr class='quarantine'><td>{_e(q['source_id'])}<br><span class='muted'>{_e(q['partner_id'])}</span></td>"
+            f"<td>{_e(q['file'])}<br><span class='muted'>{_e(q['delivery_date'])}</span></td>"
+            f"<td>{_e(q['kind'])}{_e(more)}<ul>{problems}</ul></td><td><code>{_e(q['path'])}</code></td></tr>"
+        )
+    return (
+        "<table id='quarantines'><tr><th>source</th><th>file</th><th>reason</th><th>kept at</th></tr>"
+        + "".join(rows)
+        + "</table><p class='muted'>Retry after a fix: <code>lnob quarantine retry &lt;id&gt;</code>"
+        " (<code>lnob quarantine list</code> shows the ids).</p>"
+    )
 
 
 def _freshness(data: dict, night: str) -> str:
@@ -755,38 +950,63 @@ def _freshness(data: dict, night: str) -> str:
             if s["last_delivery_date"] is None:
                 details.append(f"{_e(s['source_id'])} ({_e(s['cadence'])}): <b>never delivered</b>")
             elif s["stale"]:
-                details.append(f"{_e(s['source_id'])} ({_e(s['cadence'])}): last {_e(s['last_delivery_date'])}, "
-                               f"<b>{s['overdue_days']} day(s) overdue</b>")
+                details.append(
+                    f"{_e(s['source_id'])} ({_e(s['cadence'])}): last {_e(s['last_delivery_date'])}, "
+                    f"<b>{s['overdue_days']} day(s) overdue</b>"
+                )
             else:
-                details.append(f"{_e(s['source_id'])} ({_e(s['cadence'])}): last {_e(s['last_delivery_date'])}")
-        rows.append(f'<tr class="partner {_e(p["status"].replace(" ", ""))}" data-partner="{_e(p["partner_id"])}" '
-                    f'data-status="{_e(p["status"])}"><td>{_e(p["partner_name"])}<br><span class="muted">'
-                    f'{_e(p["partner_id"])} · {_e(p["kind"])}</span></td><td>{_e(", ".join(p["cadences"]) or "—")}</td>'
-                    f'<td>{_e(p["last_delivery_date"] or "—")}</td><td>{_badge(status)}</td>'
-                    f'<td>{"<br>".join(details) or "no source registered yet"}</td></tr>')
+                details.append(
+                    f"{_e(s['source_id'])} ({_e(s['cadence'])}): last {_e(s['last_delivery_date'])}"
+                )
+        rows.append(
+            f'<tr class="partner {_e(p["status"].replace(" ", ""))}" data-partner="{_e(p["partner_id"])}" '
+            f'data-status="{_e(p["status"])}"><td>{_e(p["partner_name"])}<br><span class="muted">'
+            f"{_e(p['partner_id'])} · {_e(p['kind'])}</span></td><td>{_e(', '.join(p['cadences']) or '—')}</td>"
+            f"<td>{_e(p['last_delivery_date'] or '—')}</td><td>{_badge(status)}</td>"
+            f"<td>{'<br>'.join(details) or 'no source registered yet'}</td></tr>"
+        )
     stale = [p for p in data["freshness"] if p["status"] == "stale"]
-    head = (f"<p><b>{len(stale)} partner(s) overdue</b> on {_e(night)}: "
-            + _e(", ".join(p["partner_name"] for p in stale)) + ".</p>") if stale else \
-        f"<p>Every delivering partner is within its cadence on {_e(night)}.</p>"
-    return (head + "<p class='muted'>A source is overdue when its last loaded delivery is older than its "
-            "cadence allows (daily 1 day, weekly 7, monthly 31, quarterly 92, yearly 366).</p>"
-            "<table id='freshness'><tr><th>partner</th><th>cadence</th><th>last delivery</th><th>status</th>"
-            "<th>sources</th></tr>" + "".join(rows) + "</table>")
+    head = (
+        (
+            f"<p><b>{len(stale)} partner(s) overdue</b> on {_e(night)}: "
+            + _e(", ".join(p["partner_name"] for p in stale))
+            + ".</p>"
+        )
+        if stale
+        else f"<p>Every delivering partner is within its cadence on {_e(night)}.</p>"
+    )
+    return (
+        head + "<p class='muted'>A source is overdue when its last loaded delivery is older than its "
+        "cadence allows (daily 1 day, weekly 7, monthly 31, quarterly 92, yearly 366).</p>"
+        "<table id='freshness'><tr><th>partner</th><th>cadence</th><th>last delivery</th><th>status</th>"
+        "<th>sources</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _series_heading(series: str, name: str | None, indicator: str | None, prefix: str) -> str:
     """Labels before codes: "Proportion of ... (16.9.1)", the series code after it, smaller."""
     title = name or series
-    return (f"<h3 id='{prefix}-{_e(series)}'>{_e(title)}" + (f" ({_e(indicator)})" if indicator else "")
-            + f"</h3><p class='muted'>series <code>{_e(series)}</code></p>")
+    return (
+        f"<h3 id='{prefix}-{_e(series)}'>{_e(title)}"
+        + (f" ({_e(indicator)})" if indicator else "")
+        + f"</h3><p class='muted'>series <code>{_e(series)}</code></p>"
+    )
 
 
-LEGEND = ("<p class='legend'>" + "".join(
-    f"<span><i style='background:{c}'></i>{n}</span>" for n, c in
-    (("marginalised group", "#c0392b"), ("rest of the community sample", "#7f8c8d"),
-     ("official national value", "#2471a3"))) + "<span>— 95% interval</span>"
+LEGEND = (
+    "<p class='legend'>"
+    + "".join(
+        f"<span><i style='background:{c}'></i>{n}</span>"
+        for n, c in (
+            ("marginalised group", "#c0392b"),
+            ("rest of the community sample", "#7f8c8d"),
+            ("official national value", "#2471a3"),
+        )
+    )
+    + "<span>— 95% interval</span>"
     "<span><i style='background:repeating-linear-gradient(45deg,#9a9a9a 0 2px,#f1f1f1 2px 5px)'></i>"
-    "suppressed cell</span></p>")
+    "suppressed cell</span></p>"
+)
 
 
 def _charts(data: dict) -> str:
@@ -796,16 +1016,21 @@ def _charts(data: dict) -> str:
     by_series: dict[str, list[dict]] = {}
     for r in rows:
         by_series.setdefault(r["series"], []).append(r)
-    parts = [LEGEND, "<p class='muted'>Country level, percent, <i>n</i> = respondents behind each bar "
-             "(the published, perturbed count). First-level areas are in <code>marts.mart_lnob_gap</code> "
-             "(ref_area_level = admin1). “no official breakdown”: official statistics never break this group "
-             "out (the knowledge gap). A suppressed cell (fewer respondents than the minimum, or one that "
-             "would reveal one) is marked, never drawn as zero. Two groups that are the same respondents "
-             "(refugees C09 are the migrants MS_MIGRANT: the surveys know migrant status only from "
-             "displacement) are one row under both labels.</p>"]
+    parts = [
+        LEGEND,
+        "<p class='muted'>Country level, percent, <i>n</i> = respondents behind each bar "
+        "(the published, perturbed count). First-level areas are in <code>marts.mart_lnob_gap</code> "
+        "(ref_area_level = admin1). “no official breakdown”: official statistics never break this group "
+        "out (the knowledge gap). A suppressed cell (fewer respondents than the minimum, or one that "
+        "would reveal one) is marked, never drawn as zero. Two groups that are the same respondents "
+        "(refugees C09 are the migrants MS_MIGRANT: the surveys know migrant status only from "
+        "displacement) are one row under both labels.</p>",
+    ]
     for series, srows in by_series.items():
-        parts.append(_series_heading(series, srows[0].get("series_name"), srows[0].get("indicator_code"), "gap")
-                     + gap_chart(series, srows))
+        parts.append(
+            _series_heading(series, srows[0].get("series_name"), srows[0].get("indicator_code"), "gap")
+            + gap_chart(series, srows)
+        )
     return "".join(parts)
 
 
@@ -817,14 +1042,18 @@ def _trends(data: dict) -> str:
     by_series: dict[str, list[dict]] = {}
     for r in rows:
         by_series.setdefault(r["series"], []).append(r)
-    parts = [f"<p>{len(nights)} night(s) that published: {_e(', '.join(nights))} (the latest run of each). "
-             "Red: the group's published value; grey, dashed: the rest of the community sample; "
-             "<b>S</b>: the group was suppressed that night. Each row runs from 0% (its axis) to 100%. Hover a point for its value and <i>n</i>. "
-             "Kept by the report step in <code>lnob_meta.report_history</code>.</p>"]
+    parts = [
+        f"<p>{len(nights)} night(s) that published: {_e(', '.join(nights))} (the latest run of each). "
+        "Red: the group's published value; grey, dashed: the rest of the community sample; "
+        "<b>S</b>: the group was suppressed that night. Each row runs from 0% (its axis) to 100%. Hover a point for its value and <i>n</i>. "
+        "Kept by the report step in <code>lnob_meta.report_history</code>.</p>"
+    ]
     for series, srows in sorted(by_series.items()):
         last = srows[-1]
-        parts.append(_series_heading(series, last.get("series_name"), last.get("indicator_code"), "trend")
-                     + trend_chart(series, srows, nights))
+        parts.append(
+            _series_heading(series, last.get("series_name"), last.get("indicator_code"), "trend")
+            + trend_chart(series, srows, nights)
+        )
     return "".join(parts)
 
 
@@ -835,61 +1064,97 @@ def _partners(data: dict) -> str:
     for p in data.get("partners") or []:
         dk = p.get("dont_know")
         if dk and dk["answered"]:
-            worst = sorted((q for q in dk["questions"] if q["answered"]), key=lambda q: -q["dont_know"] / q["answered"])
-            dk_html = (f"<b>{100 * dk['rate']:.1f}%</b> of {dk['answered']:,} answers"
-                       + "".join(f"<br><span class='muted'>{_e(q['question'])}: {100 * q['dont_know'] / q['answered']:.1f}% "
-                                 f"({q['dont_know']:,} of {q['answered']:,})</span>" for q in worst[:3] if q["dont_know"]))
+            worst = sorted(
+                (q for q in dk["questions"] if q["answered"]), key=lambda q: -q["dont_know"] / q["answered"]
+            )
+            dk_html = f"<b>{100 * dk['rate']:.1f}%</b> of {dk['answered']:,} answers" + "".join(
+                f"<br><span class='muted'>{_e(q['question'])}: {100 * q['dont_know'] / q['answered']:.1f}% "
+                f"({q['dont_know']:,} of {q['answered']:,})</span>"
+                for q in worst[:3]
+                if q["dont_know"]
+            )
             persons = f"{dk['persons']:,}"
         else:
             dk_html, persons = "<span class='muted'>no survey respondents</span>", "—"
         subs = p.get("submissions")
-        subs_html = (f"{subs['delivered']:,} delivered: {subs['rejected']:,} rejected by reviewers, "
-                     f"{subs['quarantined']:,} quarantined alone" if subs else "<span class='muted'>—</span>")
-        unmapped = "".join(f"<li><code>{_e(u.get('column'))}</code>: "
-                           + _e(", ".join(f"{v.get('value')!r} ×{v.get('rows')}" for v in u.get("values") or []))
-                           + f" <span class='muted'>({_e(u.get('source'))})</span></li>" for u in p["unmapped"])
-        held = "".join(f"<li>{_e(h.get('source'))} delivery {_e(h.get('delivery_id'))} ({_e(h.get('delivery_date'))}): "
-                       + _e("; ".join(h.get("why") or [])[:300]) + "</li>" for h in p["held_back"])
+        subs_html = (
+            f"{subs['delivered']:,} delivered: {subs['rejected']:,} rejected by reviewers, "
+            f"{subs['quarantined']:,} quarantined alone"
+            if subs
+            else "<span class='muted'>—</span>"
+        )
+        unmapped = "".join(
+            f"<li><code>{_e(u.get('column'))}</code>: "
+            + _e(", ".join(f"{v.get('value')!r} ×{v.get('rows')}" for v in u.get("values") or []))
+            + f" <span class='muted'>({_e(u.get('source'))})</span></li>"
+            for u in p["unmapped"]
+        )
+        held = "".join(
+            f"<li>{_e(h.get('source'))} delivery {_e(h.get('delivery_id'))} ({_e(h.get('delivery_date'))}): "
+            + _e("; ".join(h.get("why") or [])[:300])
+            + "</li>"
+            for h in p["held_back"]
+        )
         flagged = p["quarantined"] or p["held_back"] or p["unmapped"]
         rate_attr = f"{dk['rate']:.4f}" if dk and dk["answered"] else ""
-        rows.append(f"<tr class='partner-quality{' flagged' if flagged else ''}' data-partner='{_e(p['partner_id'])}' "
-                    f"data-quarantined='{p['quarantined']}' data-held-back='{len(p['held_back'])}' "
-                    f"data-unmapped='{len(p['unmapped'])}' data-dont-know-rate='{rate_attr}'>"
-                    f"<td>{_e(p['partner_name'])}<br><span class='muted'>{_e(p['partner_id'])} · {_e(p['country'])}</span></td>"
-                    f"<td class='num'>{persons}</td><td>{dk_html}</td>"
-                    f"<td class='num'>{p['deliveries']} / {p['quarantined']}</td><td>{subs_html}</td>"
-                    f"<td>{'<ul>' + unmapped + '</ul>' if unmapped else '<span class=muted>none</span>'}</td>"
-                    f"<td>{'<ul>' + held + '</ul>' if held else '<span class=muted>none</span>'}</td></tr>")
+        rows.append(
+            f"<tr class='partner-quality{' flagged' if flagged else ''}' data-partner='{_e(p['partner_id'])}' "
+            f"data-quarantined='{p['quarantined']}' data-held-back='{len(p['held_back'])}' "
+            f"data-unmapped='{len(p['unmapped'])}' data-dont-know-rate='{rate_attr}'>"
+            f"<td>{_e(p['partner_name'])}<br><span class='muted'>{_e(p['partner_id'])} · {_e(p['country'])}</span></td>"
+            f"<td class='num'>{persons}</td><td>{dk_html}</td>"
+            f"<td class='num'>{p['deliveries']} / {p['quarantined']}</td><td>{subs_html}</td>"
+            f"<td>{'<ul>' + unmapped + '</ul>' if unmapped else '<span class=muted>none</span>'}</td>"
+            f"<td>{'<ul>' + held + '</ul>' if held else '<span class=muted>none</span>'}</td></tr>"
+        )
     if not rows:
         return "<p>No partner has a source yet.</p>"
-    return ("<p class='muted'>Respondents and don't-know rates: the harmonised data as of tonight "
-            "(<code>intermediate.int_persons_harmonised</code>; “don't know” and “refused” answers to the yes/no "
-            "questions, which leave every denominator). Deliveries, submissions, unmapped codes and held-back "
-            "deliveries: tonight's run.</p>"
-            "<table id='partner-quality'><tr><th>partner</th><th>respondents</th><th>don't know / refused</th>"
-            "<th>deliveries / quarantined tonight</th><th>submissions</th><th>unmapped codes</th>"
-            "<th>held back tonight</th></tr>" + "".join(rows) + "</table>")
+    return (
+        "<p class='muted'>Respondents and don't-know rates: the harmonised data as of tonight "
+        "(<code>intermediate.int_persons_harmonised</code>; “don't know” and “refused” answers to the yes/no "
+        "questions, which leave every denominator). Deliveries, submissions, unmapped codes and held-back "
+        "deliveries: tonight's run.</p>"
+        "<table id='partner-quality'><tr><th>partner</th><th>respondents</th><th>don't know / refused</th>"
+        "<th>deliveries / quarantined tonight</th><th>submissions</th><th>unmapped codes</th>"
+        "<th>held back tonight</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _published(summary: dict) -> str:
-    state = ("published tonight" if summary.get("published_tonight")
-             else "NOT published tonight: marts unchanged")
-    rows = "".join(f"<tr><td>marts.{_e(t)}</td><td class='num'>{n:,}</td></tr>"
-                   for t, n in sorted((summary.get("published_tables") or {}).items()))
+    state = (
+        "published tonight" if summary.get("published_tonight") else "NOT published tonight: marts unchanged"
+    )
+    rows = "".join(
+        f"<tr><td>marts.{_e(t)}</td><td class='num'>{n:,}</td></tr>"
+        for t, n in sorted((summary.get("published_tables") or {}).items())
+    )
     ex = summary.get("exports") or {}
-    files = "".join(f"<tr><td>{_e(name)}</td><td class='num'>{info.get('rows', 0):,}</td></tr>"
-                    for name, info in sorted((ex.get("files") or {}).items()))
-    return (f"<p>Schema <code>marts</code>: {_e(state)}.</p><table id='published'><tr><th>table</th><th>rows</th></tr>"
-            + rows + "</table>" + (f"<p>Exports in <code>{_e(ex.get('dir'))}</code>:</p><table><tr><th>file</th>"
-                                   f"<th>rows</th></tr>{files}</table>" if ex else ""))
+    files = "".join(
+        f"<tr><td>{_e(name)}</td><td class='num'>{info.get('rows', 0):,}</td></tr>"
+        for name, info in sorted((ex.get("files") or {}).items())
+    )
+    return (
+        f"<p>Schema <code>marts</code>: {_e(state)}.</p><table id='published'><tr><th>table</th><th>rows</th></tr>"
+        + rows
+        + "</table>"
+        + (
+            f"<p>Exports in <code>{_e(ex.get('dir'))}</code>:</p><table><tr><th>file</th>"
+            f"<th>rows</th></tr>{files}</table>"
+            if ex
+            else ""
+        )
+    )
 
 
 def _nav(data: dict, base: Path) -> str:
     """Links from a page to the index of runs, the night's latest run and this run's own page."""
     s = data["summary"]
     links = []
-    for key, text in (("index_html", "All nights and runs"), ("night_report_html", f"Latest run of {s['night']}"),
-                      ("report_html", "This run's own page")):
+    for key, text in (
+        ("index_html", "All nights and runs"),
+        ("night_report_html", f"Latest run of {s['night']}"),
+        ("report_html", "This run's own page"),
+    ):
         href = _href(s.get(key), base)
         if href:
             links.append(f"<a id='nav-{key.split('_')[0]}' href='{_e(href)}'>{_e(text)}</a>")
@@ -900,34 +1165,52 @@ def render(data: dict, base: Path) -> str:
     """The page; links are relative to ``base``, the folder the page is written to."""
     s = data["summary"]
     ok = s.get("complete")
-    status = ("<div class='status ok'>Complete: every stage succeeded.</div>" if ok else
-              "<div class='status failed'>Incomplete: " + _e("; ".join(s.get("problems") or [])) + "</div>")
+    status = (
+        "<div class='status ok'>Complete: every stage succeeded.</div>"
+        if ok
+        else "<div class='status failed'>Incomplete: " + _e("; ".join(s.get("problems") or [])) + "</div>"
+    )
     gx = _href(data.get("data_docs"), base)
     dbt = _href(data.get("dbt_docs"), base)
-    links = [f"<li><a id='link-gx' href='{_e(gx)}'>Great Expectations Data Docs</a> (the validations of the gates)</li>"]
+    links = [
+        f"<li><a id='link-gx' href='{_e(gx)}'>Great Expectations Data Docs</a> (the validations of the gates)</li>"
+    ]
     if dbt:
-        links.append(f"<li><a id='link-dbt' href='{_e(dbt)}'>dbt docs</a> (models, columns, tests and lineage)</li>")
+        links.append(
+            f"<li><a id='link-dbt' href='{_e(dbt)}'>dbt docs</a> (models, columns, tests and lineage)</li>"
+        )
     else:
-        links.append(f"<li>dbt docs: {_e(data.get('dbt_docs_problem'))}; generate them with "
-                     "<code>lnob dbt docs generate --static</code> (written to <code>.lnob/dbt/target/"
-                     "static_index.html</code>)</li>")
+        links.append(
+            f"<li>dbt docs: {_e(data.get('dbt_docs_problem'))}; generate them with "
+            "<code>lnob dbt docs generate --static</code> (written to <code>.lnob/dbt/target/"
+            "static_index.html</code>)</li>"
+        )
     sections = [
-        ("Gates", _gates(data)), ("Sources", _sources(s)), ("Data quality per partner", _partners(data)),
-        ("Held back", _held_back(s)), ("Quarantine", _quarantines(data)),
-        ("Freshness per partner", _freshness(data, s["night"])), ("The LNOB gap", _charts(data)),
+        ("Gates", _gates(data)),
+        ("Sources", _sources(s)),
+        ("Data quality per partner", _partners(data)),
+        ("Held back", _held_back(s)),
+        ("Quarantine", _quarantines(data)),
+        ("Freshness per partner", _freshness(data, s["night"])),
+        ("The LNOB gap", _charts(data)),
         ("Trends across nights", _trends(data)),
-        ("Published", _published(s)), ("Documentation", "<ul>" + "".join(links) + "</ul>"),
+        ("Published", _published(s)),
+        ("Documentation", "<ul>" + "".join(links) + "</ul>"),
     ]
     ids = {"Data quality per partner": "quality", "Trends across nights": "trends"}
-    body = "".join(f"<section id='section-{_e(ids.get(t) or t.split()[-1].lower())}'><h2>{_e(t)}</h2>{html}</section>"
-                   for t, html in sections)
+    body = "".join(
+        f"<section id='section-{_e(ids.get(t) or t.split()[-1].lower())}'><h2>{_e(t)}</h2>{html}</section>"
+        for t, html in sections
+    )
     when = f", written {_e(s['written_at'])}" if s.get("written_at") else ""
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>LNOB nightly run {_e(s['night'])}</title><style>{CSS}</style></head><body>"
-            f"{_nav(data, base)}<h1>LNOB nightly run, night of {_e(s['night'])}</h1>"
-            f"<p class='muted'>run <code>{_e(s['run_id'])}</code>{when}</p>"
-            f"{status}{body}</body></html>\n")
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>LNOB nightly run {_e(s['night'])}</title><style>{CSS}</style></head><body>"
+        f"{_nav(data, base)}<h1>LNOB nightly run, night of {_e(s['night'])}</h1>"
+        f"<p class='muted'>run <code>{_e(s['run_id'])}</code>{when}</p>"
+        f"{status}{body}</body></html>\n"
+    )
 
 
 _NIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -957,17 +1240,23 @@ def runs(reports_dir: Path, current: dict | None = None) -> list[dict]:
                     found[s["run_id"]] = s
     if current:
         found[current["run_id"]] = current
-    return sorted(found.values(), key=lambda s: (s.get("night") or "", s.get("written_at") or "", s["run_id"]),
-                  reverse=True)
+    return sorted(
+        found.values(),
+        key=lambda s: (s.get("night") or "", s.get("written_at") or "", s["run_id"]),
+        reverse=True,
+    )
 
 
 def _counts(s: dict) -> dict:
     sources = (s.get("sources") or {}).values()
-    return {"new": (s.get("extract") or {}).get("new", 0), "rows": sum(i.get("rows_loaded", 0) for i in sources),
-            "quarantined": sum(i.get("quarantined", 0) for i in sources),
-            "held_back": len(s.get("held_back") or []),
-            "gates_failed": sum(1 for g in s.get("gates") or [] if g.get("outcome") == "failed"),
-            "gap_rows": (s.get("published_tables") or {}).get("mart_lnob_gap")}
+    return {
+        "new": (s.get("extract") or {}).get("new", 0),
+        "rows": sum(i.get("rows_loaded", 0) for i in sources),
+        "quarantined": sum(i.get("quarantined", 0) for i in sources),
+        "held_back": len(s.get("held_back") or []),
+        "gates_failed": sum(1 for g in s.get("gates") or [] if g.get("outcome") == "failed"),
+        "gap_rows": (s.get("published_tables") or {}).get("mart_lnob_gap"),
+    }
 
 
 def render_index(all_runs: list[dict], data: dict, base: Path) -> str:
@@ -984,31 +1273,39 @@ def render_index(all_runs: list[dict], data: dict, base: Path) -> str:
         href = _href(s.get("report_html"), base)
         link = f"<a class='run-link' href='{_e(href)}'>{_e(s['run_id'])}</a>" if href else _e(s["run_id"])
         problems = "; ".join(s.get("problems") or [])
-        rows.append(f"<tr class='run {outcome}' data-night='{_e(s['night'])}' data-run='{_e(s['run_id'])}' "
-                    f"data-outcome='{outcome}'><td>{_e(s['night'])}</td><td>{link}<br><span class='muted'>"
-                    f"{_e(s.get('written_at') or '')}</span></td><td>{_badge('ok' if s.get('complete') else 'failed')} "
-                    f"{_e(published)}" + (f"<br><span class='muted'>{_e(problems[:400])}</span>" if problems else "")
-                    + f"</td><td class='num'>{c['new']:,}</td><td class='num'>{c['rows']:,}</td>"
-                    f"<td class='num'>{c['quarantined']}</td><td class='num'>{c['held_back']}</td>"
-                    f"<td class='num'>{c['gates_failed']}</td><td class='num'>"
-                    f"{'' if c['gap_rows'] is None else format(c['gap_rows'], ',')}</td></tr>")
+        rows.append(
+            f"<tr class='run {outcome}' data-night='{_e(s['night'])}' data-run='{_e(s['run_id'])}' "
+            f"data-outcome='{outcome}'><td>{_e(s['night'])}</td><td>{link}<br><span class='muted'>"
+            f"{_e(s.get('written_at') or '')}</span></td><td>{_badge('ok' if s.get('complete') else 'failed')} "
+            f"{_e(published)}"
+            + (f"<br><span class='muted'>{_e(problems[:400])}</span>" if problems else "")
+            + f"</td><td class='num'>{c['new']:,}</td><td class='num'>{c['rows']:,}</td>"
+            f"<td class='num'>{c['quarantined']}</td><td class='num'>{c['held_back']}</td>"
+            f"<td class='num'>{c['gates_failed']}</td><td class='num'>"
+            f"{'' if c['gap_rows'] is None else format(c['gap_rows'], ',')}</td></tr>"
+        )
     latest = _href(str(base / "latest.html"), base)
-    table = ("<table id='runs'><tr><th>night</th><th>run</th><th>outcome</th><th>new deliveries</th>"
-             "<th>rows loaded</th><th>quarantined</th><th>held back</th><th>gates failed</th>"
-             "<th>LNOB gap rows published</th></tr>" + "".join(rows) + "</table>")
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>LNOB nightly runs</title><style>{CSS}</style></head><body>"
-            f"<h1>LNOB nightly runs</h1><p class='muted'>{len(nights)} night(s), {len(all_runs)} run(s). "
-            f"<a id='link-latest' href='{_e(latest)}'>The latest run</a>; each run keeps its own page "
-            "(a re-run of a night is a new run).</p>"
-            f"<section id='section-runs'><h2>Nights and runs</h2>{table}</section>"
-            f"<section id='section-trends'><h2>Trends across nights</h2>{LEGEND}{_trends(data)}</section>"
-            "</body></html>\n")
+    table = (
+        "<table id='runs'><tr><th>night</th><th>run</th><th>outcome</th><th>new deliveries</th>"
+        "<th>rows loaded</th><th>quarantined</th><th>held back</th><th>gates failed</th>"
+        "<th>LNOB gap rows published</th></tr>" + "".join(rows) + "</table>"
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>LNOB nightly runs</title><style>{CSS}</style></head><body>"
+        f"<h1>LNOB nightly runs</h1><p class='muted'>{len(nights)} night(s), {len(all_runs)} run(s). "
+        f"<a id='link-latest' href='{_e(latest)}'>The latest run</a>; each run keeps its own page "
+        "(a re-run of a night is a new run).</p>"
+        f"<section id='section-runs'><h2>Nights and runs</h2>{table}</section>"
+        f"<section id='section-trends'><h2>Trends across nights</h2>{LEGEND}{_trends(data)}</section>"
+        "</body></html>\n"
+    )
 
 
-def write(url: str, run_id: str, night: date, summary: dict, cfg: Settings | None = None,
-          with_dbt_docs: bool = True) -> Path:
+def write(
+    url: str, run_id: str, night: date, summary: dict, cfg: Settings | None = None, with_dbt_docs: bool = True
+) -> Path:
     """Write this run's page ``<reports>/<night>/<run>/report.html`` (kept: a later run of the
     night writes its own), the pointers ``<reports>/<night>/report.html`` (the night's latest run)
     and ``<reports>/latest.html``, and the index ``<reports>/index.html``; returns the run's page.
@@ -1018,8 +1315,11 @@ def write(url: str, run_id: str, night: date, summary: dict, cfg: Settings | Non
     folder = night_dir / safe_run(run_id)
     page = folder / "report.html"
     summary.setdefault("written_at", datetime.now(UTC).isoformat(timespec="seconds"))
-    summary.update(report_html=str(page), night_report_html=str(night_dir / "report.html"),
-                   index_html=str(cfg.reports_dir / "index.html"))
+    summary.update(
+        report_html=str(page),
+        night_report_html=str(night_dir / "report.html"),
+        index_html=str(cfg.reports_dir / "index.html"),
+    )
     data = collect(url, run_id, night, summary, cfg, with_dbt_docs)
     folder.mkdir(parents=True, exist_ok=True)
     page.write_text(render(data, folder), encoding="utf-8")
@@ -1027,5 +1327,7 @@ def write(url: str, run_id: str, night: date, summary: dict, cfg: Settings | Non
     (night_dir / "report.html").write_text(render(data, night_dir), encoding="utf-8")
     (cfg.reports_dir / "latest.html").write_text(render(data, cfg.reports_dir), encoding="utf-8")
     all_runs = runs(cfg.reports_dir, summary)
-    (cfg.reports_dir / "index.html").write_text(render_index(all_runs, data, cfg.reports_dir), encoding="utf-8")
+    (cfg.reports_dir / "index.html").write_text(
+        render_index(all_runs, data, cfg.reports_dir), encoding="utf-8"
+    )
     return page

@@ -53,7 +53,14 @@ TRANSFORMER = "lnob_transformer"
 READER = "lnob_bi_reader"
 ROLES = (LOADER, TRANSFORMER, READER)
 LOADER_SCHEMAS = (RAW_SCHEMA, META_SCHEMA)
-TRANSFORMER_SCHEMAS = ("staging", "intermediate", "reference", AUDIT_SCHEMA, PUBLISHED_SCHEMA, PREVIOUS_SCHEMA)
+TRANSFORMER_SCHEMAS = (
+    "staging",
+    "intermediate",
+    "reference",
+    AUDIT_SCHEMA,
+    PUBLISHED_SCHEMA,
+    PREVIOUS_SCHEMA,
+)
 PASSWORD_VARIABLE = "LNOB_BI_READER_PASSWORD"
 
 
@@ -99,20 +106,31 @@ def _schemas(cur, names) -> list[str]:
 def _give(cur, schema: str, role: str) -> None:
     """Make ``role`` the owner of a schema and of every table, view, sequence and function in it."""
     cur.execute(f'alter schema "{schema}" owner to {role}')
-    cur.execute("""select c.relkind, format('%%I.%%I', n.nspname, c.relname)
+    cur.execute(
+        """select c.relkind, format('%%I.%%I', n.nspname, c.relname)
                    from pg_class c join pg_namespace n on n.oid = c.relnamespace
                    where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
                      and pg_get_userbyid(c.relowner) <> %s
                      -- a sequence owned by a column follows its table
                      and not (c.relkind = 'S' and exists (
                          select 1 from pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i')))""",
-                (schema, role))
-    kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view", "S": "sequence",
-             "f": "foreign table"}
+        (schema, role),
+    )
+    kinds = {
+        "r": "table",
+        "p": "table",
+        "v": "view",
+        "m": "materialized view",
+        "S": "sequence",
+        "f": "foreign table",
+    }
     for kind, name in cur.fetchall():
         cur.execute(f"alter {kinds[kind]} {name} owner to {role}")
-    cur.execute("""select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-                   where n.nspname = %s and pg_get_userbyid(p.proowner) <> %s""", (schema, role))
+    cur.execute(
+        """select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                   where n.nspname = %s and pg_get_userbyid(p.proowner) <> %s""",
+        (schema, role),
+    )
     for (signature,) in cur.fetchall():
         cur.execute(f"alter routine {signature} owner to {role}")
 
@@ -121,17 +139,22 @@ def reader_limits(cfg: Settings | None = None) -> dict[str, str]:
     """The session settings every ``lnob_bi_reader`` login gets (``LNOB_READER_*``, see README):
     a runaway query, a transaction left open or a queue of lock waits all end by themselves."""
     cfg = cfg or settings()
-    return {"statement_timeout": cfg.reader_statement_timeout,
-            "idle_in_transaction_session_timeout": cfg.reader_idle_in_transaction_timeout,
-            "lock_timeout": cfg.reader_lock_timeout}
+    return {
+        "statement_timeout": cfg.reader_statement_timeout,
+        "idle_in_transaction_session_timeout": cfg.reader_idle_in_transaction_timeout,
+        "lock_timeout": cfg.reader_lock_timeout,
+    }
 
 
 def _limit_reader(cur, cfg: Settings) -> list[str]:
     """Set the reader's limits where they differ from the configured ones (idempotent)."""
     done = []
-    cur.execute("""select rolconnlimit, coalesce(s.setconfig, '{}') from pg_roles r
+    cur.execute(
+        """select rolconnlimit, coalesce(s.setconfig, '{}') from pg_roles r
                    left join pg_db_role_setting s on s.setrole = r.oid and s.setdatabase = 0
-                   where r.rolname = %s""", (READER,))
+                   where r.rolname = %s""",
+        (READER,),
+    )
     limit, config = cur.fetchone()
     current = dict(item.split("=", 1) for item in config)
     for name, value in reader_limits(cfg).items():
@@ -167,9 +190,11 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
 
     cfg = cfg or settings()
     if not can_manage(conn):
-        raise RolesError("creating the lnob roles needs a superuser or a user with CREATEROLE; "
-                         "connect with LNOB_WAREHOUSE_URL as such a user, or ask your DBA to run "
-                         "`lnob warehouse roles`")
+        raise RolesError(
+            "creating the lnob roles needs a superuser or a user with CREATEROLE; "
+            "connect with LNOB_WAREHOUSE_URL as such a user, or ask your DBA to run "
+            "`lnob warehouse roles`"
+        )
     done: list[str] = []
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('lnob_roles'))")
@@ -184,7 +209,9 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
             done.append(f"created role {READER}")
         cur.execute(f"alter role {READER} with login password %s", (reader_password(cfg),))
         done.extend(_limit_reader(cur, cfg))
-        cur.execute("select current_user, rolsuper, current_database() from pg_roles where rolname = current_user")
+        cur.execute(
+            "select current_user, rolsuper, current_database() from pg_roles where rolname = current_user"
+        )
         me, superuser, database = cur.fetchone()
         if not superuser:  # the pipeline's user must be able to assume each step's role
             cur.execute(f'grant {LOADER}, {TRANSFORMER}, {READER} to "{me}"')
@@ -196,8 +223,10 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
         cur.execute(f'grant temporary on database "{database}" to {LOADER}, {TRANSFORMER}')
         cur.execute(f'grant create on database "{database}" to {TRANSFORMER}')  # dbt creates its schemas
         # publish may terminate a reader session that holds its locks (lnob.publish)
-        cur.execute("select 1 from pg_auth_members where roleid = %s::regrole and member = %s::regrole",
-                    (READER, TRANSFORMER))
+        cur.execute(
+            "select 1 from pg_auth_members where roleid = %s::regrole and member = %s::regrole",
+            (READER, TRANSFORMER),
+        )
         if cur.fetchone() is None:
             cur.execute(f"grant {READER} to {TRANSFORMER}")
 
@@ -207,8 +236,10 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
             _give(cur, schema, LOADER)
             cur.execute(f'grant usage on schema "{schema}" to {TRANSFORMER}')
             cur.execute(f'grant select on all tables in schema "{schema}" to {TRANSFORMER}')
-            cur.execute(f'alter default privileges for role {LOADER} in schema "{schema}" '
-                        f"grant select on tables to {TRANSFORMER}")
+            cur.execute(
+                f'alter default privileges for role {LOADER} in schema "{schema}" '
+                f"grant select on tables to {TRANSFORMER}"
+            )
         # dbt records which seeds it loaded
         cur.execute(f"grant insert, update, delete on {META_SCHEMA}.seed_state to {TRANSFORMER}")
         # the mart gate records how far it has validated the harmonised persons
@@ -219,12 +250,15 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
             _give(cur, schema, TRANSFORMER)
         for schema in _schemas(cur, [PUBLISHED_SCHEMA]):
             grant_reader(cur, schema)
-        for schema in _schemas(cur, [AUDIT_SCHEMA, PREVIOUS_SCHEMA, *LOADER_SCHEMAS, "staging", "intermediate",
-                                     "reference"]):
+        for schema in _schemas(
+            cur, [AUDIT_SCHEMA, PREVIOUS_SCHEMA, *LOADER_SCHEMAS, "staging", "intermediate", "reference"]
+        ):
             revoke_reader(cur, schema)
     conn.commit()
-    done.append(f"grants set: {LOADER} owns {', '.join(LOADER_SCHEMAS)}; {TRANSFORMER} reads them and owns "
-                f"{', '.join(TRANSFORMER_SCHEMAS)}; {READER} reads {PUBLISHED_SCHEMA} only")
+    done.append(
+        f"grants set: {LOADER} owns {', '.join(LOADER_SCHEMAS)}; {TRANSFORMER} reads them and owns "
+        f"{', '.join(TRANSFORMER_SCHEMAS)}; {READER} reads {PUBLISHED_SCHEMA} only"
+    )
     return done
 
 
@@ -256,12 +290,18 @@ def step_url(url: str, role: str) -> str:
     key = (url, role)
     if key not in _IN_USE:
         with warehouse.connect(url) as conn, conn.cursor() as cur:
-            cur.execute("select case when exists (select 1 from pg_roles where rolname = %s) "
-                        "then pg_has_role(current_user, %s, 'MEMBER') else false end", (role, role))
+            cur.execute(
+                "select case when exists (select 1 from pg_roles where rolname = %s) "
+                "then pg_has_role(current_user, %s, 'MEMBER') else false end",
+                (role, role),
+            )
             _IN_USE[key] = bool(cur.fetchone()[0])
         if not _IN_USE[key]:
-            log.warning("role %s does not exist or cannot be assumed here: this step runs as the configured "
-                        "user; run `lnob warehouse roles` to enforce least privilege", role)
+            log.warning(
+                "role %s does not exist or cannot be assumed here: this step runs as the configured "
+                "user; run `lnob warehouse roles` to enforce least privilege",
+                role,
+            )
     return as_role(url, role) if _IN_USE[key] else url
 
 

@@ -57,13 +57,34 @@ VERSION = "1.0"
 DATAFLOW_REF = f"{AGENCY}:{DATAFLOW_ID}({VERSION})"
 
 DIMENSIONS = [
-    "FREQ", "REPORTING_TYPE", "SERIES", "REF_AREA", "SEX", "AGE", "URBANISATION",
-    "INCOME_WEALTH_QUANTILE", "EDUCATION_LEV", "OCCUPATION", "CUST_BREAKDOWN",
-    "COMPOSITE_BREAKDOWN", "DISABILITY_STATUS", "ACTIVITY", "PRODUCT", "TIME_PERIOD",
+    "FREQ",
+    "REPORTING_TYPE",
+    "SERIES",
+    "REF_AREA",
+    "SEX",
+    "AGE",
+    "URBANISATION",
+    "INCOME_WEALTH_QUANTILE",
+    "EDUCATION_LEV",
+    "OCCUPATION",
+    "CUST_BREAKDOWN",
+    "COMPOSITE_BREAKDOWN",
+    "DISABILITY_STATUS",
+    "ACTIVITY",
+    "PRODUCT",
+    "TIME_PERIOD",
 ]
 #: attributes taken from the mart's columns of the same name (lower case)
-MART_ATTRIBUTES = ["UNIT_MEASURE", "UNIT_MULT", "OBS_STATUS", "NATURE", "LOWER_BOUND", "UPPER_BOUND",
-                   "SOURCE_DETAIL", "COMMENT_OBS"]
+MART_ATTRIBUTES = [
+    "UNIT_MEASURE",
+    "UNIT_MULT",
+    "OBS_STATUS",
+    "NATURE",
+    "LOWER_BOUND",
+    "UPPER_BOUND",
+    "SOURCE_DETAIL",
+    "COMMENT_OBS",
+]
 #: the DSD's label of a custom breakdown, filled from the LNOB groups for C01..C99 codes
 LABEL_ATTRIBUTE = "CUST_BREAKDOWN_LB"
 ATTRIBUTES = [*MART_ATTRIBUTES, LABEL_ATTRIBUTE]
@@ -85,8 +106,8 @@ class ExportError(RuntimeError):
 class Extensions:
     """What the partnership adds to the SDG codelists, from the committed dbt seeds."""
 
-    areas: dict[str, str]              # ISO 3166-2 code -> name (CL_AREA)
-    series: dict[str, str]             # series code -> name (CL_SERIES)
+    areas: dict[str, str]  # ISO 3166-2 code -> name (CL_AREA)
+    series: dict[str, str]  # series code -> name (CL_SERIES)
     custom_breakdowns: dict[str, str]  # C01.. -> label (CL_CUST_BREAKDOWN)
     national_series: dict[str, str] = field(default_factory=dict)  # national series -> country ISO3
     #: the indicators an added series is filed under (CL_SERIES annotations ``Indicator``) and
@@ -113,10 +134,16 @@ class Extensions:
         global_series, own = read("reference/sdg_series.csv"), read("lnob/lnob_series.csv")
         series = {r["series_code"]: r["series_name"] for r in global_series}
         series.update({r["series_code"]: r["series_name"] for r in own})
-        declared = read("lnob/lnob_national_series.csv") if (seeds_dir / "lnob/lnob_national_series.csv").exists() else []
+        declared = (
+            read("lnob/lnob_national_series.csv")
+            if (seeds_dir / "lnob/lnob_national_series.csv").exists()
+            else []
+        )
         series.update({r["series_code"]: r["series_name"] for r in declared})
-        indicators = {r["series_code"]: [i.strip() for i in r["indicators"].split(",") if i.strip()]
-                      for r in [*global_series, *declared]}
+        indicators = {
+            r["series_code"]: [i.strip() for i in r["indicators"].split(",") if i.strip()]
+            for r in [*global_series, *declared]
+        }
         titles = {r["indicator_code"]: r["indicator_title"] for r in read("reference/sdg_indicators.csv")}
         proxies = open_sdg.proxy_indicators(seeds_dir)
         for code, filed in proxies.items():  # filed under its proxy indicator, not the official one
@@ -125,9 +152,12 @@ class Extensions:
         return cls(
             areas={r["area_code"]: r["area_name"] for r in read("lnob/lnob_areas.csv")},
             series=series,
-            custom_breakdowns={r["cust_breakdown"]: r["label"]
-                               for r in read("lnob/lnob_custom_breakdowns.csv")},
-            national_series={r["series_code"]: r["country_iso3"] for r in declared if r["scope"] == "national"},
+            custom_breakdowns={
+                r["cust_breakdown"]: r["label"] for r in read("lnob/lnob_custom_breakdowns.csv")
+            },
+            national_series={
+                r["series_code"]: r["country_iso3"] for r in declared if r["scope"] == "national"
+            },
             indicators=indicators,
             indicator_titles=titles,
             proxies={code: " ".join(p.description for p in filed) for code, filed in proxies.items()},
@@ -148,15 +178,20 @@ def lnob_structure(ext: Extensions):
         dim = dsd.dimensions.get(dim_id)
         base = dim.local_representation.enumerated
         cl = v21.Codelist(
-            id=base.id, maintainer=agency, version=VERSION, is_final=True, is_external_reference=False,
+            id=base.id,
+            maintainer=agency,
+            version=VERSION,
+            is_final=True,
+            is_external_reference=False,
             name=f"{base.name.localized_default()} (extended by the LNOB partnership)",
             description=f"{base.maintainer.id}:{base.id}({base.version}) with {what}",
         )
         for code in base:  # every global code kept (with its annotations: the indicators a
             # series serves, which sdg-build files it by); C01..C99 named after the LNOB groups
             kept = common.Code(id=code.id, name=codes.get(code.id, code.name.localized_default()))
-            kept.annotations = [v21.Annotation(id=a.id, title=a.title, type=a.type, text=a.text)
-                                for a in code.annotations]
+            kept.annotations = [
+                v21.Annotation(id=a.id, title=a.title, type=a.type, text=a.text) for a in code.annotations
+            ]
             if code.description is not None and len(code.description.localizations):
                 kept.description = code.description
             cl.append(kept)
@@ -172,13 +207,25 @@ def lnob_structure(ext: Extensions):
 
     replaced = [
         extended("REF_AREA", ext.areas, "first-level administrative areas (ISO 3166-2)"),
-        extended("SERIES", ext.series, "the series of the current SDG content constraints, "
-                 "the LNOB partnership's own series and producers' national series",
-                 {**{code: f"National series of {iso3}: a national statistic reported by its producer, "
-                           "not a global SDG series" for code, iso3 in ext.national_series.items()},
-                  **ext.proxies}),
-        extended("CUST_BREAKDOWN", ext.custom_breakdowns,
-                 "the LNOB marginalised groups and their comparison groups as custom breakdowns"),
+        extended(
+            "SERIES",
+            ext.series,
+            "the series of the current SDG content constraints, "
+            "the LNOB partnership's own series and producers' national series",
+            {
+                **{
+                    code: f"National series of {iso3}: a national statistic reported by its producer, "
+                    "not a global SDG series"
+                    for code, iso3 in ext.national_series.items()
+                },
+                **ext.proxies,
+            },
+        ),
+        extended(
+            "CUST_BREAKDOWN",
+            ext.custom_breakdowns,
+            "the LNOB marginalised groups and their comparison groups as custom breakdowns",
+        ),
     ]
     dsd.id, dsd.maintainer, dsd.version, dsd.urn = DSD_ID, agency, VERSION, None
     dsd.is_external_reference = False
@@ -187,14 +234,21 @@ def lnob_structure(ext: Extensions):
         for component in component_list:
             component.urn = None
     dsd.name = common.InternationalString(
-        "SDG data structure (IAEG-SDGs:SDG(1.0)) with the LNOB partnership's codelist extensions")
+        "SDG data structure (IAEG-SDGs:SDG(1.0)) with the LNOB partnership's codelist extensions"
+    )
     dataflow = v21.DataflowDefinition(
-        id=DATAFLOW_ID, maintainer=agency, version=VERSION, is_final=True, is_external_reference=False,
+        id=DATAFLOW_ID,
+        maintainer=agency,
+        version=VERSION,
+        is_final=True,
+        is_external_reference=False,
         structure=dsd,
-        name="SDG indicators from community-driven data and official comparators (LNOB partnership)")
+        name="SDG indicators from community-driven data and official comparators (LNOB partnership)",
+    )
 
     msg = sdmx.message.StructureMessage(
-        header=sdmx.message.Header(id="LNOB_STRUCTURE", sender=agency, test=False))
+        header=sdmx.message.Header(id="LNOB_STRUCTURE", sender=agency, test=False)
+    )
     for scheme in sdg.organisation_scheme.values():
         if AGENCY not in scheme:
             scheme.append(agency)
@@ -242,15 +296,19 @@ def fetch_observations(conn) -> list[dict]:
     the SDMX ids, in key order."""
     cols = [c.lower() for c in DIMENSIONS] + ["obs_value"] + [a.lower() for a in MART_ATTRIBUTES]
     with conn.cursor() as cur:
-        cur.execute(f"select {', '.join(cols)} from {PUBLISHED_SCHEMA}.fct_sdg_observation "
-                    f"order by {', '.join(c.lower() for c in DIMENSIONS)}")
+        cur.execute(
+            f"select {', '.join(cols)} from {PUBLISHED_SCHEMA}.fct_sdg_observation "
+            f"order by {', '.join(c.lower() for c in DIMENSIONS)}"
+        )
         rows = [dict(zip([c.upper() for c in cols], rec, strict=True)) for rec in cur.fetchall()]
     seen: dict[tuple, int] = {}
     for i, r in enumerate(rows):
         key = tuple(r[d] for d in DIMENSIONS)
         if key in seen:
-            raise ExportError(f"marts.fct_sdg_observation has two observations with the SDMX key "
-                              f"{'.'.join(key)}: an SDMX data set cannot hold both")
+            raise ExportError(
+                f"marts.fct_sdg_observation has two observations with the SDMX key "
+                f"{'.'.join(key)}: an SDMX data set cannot hold both"
+            )
         seen[key] = i
     return rows
 
@@ -305,20 +363,30 @@ def data_message(rows: Iterable[dict], structure, ext: Extensions, layout: str =
             for a in {a for v in values for a in v if level[a] == "series"}:
                 seen = {v.get(a) for v in values}
                 if len(seen) > 1:
-                    raise ExportError(f"series {'.'.join(key)}: the series-level attribute {a} has "
-                                      f"{len(seen)} values ({', '.join(sorted(map(str, seen)))}) across "
-                                      "its periods; the DSD attaches it to the series, so it must be one")
+                    raise ExportError(
+                        f"series {'.'.join(key)}: the series-level attribute {a} has "
+                        f"{len(seen)} values ({', '.join(sorted(map(str, seen)))}) across "
+                        "its periods; the DSD attaches it to the series, so it must be one"
+                    )
                 series_attrs[a] = seen.pop()
             sk = dsd.make_key(common.SeriesKey, dict(zip(SERIES_DIMENSIONS, key, strict=True)))
             for a, v in series_attrs.items():
                 if v is not None:
                     sk.attrib[a] = common.AttributeValue(value=v, value_for=attributes[a])
-            ds.add_obs([observation(r, [TIME_DIMENSION], {a: x for a, x in v.items() if level[a] != "series"})
-                        for r, v in zip(members, values, strict=True)], series_key=sk)
+            ds.add_obs(
+                [
+                    observation(r, [TIME_DIMENSION], {a: x for a, x in v.items() if level[a] != "series"})
+                    for r, v in zip(members, values, strict=True)
+                ],
+                series_key=sk,
+            )
         observation_dimension = dsd.dimensions.get(TIME_DIMENSION)
     return sdmx.message.DataMessage(
         header=sdmx.message.Header(id="LNOB_SDG_DATA", sender=common.Agency(id=AGENCY), test=False),
-        data=[ds], dataflow=dataflow, observation_dimension=observation_dimension)
+        data=[ds],
+        dataflow=dataflow,
+        observation_dimension=observation_dimension,
+    )
 
 
 def write_structure(structure, path: Path) -> None:
@@ -350,13 +418,18 @@ def write_xml(msg, path: Path) -> None:
     import sdmx
     from lxml import etree
 
-    at_obs = "AllDimensions" if msg.observation_dimension is sdmx.model.common.AllDimensions else TIME_DIMENSION
+    at_obs = (
+        "AllDimensions" if msg.observation_dimension is sdmx.model.common.AllDimensions else TIME_DIMENSION
+    )
     root = etree.fromstring(sdmx.to_xml(msg))
     for ref in root.iter("{*}Structure"):
         if ref.get("structureID"):
             ref.set("dimensionAtObservation", at_obs)
-            ref.set("namespace", f"urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure="
-                                 f"{AGENCY}:{DSD_ID}({VERSION}):ObsLevelDim:{at_obs}")
+            ref.set(
+                "namespace",
+                f"urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure="
+                f"{AGENCY}:{DSD_ID}({VERSION}):ObsLevelDim:{at_obs}",
+            )
     for ds in root.iter("{*}DataSet"):
         ds.set("action", "Information")
     for obs in root.iter("{*}Obs"):
@@ -392,8 +465,9 @@ def read_structure(path: Path):
         structure = sdmx.read_sdmx(path)
         return structure.dataflow[DATAFLOW_ID]
     except Exception as exc:  # noqa: BLE001 - any parse failure is a broken export
-        raise ExportError(f"{path}: does not read back as an SDMX structure message "
-                          f"with the dataflow {DATAFLOW_REF}: {exc}") from exc
+        raise ExportError(
+            f"{path}: does not read back as an SDMX structure message with the dataflow {DATAFLOW_REF}: {exc}"
+        ) from exc
 
 
 def _number(value) -> float | None:
@@ -437,7 +511,9 @@ def read_back_pysdmx(path: Path, structure_path: Path) -> list[dict]:
     try:
         datasets = get_datasets(path, structure_path, validate=True)
     except Exception as exc:  # noqa: BLE001 - any parse or schema failure is a broken export
-        raise ExportError(f"{path}: does not read back with pysdmx as SDMX with {DATAFLOW_REF}: {exc}") from exc
+        raise ExportError(
+            f"{path}: does not read back with pysdmx as SDMX with {DATAFLOW_REF}: {exc}"
+        ) from exc
     out = []
     for ds in datasets:
         frame = ds.data
@@ -470,8 +546,14 @@ def _codelists(dsd) -> dict[str, set[str]]:
 READERS = ("sdmx1", "pysdmx")
 
 
-def check(path: Path, dataflow, expected: list[dict], ext: Extensions, reader: str = "sdmx1",
-          structure_path: Path | None = None) -> int:
+def check(
+    path: Path,
+    dataflow,
+    expected: list[dict],
+    ext: Extensions,
+    reader: str = "sdmx1",
+    structure_path: Path | None = None,
+) -> int:
     """Read ``path`` back with ``reader`` (``sdmx1`` against ``dataflow``, or ``pysdmx`` against
     the structure message ``structure_path``) and compare it with the mart's rows: the same
     number of observations, the same keys, every code in its codelist, the same values (within
@@ -495,8 +577,10 @@ def check(path: Path, dataflow, expected: list[dict], ext: Extensions, reader: s
         key = tuple(row.get(d, "") for d in DIMENSIONS)
         for comp, code in row.items():
             if comp in codelists and code not in codelists[comp]:
-                raise ExportError(f"{path}: observation {'.'.join(key)}: {comp} {code!r} is not in "
-                                  f"its codelist of {DATAFLOW_REF}")
+                raise ExportError(
+                    f"{path}: observation {'.'.join(key)}: {comp} {code!r} is not in "
+                    f"its codelist of {DATAFLOW_REF}"
+                )
         by_key[key] = row
     for want in expected:
         key = tuple(str(want[d]) for d in DIMENSIONS)
@@ -509,11 +593,16 @@ def check(path: Path, dataflow, expected: list[dict], ext: Extensions, reader: s
             raise ExportError(f"{where}: OBS_VALUE {a!r} read back, the mart has {b!r}")
         want_attrs = _attribute_values(want, ext)
         if path_.suffix == ".csv":  # written for spreadsheets: formula triggers neutralised
-            want_attrs = {a: v if a in NUMERIC_ATTRIBUTES else csv_safe.cell(v) for a, v in want_attrs.items()}
+            want_attrs = {
+                a: v if a in NUMERIC_ATTRIBUTES else csv_safe.cell(v) for a, v in want_attrs.items()
+            }
         for attr in ATTRIBUTES:
             x, y = row.get(attr), want_attrs.get(attr)
-            same = (x == y) if attr not in NUMERIC_ATTRIBUTES or x is None or y is None else \
-                abs(float(x) - float(y)) <= TOLERANCE
+            same = (
+                (x == y)
+                if attr not in NUMERIC_ATTRIBUTES or x is None or y is None
+                else abs(float(x) - float(y)) <= TOLERANCE
+            )
             if not same:
                 raise ExportError(f"{where}: {attr} {x!r} read back, the mart has {y!r}")
     return len(got)
@@ -536,20 +625,38 @@ def export(conn, out_dir: Path, seeds_dir: Path, layout: str = SERIES_KEYED) -> 
     }
     write_structure(structure, files["lnob_structure.xml"])
     write_xml(data_message(rows, structure, ext, layout), files["sdg_observations.sdmx.xml"])
-    write_csv(data_message(rows, structure, ext, FLAT), files["sdg_observations.sdmx.csv"])  # one row per observation
+    write_csv(
+        data_message(rows, structure, ext, FLAT), files["sdg_observations.sdmx.csv"]
+    )  # one row per observation
     dataflow = read_structure(files["lnob_structure.xml"])  # what a receiver would read
-    out = {"lnob_structure.xml": {"path": str(files["lnob_structure.xml"]), "rows": 0,
-                                  "format": "SDMX-ML 2.1 structure", "dataflow": DATAFLOW_REF}}
+    out = {
+        "lnob_structure.xml": {
+            "path": str(files["lnob_structure.xml"]),
+            "rows": 0,
+            "format": "SDMX-ML 2.1 structure",
+            "dataflow": DATAFLOW_REF,
+        }
+    }
     for name in ("sdg_observations.sdmx.xml", "sdg_observations.sdmx.csv"):
-        counts = {reader: check(files[name], dataflow, rows, ext, reader, files["lnob_structure.xml"])
-                  for reader in READERS}
+        counts = {
+            reader: check(files[name], dataflow, rows, ext, reader, files["lnob_structure.xml"])
+            for reader in READERS
+        }
         xml = name.endswith(".xml")
-        out[name] = {"path": str(files[name]), "rows": counts["sdmx1"], "dataflow": DATAFLOW_REF,
-                     "format": (f"SDMX-ML 2.1 structure-specific data, "
-                                f"{'series-keyed (TIME_PERIOD at the observation)' if layout == SERIES_KEYED else 'flat (AllDimensions)'}"
-                                if xml else "SDMX-CSV 2.0"),
-                     "checked": "read back with sdmx1 and with pysdmx" + (" (XSD-validated)" if xml else "")
-                                + " and compared with the mart"}
+        out[name] = {
+            "path": str(files[name]),
+            "rows": counts["sdmx1"],
+            "dataflow": DATAFLOW_REF,
+            "format": (
+                f"SDMX-ML 2.1 structure-specific data, "
+                f"{'series-keyed (TIME_PERIOD at the observation)' if layout == SERIES_KEYED else 'flat (AllDimensions)'}"
+                if xml
+                else "SDMX-CSV 2.0"
+            ),
+            "checked": "read back with sdmx1 and with pysdmx"
+            + (" (XSD-validated)" if xml else "")
+            + " and compared with the mart",
+        }
         if xml:
             out[name]["layout"] = layout
     return out
@@ -566,9 +673,13 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = settings()
     p = argparse.ArgumentParser(prog="python -m lnob.sdmx_export", description=main.__doc__)
-    p.add_argument("--layout", choices=LAYOUTS, default=cfg.sdmx_layout,
-                   help="series: Series elements, TIME_PERIOD at the observation (default); "
-                        "flat: dimensionAtObservation=AllDimensions")
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=cfg.sdmx_layout,
+        help="series: Series elements, TIME_PERIOD at the observation (default); "
+        "flat: dimensionAtObservation=AllDimensions",
+    )
     p.add_argument("--out", type=Path, help="output folder")
     args = p.parse_args(argv)
     out = args.out or cfg.exports_dir / f"sdmx-{args.layout}"

@@ -116,9 +116,14 @@ def _check(resp: requests.Response, what: str) -> dict:
 
 def login(http: requests.Session, t: Target) -> None:
     """A bearer token and a CSRF token on ``http`` (Superset's API wants both for writes)."""
-    done = _check(http.post(f"{t.url}/api/v1/security/login", timeout=TIMEOUT,
-                            json={"username": t.admin_user, "password": t.admin_password, "provider": "db",
-                                  "refresh": True}), "login")
+    done = _check(
+        http.post(
+            f"{t.url}/api/v1/security/login",
+            timeout=TIMEOUT,
+            json={"username": t.admin_user, "password": t.admin_password, "provider": "db", "refresh": True},
+        ),
+        "login",
+    )
     http.headers["Authorization"] = f"Bearer {done['access_token']}"
     csrf = _check(http.get(f"{t.url}/api/v1/security/csrf_token/", timeout=TIMEOUT), "csrf token")
     http.headers.update({"X-CSRFToken": csrf["result"], "Referer": t.url})
@@ -126,7 +131,8 @@ def login(http: requests.Session, t: Target) -> None:
 
 def _ids(http: requests.Session, t: Target, kind: str, column: str, values: list[str]) -> dict[str, int]:
     q = "(filters:!((col:{},opr:in,value:!({}))),page_size:100)".format(
-        column, ",".join("'{}'".format(v.replace("'", "!'")) for v in values))
+        column, ",".join("'{}'".format(v.replace("'", "!'")) for v in values)
+    )
     found = _check(http.get(f"{t.url}/api/v1/{kind}/", params={"q": q}, timeout=TIMEOUT), f"list {kind}")
     return {row[column]: row["id"] for row in found.get("result", [])}
 
@@ -137,29 +143,44 @@ def setup(target: Target | None = None, assets: Path | None = None) -> list[str]
 
     t = target or Target.from_env()
     assets = assets or assets_dir()
-    datasets = [yaml.safe_load(p.read_text())["table_name"] for p in sorted((assets / "datasets").rglob("*.yaml"))]
+    datasets = [
+        yaml.safe_load(p.read_text())["table_name"] for p in sorted((assets / "datasets").rglob("*.yaml"))
+    ]
     with requests.Session() as http:
         login(http, t)
-        _check(http.post(f"{t.url}/api/v1/assets/import/", timeout=TIMEOUT,
-                         files={"bundle": ("lnob_superset.zip", bundle(t, assets), "application/zip")},
-                         data={"passwords": json.dumps({DATABASE_FILE: t.reader_password})}),
-               "import assets")
-        done = [f"imported {assets}: database {DATABASE_NAME!r} as postgresql://{roles.READER}@{t.host}:{t.port}/"
-                f"{t.dbname}, datasets {', '.join(datasets)}, dashboard /superset/dashboard/{DASHBOARD_SLUG}/"]
+        _check(
+            http.post(
+                f"{t.url}/api/v1/assets/import/",
+                timeout=TIMEOUT,
+                files={"bundle": ("lnob_superset.zip", bundle(t, assets), "application/zip")},
+                data={"passwords": json.dumps({DATABASE_FILE: t.reader_password})},
+            ),
+            "import assets",
+        )
+        done = [
+            f"imported {assets}: database {DATABASE_NAME!r} as postgresql://{roles.READER}@{t.host}:{t.port}/"
+            f"{t.dbname}, datasets {', '.join(datasets)}, dashboard /superset/dashboard/{DASHBOARD_SLUG}/"
+        ]
         for name, pk in sorted(_ids(http, t, "dataset", "table_name", datasets).items()):
             try:
-                _check(http.put(f"{t.url}/api/v1/dataset/{pk}/refresh", timeout=TIMEOUT), f"refresh dataset {name}")
+                _check(
+                    http.put(f"{t.url}/api/v1/dataset/{pk}/refresh", timeout=TIMEOUT),
+                    f"refresh dataset {name}",
+                )
             except SupersetError as exc:
                 # before the first night publishes, marts has no such view yet: the charts work once it
                 # does (the columns they use are declared in the YAML); run the setup again for the rest
-                done.append(f"dataset {name} (id {pk}) not refreshed, run the setup again after a night has "
-                            f"published marts.{name}: {exc}")
+                done.append(
+                    f"dataset {name} (id {pk}) not refreshed, run the setup again after a night has "
+                    f"published marts.{name}: {exc}"
+                )
                 continue
             done.append(f"refreshed the columns of dataset {name} (id {pk}) from the warehouse")
     return done
 
 
 # --- Superset on this machine: its own virtualenv, SQLite metadata --------------------------------
+
 
 def requirements() -> Path:
     return project_dir() / "requirements-superset.txt"
@@ -184,11 +205,24 @@ def ensure_venv(venv: Path | None = None, python: str | None = None) -> float:
     started = time.monotonic()
     if not (venv / "bin" / "python").exists():
         subprocess.run([python or sys.executable, "-m", "venv", str(venv)], check=True)
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                           "--disable-pip-version-check", "-r", str(requirements())],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(requirements()),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        raise SupersetError(f"installing Superset into {venv} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        raise SupersetError(
+            f"installing Superset into {venv} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
     for old in venv.glob(".installed-*"):
         old.unlink()
     stamp.touch()
@@ -209,9 +243,15 @@ def local_environment(home: Path) -> dict[str, str]:
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(42))
-    return {**os.environ, "SUPERSET_CONFIG_PATH": str(config_file()), "FLASK_APP": "superset",
-            "SUPERSET_HOME": str(home), "SUPERSET_SECRET_KEY": key.read_text().strip(),
-            "SUPERSET_METADATA_DB_URI": f"sqlite:///{home / 'superset.db'}", "PYTHONWARNINGS": "ignore"}
+    return {
+        **os.environ,
+        "SUPERSET_CONFIG_PATH": str(config_file()),
+        "FLASK_APP": "superset",
+        "SUPERSET_HOME": str(home),
+        "SUPERSET_SECRET_KEY": key.read_text().strip(),
+        "SUPERSET_METADATA_DB_URI": f"sqlite:///{home / 'superset.db'}",
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 def init_local(home: Path, admin_password: str, venv: Path | None = None) -> None:
@@ -221,22 +261,45 @@ def init_local(home: Path, admin_password: str, venv: Path | None = None) -> Non
     home.mkdir(parents=True, exist_ok=True)
     env = local_environment(home)
     superset = str(venv / "bin" / "superset")
-    for args in (["db", "upgrade"],
-                 ["fab", "create-admin", "--username", "admin", "--firstname", "LNOB", "--lastname", "Admin",
-                  "--email", "admin@lnob.invalid", "--password", admin_password],
-                 ["init"]):
-        done = subprocess.run([superset, *args], env=env, cwd=home, capture_output=True, text=True, timeout=900)
+    for args in (
+        ["db", "upgrade"],
+        [
+            "fab",
+            "create-admin",
+            "--username",
+            "admin",
+            "--firstname",
+            "LNOB",
+            "--lastname",
+            "Admin",
+            "--email",
+            "admin@lnob.invalid",
+            "--password",
+            admin_password,
+        ],
+        ["init"],
+    ):
+        done = subprocess.run(
+            [superset, *args], env=env, cwd=home, capture_output=True, text=True, timeout=900
+        )
         if done.returncode != 0:
-            raise SupersetError(f"superset {' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+            raise SupersetError(
+                f"superset {' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+            )
 
 
 def serve_local(home: Path, port: int, log: Path, venv: Path | None = None) -> subprocess.Popen:
     """``superset run`` on 127.0.0.1:``port`` in its own process group (stop it with os.killpg)."""
     venv = venv or venv_dir()
     with open(log, "w") as fh:
-        return subprocess.Popen([str(venv / "bin" / "superset"), "run", "-h", "127.0.0.1", "-p", str(port),
-                                 "--with-threads"], env=local_environment(home), cwd=home,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(venv / "bin" / "superset"), "run", "-h", "127.0.0.1", "-p", str(port), "--with-threads"],
+            env=local_environment(home),
+            cwd=home,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def wait_up(url: str, server: subprocess.Popen, log: Path, seconds: float = 300) -> None:
@@ -285,12 +348,20 @@ def serve_with_dashboard(port: int = 8088) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         wait_up(base, server, log)
-        target = Target(url=base, admin_user="admin", admin_password=password, host=info.hostname or "127.0.0.1",
-                        port=info.port or 5432, dbname=info.path.lstrip("/") or "lnob",
-                        reader_password=roles.reader_password(cfg))
+        target = Target(
+            url=base,
+            admin_user="admin",
+            admin_password=password,
+            host=info.hostname or "127.0.0.1",
+            port=info.port or 5432,
+            dbname=info.path.lstrip("/") or "lnob",
+            reader_password=roles.reader_password(cfg),
+        )
         for line in setup(target):
             print(line)
-        print(f"Superset: {base}/superset/dashboard/{DASHBOARD_SLUG}/  (user admin; password in {password_file})")
+        print(
+            f"Superset: {base}/superset/dashboard/{DASHBOARD_SLUG}/  (user admin; password in {password_file})"
+        )
         print(f"log: {log}; Ctrl-C stops it")
         server.wait()
     except KeyboardInterrupt:

@@ -61,8 +61,10 @@ def dbt_env(warehouse_url: str, cfg: Settings | None = None) -> dict[str, str]:
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DO_NOT_TRACK="1",
         # The pseudonymisation key reaches the warehouse sessions as settings, never SQL text.
-        PGOPTIONS=pseudonym.pgoptions(cfg.pseudonym_key, " ".join(
-            o for o in (os.environ.get("PGOPTIONS", ""), _url_options(warehouse_url)) if o)),
+        PGOPTIONS=pseudonym.pgoptions(
+            cfg.pseudonym_key,
+            " ".join(o for o in (os.environ.get("PGOPTIONS", ""), _url_options(warehouse_url)) if o),
+        ),
     )
     return env
 
@@ -80,7 +82,9 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
     """``os.environ`` as ``env`` for the duration of one in-process dbt invocation, then exactly
     as it was: the pseudonym pads in PGOPTIONS must not outlive the dbt session that needs them."""
     changed = {k: os.environ.get(k) for k, v in env.items() if os.environ.get(k) != v}
-    os.environ.update({k: env[k] for k in changed})  # set key by key: other threads never see an empty environment
+    os.environ.update(
+        {k: env[k] for k in changed}
+    )  # set key by key: other threads never see an empty environment
     try:
         yield
     finally:
@@ -137,14 +141,27 @@ def _log_node(event) -> None:
         status = str(data.status or node.node_status)
         seconds = float(data.execution_time or 0)
         if kind == "LogTestResult":
-            log.log(logging.DEBUG if status == "pass" else logging.WARNING, "dbt test %s: %s (%s failing rows, %.1fs)",
-                    node.node_name, status, data.num_failures, seconds)
+            log.log(
+                logging.DEBUG if status == "pass" else logging.WARNING,
+                "dbt test %s: %s (%s failing rows, %.1fs)",
+                node.node_name,
+                status,
+                data.num_failures,
+                seconds,
+            )
             return
         found = _ROWS.match(getattr(data, "result_message", "") or status)
         rows = f"{int(found.group(1)):,d} rows" if found else status
         failed = status.lower() in ("error", "fail", "skipped") or status.startswith("PARTIAL")
-        log.log(logging.ERROR if failed else logging.INFO, "dbt %s %s (%s): %s, %.1fs", node.resource_type,
-                node.node_name, node.materialized or "-", "ERROR" if status == "error" else rows, seconds)
+        log.log(
+            logging.ERROR if failed else logging.INFO,
+            "dbt %s %s (%s): %s, %.1fs",
+            node.resource_type,
+            node.node_name,
+            node.materialized or "-",
+            "ERROR" if status == "error" else rows,
+            seconds,
+        )
     except Exception:  # noqa: BLE001 - progress lines must never fail a dbt run
         pass
 
@@ -154,7 +171,9 @@ def _log_node(event) -> None:
 DBT_CONSOLE_LEVEL = "LNOB_DBT_LOG_LEVEL"
 
 
-def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, check: bool = True) -> DbtResult:
+def run_dbt(
+    args: list[str], warehouse_url: str, cfg: Settings | None = None, check: bool = True
+) -> DbtResult:
     """Run one dbt command; raise :class:`DbtError` naming each failed node, its message and a
     sample of the rows that failed it (``check=False``: return the failures instead)."""
     cfg = cfg or settings()
@@ -162,12 +181,18 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, ch
     logs = cfg.home / "dbt" / "logs"
     argv = [
         *args,
-        "--project-dir", str(cfg.dbt_project_dir),
-        "--profiles-dir", str(cfg.dbt_project_dir),
-        "--target-path", str(target),
-        "--log-path", str(logs),
-        "--log-level", os.environ.get(DBT_CONSOLE_LEVEL, "warn"),
-        "--log-level-file", "debug",
+        "--project-dir",
+        str(cfg.dbt_project_dir),
+        "--profiles-dir",
+        str(cfg.dbt_project_dir),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(logs),
+        "--log-level",
+        os.environ.get(DBT_CONSOLE_LEVEL, "warn"),
+        "--log-level-file",
+        "debug",
     ]
     started = time.monotonic()
     (target / "run_results.json").unlink(missing_ok=True)  # never read an earlier command's results
@@ -177,8 +202,13 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, ch
     if run_results.exists():
         doc = json.loads(run_results.read_text())
         result.results = [
-            {"node": r["unique_id"], "status": r["status"], "message": r.get("message"),
-             "failures": r.get("failures"), "compiled_code": r.get("compiled_code")}
+            {
+                "node": r["unique_id"],
+                "status": r["status"],
+                "message": r.get("message"),
+                "failures": r.get("failures"),
+                "compiled_code": r.get("compiled_code"),
+            }
             for r in doc.get("results", [])
         ]
     for r in result.failures:
@@ -186,8 +216,9 @@ def run_dbt(args: list[str], warehouse_url: str, cfg: Settings | None = None, ch
     for r in result.results:
         r.pop("compiled_code", None)
     if not success:
-        result.error = (f"dbt {' '.join(args)} failed:\n"
-                        f"{describe_failures(result.failures) or printed[-4000:]}")
+        result.error = (
+            f"dbt {' '.join(args)} failed:\n{describe_failures(result.failures) or printed[-4000:]}"
+        )
         if check:
             raise DbtError(result.error, result.failures)
     return result
@@ -217,13 +248,23 @@ def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None
         return [], {}
     try:
         reg = registry_module.load()
-        private = {f.name for s in reg.sources.values() for f in s.fields
-                   if f.identifier or f.pseudonymise or f.free_text}
+        private = {
+            f.name
+            for s in reg.sources.values()
+            for f in s.fields
+            if f.identifier or f.pseudonymise or f.free_text
+        }
     except Exception:  # noqa: BLE001 - an invalid registry still gets its failure named elsewhere
         private = set()
     cfg = cfg or settings()
-    options = " ".join(o for o in (_url_options(warehouse_url),
-                                   pseudonym.pgoptions(cfg.pseudonym_key) if cfg.pseudonym_key else "") if o)
+    options = " ".join(
+        o
+        for o in (
+            _url_options(warehouse_url),
+            pseudonym.pgoptions(cfg.pseudonym_key) if cfg.pseudonym_key else "",
+        )
+        if o
+    )
     try:
         conn = psycopg2.connect(warehouse_url, options=options, connect_timeout=10)
         try:
@@ -239,13 +280,21 @@ def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None
                         cur.execute(f'select distinct "{column}"::text from ({query}) as failing')
                         values = {v for (cell,) in cur.fetchall() for v in (cell or "").split(";")}
                         attributed["source_id" if column == "source_id" else "partner_id"] = sorted(
-                            values | set(attributed.get("partner_id", [])) if column != "source_id" else values)
+                            values | set(attributed.get("partner_id", []))
+                            if column != "source_id"
+                            else values
+                        )
         finally:
             conn.close()
     except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; the failure is named anyway
         return [f"(no sample: {type(exc).__name__})"], {}
-    keep = [i for i, n in enumerate(names) if n not in private and not _PRIVATE_COLUMN.search(n)
-            or n in ("source_id", "partner_id", "column_name")]
+    keep = [
+        i
+        for i, n in enumerate(names)
+        if n not in private
+        and not _PRIVATE_COLUMN.search(n)
+        or n in ("source_id", "partner_id", "column_name")
+    ]
     out = []
     for row in rows:
         out.append(", ".join(f"{names[i]}={_bound(row[i])}" for i in keep) or "(a failing row)")
@@ -338,8 +387,9 @@ def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
     cfg = cfg or settings()
     checksum = seeds_checksum(cfg)
     select = [STAGING] if _seeds_loaded(warehouse_url, checksum) else ["resource_type:seed", STAGING]
-    result = run_dbt(["build", "--select", *select, "--exclude", MART_TESTS, UNIT_TESTS], warehouse_url, cfg,
-                     check=False)
+    result = run_dbt(
+        ["build", "--select", *select, "--exclude", MART_TESTS, UNIT_TESTS], warehouse_url, cfg, check=False
+    )
     if not any(r["status"] == "error" and r["node"].startswith("seed.") for r in result.results):
         _record_seeds(warehouse_url, checksum)
     return result
@@ -348,8 +398,11 @@ def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
 def build_downstream(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
     """Intermediate models and the marts into the audit schema, with their tests except the mart
     data tests (those are the gate's)."""
-    return run_dbt(["build", "--select", "tag:intermediate", "tag:marts", "--exclude", MART_TESTS, UNIT_TESTS],
-                   warehouse_url, cfg)
+    return run_dbt(
+        ["build", "--select", "tag:intermediate", "tag:marts", "--exclude", MART_TESTS, UNIT_TESTS],
+        warehouse_url,
+        cfg,
+    )
 
 
 def test_audit(warehouse_url: str, cfg: Settings | None = None, check: bool = True) -> DbtResult:

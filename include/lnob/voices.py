@@ -60,8 +60,17 @@ MART = "mart_voices"
 #: Columns of a voices source that reach the marts as text besides the registry's free_text fields.
 PUBLISHED_TEXT_FIELDS = ("language",)
 #: ISO 3166 alpha-2 region of each registry country, for phonenumbers.
-REGION = {"BGD": "BD", "IND": "IN", "KEN": "KE", "NPL": "NP", "VNM": "VN", "PHL": "PH", "DNK": "DK",
-          "CAN": "CA", "MWI": "MW"}
+REGION = {
+    "BGD": "BD",
+    "IND": "IN",
+    "KEN": "KE",
+    "NPL": "NP",
+    "VNM": "VN",
+    "PHL": "PH",
+    "DNK": "DK",
+    "CAN": "CA",
+    "MWI": "MW",
+}
 TAGS = {"email": "[email]", "phone": "[phone]", "id": "[id]", "name": "[name]", "place": "[place]"}
 
 
@@ -73,11 +82,12 @@ class ReviewError(ValueError):
 # Detection
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Finding:
     column: str
-    kind: str      # email, phone, id, name, place, all_caps
-    rule: str      # which rule found it
+    kind: str  # email, phone, id, name, place, all_caps
+    rule: str  # which rule found it
     start: int
     end: int
 
@@ -89,8 +99,10 @@ class Finding:
 def normalise_digits(text: str) -> str:
     """Every Unicode decimal digit (Bengali ০-৯, Devanagari ०-९, ...) as its ASCII digit; one
     character for one, so offsets stay valid."""
-    return "".join(str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None) is not None
-                   else c for c in text)
+    return "".join(
+        str(unicodedata.decimal(c)) if not c.isascii() and unicodedata.decimal(c, None) is not None else c
+        for c in text
+    )
 
 
 def fold(text: str) -> str:
@@ -133,50 +145,221 @@ _DOT = r"(?:\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+|\.)"
 _AT = r"(?:\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+at\s+|\s*@\s*)"
 _SPELLED_EMAIL = re.compile(
     rf"(?i)\b[\w+-]+(?:{_DOT}[\w+-]+)*{_AT}[\w-]+(?:{_DOT}[\w-]+)*{_DOT}"
-    r"(?:com|org|net|edu|gov|info|mail|io|co|[a-z]{2})\b")
+    r"(?:com|org|net|edu|gov|info|mail|io|co|[a-z]{2})\b"
+)
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s().\-/]{0,2}\d){5,}")
 _NUMBER_WORDS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple)"
 _SPELLED_DIGITS = re.compile(rf"(?i)\b{_NUMBER_WORDS}(?:[\s,-]+{_NUMBER_WORDS}){{5,}}\b")
-_PLACE_WORDS = (r"camp|block|house|holding|plot|shed|room|flat|building|road|lane|street|sector|ward|"
-                r"village|para|mohalla|gali|zone|phase|kambi|kijiji|nyumba|ganda|xóm|thôn|barangay|purok")
+_PLACE_WORDS = (
+    r"camp|block|house|holding|plot|shed|room|flat|building|road|lane|street|sector|ward|"
+    r"village|para|mohalla|gali|zone|phase|kambi|kijiji|nyumba|ganda|xóm|thôn|barangay|purok"
+)
 _PLACE_NUMBER = re.compile(
     rf"(?:\b[A-Z][\w'-]+\s+)?(?i:\b(?:{_PLACE_WORDS})\b)\s*(?i:no\.?|number|nr\.?|#)?\s*[A-Za-z]?\d+[A-Za-z]?\b"
-    rf"(?:\s*(?i:block|shed|house|room)\s*[A-Za-z]?\d*[A-Za-z]?)?")
+    rf"(?:\s*(?i:block|shed|house|room)\s*[A-Za-z]?\d*[A-Za-z]?)?"
+)
 _PLACE_NAMED = re.compile(
     r"\b[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)?\s+(?i:camp|settlement|village|slum|colony|upazila|union|"
-    r"district|town|estate|market)\b")
+    r"district|town|estate|market)\b"
+)
 #: Cue words after which a name follows, in the partnership's languages.
 _CUES = [
     # English
-    "my name is", "my name's", "name is", "i am", "i'm", "call me", "called", "named", "known as",
-    "mr", "mrs", "ms", "miss", "dr", "mr.", "mrs.", "ms.", "dr.", "my husband", "my wife", "her husband", "his wife", "my son",
-    "my daughter", "my brother", "my sister", "my mother", "my father", "the guard", "the officer",
-    "the chairman", "the doctor", "the nurse", "the teacher", "the majhi", "the imam",
+    "my name is",
+    "my name's",
+    "name is",
+    "i am",
+    "i'm",
+    "call me",
+    "called",
+    "named",
+    "known as",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "mr.",
+    "mrs.",
+    "ms.",
+    "dr.",
+    "my husband",
+    "my wife",
+    "her husband",
+    "his wife",
+    "my son",
+    "my daughter",
+    "my brother",
+    "my sister",
+    "my mother",
+    "my father",
+    "the guard",
+    "the officer",
+    "the chairman",
+    "the doctor",
+    "the nurse",
+    "the teacher",
+    "the majhi",
+    "the imam",
     # Bengali, Hindi, Nepali
-    "আমার নাম", "আমি", "নাম", "मेरा नाम", "मेरी नाम", "मैं", "मेरो नाम", "नाम",
+    "আমার নাম",
+    "আমি",
+    "নাম",
+    "मेरा नाम",
+    "मेरी नाम",
+    "मैं",
+    "मेरो नाम",
+    "नाम",
     # Swahili
-    "jina langu ni", "jina langu", "naitwa", "ninaitwa", "mimi ni", "bwana", "bi",
+    "jina langu ni",
+    "jina langu",
+    "naitwa",
+    "ninaitwa",
+    "mimi ni",
+    "bwana",
+    "bi",
     # Vietnamese
-    "tên tôi là", "tôi tên là", "tôi tên", "tên là", "tôi là", "anh", "chị", "ông", "bà",
+    "tên tôi là",
+    "tôi tên là",
+    "tôi tên",
+    "tên là",
+    "tôi là",
+    "anh",
+    "chị",
+    "ông",
+    "bà",
     # Filipino
-    "ang pangalan ko ay", "pangalan ko ay", "ako si", "si",
+    "ang pangalan ko ay",
+    "pangalan ko ay",
+    "ako si",
+    "si",
     # French, Spanish, Portuguese
-    "je m'appelle", "mon nom est", "me llamo", "mi nombre es", "meu nome é", "chamo-me",
+    "je m'appelle",
+    "mon nom est",
+    "me llamo",
+    "mi nombre es",
+    "meu nome é",
+    "chamo-me",
 ]
-_CUE = re.compile(r"(?i)(?<![\w'])(?:" + "|".join(re.escape(c).replace(r"\ ", r"\s+")
-                                                  for c in sorted(_CUES, key=len, reverse=True)) + r")(?=\s)")
+_CUE = re.compile(
+    r"(?i)(?<![\w'])(?:"
+    + "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in sorted(_CUES, key=len, reverse=True))
+    + r")(?=\s)"
+)
 #: Words that end a name after a cue, or that are no name in a run of capitals.
 _STOP = {
-    "and", "or", "but", "from", "of", "in", "at", "on", "to", "the", "a", "an", "is", "was", "were", "are",
-    "i", "we", "he", "she", "they", "it", "my", "our", "his", "her", "their", "this", "that", "not", "very",
-    "so", "because", "when", "with", "for", "by", "who", "which", "told", "said", "also", "too",
-    "here", "there", "now", "then", "years", "old", "year", "sick", "ill", "poor", "tired", "afraid",
-    "happy", "sad", "one", "two", "three", "mother", "father", "wife", "husband", "son", "daughter",
-    "ni", "na", "wa", "ya", "la", "là", "và", "của", "ay", "ang", "ng", "y", "et", "e", "que",
-    "है", "हूँ", "हूं", "और", "छ", "हो", "হয়", "এবং", "আর", "ও",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-    "november", "december", "god", "allah",
+    "and",
+    "or",
+    "but",
+    "from",
+    "of",
+    "in",
+    "at",
+    "on",
+    "to",
+    "the",
+    "a",
+    "an",
+    "is",
+    "was",
+    "were",
+    "are",
+    "i",
+    "we",
+    "he",
+    "she",
+    "they",
+    "it",
+    "my",
+    "our",
+    "his",
+    "her",
+    "their",
+    "this",
+    "that",
+    "not",
+    "very",
+    "so",
+    "because",
+    "when",
+    "with",
+    "for",
+    "by",
+    "who",
+    "which",
+    "told",
+    "said",
+    "also",
+    "too",
+    "here",
+    "there",
+    "now",
+    "then",
+    "years",
+    "old",
+    "year",
+    "sick",
+    "ill",
+    "poor",
+    "tired",
+    "afraid",
+    "happy",
+    "sad",
+    "one",
+    "two",
+    "three",
+    "mother",
+    "father",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "ni",
+    "na",
+    "wa",
+    "ya",
+    "la",
+    "là",
+    "và",
+    "của",
+    "ay",
+    "ang",
+    "ng",
+    "y",
+    "et",
+    "e",
+    "que",
+    "है",
+    "हूँ",
+    "हूं",
+    "और",
+    "छ",
+    "हो",
+    "হয়",
+    "এবং",
+    "আর",
+    "ও",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "god",
+    "allah",
 }
 _MAX_NAME_WORDS = 3
 
@@ -188,7 +371,9 @@ def _is_latin(word: str) -> bool:
 def _all_caps(text: str) -> bool:
     letters = [c for c in text if c.isalpha() and _is_latin(c)]
     upper_words = re.findall(r"\b[A-Z]{2,}\b", text)
-    return len(letters) >= 8 and len(upper_words) >= 3 and sum(c.isupper() for c in letters) / len(letters) > 0.7
+    return (
+        len(letters) >= 8 and len(upper_words) >= 3 and sum(c.isupper() for c in letters) / len(letters) > 0.7
+    )
 
 
 @dataclass
@@ -223,8 +408,13 @@ class PartnerIdentifiers:
             self.name_words.update(w for w in words if len(w) >= 3)
 
 
-def detect(text: str | None, column: str = "text", region: str | None = None,
-           partner: PartnerIdentifiers | None = None, places: Iterable[str] = ()) -> list[Finding]:
+def detect(
+    text: str | None,
+    column: str = "text",
+    region: str | None = None,
+    partner: PartnerIdentifiers | None = None,
+    places: Iterable[str] = (),
+) -> list[Finding]:
     """Every identifying detail the rules see in ``text`` (see the module docstring)."""
     import phonenumbers
 
@@ -252,7 +442,11 @@ def detect(text: str | None, column: str = "text", region: str | None = None,
         if partner and run[-9:] in partner.phones:
             add("phone", "delivered_phone", *m.span())
         else:
-            add("phone" if m.group().startswith(("+", "0")) and len(run) >= 9 else "id", "digit_run", *m.span())
+            add(
+                "phone" if m.group().startswith(("+", "0")) and len(run) >= 9 else "id",
+                "digit_run",
+                *m.span(),
+            )
     for m in _SPELLED_DIGITS.finditer(text):
         add("phone", "spelled_digits", *m.span())
     for m in _PLACE_NUMBER.finditer(text):
@@ -272,7 +466,7 @@ def detect(text: str | None, column: str = "text", region: str | None = None,
     longest_place = max((len(p) for p in place_values), default=0)
     for i in range(len(words)):
         for n in range(min(longest_place, len(words) - i), 0, -1):
-            if tuple(w for _, _, w in words[i:i + n]) in place_values:
+            if tuple(w for _, _, w in words[i : i + n]) in place_values:
                 add("place", "registry_area", words[i][0], words[i + n - 1][1])
                 break
     # values the partner delivered in identifier columns, whole; single name words when capitalised
@@ -280,7 +474,7 @@ def detect(text: str | None, column: str = "text", region: str | None = None,
     if partner:
         for i in range(len(words)):
             for n in range(min(partner.longest, len(words) - i), 0, -1):
-                if tuple(w for _, _, w in words[i:i + n]) in partner.values:
+                if tuple(w for _, _, w in words[i : i + n]) in partner.values:
                     add("name", "delivered_identifier", words[i][0], words[i + n - 1][1])
                     break
             else:
@@ -311,9 +505,14 @@ def detect(text: str | None, column: str = "text", region: str | None = None,
         run: list[tuple[int, int, str]] = []
         for idx, (s, e, w) in enumerate(words + [(len(text) + 1, len(text) + 1, "")]):
             raw = text[s:e]
-            adjacent = run and text[run[-1][1]:s] in (" ", ". ", ".") and idx < len(words)
-            capital = idx < len(words) and _is_latin(raw) and raw[:1].isupper() and not raw.isupper() \
+            adjacent = run and text[run[-1][1] : s] in (" ", ". ", ".") and idx < len(words)
+            capital = (
+                idx < len(words)
+                and _is_latin(raw)
+                and raw[:1].isupper()
+                and not raw.isupper()
                 and w not in _STOP
+            )
             if capital and (not run or adjacent):
                 run.append((s, e, w))
                 continue
@@ -487,7 +686,9 @@ def _versions(cur, src) -> dict[str, list[Version]]:
     yes = {k for k, v in src.codes["yes_no"].codes.items() if v == "1"} if "yes_no" in src.codes else {"yes"}
     consent_field = next(f.name for f in src.fields if f.codes == "yes_no")
     fields = text_fields(src)
-    own = [f.name for f in src.fields if f.identifier] + [f for f in ("community",) if f in {x.name for x in src.fields}]
+    own = [f.name for f in src.fields if f.identifier] + [
+        f for f in ("community",) if f in {x.name for x in src.fields}
+    ]
     cols = ", ".join(f'r."{c}"::text' for c in [*fields, *own])
     cur.execute(f"""select r.testimony_id::text, r._delivery_id, r._row_number, r._delivery_date::text,
                            lower(trim(r."{consent_field}"::text)), {cols}
@@ -497,9 +698,17 @@ def _versions(cur, src) -> dict[str, list[Version]]:
     out: dict[str, list[Version]] = {}
     for row in cur.fetchall():
         tid, did, rn, ddate, consent, *rest = row
-        out.setdefault(tid.strip(), []).append(Version(
-            tid.strip(), did, rn, ddate, (consent or "") in yes,
-            dict(zip(fields, rest[:len(fields)], strict=True)), dict(zip(own, rest[len(fields):], strict=True))))
+        out.setdefault(tid.strip(), []).append(
+            Version(
+                tid.strip(),
+                did,
+                rn,
+                ddate,
+                (consent or "") in yes,
+                dict(zip(fields, rest[: len(fields)], strict=True)),
+                dict(zip(own, rest[len(fields) :], strict=True)),
+            )
+        )
     return out
 
 
@@ -512,7 +721,9 @@ def current(versions: list[Version]) -> tuple[Version, bool]:
     return by_date, by_date.consent and by_load.consent
 
 
-def _scan(version: Version, src, reg, ids: PartnerIdentifiers, text: dict[str, str | None] | None = None) -> list[Finding]:
+def _scan(
+    version: Version, src, reg, ids: PartnerIdentifiers, text: dict[str, str | None] | None = None
+) -> list[Finding]:
     partner = reg.partners[src.partner]
     iso3 = src.country or partner.country
     places = registry_places(reg, iso3) + [v for k, v in version.own.items() if k == "community" and v]
@@ -523,16 +734,31 @@ def _scan(version: Version, src, reg, ids: PartnerIdentifiers, text: dict[str, s
 
 
 def _findings_json(findings: list[Finding]) -> str:
-    return json.dumps([{"column": f.column, "kind": f.kind, "rule": f.rule, "start": f.start, "end": f.end}
-                       for f in findings])
+    return json.dumps(
+        [
+            {"column": f.column, "kind": f.kind, "rule": f.rule, "start": f.start, "end": f.end}
+            for f in findings
+        ]
+    )
 
 
-def _log_decision(cur, source_id: str, key: str, state: str, edited: bool = False, override: bool = False,
-                  kinds: Iterable[str] = (), reviewer: str | None = None, reason: str | None = None) -> None:
-    cur.execute(f"""insert into {META_SCHEMA}.testimony_review_log
+def _log_decision(
+    cur,
+    source_id: str,
+    key: str,
+    state: str,
+    edited: bool = False,
+    override: bool = False,
+    kinds: Iterable[str] = (),
+    reviewer: str | None = None,
+    reason: str | None = None,
+) -> None:
+    cur.execute(
+        f"""insert into {META_SCHEMA}.testimony_review_log
                     (source_id, testimony_key, state, edited, override, finding_kinds, reviewer, reason)
                     values (%s, %s, %s, %s, %s, %s, %s, %s)""",
-                (source_id, key, state, edited, override, sorted(set(kinds)), reviewer, reason))
+        (source_id, key, state, edited, override, sorted(set(kinds)), reviewer, reason),
+    )
 
 
 @dataclass
@@ -556,8 +782,11 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
         if not _table_exists(cur, RAW_SCHEMA, src.raw_table):
             continue
         versions = _versions(cur, src)
-        cur.execute(f"""select testimony_key, delivery_id, row_number, text_fingerprint, state, edited_text, override
-                        from {META_SCHEMA}.testimony_review where source_id = %s""", (src.id,))
+        cur.execute(
+            f"""select testimony_key, delivery_id, row_number, text_fingerprint, state, edited_text, override
+                        from {META_SCHEMA}.testimony_review where source_id = %s""",
+            (src.id,),
+        )
         reviews = {r[0]: r[1:] for r in cur.fetchall()}
         ids: PartnerIdentifiers | None = None
         for tid, vs in versions.items():
@@ -568,23 +797,43 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
                 if existing is None and any(v.consent for v in vs):
                     # consented once but never queued (published before reviews existed, or withdrawn
                     # before the night that would queue it): record it, so every copy is purged
-                    cur.execute(f"""insert into {META_SCHEMA}.testimony_review
+                    cur.execute(
+                        f"""insert into {META_SCHEMA}.testimony_review
                                     (source_id, testimony_key, partner_id, delivery_id, row_number,
                                      text_fingerprint, state)
                                     values (%s, %s, %s, %s, %s, %s, 'pending')""",
-                                (src.id, tkey, src.partner, version.delivery_id, version.row_number,
-                                 _fingerprint(key, src.partner, version.texts.values())))
+                        (
+                            src.id,
+                            tkey,
+                            src.partner,
+                            version.delivery_id,
+                            version.row_number,
+                            _fingerprint(key, src.partner, version.texts.values()),
+                        ),
+                    )
                     existing = (version.delivery_id, version.row_number, "", "pending", None, False)
                 if existing and existing[3] != "withdrawn":
                     withdrawal = max(vs, key=lambda v: (v.delivery_id, v.row_number))
-                    cur.execute(f"""update {META_SCHEMA}.testimony_review
+                    cur.execute(
+                        f"""update {META_SCHEMA}.testimony_review
                                     set state = 'withdrawn', edited_text = null, decided_at = now(),
                                         note = 'consent withdrawn'
-                                    where source_id = %s and testimony_key = %s""", (src.id, tkey))
-                    _log_decision(cur, src.id, tkey, "withdrawn", reason=f"consent withdrawn (delivery {withdrawal.delivery_id})")
+                                    where source_id = %s and testimony_key = %s""",
+                        (src.id, tkey),
+                    )
+                    _log_decision(
+                        cur,
+                        src.id,
+                        tkey,
+                        "withdrawn",
+                        reason=f"consent withdrawn (delivery {withdrawal.delivery_id})",
+                    )
                     result.withdrawn.append((src.id, tkey))
-                    cur.execute(f"""insert into {META_SCHEMA}.testimony_withdrawal (source_id, testimony_key, delivery_id)
-                                    values (%s, %s, %s)""", (src.id, tkey, withdrawal.delivery_id))
+                    cur.execute(
+                        f"""insert into {META_SCHEMA}.testimony_withdrawal (source_id, testimony_key, delivery_id)
+                                    values (%s, %s, %s)""",
+                        (src.id, tkey, withdrawal.delivery_id),
+                    )
                 continue
             fingerprint = _fingerprint(key, src.partner, version.texts.values())
             if existing and existing[3] == "rejected" and existing[2] == fingerprint:
@@ -597,44 +846,80 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
                 if existing[4] is not None:
                     published[text_fields(src)[0]] = existing[4]
                 # the other text columns are published only as codes (staging): only the text counts
-                findings = [f for f in _scan(version, src, reg, ids, published) if f.column == text_fields(src)[0]]
-                cur.execute(f"""update {META_SCHEMA}.testimony_review set delivery_id = %s, row_number = %s
+                findings = [
+                    f for f in _scan(version, src, reg, ids, published) if f.column == text_fields(src)[0]
+                ]
+                cur.execute(
+                    f"""update {META_SCHEMA}.testimony_review set delivery_id = %s, row_number = %s
                                 where source_id = %s and testimony_key = %s""",
-                            (version.delivery_id, version.row_number, src.id, tkey))
+                    (version.delivery_id, version.row_number, src.id, tkey),
+                )
                 if findings and not existing[5]:
-                    cur.execute(f"""update {META_SCHEMA}.testimony_review
+                    cur.execute(
+                        f"""update {META_SCHEMA}.testimony_review
                                     set state = 'pending', findings = %s, note = 'a new automatic finding re-opened it'
                                     where source_id = %s and testimony_key = %s""",
-                                (_findings_json(findings), src.id, tkey))
-                    _log_decision(cur, src.id, tkey, "pending", kinds=[f.kind for f in findings],
-                                  reason="new finding in approved text")
+                        (_findings_json(findings), src.id, tkey),
+                    )
+                    _log_decision(
+                        cur,
+                        src.id,
+                        tkey,
+                        "pending",
+                        kinds=[f.kind for f in findings],
+                        reason="new finding in approved text",
+                    )
                     result.reopened += 1
                 continue
             findings = _scan(version, src, reg, ids)
             for f in findings:
                 result.findings[f.kind] = result.findings.get(f.kind, 0) + 1
             if existing is None:
-                cur.execute(f"""insert into {META_SCHEMA}.testimony_review
+                cur.execute(
+                    f"""insert into {META_SCHEMA}.testimony_review
                                 (source_id, testimony_key, partner_id, delivery_id, row_number, text_fingerprint,
                                  state, findings)
                                 values (%s, %s, %s, %s, %s, %s, 'pending', %s)""",
-                            (src.id, tkey, src.partner, version.delivery_id, version.row_number, fingerprint,
-                             _findings_json(findings)))
+                    (
+                        src.id,
+                        tkey,
+                        src.partner,
+                        version.delivery_id,
+                        version.row_number,
+                        fingerprint,
+                        _findings_json(findings),
+                    ),
+                )
                 _log_decision(cur, src.id, tkey, "pending", kinds=[f.kind for f in findings], reason="queued")
                 result.queued += 1
             elif existing[2] != fingerprint or existing[3] in ("withdrawn", "pending"):
                 reopened = existing[3] != "pending"
-                cur.execute(f"""update {META_SCHEMA}.testimony_review
+                cur.execute(
+                    f"""update {META_SCHEMA}.testimony_review
                                 set delivery_id = %s, row_number = %s, text_fingerprint = %s, state = 'pending',
                                     findings = %s, edited_text = null, override = false, override_reason = null,
                                     note = case when %s then 'new version: review again' else note end,
                                     detected_at = now()
                                 where source_id = %s and testimony_key = %s""",
-                            (version.delivery_id, version.row_number, fingerprint, _findings_json(findings),
-                             reopened, src.id, tkey))
+                    (
+                        version.delivery_id,
+                        version.row_number,
+                        fingerprint,
+                        _findings_json(findings),
+                        reopened,
+                        src.id,
+                        tkey,
+                    ),
+                )
                 if reopened:
-                    _log_decision(cur, src.id, tkey, "pending", kinds=[f.kind for f in findings],
-                                  reason="new version or consent given again")
+                    _log_decision(
+                        cur,
+                        src.id,
+                        tkey,
+                        "pending",
+                        kinds=[f.kind for f in findings],
+                        reason="new version or consent given again",
+                    )
                     result.reopened += 1
     cur.execute(f"select count(*) from {META_SCHEMA}.testimony_review where state = 'pending'")
     result.pending = cur.fetchone()[0]
@@ -645,6 +930,7 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
 # Withdrawal: every copy
 # --------------------------------------------------------------------------------------------------
 
+
 def purge_published(cur, keys: set[str]) -> dict[str, dict[str, int]]:
     """Delete the testimonies from ``marts`` and ``marts_previous`` (and a built, unpublished
     ``marts_audit``); returns, per key, the rows deleted per schema."""
@@ -653,8 +939,10 @@ def purge_published(cur, keys: set[str]) -> dict[str, dict[str, int]]:
     deleted: dict[str, dict[str, int]] = {}
     for schema in (PUBLISHED_SCHEMA, PREVIOUS_SCHEMA, AUDIT_SCHEMA):
         if keys and _table_exists(cur, schema, MART):
-            cur.execute(f'delete from {schema}."{MART}" where testimony_key = any(%s) returning testimony_key',
-                        (sorted(keys),))
+            cur.execute(
+                f'delete from {schema}."{MART}" where testimony_key = any(%s) returning testimony_key',
+                (sorted(keys),),
+            )
             for (k,) in cur.fetchall():
                 deleted.setdefault(k, {}).setdefault(schema, 0)
                 deleted[k][schema] += 1
@@ -689,10 +977,18 @@ def purge_files(keys: set[str], roots: Iterable[Path]) -> list[dict]:
                 table = pq.read_table(path)
                 held = keys & set(table["testimony_key"].to_pylist())
                 if held:
-                    kept = table.filter(pc.invert(pc.is_in(table["testimony_key"], value_set=pa.array(sorted(held)))))
+                    kept = table.filter(
+                        pc.invert(pc.is_in(table["testimony_key"], value_set=pa.array(sorted(held))))
+                    )
                     _atomic_write(path, lambda tmp, kept=kept: pq.write_table(kept, tmp))
-                    done.append({"path": str(path), "action": "rewritten",
-                                 "rows_removed": table.num_rows - kept.num_rows, "keys": sorted(held)})
+                    done.append(
+                        {
+                            "path": str(path),
+                            "action": "rewritten",
+                            "rows_removed": table.num_rows - kept.num_rows,
+                            "keys": sorted(held),
+                        }
+                    )
                 continue
             data = path.read_bytes()
             held = {k for k in keys if k.encode() in data}
@@ -709,8 +1005,14 @@ def purge_files(keys: set[str], roots: Iterable[Path]) -> list[dict]:
                             csv.writer(fh).writerows(kept_rows)
 
                     _atomic_write(path, write)
-                    done.append({"path": str(path), "action": "rewritten",
-                                 "rows_removed": len(rows) - len(kept_rows), "keys": sorted(held)})
+                    done.append(
+                        {
+                            "path": str(path),
+                            "action": "rewritten",
+                            "rows_removed": len(rows) - len(kept_rows),
+                            "keys": sorted(held),
+                        }
+                    )
                     if not any(k.encode() in path.read_bytes() for k in held):
                         continue
             path.unlink()
@@ -747,18 +1049,30 @@ def process_withdrawals(url: str, cfg: Settings | None = None, all_files: bool =
             mine = [{kk: v for kk, v in f.items() if kk != "keys"} for f in files if k in f["keys"]]
             if not rows and not mine and k not in file_keys:
                 continue
-            cur.execute(f"""update {META_SCHEMA}.testimony_withdrawal
+            cur.execute(
+                f"""update {META_SCHEMA}.testimony_withdrawal
                             set marts_rows = marts_rows + %s, previous_rows = previous_rows + %s,
                                 files_cleaned = files_cleaned || %s::jsonb,
                                 files_purged_at = case when %s then now() else files_purged_at end
                             where testimony_key = %s
                               and detected_at = (select max(detected_at) from {META_SCHEMA}.testimony_withdrawal
                                                  where testimony_key = %s)""",
-                        (rows.get(PUBLISHED_SCHEMA, 0), rows.get(PREVIOUS_SCHEMA, 0), json.dumps(mine),
-                         k in file_keys, k, k))
+                (
+                    rows.get(PUBLISHED_SCHEMA, 0),
+                    rows.get(PREVIOUS_SCHEMA, 0),
+                    json.dumps(mine),
+                    k in file_keys,
+                    k,
+                    k,
+                ),
+            )
     summary = {"testimonies": len(keys), "rows_deleted": deleted, "files": files}
     if deleted or files:
-        log.info("withdrawals purged: %d rows, %d files", sum(sum(v.values()) for v in deleted.values()), len(files))
+        log.info(
+            "withdrawals purged: %d rows, %d files",
+            sum(sum(v.values()) for v in deleted.values()),
+            len(files),
+        )
     return summary
 
 
@@ -773,8 +1087,13 @@ def refresh(url: str, reg=None, cfg: Settings | None = None, all_files: bool = F
         result = sync_queue(cur, reg, key)
     purged = process_withdrawals(url, cfg, all_files)
     out = {**asdict(result), "purged": purged}
-    log.info("voices: %d queued, %d re-opened, %d withdrawn, %d pending review", result.queued,
-             result.reopened, len(result.withdrawn), result.pending)
+    log.info(
+        "voices: %d queued, %d re-opened, %d withdrawn, %d pending review",
+        result.queued,
+        result.reopened,
+        len(result.withdrawn),
+        result.pending,
+    )
     return out
 
 
@@ -782,17 +1101,21 @@ def refresh(url: str, reg=None, cfg: Settings | None = None, all_files: bool = F
 # Review: list, decide, the offline file
 # --------------------------------------------------------------------------------------------------
 
+
 def _find(cur, ident: str) -> tuple[str, str]:
     """(source_id, testimony_key) of a key or an unambiguous prefix of one (8 characters or more)."""
     ident = ident.strip()
     if len(ident) < 8:
         raise ReviewError(f"{ident!r}: give the testimony key or at least its first 8 characters")
-    cur.execute(f"select source_id, testimony_key from {META_SCHEMA}.testimony_review where testimony_key like %s",
-                (ident.replace("%", "").replace("_", r"\_") + "%",))
+    cur.execute(
+        f"select source_id, testimony_key from {META_SCHEMA}.testimony_review where testimony_key like %s",
+        (ident.replace("%", "").replace("_", r"\_") + "%",),
+    )
     rows = cur.fetchall()
     if not rows:
-        raise ReviewError(f"{ident}: no testimony with this key in {META_SCHEMA}.testimony_review "
-                          "(see `lnob voices list`)")
+        raise ReviewError(
+            f"{ident}: no testimony with this key in {META_SCHEMA}.testimony_review (see `lnob voices list`)"
+        )
     if len(rows) > 1:
         raise ReviewError(f"{ident}: {len(rows)} testimonies start with this; give more of the key")
     return rows[0]
@@ -805,30 +1128,47 @@ def _version_of(cur, reg, source_id: str, tkey: str, cache: dict | None = None) 
 
     src = reg.source(source_id)
     cache = {} if cache is None else cache
-    cur.execute(f"""select delivery_id, row_number from {META_SCHEMA}.testimony_review
-                    where source_id = %s and testimony_key = %s""", (source_id, tkey))
+    cur.execute(
+        f"""select delivery_id, row_number from {META_SCHEMA}.testimony_review
+                    where source_id = %s and testimony_key = %s""",
+        (source_id, tkey),
+    )
     did, rn = cur.fetchone()
     if ("versions", source_id) not in cache:
         key = _key()
-        cache[("versions", source_id)] = {pseudonym(key, src.partner, tid): vs
-                                          for tid, vs in _versions(cur, src).items()}
+        cache[("versions", source_id)] = {
+            pseudonym(key, src.partner, tid): vs for tid, vs in _versions(cur, src).items()
+        }
     for v in cache[("versions", source_id)].get(tkey, []):
         if v.delivery_id == did and v.row_number == rn:
             return v, src
-    raise ReviewError(f"{tkey}: the reviewed version (delivery {did}, row {rn}) is no longer loaded; "
-                      "run `lnob voices refresh`")
+    raise ReviewError(
+        f"{tkey}: the reviewed version (delivery {did}, row {rn}) is no longer loaded; "
+        "run `lnob voices refresh`"
+    )
 
 
-def decide(cur, reg, ident: str, decision: str, edited_text: str | None = None, override: bool = False,
-           reason: str | None = None, reviewer: str | None = None, cache: dict | None = None) -> dict:
+def decide(
+    cur,
+    reg,
+    ident: str,
+    decision: str,
+    edited_text: str | None = None,
+    override: bool = False,
+    reason: str | None = None,
+    reviewer: str | None = None,
+    cache: dict | None = None,
+) -> dict:
     """Apply one review decision. ``approve`` publishes the original text, or ``edited_text`` when
     given; either is scanned again and refused while it has an automatic finding, unless
     ``override`` (with a reason, recorded). ``reject`` keeps it out for good (until a new text)."""
     if decision not in ("approve", "reject"):
         raise ReviewError(f"decision {decision!r}: expected approve or reject")
     source_id, tkey = _find(cur, ident)
-    cur.execute(f"select state from {META_SCHEMA}.testimony_review where source_id = %s and testimony_key = %s",
-                (source_id, tkey))
+    cur.execute(
+        f"select state from {META_SCHEMA}.testimony_review where source_id = %s and testimony_key = %s",
+        (source_id, tkey),
+    )
     (state,) = cur.fetchone()
     if state == "withdrawn":
         raise ReviewError(f"{tkey}: consent was withdrawn; it cannot be approved or rejected")
@@ -851,38 +1191,69 @@ def decide(cur, reg, ident: str, decision: str, edited_text: str | None = None, 
         kinds = [f.kind for f in findings]
         if findings and not override:
             what = "the edited text" if edited else "the original text"
-            raise ReviewError(f"{tkey}: {what} still has automatic findings ({', '.join(sorted(set(kinds)))}); "
-                              "edit it, or approve with an explicit override and a reason")
+            raise ReviewError(
+                f"{tkey}: {what} still has automatic findings ({', '.join(sorted(set(kinds)))}); "
+                "edit it, or approve with an explicit override and a reason"
+            )
         if override and not (reason or "").strip():
             raise ReviewError(f"{tkey}: an override needs a reason")
     new_state = "approved" if decision == "approve" else "rejected"
-    cur.execute(f"""update {META_SCHEMA}.testimony_review
+    cur.execute(
+        f"""update {META_SCHEMA}.testimony_review
                     set state = %s, edited_text = %s, override = %s, override_reason = %s, reviewer = %s,
                         note = %s, decided_at = now()
                     where source_id = %s and testimony_key = %s""",
-                (new_state, edited if decision == "approve" else None, bool(override and kinds),
-                 reason if override and kinds else None, reviewer,
-                 reason if not (override and kinds) else None, source_id, tkey))
-    _log_decision(cur, source_id, tkey, new_state, edited is not None, bool(override and kinds), kinds, reviewer,
-                  reason)
-    return {"testimony_key": tkey, "source_id": source_id, "state": new_state, "edited": edited is not None,
-            "override": bool(override and kinds)}
+        (
+            new_state,
+            edited if decision == "approve" else None,
+            bool(override and kinds),
+            reason if override and kinds else None,
+            reviewer,
+            reason if not (override and kinds) else None,
+            source_id,
+            tkey,
+        ),
+    )
+    _log_decision(
+        cur, source_id, tkey, new_state, edited is not None, bool(override and kinds), kinds, reviewer, reason
+    )
+    return {
+        "testimony_key": tkey,
+        "source_id": source_id,
+        "state": new_state,
+        "edited": edited is not None,
+        "override": bool(override and kinds),
+    }
 
 
 def listing(cur, state: str | None = None) -> list[dict]:
     ensure(cur)
     where, params = ("where state = %s", (state,)) if state else ("", ())
-    cur.execute(f"""select testimony_key, source_id, state, jsonb_array_length(findings), edited_text is not null,
+    cur.execute(
+        f"""select testimony_key, source_id, state, jsonb_array_length(findings), edited_text is not null,
                            override, reviewer, decided_at
                     from {META_SCHEMA}.testimony_review {where} order by source_id, detected_at, testimony_key""",
-                params)
+        params,
+    )
     cols = ["testimony_key", "source_id", "state", "findings", "edited", "override", "reviewer", "decided_at"]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-FILE_FIELDS = ["testimony_key", "source_id", "partner_id", "column", "findings", "text_highlighted",
-               "original_text", "suggested_text", "decision", "edited_text", "override", "override_reason",
-               "reviewer"]
+FILE_FIELDS = [
+    "testimony_key",
+    "source_id",
+    "partner_id",
+    "column",
+    "findings",
+    "text_highlighted",
+    "original_text",
+    "suggested_text",
+    "decision",
+    "edited_text",
+    "override",
+    "override_reason",
+    "reviewer",
+]
 
 
 def export_pending(cur, reg, path: Path, include_all: bool = False) -> int:
@@ -891,8 +1262,11 @@ def export_pending(cur, reg, path: Path, include_all: bool = False) -> int:
     is written owner-only (0600) and must be handled like raw data."""
     ensure(cur)
     states = ("pending", "approved", "rejected") if include_all else ("pending",)
-    cur.execute(f"""select source_id, testimony_key, partner_id, state, edited_text from {META_SCHEMA}.testimony_review
-                    where state = any(%s) order by source_id, detected_at, testimony_key""", (list(states),))
+    cur.execute(
+        f"""select source_id, testimony_key, partner_id, state, edited_text from {META_SCHEMA}.testimony_review
+                    where state = any(%s) order by source_id, detected_at, testimony_key""",
+        (list(states),),
+    )
     items = []
     ids_cache: dict[str, PartnerIdentifiers] = {}
     cache: dict = {}
@@ -907,22 +1281,33 @@ def export_pending(cur, reg, path: Path, include_all: bool = False) -> int:
             if col != column and not fs:
                 continue  # other published text columns only when something was found in them
             original = text or ""
-            items.append({
-                "testimony_key": tkey, "source_id": source_id, "partner_id": partner_id, "column": col,
-                "findings": "; ".join(f"{f.kind} ({f.rule}): {original[f.start:f.end]}" for f in fs),
-                "text_highlighted": highlight(original, fs),
-                "original_text": original,
-                "suggested_text": mask(original, fs),
-                "decision": "" if state == "pending" else {"approved": "approve", "rejected": "reject"}[state],
-                "edited_text": (edited_text or "") if col == column else "",
-                "override": "", "override_reason": "", "reviewer": "",
-            })
+            items.append(
+                {
+                    "testimony_key": tkey,
+                    "source_id": source_id,
+                    "partner_id": partner_id,
+                    "column": col,
+                    "findings": "; ".join(f"{f.kind} ({f.rule}): {original[f.start : f.end]}" for f in fs),
+                    "text_highlighted": highlight(original, fs),
+                    "original_text": original,
+                    "suggested_text": mask(original, fs),
+                    "decision": ""
+                    if state == "pending"
+                    else {"approved": "approve", "rejected": "reject"}[state],
+                    "edited_text": (edited_text or "") if col == column else "",
+                    "override": "",
+                    "override_reason": "",
+                    "reviewer": "",
+                }
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
         if path.suffix.lower() == ".json":
-            json.dump({"instructions": REVIEW_INSTRUCTIONS, "testimonies": items}, fh, ensure_ascii=False, indent=2)
+            json.dump(
+                {"instructions": REVIEW_INSTRUCTIONS, "testimonies": items}, fh, ensure_ascii=False, indent=2
+            )
         else:
             writer = csv.DictWriter(fh, fieldnames=FILE_FIELDS)
             writer.writeheader()
@@ -935,7 +1320,8 @@ REVIEW_INSTRUCTIONS = (
     "filled, else original_text; suggested_text masks what the automatic checks found (copy it into "
     "edited_text to accept it). A text that still has a finding is refused unless override is true "
     "and override_reason says why. Rows for other columns (e.g. language) are for information: those "
-    "columns are published only as codes. Keep this file as private as the raw data; delete it after import.")
+    "columns are published only as codes. Keep this file as private as the raw data; delete it after import."
+)
 
 
 def _read_file(path: Path) -> list[dict]:
@@ -964,9 +1350,19 @@ def import_decisions(cur, reg, path: Path, reviewer: str | None = None) -> tuple
             continue
         try:
             cur.execute("savepoint review_item")
-            applied.append(decide(cur, reg, str(item.get("testimony_key") or ""), decision,
-                                  item.get("edited_text") or None, _truthy(item.get("override", "")),
-                                  item.get("override_reason") or None, item.get("reviewer") or reviewer, cache))
+            applied.append(
+                decide(
+                    cur,
+                    reg,
+                    str(item.get("testimony_key") or ""),
+                    decision,
+                    item.get("edited_text") or None,
+                    _truthy(item.get("override", "")),
+                    item.get("override_reason") or None,
+                    item.get("reviewer") or reviewer,
+                    cache,
+                )
+            )
             cur.execute("release savepoint review_item")
         except (ReviewError, KeyError) as exc:
             cur.execute("rollback to savepoint review_item")
@@ -978,13 +1374,24 @@ def withdrawals(cur) -> list[dict]:
     ensure(cur)
     cur.execute(f"""select source_id, testimony_key, delivery_id, detected_at, marts_rows, previous_rows, files_cleaned
                     from {META_SCHEMA}.testimony_withdrawal order by detected_at""")
-    cols = ["source_id", "testimony_key", "delivery_id", "detected_at", "marts_rows", "previous_rows", "files_cleaned"]
+    cols = [
+        "source_id",
+        "testimony_key",
+        "delivery_id",
+        "detected_at",
+        "marts_rows",
+        "previous_rows",
+        "files_cleaned",
+    ]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def iter_published_text_columns(cur, schema: str = PUBLISHED_SCHEMA) -> Iterator[tuple[str, str]]:
     """(table, column) of every text column of every table and view of ``schema``."""
-    cur.execute("""select table_name, column_name from information_schema.columns
+    cur.execute(
+        """select table_name, column_name from information_schema.columns
                    where table_schema = %s and data_type in ('text', 'character varying')
-                   order by table_name, ordinal_position""", (schema,))
+                   order by table_name, ordinal_position""",
+        (schema,),
+    )
     yield from cur.fetchall()

@@ -98,8 +98,7 @@ def _system_user() -> str | None:
     try:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
-        subprocess.run(["useradd", "-s", "/bin/false", SERVER_USER], check=True,
-                       capture_output=True)
+        subprocess.run(["useradd", "-s", "/bin/false", SERVER_USER], check=True, capture_output=True)
     return SERVER_USER
 
 
@@ -141,7 +140,12 @@ def _read_state(cfg: Settings) -> dict | None:
 
 def _run(args: list[str], user: str | None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        args, user=user, capture_output=True, text=True, timeout=timeout, check=False,
+        args,
+        user=user,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         cwd="/",  # the server user may not be allowed into the caller's working directory
     )
 
@@ -176,8 +180,15 @@ def _init_embedded(cfg: Settings, user: str | None) -> dict:
         os.chmod(pwfile, 0o644)  # the server user reads it; removed right after
         res = _run(
             [
-                str(_bin("initdb")), "-D", str(pgdata), "-U", "postgres", "--encoding=UTF8",
-                "--locale=C", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                str(_bin("initdb")),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--auth-local=scram-sha-256",
+                "--auth-host=scram-sha-256",
                 f"--pwfile={pwfile}",
             ],
             user,
@@ -195,8 +206,9 @@ def _init_embedded(cfg: Settings, user: str | None) -> dict:
 
 
 def _embedded_conninfo(cfg: Settings, state: dict, dbname: str | None = None) -> ConnInfo:
-    return ConnInfo("127.0.0.1", int(state["port"]), "postgres", state["password"],
-                    dbname or state["database"])
+    return ConnInfo(
+        "127.0.0.1", int(state["port"]), "postgres", state["password"], dbname or state["database"]
+    )
 
 
 def embedded_running(cfg: Settings | None = None) -> bool:
@@ -235,14 +247,19 @@ def _choose_port(cfg: Settings, state: dict) -> int:
     if cfg.embedded_port_explicit:
         port = cfg.embedded_port
         if not _port_free(port):
-            raise WarehouseError(f"{_taken(port)}: set LNOB_WAREHOUSE_PORT to a free port (e.g. "
-                                 f"LNOB_WAREHOUSE_PORT={free_port()}) or stop that program")
+            raise WarehouseError(
+                f"{_taken(port)}: set LNOB_WAREHOUSE_PORT to a free port (e.g. "
+                f"LNOB_WAREHOUSE_PORT={free_port()}) or stop that program"
+            )
         return port
     port = int(state["port"])
     if not _port_free(port):
         chosen = free_port()
-        print(f"{_taken(port)}: the embedded warehouse uses port {chosen} instead "
-              "(set LNOB_WAREHOUSE_PORT to choose one)", file=sys.stderr)
+        print(
+            f"{_taken(port)}: the embedded warehouse uses port {chosen} instead "
+            "(set LNOB_WAREHOUSE_PORT to choose one)",
+            file=sys.stderr,
+        )
         port = chosen
     return port
 
@@ -274,8 +291,11 @@ def start(cfg: Settings | None = None) -> str:
     running = _running_port(cfg)
     if running is not None and cfg.embedded_port_explicit and running != cfg.embedded_port:
         port = _choose_port(cfg, state)  # checked before the running server is stopped
-        print(f"the embedded warehouse ran on port {running}; LNOB_WAREHOUSE_PORT={port}: restarting it "
-              "on that port", file=sys.stderr)
+        print(
+            f"the embedded warehouse ran on port {running}; LNOB_WAREHOUSE_PORT={port}: restarting it "
+            "on that port",
+            file=sys.stderr,
+        )
         stop(cfg)
         running = None
     if running is None:
@@ -287,15 +307,28 @@ def start(cfg: Settings | None = None) -> str:
             "-c shared_buffers=256MB -c max_connections=100 -c lock_timeout=0"
         )
         res = _run(
-            [str(_bin("pg_ctl")), "-D", str(cfg.pgdata), "-l", str(log), "-w", "-t", "60",
-             "-o", opts, "start"],
+            [
+                str(_bin("pg_ctl")),
+                "-D",
+                str(cfg.pgdata),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                opts,
+                "start",
+            ],
             user,
             timeout=90,
         )
         if res.returncode != 0:
             tail = log.read_bytes()[before:].decode(errors="replace")[-2000:] if log.exists() else ""
             if "could not bind" in tail or "Address already in use" in tail:  # taken since we looked
-                raise WarehouseError(f"{_taken(port)}: set LNOB_WAREHOUSE_PORT to a free port or stop that program")
+                raise WarehouseError(
+                    f"{_taken(port)}: set LNOB_WAREHOUSE_PORT to a free port or stop that program"
+                )
             raise WarehouseError(f"could not start the embedded warehouse:\n{res.stderr}\n{tail}")
         running = port
     state = _save_port(cfg, state, running)
@@ -336,8 +369,7 @@ def stop(cfg: Settings | None = None) -> bool:
         return False
     if not embedded_running(cfg):
         return False
-    res = _run([str(_bin("pg_ctl")), "-D", str(cfg.pgdata), "-m", "fast", "-w", "stop"],
-               _system_user())
+    res = _run([str(_bin("pg_ctl")), "-D", str(cfg.pgdata), "-m", "fast", "-w", "stop"], _system_user())
     if res.returncode != 0:
         raise WarehouseError(f"could not stop the embedded warehouse:\n{res.stderr}")
     return True

@@ -33,8 +33,14 @@ TYPE_FORMATS = {
     "open_sdg_csv": {"csv"},
 }
 API_TYPES = {"kobotoolbox", "odk_central", "unsd_sdg_api"}
-FIELD_TYPES = {"text": "text", "integer": "bigint", "numeric": "double precision", "date": "date",
-               "boolean": "boolean", "timestamp": "timestamptz"}
+FIELD_TYPES = {
+    "text": "text",
+    "integer": "bigint",
+    "numeric": "double precision",
+    "date": "date",
+    "boolean": "boolean",
+    "timestamp": "timestamptz",
+}
 GATE_POLICIES = {"block", "quarantine"}
 CADENCES = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92, "yearly": 366}
 PARTNER_KINDS = {"community", "official"}
@@ -62,7 +68,16 @@ FIXED_CANONICAL = {
 DERIVED_CANONICAL = {"group", "voice_group", "admin1"}
 
 _KEYS = {
-    "top": {"icsos", "countries", "groups", "code_maps", "vocabulary", "partners", "sources", "national_series"},
+    "top": {
+        "icsos",
+        "countries",
+        "groups",
+        "code_maps",
+        "vocabulary",
+        "partners",
+        "sources",
+        "national_series",
+    },
     "icso": {"id", "name"},
     "country": {"iso3", "m49", "name", "areas", "regions"},
     "area": {"code", "name", "aliases"},
@@ -70,10 +85,34 @@ _KEYS = {
     "group": {"code", "cust_breakdown", "dimension", "label", "marginalised"},
     "code_map": {"canonical", "codes"},
     "partner": {"id", "name", "kind", "country", "icso", "members"},
-    "source": {"id", "partner", "type", "entity", "cadence", "connection", "file_pattern", "format",
-               "gate_policy", "fields", "codes", "description", "harmonise", "vocabulary", "series"},
-    "field": {"name", "source", "type", "required", "identifier", "pseudonymise", "free_text", "codes",
-              "multiple"},
+    "source": {
+        "id",
+        "partner",
+        "type",
+        "entity",
+        "cadence",
+        "connection",
+        "file_pattern",
+        "format",
+        "gate_policy",
+        "fields",
+        "codes",
+        "description",
+        "harmonise",
+        "vocabulary",
+        "series",
+    },
+    "field": {
+        "name",
+        "source",
+        "type",
+        "required",
+        "identifier",
+        "pseudonymise",
+        "free_text",
+        "codes",
+        "multiple",
+    },
     "national_series": {"code", "name", "indicators", "unit", "unit_mult", "partner", "country", "scope"},
 }
 _FORMAT_KEYS = {
@@ -81,10 +120,26 @@ _FORMAT_KEYS = {
     "xlsx": {"kind", "sheet", "header_row", "date_format"},
     "json": {"kind", "records"},
     "jsonl": {"kind"},
-    "kobo_json": {"kind", "asset_uid", "page_size", "repeat", "key", "incremental", "metadata_fields",
-                  "discard"},
-    "odata_json": {"kind", "project_id", "form_id", "page_size", "key", "incremental", "metadata_fields",
-                   "discard"},
+    "kobo_json": {
+        "kind",
+        "asset_uid",
+        "page_size",
+        "repeat",
+        "key",
+        "incremental",
+        "metadata_fields",
+        "discard",
+    },
+    "odata_json": {
+        "kind",
+        "project_id",
+        "form_id",
+        "page_size",
+        "key",
+        "incremental",
+        "metadata_fields",
+        "discard",
+    },
     "unsd_json": {"kind", "page_size", "series", "areas", "metadata_fields"},
     "sdmx_ml": {"kind", "dsd", "dataflow", "metadata_fields"},
 }
@@ -253,13 +308,17 @@ class Registry:
 
     def code_map_csv(self) -> str:
         """Every source's code maps as the CSV of the ``partner_code_map`` dbt seed."""
-        rows = [(src.id, name, partner_code, canonical)
-                for src in sorted(self.sources.values(), key=lambda s: s.id)
-                for name in sorted(src.codes)
-                for partner_code, canonical in sorted(src.codes[name].codes.items())]
+        rows = [
+            (src.id, name, partner_code, canonical)
+            for src in sorted(self.sources.values(), key=lambda s: s.id)
+            for name in sorted(src.codes)
+            for partner_code, canonical in sorted(src.codes[name].codes.items())
+        ]
         rows += self.vocabulary_rows()
-        return _csv(["source_id", "code_list", "partner_code", "canonical_code"],
-                    sorted(rows, key=lambda r: (r[0], r[1], r[2])))
+        return _csv(
+            ["source_id", "code_list", "partner_code", "canonical_code"],
+            sorted(rows, key=lambda r: (r[0], r[1], r[2])),
+        )
 
     def vocabulary_rows(self) -> list[tuple[str, str, str, str]]:
         """The Open SDG sources' vocabulary, series rules and area names as code-map rows."""
@@ -268,50 +327,102 @@ class Registry:
             if src.type != "open_sdg_csv":
                 continue
             country = self.countries.get(src.country or "")
-            rows += vocab.code_map_rows(src.id, src.vocabulary, src.series,
-                                        country.area_names() if country else {})
+            rows += vocab.code_map_rows(
+                src.id, src.vocabulary, src.series, country.area_names() if country else {}
+            )
         return rows
 
     def countries_csv(self) -> str:
         """The countries as the CSV of the ``lnob_countries`` dbt seed."""
-        return _csv(["iso3", "m49", "country_name"],
-                    [(c.iso3, c.m49, c.name) for c in sorted(self.countries.values(), key=lambda c: c.iso3)])
+        return _csv(
+            ["iso3", "m49", "country_name"],
+            [(c.iso3, c.m49, c.name) for c in sorted(self.countries.values(), key=lambda c: c.iso3)],
+        )
 
     def areas_csv(self) -> str:
         """First-level areas as the CSV of the ``lnob_areas`` dbt seed."""
-        return _csv(["area_code", "iso3", "area_name"],
-                    sorted((a.code, c.iso3, a.name) for c in self.countries.values()
-                           for a in (*c.areas, *c.regions)))
+        return _csv(
+            ["area_code", "iso3", "area_name"],
+            sorted((a.code, c.iso3, a.name) for c in self.countries.values() for a in (*c.areas, *c.regions)),
+        )
 
     def partners_csv(self) -> str:
         """The partners as the CSV of the ``lnob_partners`` dbt seed (no contact details)."""
-        return _csv(["partner_id", "partner_name", "kind", "country_iso3", "icso", "members"],
-                    [(p.id, p.name, p.kind, p.country or "", p.icso or "", ";".join(p.members))
-                     for p in sorted(self.partners.values(), key=lambda p: p.id)])
+        return _csv(
+            ["partner_id", "partner_name", "kind", "country_iso3", "icso", "members"],
+            [
+                (p.id, p.name, p.kind, p.country or "", p.icso or "", ";".join(p.members))
+                for p in sorted(self.partners.values(), key=lambda p: p.id)
+            ],
+        )
 
     def sources_csv(self) -> str:
         """The sources as the CSV of the ``lnob_sources`` dbt seed: who delivers what, how often."""
-        return _csv(["source_id", "partner_id", "source_type", "entity", "cadence", "country_iso3", "gate_policy",
-                     "multiple_fields"],
-                    [(s.id, s.partner, s.type, s.entity, s.cadence,
-                      s.country or self.partners[s.partner].country or "", s.gate_policy,
-                      ";".join(s.multiple_fields))
-                     for s in sorted(self.sources.values(), key=lambda s: s.id)])
+        return _csv(
+            [
+                "source_id",
+                "partner_id",
+                "source_type",
+                "entity",
+                "cadence",
+                "country_iso3",
+                "gate_policy",
+                "multiple_fields",
+            ],
+            [
+                (
+                    s.id,
+                    s.partner,
+                    s.type,
+                    s.entity,
+                    s.cadence,
+                    s.country or self.partners[s.partner].country or "",
+                    s.gate_policy,
+                    ";".join(s.multiple_fields),
+                )
+                for s in sorted(self.sources.values(), key=lambda s: s.id)
+            ],
+        )
 
     def national_series_csv(self) -> str:
         """The declared national (and newer global) series as the CSV of the
         ``lnob_national_series`` dbt seed: the codelist checks, dim_indicator and the SDMX export's
         CL_SERIES extension read it beside ``sdg_series`` and ``lnob_series``."""
-        return _csv(["series_code", "series_name", "indicators", "unit_measure", "unit_mult", "scope",
-                     "country_iso3", "partner_id"],
-                    [(n.code, n.name, ",".join(n.indicators), n.unit, n.unit_mult, n.scope, n.country or "",
-                      n.partner) for n in sorted(self.national_series.values(), key=lambda n: n.code)])
+        return _csv(
+            [
+                "series_code",
+                "series_name",
+                "indicators",
+                "unit_measure",
+                "unit_mult",
+                "scope",
+                "country_iso3",
+                "partner_id",
+            ],
+            [
+                (
+                    n.code,
+                    n.name,
+                    ",".join(n.indicators),
+                    n.unit,
+                    n.unit_mult,
+                    n.scope,
+                    n.country or "",
+                    n.partner,
+                )
+                for n in sorted(self.national_series.values(), key=lambda n: n.code)
+            ],
+        )
 
     def custom_breakdowns_csv(self) -> str:
         """The groups as the CSV of the ``lnob_custom_breakdowns`` dbt seed."""
-        return _csv(["group_code", "cust_breakdown", "label", "dimension", "is_marginalised"],
-                    [(g.code, g.cust_breakdown, g.label, g.dimension, str(g.marginalised).lower())
-                     for g in sorted(self.groups.values(), key=lambda g: g.cust_breakdown)])
+        return _csv(
+            ["group_code", "cust_breakdown", "label", "dimension", "is_marginalised"],
+            [
+                (g.code, g.cust_breakdown, g.label, g.dimension, str(g.marginalised).lower())
+                for g in sorted(self.groups.values(), key=lambda g: g.cust_breakdown)
+            ],
+        )
 
 
 def _csv(header: list[str], rows) -> str:
@@ -370,8 +481,9 @@ def _mapping_list(doc: dict, key: str, problems: list[str]) -> list[tuple[str, d
     return out
 
 
-def _code_map(raw: Any, name: str, where: str, canonical_lists: dict[str, set[str]],
-              problems: list[str]) -> CodeMap | None:
+def _code_map(
+    raw: Any, name: str, where: str, canonical_lists: dict[str, set[str]], problems: list[str]
+) -> CodeMap | None:
     if not isinstance(raw, dict):
         problems.append(f"{where}: expected a mapping with canonical and codes")
         return None
@@ -381,8 +493,10 @@ def _code_map(raw: Any, name: str, where: str, canonical_lists: dict[str, set[st
     if canonical is None or codes is None:
         return None
     if canonical == "admin1":
-        problems.append(f"{where}.canonical: 'admin1' maps are built from the country's areas; "
-                        "use `codes: admin1` on the field instead")
+        problems.append(
+            f"{where}.canonical: 'admin1' maps are built from the country's areas; "
+            "use `codes: admin1` on the field instead"
+        )
         return None
     if not _one_of(canonical, canonical_lists, f"{where}.canonical", problems):
         return None
@@ -391,8 +505,10 @@ def _code_map(raw: Any, name: str, where: str, canonical_lists: dict[str, set[st
     for partner_code, code in codes.items():
         key = str(partner_code).strip().lower()
         if str(code) not in allowed:
-            problems.append(f"{where}.codes.{partner_code}: {code!r} is not a canonical {canonical} code "
-                            f"({', '.join(sorted(allowed))})")
+            problems.append(
+                f"{where}.codes.{partner_code}: {code!r} is not a canonical {canonical} code "
+                f"({', '.join(sorted(allowed))})"
+            )
         out[key] = str(code)
     return CodeMap(name, canonical, out)
 
@@ -477,8 +593,10 @@ def _harmonise(raw: Any, entity: str, fields: list[Field], where: str, problems:
         cwhere = f"{where}.{column}"
         if column not in columns or column in dbt_files.PERSON_LINEAGE or column.endswith("_set"):
             hint = difflib.get_close_matches(str(column), sorted(columns), n=1)
-            problems.append(f"{cwhere}: not a harmonised person column"
-                            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            problems.append(
+                f"{cwhere}: not a harmonised person column"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            )
             continue
         names = value if isinstance(value, list) else [value]
         if column == "survey_weight" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -511,13 +629,25 @@ def _harmonise(raw: Any, entity: str, fields: list[Field], where: str, problems:
 #: ``sdmx_codes`` (``SERIES``: the series lists). A code map producing codes of one of them is
 #: declared with ``canonical: sdmx_<concept in lower case>``.
 SDMX_CODELISTS = {
-    "FREQ": "CL_FREQ", "REPORTING_TYPE": "CL_REPORTING_TYPE", "SERIES": "SERIES", "REF_AREA": "CL_AREA",
-    "SEX": "CL_SEX", "AGE": "CL_AGE", "URBANISATION": "CL_URBANISATION",
-    "INCOME_WEALTH_QUANTILE": "CL_QUANTILE", "EDUCATION_LEV": "CL_EDUCATION_LEV",
-    "OCCUPATION": "CL_OCCUPATION", "CUST_BREAKDOWN": "CL_CUST_BREAKDOWN",
-    "COMPOSITE_BREAKDOWN": "CL_COMP_BREAKDOWN", "DISABILITY_STATUS": "CL_DISABILITY",
-    "ACTIVITY": "CL_ACTIVITY", "PRODUCT": "CL_PRODUCT", "UNIT_MEASURE": "CL_UNIT_MEASURE",
-    "UNIT_MULT": "CL_UNIT_MULT", "OBS_STATUS": "CL_OBS_STATUS", "NATURE": "CL_NATURE",
+    "FREQ": "CL_FREQ",
+    "REPORTING_TYPE": "CL_REPORTING_TYPE",
+    "SERIES": "SERIES",
+    "REF_AREA": "CL_AREA",
+    "SEX": "CL_SEX",
+    "AGE": "CL_AGE",
+    "URBANISATION": "CL_URBANISATION",
+    "INCOME_WEALTH_QUANTILE": "CL_QUANTILE",
+    "EDUCATION_LEV": "CL_EDUCATION_LEV",
+    "OCCUPATION": "CL_OCCUPATION",
+    "CUST_BREAKDOWN": "CL_CUST_BREAKDOWN",
+    "COMPOSITE_BREAKDOWN": "CL_COMP_BREAKDOWN",
+    "DISABILITY_STATUS": "CL_DISABILITY",
+    "ACTIVITY": "CL_ACTIVITY",
+    "PRODUCT": "CL_PRODUCT",
+    "UNIT_MEASURE": "CL_UNIT_MEASURE",
+    "UNIT_MULT": "CL_UNIT_MULT",
+    "OBS_STATUS": "CL_OBS_STATUS",
+    "NATURE": "CL_NATURE",
 }
 NATIONAL_SCOPES = {"national", "global"}
 _SERIES_CODE = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
@@ -532,8 +662,9 @@ def _reference_seed(name: str) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def _sdmx_canonical(countries: dict[str, Country], groups: dict[str, Group],
-                    national: dict[str, NationalSeries]) -> dict[str, set[str]]:
+def _sdmx_canonical(
+    countries: dict[str, Country], groups: dict[str, Group], national: dict[str, NationalSeries]
+) -> dict[str, set[str]]:
     """``sdmx_<concept>`` canonical lists: the DSD codelists of the reference seed, with the
     partnership's extensions. REF_AREA is the registry's own countries (M49) and areas (ISO
     3166-2) only: an area the registry does not know has no name to publish."""
@@ -544,14 +675,19 @@ def _sdmx_canonical(countries: dict[str, Country], groups: dict[str, Group],
     out: dict[str, set[str]] = {}
     for concept, codelist in SDMX_CODELISTS.items():
         name = f"sdmx_{concept.lower()}"
-        out[name] = set(FIXED_CANONICAL.get(name, set())) | (series if codelist == "SERIES" else by_list.get(codelist, set()))
-    out["sdmx_ref_area"] = {c.m49 for c in countries.values()} | {a.code for c in countries.values() for a in c.areas}
+        out[name] = set(FIXED_CANONICAL.get(name, set())) | (
+            series if codelist == "SERIES" else by_list.get(codelist, set())
+        )
+    out["sdmx_ref_area"] = {c.m49 for c in countries.values()} | {
+        a.code for c in countries.values() for a in c.areas
+    }
     out["sdmx_cust_breakdown"] |= {g.cust_breakdown for g in groups.values()}
     return out
 
 
-def _national_series(doc: dict, partners: dict[str, Partner], countries: dict[str, Country],
-                     problems: list[str]) -> dict[str, NationalSeries]:
+def _national_series(
+    doc: dict, partners: dict[str, Partner], countries: dict[str, Country], problems: list[str]
+) -> dict[str, NationalSeries]:
     """The ``national_series`` section: series a producer reports beyond the vendored SDG series
     list. Each names its code, title, indicator(s), unit and the partner that reports it; a code
     beginning with ``_`` (``_L_KEN_...``) is national, any other a global SDG series the vendored
@@ -568,20 +704,28 @@ def _national_series(doc: dict, partners: dict[str, Partner], countries: dict[st
         pid = _require(item, "partner", where, problems)
         inds = item.get("indicators")
         if not isinstance(inds, list) or not inds or not all(isinstance(i, str) for i in inds):
-            problems.append(f"{where}.indicators: expected a list of SDG indicator codes such as ['3.8.1'], "
-                            f"found {inds!r}")
+            problems.append(
+                f"{where}.indicators: expected a list of SDG indicator codes such as ['3.8.1'], "
+                f"found {inds!r}"
+            )
             inds = []
         for j, ind in enumerate(inds):
             if indicators and ind not in indicators:
                 hint = difflib.get_close_matches(ind, sorted(indicators), n=1)
-                problems.append(f"{where}.indicators[{j}]: {ind!r} is not an SDG indicator"
-                                + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+                problems.append(
+                    f"{where}.indicators[{j}]: {ind!r} is not an SDG indicator"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                )
         if code and not _SERIES_CODE.match(code):
-            problems.append(f"{where}.code: {code!r} is not a series code (capitals, digits and _, "
-                            "a national series beginning with _L_)")
+            problems.append(
+                f"{where}.code: {code!r} is not a series code (capitals, digits and _, "
+                "a national series beginning with _L_)"
+            )
         if code in vendored:
-            problems.append(f"{where}.code: {code!r} is already in the vendored SDG series list "
-                            "(reference/sdg_series.csv): remove it here")
+            problems.append(
+                f"{where}.code: {code!r} is already in the vendored SDG series list "
+                "(reference/sdg_series.csv): remove it here"
+            )
         if code in out:
             problems.append(f"{where}.code: duplicate series {code!r}")
         if unit and units and unit not in units:
@@ -614,8 +758,10 @@ def _check_sdmx_fields(source: dict, where: str, problems: list[str]) -> None:
         return
     for j, f in enumerate(source.get("fields") or []):
         if isinstance(f, dict) and f.get("codes") and f.get("codes") != f.get("name"):
-            problems.append(f"{where}.fields[{j}].codes: a {source.get('type')} source recodes a column through the "
-                            f"code map of the same name: name the map {f.get('name')!r}, not {f.get('codes')!r}")
+            problems.append(
+                f"{where}.fields[{j}].codes: a {source.get('type')} source recodes a column through the "
+                f"code map of the same name: name the map {f.get('name')!r}, not {f.get('codes')!r}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,8 +779,9 @@ def load(path: Path | None = None) -> Registry:
     except yaml.YAMLError as exc:
         raise RegistryError(path, [f"not valid YAML: {exc}"]) from None
     if not isinstance(doc, dict):
-        raise RegistryError(path, ["top level must be a mapping with icsos, countries, groups, "
-                                   "code_maps, partners, sources"])
+        raise RegistryError(
+            path, ["top level must be a mapping with icsos, countries, groups, code_maps, partners, sources"]
+        )
     problems: list[str] = []
     _unknown_keys(doc, _KEYS["top"], "(top level)", problems)
 
@@ -723,8 +870,9 @@ def load(path: Path | None = None) -> Registry:
         if kind:
             _one_of(kind, PARTNER_KINDS, f"{where}.kind", problems)
         if pid and not _NAME.match(pid):
-            problems.append(f"{where}.id: {pid!r} must be lower-case letters, digits and _ "
-                            "(it names the landing folder)")
+            problems.append(
+                f"{where}.id: {pid!r} must be lower-case letters, digits and _ (it names the landing folder)"
+            )
         country = item.get("country")
         if kind == "community" and not country:
             problems.append(f"{where}.country: missing (required for a community partner)")
@@ -751,8 +899,9 @@ def load(path: Path | None = None) -> Registry:
         _check_sdmx_fields(s, where, problems)
         sid = _require(s, "id", where, problems)
         if sid and not _NAME.match(sid):
-            problems.append(f"{where}.id: {sid!r} must be lower-case letters, digits and _ "
-                            "(it names the raw table)")
+            problems.append(
+                f"{where}.id: {sid!r} must be lower-case letters, digits and _ (it names the raw table)"
+            )
         if sid in sources:
             problems.append(f"{where}.id: duplicate source id {sid!r}")
         pid = _require(s, "partner", where, problems)
@@ -769,8 +918,10 @@ def load(path: Path | None = None) -> Registry:
         policy = s.get("gate_policy", "quarantine")
         _one_of(policy, GATE_POLICIES, f"{where}.gate_policy", problems)
         if stype in API_TYPES and not s.get("connection"):
-            problems.append(f"{where}.connection: missing (required for a {stype} source: the "
-                            "Airflow connection holding its URL and credentials)")
+            problems.append(
+                f"{where}.connection: missing (required for a {stype} source: the "
+                "Airflow connection holding its URL and credentials)"
+            )
         _require(s, "file_pattern", where, problems)
         fmt = _check_format(s.get("format"), stype, f"{where}.format", problems)
 
@@ -807,19 +958,25 @@ def load(path: Path | None = None) -> Registry:
             if ftype and not _one_of(ftype, FIELD_TYPES, f"{fwhere}.type", problems):
                 ftype = None
             if name and not _NAME.match(name):
-                problems.append(f"{fwhere}.name: {name!r} must be lower-case letters, digits and _ "
-                                "(it names a raw column)")
+                problems.append(
+                    f"{fwhere}.name: {name!r} must be lower-case letters, digits and _ "
+                    "(it names a raw column)"
+                )
             if name in seen:
                 problems.append(f"{fwhere}.name: duplicate field {name!r}")
             for flag in ("required", "identifier", "pseudonymise", "free_text", "multiple"):
                 if flag in f and not isinstance(f[flag], bool):
                     problems.append(f"{fwhere}.{flag}: expected true or false, found {f[flag]!r}")
             if f.get("identifier") and f.get("required"):
-                problems.append(f"{fwhere}: an identifier field cannot be required (nothing may depend on it)")
+                problems.append(
+                    f"{fwhere}: an identifier field cannot be required (nothing may depend on it)"
+                )
             code_map = f.get("codes")
             if f.get("multiple") and (not code_map or ftype != "text"):
-                problems.append(f"{fwhere}.multiple: a set of choices needs `type: text` and `codes` "
-                                "(each choice is recoded through the code map)")
+                problems.append(
+                    f"{fwhere}.multiple: a set of choices needs `type: text` and `codes` "
+                    "(each choice is recoded through the code map)"
+                )
             if code_map == "admin1":
                 cty = countries.get(country or "")
                 if cty is None or not cty.areas:
@@ -827,34 +984,53 @@ def load(path: Path | None = None) -> Registry:
                 else:
                     maps["admin1"] = _admin1_map(cty)
             elif code_map and code_map not in maps:
-                problems.append(f"{fwhere}.codes: {code_map!r} is not a code map of this source or of "
-                                f"code_maps ({', '.join(sorted(maps))})")
+                problems.append(
+                    f"{fwhere}.codes: {code_map!r} is not a code map of this source or of "
+                    f"code_maps ({', '.join(sorted(maps))})"
+                )
             if code_map:
                 used_maps.add(code_map)
             if name and ftype:
                 seen.add(name)
-                fields.append(Field(
-                    name=name, type=ftype, source_name=str(f.get("source") or ""),
-                    required=bool(f.get("required")), identifier=bool(f.get("identifier")),
-                    pseudonymise=bool(f.get("pseudonymise")), free_text=bool(f.get("free_text")),
-                    codes=code_map, multiple=bool(f.get("multiple")),
-                ))
+                fields.append(
+                    Field(
+                        name=name,
+                        type=ftype,
+                        source_name=str(f.get("source") or ""),
+                        required=bool(f.get("required")),
+                        identifier=bool(f.get("identifier")),
+                        pseudonymise=bool(f.get("pseudonymise")),
+                        free_text=bool(f.get("free_text")),
+                        codes=code_map,
+                        multiple=bool(f.get("multiple")),
+                    )
+                )
         description = s.get("description", "")
         if not isinstance(description, str):
             problems.append(f"{where}.description: expected text, found {type(description).__name__}")
         harmonise = _harmonise(s.get("harmonise"), entity, fields, f"{where}.harmonise", problems)
-        source_vocabulary, source_series = _open_sdg_parts(s, stype, where, shared_vocabulary, set(groups),
-                                                           codelists, known_series, problems)
+        source_vocabulary, source_series = _open_sdg_parts(
+            s, stype, where, shared_vocabulary, set(groups), codelists, known_series, problems
+        )
         if sid and len(problems) == before:
             own = set(raw_codes)
             sources[sid] = Source(
-                id=sid, partner=pid, type=stype, entity=entity, cadence=cadence,
-                file_pattern=s["file_pattern"], format=dict(fmt), gate_policy=policy,
+                id=sid,
+                partner=pid,
+                type=stype,
+                entity=entity,
+                cadence=cadence,
+                file_pattern=s["file_pattern"],
+                format=dict(fmt),
+                gate_policy=policy,
                 fields=tuple(fields),
                 codes={k: v for k, v in maps.items() if k in used_maps or k in own},
-                connection=s.get("connection"), country=country,
-                description=" ".join(str(description or "").split()), harmonise=harmonise,
-                vocabulary=source_vocabulary, series=source_series,
+                connection=s.get("connection"),
+                country=country,
+                description=" ".join(str(description or "").split()),
+                harmonise=harmonise,
+                vocabulary=source_vocabulary,
+                series=source_series,
             )
             if entity in PERSON_ENTITIES:
                 from lnob.registry import dbt_files
@@ -865,8 +1041,15 @@ def load(path: Path | None = None) -> Registry:
                     problems.append(f"{where}.harmonise: {exc}")
     if problems:
         raise RegistryError(path, problems)
-    return Registry(path=path, icsos=icsos, countries=countries, groups=groups, partners=partners,
-                    sources=sources, national_series=national_series)
+    return Registry(
+        path=path,
+        icsos=icsos,
+        countries=countries,
+        groups=groups,
+        partners=partners,
+        sources=sources,
+        national_series=national_series,
+    )
 
 
 def write_dbt_files(reg: Registry, dbt_project_dir: Path) -> list[Path]:
@@ -896,8 +1079,10 @@ def _regions(raw: Any, where: str, area_codes: set[str], problems: list[str]) ->
         if kind not in ("city_region", "area_group"):
             problems.append(f"{rwhere}.kind: {kind!r} is not one of ['area_group', 'city_region']")
         if code and not re.fullmatch(r"[A-Z]{2}_[A-Z0-9_]{2,20}", code):
-            problems.append(f"{rwhere}.code: {code!r} must be the country's ISO alpha-2 code, '_' and a name "
-                            "in capitals (e.g. CA_CMA535): it must not collide with ISO 3166-2 codes")
+            problems.append(
+                f"{rwhere}.code: {code!r} must be the country's ISO alpha-2 code, '_' and a name "
+                "in capitals (e.g. CA_CMA535): it must not collide with ISO 3166-2 codes"
+            )
         if code in area_codes:
             problems.append(f"{rwhere}.code: duplicate area code {code!r}")
         if code and name:
@@ -922,9 +1107,16 @@ def _with_open_sdg_fields(declared: list) -> list:
     return [*declared, *(dict(f) for f in OPEN_SDG_FIELDS if f["name"] not in names)]
 
 
-def _open_sdg_parts(s: dict, stype: str | None, where: str, shared: list, groups: set[str],
-                    codelists: dict[str, set[str]], known_series: set[str],
-                    problems: list[str]) -> tuple[tuple, dict]:
+def _open_sdg_parts(
+    s: dict,
+    stype: str | None,
+    where: str,
+    shared: list,
+    groups: set[str],
+    codelists: dict[str, set[str]],
+    known_series: set[str],
+    problems: list[str],
+) -> tuple[tuple, dict]:
     """An Open SDG source's vocabulary (the shared one, extended by its own) and series rules."""
     if stype != "open_sdg_csv":
         for key in ("vocabulary", "series"):
@@ -934,15 +1126,22 @@ def _open_sdg_parts(s: dict, stype: str | None, where: str, shared: list, groups
     own = vocab.parse_columns(s.get("vocabulary"), f"{where}.vocabulary", groups, codelists, problems)
     columns = vocab.extend(shared, own)
     if not columns:
-        problems.append(f"{where}.vocabulary: an open_sdg_csv source needs a vocabulary (the top-level "
-                        "`vocabulary` or its own) to read its disaggregation columns")
-    fields = {str(f.get("source") or f.get("name", "")).casefold() for f in s.get("fields") or []
-              if isinstance(f, dict)}
+        problems.append(
+            f"{where}.vocabulary: an open_sdg_csv source needs a vocabulary (the top-level "
+            "`vocabulary` or its own) to read its disaggregation columns"
+        )
+    fields = {
+        str(f.get("source") or f.get("name", "")).casefold()
+        for f in s.get("fields") or []
+        if isinstance(f, dict)
+    }
     for c in columns:
         clash = [label for label in c.labels if label.casefold() in fields]
         if clash:
-            problems.append(f"{where}.fields: {clash[0]!r} is a column of the vocabulary ({c.dimension}); "
-                            "declare it in one place only")
+            problems.append(
+                f"{where}.fields: {clash[0]!r} is a column of the vocabulary ({c.dimension}); "
+                "declare it in one place only"
+            )
     series = vocab.parse_series(s.get("series"), f"{where}.series", known_series, columns, problems)
     return columns, series
 
@@ -952,11 +1151,15 @@ def write_seeds(reg: Registry, dbt_project_dir: Path) -> list[Path]:
     where they changed."""
     folder = Path(dbt_project_dir) / "seeds" / "lnob"
     written = []
-    for name, text in (("partner_code_map.csv", reg.code_map_csv()),
-                       ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv()),
-                       ("lnob_countries.csv", reg.countries_csv()), ("lnob_areas.csv", reg.areas_csv()),
-                       ("lnob_partners.csv", reg.partners_csv()), ("lnob_sources.csv", reg.sources_csv()),
-                       ("lnob_national_series.csv", reg.national_series_csv())):
+    for name, text in (
+        ("partner_code_map.csv", reg.code_map_csv()),
+        ("lnob_custom_breakdowns.csv", reg.custom_breakdowns_csv()),
+        ("lnob_countries.csv", reg.countries_csv()),
+        ("lnob_areas.csv", reg.areas_csv()),
+        ("lnob_partners.csv", reg.partners_csv()),
+        ("lnob_sources.csv", reg.sources_csv()),
+        ("lnob_national_series.csv", reg.national_series_csv()),
+    ):
         path = folder / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

@@ -37,11 +37,23 @@ OFFICIAL_MACROS = {
     "unsd_sdg_api": "stage_unsd_observations",
 }
 #: Which staged models each intermediate union reads (``staged_models(kind)`` in dbt).
-UNIONS = {"persons": ("person", "household_member"), "testimonies": ("testimony",),
-          "observations": ("observation",)}
+UNIONS = {
+    "persons": ("person", "household_member"),
+    "testimonies": ("testimony",),
+    "observations": ("observation",),
+}
 #: Columns `stage_persons` fills itself from the raw row's lineage.
-PERSON_LINEAGE = {"delivery_id", "row_number", "partner_id", "source_id", "country_iso3",
-                  "delivery_date", "loaded_at", "staging_version", "staged_at"}
+PERSON_LINEAGE = {
+    "delivery_id",
+    "row_number",
+    "partner_id",
+    "source_id",
+    "country_iso3",
+    "delivery_date",
+    "loaded_at",
+    "staging_version",
+    "staged_at",
+}
 
 _DBT = Path(__file__).resolve().parents[3] / "dbt_project"
 
@@ -65,9 +77,12 @@ def _has_macro(name: str, dbt_project_dir: Path | None = None) -> bool:
 
 def staged(reg: Registry, dbt_project_dir: Path | None = None) -> list[Source]:
     """The sources that have a staging model, in registry order."""
-    return [s for s in reg.sources.values()
-            if s.entity in SHAPES and (s.entity != "observation"
-                                       or _has_macro(OFFICIAL_MACROS.get(s.type, "-"), dbt_project_dir))]
+    return [
+        s
+        for s in reg.sources.values()
+        if s.entity in SHAPES
+        and (s.entity != "observation" or _has_macro(OFFICIAL_MACROS.get(s.type, "-"), dbt_project_dir))
+    ]
 
 
 def _q(text: str) -> str:
@@ -79,11 +94,17 @@ def person_mapping(src: Source, dbt_project_dir: Path | None = None) -> dict[str
     fields, a (field, code map) pair for a coded field, a field, or a constant weight."""
     fields = {f.name: f for f in src.fields}
     given = dict(src.harmonise)
-    defaults = {"person_pid": ["person_id"], "household_pid": ["household_id"],
-                "record_version": "_loaded_at", "area_code": "admin1"}
+    defaults = {
+        "person_pid": ["person_id"],
+        "household_pid": ["household_id"],
+        "record_version": "_loaded_at",
+        "area_code": "admin1",
+    }
     given.setdefault("person_pid", defaults["person_pid"])
     # a source with no household id: each person is a household of their own
-    given.setdefault("household_pid", defaults["household_pid"] if "household_id" in fields else given["person_pid"])
+    given.setdefault(
+        "household_pid", defaults["household_pid"] if "household_id" in fields else given["person_pid"]
+    )
     given.setdefault("record_key", ["record_key"] if "record_key" in fields else given["person_pid"])
     given.setdefault("record_version", defaults["record_version"])
     if "admin1" in fields:
@@ -99,8 +120,10 @@ def person_mapping(src: Source, dbt_project_dir: Path | None = None) -> dict[str
         if column in ("person_pid", "household_pid", "record_key"):
             missing = [n for n in value if n not in fields]
             if missing:
-                raise ValueError(f"source {src.id}: {column} is made of {', '.join(missing)}, which it does "
-                                 f"not have: name the field(s) in `harmonise: {{{column}: ...}}`")
+                raise ValueError(
+                    f"source {src.id}: {column} is made of {', '.join(missing)}, which it does "
+                    f"not have: name the field(s) in `harmonise: {{{column}: ...}}`"
+                )
             joined = " || '/' || ".join(value)
             out[column] = f'pseudonym("{joined}")' if len(value) > 1 else f"pseudonym({_q(value[0])})"
         elif isinstance(value, float):
@@ -113,7 +136,10 @@ def person_mapping(src: Source, dbt_project_dir: Path | None = None) -> dict[str
 
 
 def _doc(src: Source) -> str:
-    text = src.description or f"{src.id}: {src.type.replace('_', ' ')}, one row per {src.entity.replace('_', ' ')}."
+    text = (
+        src.description
+        or f"{src.id}: {src.type.replace('_', ' ')}, one row per {src.entity.replace('_', ' ')}."
+    )
     lines, line = [], ""
     for word in text.split():
         if len(line) + len(word) + 1 > 96:
@@ -128,8 +154,10 @@ def _doc(src: Source) -> str:
 def model_sql(reg: Registry, src: Source, dbt_project_dir: Path | None = None) -> str:
     """The staging model of one source."""
     country = src.country or reg.partners[src.partner].country or ""
-    head = (f"-- {MARKER}\n{_doc(src)}\n"
-            f"{{{{ config(materialized='incremental', pre_hook=\"{{{{ prune_deliveries('{src.id}') }}}}\") }}}}\n\n")
+    head = (
+        f"-- {MARKER}\n{_doc(src)}\n"
+        f"{{{{ config(materialized='incremental', pre_hook=\"{{{{ prune_deliveries('{src.id}') }}}}\") }}}}\n\n"
+    )
     if src.entity in ("person", "household_member"):
         mapping = person_mapping(src, dbt_project_dir)
         body = ",\n".join(f"    {_q(k)}: {v}" for k, v in mapping.items())
@@ -160,37 +188,61 @@ def raw_sources_yml(reg: Registry) -> str:
     tables = []
     for src in reg.sources.values():
         partner = reg.partners[src.partner].name
-        table: dict = {"name": src.id,
-                       "description": f"{partner}: {src.type.replace('_', ' ')}, one row per "
-                                      f"{src.entity.replace('_', ' ')}."}
+        table: dict = {
+            "name": src.id,
+            "description": f"{partner}: {src.type.replace('_', ' ')}, one row per "
+            f"{src.entity.replace('_', ' ')}.",
+        }
         pii = []
         for f in src.fields:
             if f.identifier or f.pseudonymise or f.free_text:
-                what = ("direct identifier, never selected" if f.identifier else
-                        "pseudonymised in staging" if f.pseudonymise else "free text, scrubbed before publication")
+                what = (
+                    "direct identifier, never selected"
+                    if f.identifier
+                    else "pseudonymised in staging"
+                    if f.pseudonymise
+                    else "free text, scrubbed before publication"
+                )
                 pii.append({"name": f.name, "description": what, "meta": {"pii": True}})
         if pii:
             table["columns"] = pii
         tables.append(table)
-    return _yml({"version": 2, "sources": [{
-        "name": "raw",
-        "description": ("Raw deliveries as loaded by `lnob load`: one unindexed table per registered source "
+    return _yml(
+        {
+            "version": 2,
+            "sources": [
+                {
+                    "name": "raw",
+                    "description": (
+                        "Raw deliveries as loaded by `lnob load`: one unindexed table per registered source "
                         "(named by the source id), every row with its lineage (_delivery_id, _partner_id, "
                         "_source_id, _file_name, _row_number, _file_sha256, _delivery_date, _overflow, "
                         "_superseded_by, _loaded_at). Identifiers live here and nowhere downstream; columns "
-                        "marked `pii` are never selected by staging."),
-        "schema": "raw", "tables": tables}]})
+                        "marked `pii` are never selected by staging."
+                    ),
+                    "schema": "raw",
+                    "tables": tables,
+                }
+            ],
+        }
+    )
 
 
 _TESTED = {
     "community": [
         ("person_pid", "Keyed hash of partner and respondent (or household and member number).", True),
         ("household_pid", "Keyed hash of partner and household id.", True),
-        ("record_key", "Keyed hash of the record's stable key across versions (submission id and member, "
-                       "or person).", True),
+        (
+            "record_key",
+            "Keyed hash of the record's stable key across versions (submission id and member, or person).",
+            True,
+        ),
         ("delivery_id", "The delivery (lnob_meta.delivery_ledger) the row came in.", True),
-        ("staging_version", "Code-map and key fingerprint the row was staged under; a change restages "
-                            "the source.", True),
+        (
+            "staging_version",
+            "Code-map and key fingerprint the row was staged under; a change restages the source.",
+            True,
+        ),
         ("age", "Age in completed years.", True),
     ],
     "official": [
@@ -200,8 +252,11 @@ _TESTED = {
         ("time_period", "Period of the observation (YYYY, YYYY-Qn, YYYY-MM).", True),
         ("obs_status", "SDMX OBS_STATUS (A normal; O, M, ... where the value is missing).", True),
         ("unit_measure", "SDMX UNIT_MEASURE.", True),
-        ("staging_version", "Code-map and key fingerprint the row was staged under; a change restages "
-                            "the source.", True),
+        (
+            "staging_version",
+            "Code-map and key fingerprint the row was staged under; a change restages the source.",
+            True,
+        ),
     ],
 }
 
@@ -213,40 +268,54 @@ def models_yml(reg: Registry, folder: str, dbt_project_dir: Path | None = None) 
     for src in staged(reg, dbt_project_dir):
         if SHAPES[src.entity][0] != folder:
             continue
-        models.append({
-            "name": model_name(src),
-            "description": src.description or f"{reg.partners[src.partner].name}: staged {SHAPES[src.entity][1]}.",
-            "columns": [{"name": n, "description": d, "data_tests": ["not_null"]} for n, d, _ in _TESTED[folder]],
-        })
+        models.append(
+            {
+                "name": model_name(src),
+                "description": src.description
+                or f"{reg.partners[src.partner].name}: staged {SHAPES[src.entity][1]}.",
+                "columns": [
+                    {"name": n, "description": d, "data_tests": ["not_null"]} for n, d, _ in _TESTED[folder]
+                ],
+            }
+        )
     return _yml({"version": 2, "models": models}) if models else None
 
 
 def staged_models_macro(reg: Registry, dbt_project_dir: Path | None = None) -> str:
     """`staged_models(kind)`: the staging models the intermediate layer unions, per kind."""
-    lists = {kind: [model_name(s) for s in staged(reg, dbt_project_dir) if s.entity in entities]
-             for kind, entities in UNIONS.items()}
-    lines = [f"{{#- {MARKER} -#}}",
-             "{#- The staged models of every registered source, by kind (persons, testimonies,",
-             "    observations): what int_persons_unioned, int_testimonies and int_official_observations",
-             "    union. -#}",
-             "{% macro staged_models(kind) -%}",
-             "    {%- set models = {"]
+    lists = {
+        kind: [model_name(s) for s in staged(reg, dbt_project_dir) if s.entity in entities]
+        for kind, entities in UNIONS.items()
+    }
+    lines = [
+        f"{{#- {MARKER} -#}}",
+        "{#- The staged models of every registered source, by kind (persons, testimonies,",
+        "    observations): what int_persons_unioned, int_testimonies and int_official_observations",
+        "    union. -#}",
+        "{% macro staged_models(kind) -%}",
+        "    {%- set models = {",
+    ]
     for kind, names in lists.items():
         lines.append(f"        {_q(kind)}: [{', '.join(_q(n) for n in names)}],")
-    lines += ["    } -%}",
-              "    {%- if kind not in models -%}",
-              "        {{ exceptions.raise_compiler_error(\"staged_models: unknown kind '\" ~ kind ~ \"'\") }}",
-              "    {%- endif -%}",
-              "    {{ return(models[kind]) }}",
-              "{%- endmacro %}", ""]
+    lines += [
+        "    } -%}",
+        "    {%- if kind not in models -%}",
+        '        {{ exceptions.raise_compiler_error("staged_models: unknown kind \'" ~ kind ~ "\'") }}',
+        "    {%- endif -%}",
+        "    {{ return(models[kind]) }}",
+        "{%- endmacro %}",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def files(reg: Registry, dbt_project_dir: Path) -> dict[Path, str]:
     """Every file the registry owns in the dbt project, by path."""
     root = Path(dbt_project_dir)
-    out = {root / "models" / "staging" / "_raw__sources.yml": raw_sources_yml(reg),
-           root / "macros" / "generated" / "staged_models.sql": staged_models_macro(reg, root)}
+    out = {
+        root / "models" / "staging" / "_raw__sources.yml": raw_sources_yml(reg),
+        root / "macros" / "generated" / "staged_models.sql": staged_models_macro(reg, root),
+    }
     for src in staged(reg, root):
         folder = SHAPES[src.entity][0]
         out[root / "models" / "staging" / folder / f"{model_name(src)}.sql"] = model_sql(reg, src, root)
@@ -270,9 +339,14 @@ def _generated_on_disk(root: Path) -> list[Path]:
 def drift(reg: Registry, dbt_project_dir: Path) -> list[str]:
     """What differs between the registry and the dbt project: each file to write or remove."""
     want = files(reg, dbt_project_dir)
-    out = [f"{p}: {'differs' if p.exists() else 'missing'}" for p, text in want.items()
-           if not p.exists() or p.read_text(encoding="utf-8") != text]
-    out += [f"{p}: no longer in the registry" for p in _generated_on_disk(Path(dbt_project_dir)) if p not in want]
+    out = [
+        f"{p}: {'differs' if p.exists() else 'missing'}"
+        for p, text in want.items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
+    out += [
+        f"{p}: no longer in the registry" for p in _generated_on_disk(Path(dbt_project_dir)) if p not in want
+    ]
     return out
 
 

@@ -35,13 +35,22 @@ from typing import Any
 #: Dimensions a vocabulary column may carry, with the SDMX codelist its codes must come from.
 #: CUST_BREAKDOWN codes are the registry's group codes; REF_AREA codes come from `countries`.
 DIMENSIONS = {
-    "SEX": "CL_SEX", "AGE": "CL_AGE", "URBANISATION": "CL_URBANISATION",
-    "INCOME_WEALTH_QUANTILE": "CL_QUANTILE", "EDUCATION_LEV": "CL_EDUCATION_LEV",
-    "OCCUPATION": "CL_OCCUPATION", "COMPOSITE_BREAKDOWN": "CL_COMP_BREAKDOWN",
-    "DISABILITY_STATUS": "CL_DISABILITY", "ACTIVITY": "CL_ACTIVITY", "PRODUCT": "CL_PRODUCT",
-    "CUST_BREAKDOWN": "group", "REF_AREA": "area",
+    "SEX": "CL_SEX",
+    "AGE": "CL_AGE",
+    "URBANISATION": "CL_URBANISATION",
+    "INCOME_WEALTH_QUANTILE": "CL_QUANTILE",
+    "EDUCATION_LEV": "CL_EDUCATION_LEV",
+    "OCCUPATION": "CL_OCCUPATION",
+    "COMPOSITE_BREAKDOWN": "CL_COMP_BREAKDOWN",
+    "DISABILITY_STATUS": "CL_DISABILITY",
+    "ACTIVITY": "CL_ACTIVITY",
+    "PRODUCT": "CL_PRODUCT",
+    "CUST_BREAKDOWN": "group",
+    "REF_AREA": "area",
     # attributes
-    "OBS_STATUS": "CL_OBS_STATUS", "UNIT_MULT": None, "COMMENT_OBS": None,
+    "OBS_STATUS": "CL_OBS_STATUS",
+    "UNIT_MULT": None,
+    "COMMENT_OBS": None,
 }
 #: Labels that mean "no breakdown" in every column (a blank cell always does).
 DEFAULT_TOTALS = ("total",)
@@ -101,8 +110,9 @@ def series_codes(dbt_project_dir: Path) -> set[str]:
     return codes
 
 
-def parse_columns(raw: Any, where: str, groups: set[str], codelists: dict[str, set[str]],
-                  problems: list[str]) -> list[VocabColumn]:
+def parse_columns(
+    raw: Any, where: str, groups: set[str], codelists: dict[str, set[str]], problems: list[str]
+) -> list[VocabColumn]:
     """A list of vocabulary columns (the top-level ``vocabulary.columns`` or a source's
     ``vocabulary``); every problem is appended as ``key.path: message``."""
     if raw in (None, []):
@@ -149,12 +159,22 @@ def parse_columns(raw: Any, where: str, groups: set[str], codelists: dict[str, s
         for label, code in codes.items():
             code = str(code)
             if allowed is not None and code not in allowed:
-                what = "a group code of `groups`" if dimension == "CUST_BREAKDOWN" else \
-                    f"a code of {DIMENSIONS[dimension]}"
+                what = (
+                    "a group code of `groups`"
+                    if dimension == "CUST_BREAKDOWN"
+                    else f"a code of {DIMENSIONS[dimension]}"
+                )
                 problems.append(f"{cwhere}.codes.{label}: {code!r} is not {what}")
             mapped[str(label).strip().casefold()] = code
-        out.append(VocabColumn(column.strip(), dimension, tuple(a.strip() for a in aliases),
-                               tuple(t.strip() for t in totals), mapped))
+        out.append(
+            VocabColumn(
+                column.strip(),
+                dimension,
+                tuple(a.strip() for a in aliases),
+                tuple(t.strip() for t in totals),
+                mapped,
+            )
+        )
     return out
 
 
@@ -167,8 +187,9 @@ def _allowed(dimension: str, groups: set[str], codelists: dict[str, set[str]]) -
     return codelists[codelist]
 
 
-def parse_vocabulary(doc: Any, groups: set[str], codelists: dict[str, set[str]],
-                     problems: list[str]) -> list[VocabColumn]:
+def parse_vocabulary(
+    doc: Any, groups: set[str], codelists: dict[str, set[str]], problems: list[str]
+) -> list[VocabColumn]:
     """The registry's top-level ``vocabulary: {columns: [...]}``."""
     if doc is None:
         return []
@@ -190,13 +211,19 @@ def extend(shared: list[VocabColumn], own: list[VocabColumn]) -> tuple[VocabColu
         if base is None:
             by_key[c.key] = c
         else:
-            by_key[c.key] = VocabColumn(base.column, c.dimension, tuple(dict.fromkeys((*base.aliases, *c.aliases))),
-                                        tuple(dict.fromkeys((*base.totals, *c.totals))), {**base.codes, **c.codes})
+            by_key[c.key] = VocabColumn(
+                base.column,
+                c.dimension,
+                tuple(dict.fromkeys((*base.aliases, *c.aliases))),
+                tuple(dict.fromkeys((*base.totals, *c.totals))),
+                {**base.codes, **c.codes},
+            )
     return tuple(by_key.values())
 
 
-def parse_series(raw: Any, where: str, known_series: set[str], vocab: tuple[VocabColumn, ...],
-                 problems: list[str]) -> dict[str, SeriesRule]:
+def parse_series(
+    raw: Any, where: str, known_series: set[str], vocab: tuple[VocabColumn, ...], problems: list[str]
+) -> dict[str, SeriesRule]:
     """A source's ``series``: indicator -> {by: <column>, codes: {<value>: SERIES}, default: SERIES}."""
     if raw in (None, {}):
         return {}
@@ -222,8 +249,10 @@ def parse_series(raw: Any, where: str, known_series: set[str], vocab: tuple[Voca
             problems.append(f"{iwhere}.by: expected the label of the column that tells the series apart")
             by = None
         if by and by.casefold() in labels:
-            problems.append(f"{iwhere}.by: {by!r} is a disaggregation of the vocabulary; series are told "
-                            "apart by another column (Units, or a column of their own)")
+            problems.append(
+                f"{iwhere}.by: {by!r} is a disaggregation of the vocabulary; series are told "
+                "apart by another column (Units, or a column of their own)"
+            )
         if by and not codes:
             problems.append(f"{iwhere}.codes: missing (required with `by`): the {by} value of each series")
         if not by and not default:
@@ -234,14 +263,18 @@ def parse_series(raw: Any, where: str, known_series: set[str], vocab: tuple[Voca
         for code in [*codes.values(), *([default] if default else [])]:
             if known_series and str(code) not in known_series:
                 problems.append(f"{iwhere}: {code!r} is not an SDG or LNOB series code")
-        out[indicator] = SeriesRule(indicator, by.strip() if by else None,
-                                    {str(k).strip().casefold(): str(v) for k, v in codes.items()},
-                                    str(default) if default else None)
+        out[indicator] = SeriesRule(
+            indicator,
+            by.strip() if by else None,
+            {str(k).strip().casefold(): str(v) for k, v in codes.items()},
+            str(default) if default else None,
+        )
     return out
 
 
-def code_map_rows(source_id: str, vocab: tuple[VocabColumn, ...], series: dict[str, SeriesRule],
-                  area_names: dict[str, str]) -> list[tuple[str, str, str, str]]:
+def code_map_rows(
+    source_id: str, vocab: tuple[VocabColumn, ...], series: dict[str, SeriesRule], area_names: dict[str, str]
+) -> list[tuple[str, str, str, str]]:
     """The rows of ``partner_code_map`` that carry one Open SDG source's vocabulary."""
     rows: dict[tuple[str, str], str] = {}
     for c in vocab:
@@ -268,14 +301,17 @@ def code_map_rows(source_id: str, vocab: tuple[VocabColumn, ...], series: dict[s
             rows[(f"series:{rule.indicator}", value)] = code
         if rule.default:
             rows[(f"series:{rule.indicator}", "*")] = rule.default
-    return [(source_id, code_list, partner_code, canonical)
-            for (code_list, partner_code), canonical in sorted(rows.items())]
+    return [
+        (source_id, code_list, partner_code, canonical)
+        for (code_list, partner_code), canonical in sorted(rows.items())
+    ]
 
 
 def known_columns(vocab: tuple[VocabColumn, ...], series: dict[str, SeriesRule]) -> set[str]:
     """Casefolded labels of every column an Open SDG source reads beside its fixed fields."""
-    return {label.casefold() for c in vocab for label in c.labels} | \
-        {r.by.casefold() for r in series.values() if r.by}
+    return {label.casefold() for c in vocab for label in c.labels} | {
+        r.by.casefold() for r in series.values() if r.by
+    }
 
 
 def status_labels(vocab: tuple[VocabColumn, ...]) -> set[str]:

@@ -42,8 +42,14 @@ def _persons_per_country(persons: int, countries: Iterable[str]) -> dict[str, in
     return counts
 
 
-def generate(out: Path, persons: int = 20_000, seed: int = 42, day: date | None = None,
-             only: Iterable[str] | None = None, registry: registry_mod.Registry | None = None) -> list[Path]:
+def generate(
+    out: Path,
+    persons: int = 20_000,
+    seed: int = 42,
+    day: date | None = None,
+    only: Iterable[str] | None = None,
+    registry: registry_mod.Registry | None = None,
+) -> list[Path]:
     """Write one night's deliveries of every source (or of the sources in ``only``).
 
     ``persons`` is the number of community survey respondents across the selected sources,
@@ -73,26 +79,48 @@ def generate(out: Path, persons: int = 20_000, seed: int = 42, day: date | None 
     written: list[Path] = []
     if "brac_uhc_survey" in chosen:
         fmt = reg.source("brac_uhc_survey").format
-        written += community.write_kobo(folder("brac_uhc_survey"), people("BGD"), rng("brac_uhc_survey"), day,
-                                        seed, "brac_uhc_survey", fmt["asset_uid"], fmt.get("page_size", 500))
-    india = {reg.source(s).partner for s in ("wnta_hotspot_survey", "plan_india_hotspot_survey") if s in chosen}
+        written += community.write_kobo(
+            folder("brac_uhc_survey"),
+            people("BGD"),
+            rng("brac_uhc_survey"),
+            day,
+            seed,
+            "brac_uhc_survey",
+            fmt["asset_uid"],
+            fmt.get("page_size", 500),
+        )
+    india = {
+        reg.source(s).partner for s in ("wnta_hotspot_survey", "plan_india_hotspot_survey") if s in chosen
+    }
     if india:
         written += community.write_india(out, people("IND"), rng("india"), day, india)
     if "aak_clm_survey" in chosen:
         fmt = reg.source("aak_clm_survey").format
-        written += community.write_odk(folder("aak_clm_survey"), people("KEN"), rng("aak_clm_survey"), day, seed,
-                                       "aak_clm_survey", fmt["project_id"], fmt["form_id"], fmt.get("page_size", 500))
+        written += community.write_odk(
+            folder("aak_clm_survey"),
+            people("KEN"),
+            rng("aak_clm_survey"),
+            day,
+            seed,
+            "aak_clm_survey",
+            fmt["project_id"],
+            fmt["form_id"],
+            fmt.get("page_size", 500),
+        )
     if "vso_np_household_survey" in chosen:
-        written += community.write_nepal(folder("vso_np_household_survey"), people("NPL"),
-                                         rng("vso_np_household_survey"), day)
+        written += community.write_nepal(
+            folder("vso_np_household_survey"), people("NPL"), rng("vso_np_household_survey"), day
+        )
     if "aavn_household_survey" in chosen:
-        written += community.write_vietnam(folder("aavn_household_survey"), people("VNM"),
-                                           rng("aavn_household_survey"), day)
+        written += community.write_vietnam(
+            folder("aavn_household_survey"), people("VNM"), rng("aavn_household_survey"), day
+        )
 
     if "unsd_sdg_api" in chosen:
         fmt = reg.source("unsd_sdg_api").format
-        written += official.write_unsd(folder("unsd_sdg_api"), seed, day, fmt["series"], fmt["areas"],
-                                       fmt.get("page_size", 50))
+        written += official.write_unsd(
+            folder("unsd_sdg_api"), seed, day, fmt["series"], fmt["areas"], fmt.get("page_size", 50)
+        )
     if "knbs_sdg_sdmx" in chosen:
         written += official.write_sdmx_ml(folder("knbs_sdg_sdmx"), seed, day)
     if "statcan_open_sdg" in chosen:
@@ -100,14 +128,32 @@ def generate(out: Path, persons: int = 20_000, seed: int = 42, day: date | None 
 
     n_voices = max(5, persons // 400)
     if "brac_voices" in chosen:
-        records = voices.testimonies(rng("brac_voices"), n_voices, "BGD", "BRAC", day,
-                                     ["Chattogram", "Cox's Bazar", "Dhaka", "Khulna"],
-                                     ["Rohingya", "host community", "ultra-poor", "person with disability"], "bn")
-        written += voices.write_json(folder("brac_voices") / f"testimonies_{day.isoformat()}.json",
-                                     reg.source("brac_voices").partner, records, day)
+        records = voices.testimonies(
+            rng("brac_voices"),
+            n_voices,
+            "BGD",
+            "BRAC",
+            day,
+            ["Chattogram", "Cox's Bazar", "Dhaka", "Khulna"],
+            ["Rohingya", "host community", "ultra-poor", "person with disability"],
+            "bn",
+        )
+        written += voices.write_json(
+            folder("brac_voices") / f"testimonies_{day.isoformat()}.json",
+            reg.source("brac_voices").partner,
+            records,
+            day,
+        )
     if "aak_voices" in chosen:
-        records = voices.testimonies(rng("aak_voices"), n_voices, "KEN", "AAK", day,
-                                     ["Turkana", "Garissa", "Nairobi", "Kisumu"],
-                                     ["refugee", "host community", "person with disability"], "sw")
+        records = voices.testimonies(
+            rng("aak_voices"),
+            n_voices,
+            "KEN",
+            "AAK",
+            day,
+            ["Turkana", "Garissa", "Nairobi", "Kisumu"],
+            ["refugee", "host community", "person with disability"],
+            "sw",
+        )
         written += voices.write_jsonl(folder("aak_voices") / f"voices_{day.isoformat()}.jsonl", records)
     return written

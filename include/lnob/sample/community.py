@@ -23,30 +23,73 @@ from lnob.sample.population import Household, Person
 from lnob.sample.signal import P_DUPLICATE, P_EDIT
 
 AREA_NAMES = {
-    "BD-A": "barishal", "BD-B": "chattogram", "BD-C": "dhaka", "BD-D": "khulna", "BD-E": "rajshahi",
-    "BD-F": "rangpur", "BD-G": "sylhet", "BD-H": "mymensingh",
-    "IN-BR": "Bihar", "IN-JH": "Jharkhand", "IN-OD": "Odisha", "IN-UP": "Uttar Pradesh",
-    "IN-RJ": "Rajasthan", "IN-MH": "Maharashtra", "IN-TN": "Tamil Nadu", "IN-WB": "West Bengal",
-    "KE-30": "nairobi", "KE-43": "turkana", "KE-07": "garissa", "KE-17": "kisumu", "KE-28": "mombasa",
+    "BD-A": "barishal",
+    "BD-B": "chattogram",
+    "BD-C": "dhaka",
+    "BD-D": "khulna",
+    "BD-E": "rajshahi",
+    "BD-F": "rangpur",
+    "BD-G": "sylhet",
+    "BD-H": "mymensingh",
+    "IN-BR": "Bihar",
+    "IN-JH": "Jharkhand",
+    "IN-OD": "Odisha",
+    "IN-UP": "Uttar Pradesh",
+    "IN-RJ": "Rajasthan",
+    "IN-MH": "Maharashtra",
+    "IN-TN": "Tamil Nadu",
+    "IN-WB": "West Bengal",
+    "KE-30": "nairobi",
+    "KE-43": "turkana",
+    "KE-07": "garissa",
+    "KE-17": "kisumu",
+    "KE-28": "mombasa",
     "KE-25": "marsabit",
-    "NP-P1": "Koshi", "NP-P2": "Madhesh", "NP-P3": "Bagmati", "NP-P4": "Gandaki", "NP-P5": "Lumbini",
-    "NP-P6": "Karnali", "NP-P7": "Sudurpashchim",
-    "VN-01": "Lai Chau", "VN-02": "Lao Cai", "VN-03": "Ha Giang", "VN-04": "Cao Bang", "VN-05": "Son La",
-    "VN-06": "Yen Bai", "VN-HN": "Ha Noi",
+    "NP-P1": "Koshi",
+    "NP-P2": "Madhesh",
+    "NP-P3": "Bagmati",
+    "NP-P4": "Gandaki",
+    "NP-P5": "Lumbini",
+    "NP-P6": "Karnali",
+    "NP-P7": "Sudurpashchim",
+    "VN-01": "Lai Chau",
+    "VN-02": "Lao Cai",
+    "VN-03": "Ha Giang",
+    "VN-04": "Cao Bang",
+    "VN-05": "Son La",
+    "VN-06": "Yen Bai",
+    "VN-HN": "Ha Noi",
 }
 #: Alternative spellings some deliveries use for the same area.
-AREA_ALIASES = {"BD-A": "barisal", "BD-B": "chittagong", "IN-OD": "Orissa", "NP-P1": "Province 1",
-                "NP-P7": "Far-Western", "VN-HN": "Hanoi"}
+AREA_ALIASES = {
+    "BD-A": "barisal",
+    "BD-B": "chittagong",
+    "IN-OD": "Orissa",
+    "NP-P1": "Province 1",
+    "NP-P7": "Far-Western",
+    "VN-HN": "Hanoi",
+}
 INDIA_STATES = ("IN-BR", "IN-JH", "IN-OD", "IN-UP", "IN-RJ", "IN-MH", "IN-TN", "IN-WB")
 HOTSPOTS = 100
 WNTA_HOTSPOTS = 60  # hotspots 1..60 report through the coalition lead, 61..100 through Plan India
 
-SAFE_SOURCES_LABELS = ("Piped into dwelling", "Piped to yard/plot", "Tube well/borehole", "Protected dug well")
+SAFE_SOURCES_LABELS = (
+    "Piped into dwelling",
+    "Piped to yard/plot",
+    "Tube well/borehole",
+    "Protected dug well",
+)
 UNSAFE_SOURCES_LABELS = ("Public tap", "Unprotected dug well", "Surface water", "Tanker truck")
 SAFE_SOURCES_CHOICES = ("piped_dwelling", "piped_yard", "tubewell", "protected_well", "bottled")
 UNSAFE_SOURCES_CHOICES = ("public_tap", "unprotected_well", "surface_water", "tanker")
-WG_CHOICES = {"1": "no_difficulty", "2": "some_difficulty", "3": "a_lot_of_difficulty",
-              "4": "cannot_do_at_all", "8": "dont_know", "9": "refused"}
+WG_CHOICES = {
+    "1": "no_difficulty",
+    "2": "some_difficulty",
+    "3": "a_lot_of_difficulty",
+    "4": "cannot_do_at_all",
+    "8": "dont_know",
+    "9": "refused",
+}
 YES_NO_CHOICES = {"1": "yes", "0": "no", "DK": "dont_know"}
 
 
@@ -82,7 +125,9 @@ def _bool_text(rng: random.Random, value: bool | None, yes=("Yes",), no=("No",))
     return rng.choice(yes if value else no)
 
 
-def _members_with_duplicates(rng: random.Random, households: Iterable[Household]) -> Iterator[tuple[Household, Person]]:
+def _members_with_duplicates(
+    rng: random.Random, households: Iterable[Household]
+) -> Iterator[tuple[Household, Person]]:
     """Every member of every household; a few sent twice (a duplicate submission)."""
     for hh in households:
         for p in hh.members:
@@ -96,9 +141,25 @@ def _members_with_duplicates(rng: random.Random, households: Iterable[Household]
 # --------------------------------------------------------------------------------------------
 
 VIETNAM_HEADER = [
-    "respondent_id", "household_id", "respondent_name", "phone", "province", "area_type", "sex",
-    "age", "ethnicity", "wg_seeing", "wg_hearing", "wg_walking", "wg_remembering", "wg_selfcare",
-    "wg_communicating", "safe_water", "felt_discriminated", "weight", "interview_date",
+    "respondent_id",
+    "household_id",
+    "respondent_name",
+    "phone",
+    "province",
+    "area_type",
+    "sex",
+    "age",
+    "ethnicity",
+    "wg_seeing",
+    "wg_hearing",
+    "wg_walking",
+    "wg_remembering",
+    "wg_selfcare",
+    "wg_communicating",
+    "safe_water",
+    "felt_discriminated",
+    "weight",
+    "interview_date",
 ]
 _VN_MINORITIES = ("Hmong", "Thai", "Tay", "Dao", "Khmer", "Muong", "Nung")
 _SEX_MIXED = {"F": ("female", "F", "2", "Female"), "M": ("male", "M", "1", "Male")}
@@ -113,25 +174,30 @@ def write_vietnam(folder: Path, households: Iterable[Household], rng: random.Ran
         ethnicity: dict[int, str] = {}
         for hh, p in _members_with_duplicates(rng, households):
             if hh.index not in ethnicity:
-                ethnicity[hh.index] = (rng.choice(_VN_MINORITIES) if hh.marginalised
-                                       else ("Kinh" if rng.random() < 0.95 else "Hoa"))
+                ethnicity[hh.index] = (
+                    rng.choice(_VN_MINORITIES)
+                    if hh.marginalised
+                    else ("Kinh" if rng.random() < 0.95 else "Hoa")
+                )
             weight = rng.uniform(0.4, 0.9) if hh.marginalised else rng.uniform(1.1, 1.9)
-            writer.writerow([
-                f"AAVN-{stamp}-{hh.index:06d}-{p.member_no:02d}",
-                f"HH-{stamp}-{hh.index:06d}",
-                p.name,
-                hh.phone,
-                hh.area if rng.random() < 0.8 else AREA_NAMES[hh.area],
-                "Urban" if hh.urban else "Rural",
-                rng.choice(_SEX_MIXED[p.sex]),
-                p.age,
-                ethnicity[hh.index],
-                *(p.wg or [""] * 6),
-                _bool_text(rng, hh.safe_water, ("Yes", "yes", "1"), ("No", "no", "0")),
-                _yes_no(rng, p.felt_discriminated, dk=("dk",)),
-                f"{weight:.4f}",
-                hh.interview.date().isoformat(),
-            ])
+            writer.writerow(
+                [
+                    f"AAVN-{stamp}-{hh.index:06d}-{p.member_no:02d}",
+                    f"HH-{stamp}-{hh.index:06d}",
+                    p.name,
+                    hh.phone,
+                    hh.area if rng.random() < 0.8 else AREA_NAMES[hh.area],
+                    "Urban" if hh.urban else "Rural",
+                    rng.choice(_SEX_MIXED[p.sex]),
+                    p.age,
+                    ethnicity[hh.index],
+                    *(p.wg or [""] * 6),
+                    _bool_text(rng, hh.safe_water, ("Yes", "yes", "1"), ("No", "no", "0")),
+                    _yes_no(rng, p.felt_discriminated, dk=("dk",)),
+                    f"{weight:.4f}",
+                    hh.interview.date().isoformat(),
+                ]
+            )
     return [path]
 
 
@@ -140,22 +206,74 @@ def write_vietnam(folder: Path, households: Iterable[Household], rng: random.Ran
 # --------------------------------------------------------------------------------------------
 
 WNTA_HEADER = [
-    "hotspot_id", "family_id", "member_sl", "member_name", "mobile", "state", "district",
-    "rural_urban", "gender", "age_years", "social_group", "wg_see", "wg_hear", "wg_walk",
-    "wg_remember", "wg_selfcare", "wg_communicate", "birth_certificate", "drinking_water_source",
+    "hotspot_id",
+    "family_id",
+    "member_sl",
+    "member_name",
+    "mobile",
+    "state",
+    "district",
+    "rural_urban",
+    "gender",
+    "age_years",
+    "social_group",
+    "wg_see",
+    "wg_hear",
+    "wg_walk",
+    "wg_remember",
+    "wg_selfcare",
+    "wg_communicate",
+    "birth_certificate",
+    "drinking_water_source",
     "survey_date",
 ]
 PLAN_HEADER = [
-    "Hotspot", "HH_No", "Member", "Name", "State", "Area", "Sex", "Age", "Category", "Seeing",
-    "Hearing", "Walking", "Remembering", "Selfcare", "Communicating", "Birth_Reg", "Water_Source",
-    "Remarks", "Date",
+    "Hotspot",
+    "HH_No",
+    "Member",
+    "Name",
+    "State",
+    "Area",
+    "Sex",
+    "Age",
+    "Category",
+    "Seeing",
+    "Hearing",
+    "Walking",
+    "Remembering",
+    "Selfcare",
+    "Communicating",
+    "Birth_Reg",
+    "Water_Source",
+    "Remarks",
+    "Date",
 ]
-_CASTE = {"CASTE_SC": ("SC", "Scheduled Caste", "Dalit"), "CASTE_ST": ("ST", "Scheduled Tribe", "Adivasi"),
-          "CASTE_OTHER": ("OBC", "General", "Other Backward Class")}
-_REMARKS = ("", "", "", "", "Water source ½ km from hamlet", "Survey at 42°C, resumed next day",
-            "Family returned from seasonal migration", "Member away for work", "Handpump broken since May")
-_DISTRICTS = {"IN-BR": "Gaya", "IN-JH": "Ranchi", "IN-OD": "Koraput", "IN-UP": "Bahraich",
-              "IN-RJ": "Barmer", "IN-MH": "Nandurbar", "IN-TN": "Dharmapuri", "IN-WB": "Purulia"}
+_CASTE = {
+    "CASTE_SC": ("SC", "Scheduled Caste", "Dalit"),
+    "CASTE_ST": ("ST", "Scheduled Tribe", "Adivasi"),
+    "CASTE_OTHER": ("OBC", "General", "Other Backward Class"),
+}
+_REMARKS = (
+    "",
+    "",
+    "",
+    "",
+    "Water source ½ km from hamlet",
+    "Survey at 42°C, resumed next day",
+    "Family returned from seasonal migration",
+    "Member away for work",
+    "Handpump broken since May",
+)
+_DISTRICTS = {
+    "IN-BR": "Gaya",
+    "IN-JH": "Ranchi",
+    "IN-OD": "Koraput",
+    "IN-UP": "Bahraich",
+    "IN-RJ": "Barmer",
+    "IN-MH": "Nandurbar",
+    "IN-TN": "Dharmapuri",
+    "IN-WB": "Purulia",
+}
 
 
 def india_hotspot(rng: random.Random, area: str) -> int:
@@ -166,16 +284,19 @@ def india_hotspot(rng: random.Random, area: str) -> int:
     return rng.randint(first, last)
 
 
-def write_india(out: Path, households: Iterable[Household], rng: random.Random, day: date,
-                partners: set[str]) -> list[Path]:
+def write_india(
+    out: Path, households: Iterable[Household], rng: random.Random, day: date, partners: set[str]
+) -> list[Path]:
     """Both India partners' deliveries. Plan India uploads two days late: tonight's file is its
     delivery for ``day - 2`` (a late delivery for an earlier date)."""
     late = day - timedelta(days=2)
     wnta_path = out / "wnta_india" / day.isoformat() / f"hotspot_members_{day.isoformat()}.csv"
     plan_path = out / "plan_india" / late.isoformat() / f"PLAN_IN_members_{late.strftime('%Y%m%d')}.csv"
     written: list[Path] = []
-    with atomic(wnta_path, "w", encoding="utf-8", newline="") as wfh, \
-            atomic(plan_path, "w", encoding="latin-1", newline="") as pfh:
+    with (
+        atomic(wnta_path, "w", encoding="utf-8", newline="") as wfh,
+        atomic(plan_path, "w", encoding="latin-1", newline="") as pfh,
+    ):
         wnta = csv.writer(wfh, lineterminator="\n")
         plan = csv.writer(pfh, delimiter=";", lineterminator="\r\n")
         wnta.writerow(WNTA_HEADER)
@@ -189,22 +310,44 @@ def write_india(out: Path, households: Iterable[Household], rng: random.Random, 
             wg = p.wg or [""] * 6
             water = _water_label(rng, hh.safe_water)
             if h <= WNTA_HOTSPOTS:
-                wnta.writerow([
-                    f"HS{h:03d}", family, p.member_no, p.name, hh.phone if p.member_no == 1 else "",
-                    _area(rng, hh.area), _DISTRICTS[hh.area], "Urban" if hh.urban else "Rural",
-                    rng.choice(_SEX_MIXED[p.sex]), p.age, rng.choice(_CASTE[hh.group]), *wg,
-                    _yes_no(rng, p.birth_registered, dk=("Don't know", "DK")), water,
-                    hh.interview.strftime("%d/%m/%Y"),
-                ])
+                wnta.writerow(
+                    [
+                        f"HS{h:03d}",
+                        family,
+                        p.member_no,
+                        p.name,
+                        hh.phone if p.member_no == 1 else "",
+                        _area(rng, hh.area),
+                        _DISTRICTS[hh.area],
+                        "Urban" if hh.urban else "Rural",
+                        rng.choice(_SEX_MIXED[p.sex]),
+                        p.age,
+                        rng.choice(_CASTE[hh.group]),
+                        *wg,
+                        _yes_no(rng, p.birth_registered, dk=("Don't know", "DK")),
+                        water,
+                        hh.interview.strftime("%d/%m/%Y"),
+                    ]
+                )
             else:
-                plan.writerow([
-                    f"HS{h:03d}", family, p.member_no, p.name, _area(rng, hh.area),
-                    "Urban" if hh.urban else "Rural", rng.choice(("M", "1") if p.sex == "M" else ("F", "2")),
-                    p.age, _CASTE[hh.group][0], *wg,
-                    _yes_no(rng, p.birth_registered, dk=("DK",)), water,
-                    rng.choice(_REMARKS) if p.member_no == 1 else "",
-                    (hh.interview - timedelta(days=2)).strftime("%d/%m/%Y"),
-                ])
+                plan.writerow(
+                    [
+                        f"HS{h:03d}",
+                        family,
+                        p.member_no,
+                        p.name,
+                        _area(rng, hh.area),
+                        "Urban" if hh.urban else "Rural",
+                        rng.choice(("M", "1") if p.sex == "M" else ("F", "2")),
+                        p.age,
+                        _CASTE[hh.group][0],
+                        *wg,
+                        _yes_no(rng, p.birth_registered, dk=("DK",)),
+                        water,
+                        rng.choice(_REMARKS) if p.member_no == 1 else "",
+                        (hh.interview - timedelta(days=2)).strftime("%d/%m/%Y"),
+                    ]
+                )
     if "wnta_india" in partners:
         written.append(wnta_path)
     else:
@@ -221,16 +364,43 @@ def write_india(out: Path, households: Iterable[Household], rng: random.Random, 
 # --------------------------------------------------------------------------------------------
 
 NEPAL_HEADER = [
-    "HH ID", "Member ID", "Name", "Province", "Municipality", "Urban/Rural", "Sex", "Age",
-    "Caste/Ethnicity", "Difficulty seeing", "Difficulty hearing", "Difficulty walking",
-    "Difficulty remembering", "Difficulty self-care", "Difficulty communicating",
-    "Birth registered (under 5)", "Drinking water source", "Felt discriminated (12 months)",
-    "Needed health care (12 months)", "Received health care", "Weight", "Interview date",
+    "HH ID",
+    "Member ID",
+    "Name",
+    "Province",
+    "Municipality",
+    "Urban/Rural",
+    "Sex",
+    "Age",
+    "Caste/Ethnicity",
+    "Difficulty seeing",
+    "Difficulty hearing",
+    "Difficulty walking",
+    "Difficulty remembering",
+    "Difficulty self-care",
+    "Difficulty communicating",
+    "Birth registered (under 5)",
+    "Drinking water source",
+    "Felt discriminated (12 months)",
+    "Needed health care (12 months)",
+    "Received health care",
+    "Weight",
+    "Interview date",
 ]
-_NP_GROUP = {"NP_DALIT": ("Dalit",), "NP_JANAJATI": ("Janajati", "Adivasi Janajati"),
-             "NP_OTHER": ("Brahmin/Chhetri", "Brahmin/Chhetri", "Madhesi", "Muslim", "Other")}
-_NP_MUNICIPALITY = {"NP-P1": "Biratnagar", "NP-P2": "Janakpur", "NP-P3": "Hetauda", "NP-P4": "Pokhara",
-                    "NP-P5": "Butwal", "NP-P6": "Birendranagar", "NP-P7": "Dhangadhi"}
+_NP_GROUP = {
+    "NP_DALIT": ("Dalit",),
+    "NP_JANAJATI": ("Janajati", "Adivasi Janajati"),
+    "NP_OTHER": ("Brahmin/Chhetri", "Brahmin/Chhetri", "Madhesi", "Muslim", "Other"),
+}
+_NP_MUNICIPALITY = {
+    "NP-P1": "Biratnagar",
+    "NP-P2": "Janakpur",
+    "NP-P3": "Hetauda",
+    "NP-P4": "Pokhara",
+    "NP-P5": "Butwal",
+    "NP-P6": "Birendranagar",
+    "NP-P7": "Dhangadhi",
+}
 NEPAL_NOTES = [
     "VSO Nepal - Leave No One Behind community survey: notes for the data team",
     "One row per household member. Sheet 'Data' has a title in row 1 and the header in row 2.",
@@ -249,12 +419,19 @@ def write_nepal(folder: Path, households: Iterable[Household], rng: random.Rando
     with atomic_path(path) as tmp:
         book = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_numbers": False})
         # A fixed creation time keeps the file byte-identical for the same seed and date.
-        book.set_properties({"title": "VSO Nepal LNOB survey", "author": "VSO Nepal MEL",
-                             "created": datetime(day.year, day.month, day.day)})
+        book.set_properties(
+            {
+                "title": "VSO Nepal LNOB survey",
+                "author": "VSO Nepal MEL",
+                "created": datetime(day.year, day.month, day.day),
+            }
+        )
         bold = book.add_format({"bold": True})
         date_fmt = book.add_format({"num_format": "yyyy-mm-dd"})
         sheet = book.add_worksheet("Data")
-        sheet.write_string(0, 0, f"VSO Nepal - LNOB community survey, household members, delivered {day.isoformat()}", bold)
+        sheet.write_string(
+            0, 0, f"VSO Nepal - LNOB community survey, household members, delivered {day.isoformat()}", bold
+        )
         for c, h in enumerate(NEPAL_HEADER):
             sheet.write_string(1, c, h, bold)
         row = 2
@@ -263,23 +440,33 @@ def write_nepal(folder: Path, households: Iterable[Household], rng: random.Rando
             if hh.index not in groups:
                 groups[hh.index] = rng.choice(_NP_GROUP[hh.group])
             values = [
-                f"NP-{stamp}-{hh.index:05d}", f"NP-{stamp}-{hh.index:05d}-{p.member_no}", p.name,
-                _area(rng, hh.area, 0.2), _NP_MUNICIPALITY[hh.area], "Urban" if hh.urban else "Rural",
-                rng.choice(("Female", "F") if p.sex == "F" else ("Male", "M")), p.age, groups[hh.index],
+                f"NP-{stamp}-{hh.index:05d}",
+                f"NP-{stamp}-{hh.index:05d}-{p.member_no}",
+                p.name,
+                _area(rng, hh.area, 0.2),
+                _NP_MUNICIPALITY[hh.area],
+                "Urban" if hh.urban else "Rural",
+                rng.choice(("Female", "F") if p.sex == "F" else ("Male", "M")),
+                p.age,
+                groups[hh.index],
             ]
             for c, v in enumerate(values):
                 (sheet.write_number if isinstance(v, int) else sheet.write_string)(row, c, v)
             for k, answer in enumerate(p.wg or []):
                 sheet.write_number(row, 9 + k, int(answer))
             tail = [
-                _yes_no(rng, p.birth_registered), _water_label(rng, hh.safe_water),
-                _yes_no(rng, p.felt_discriminated), "Yes" if p.health_need else "No",
+                _yes_no(rng, p.birth_registered),
+                _water_label(rng, hh.safe_water),
+                _yes_no(rng, p.felt_discriminated),
+                "Yes" if p.health_need else "No",
                 _bool_text(rng, p.health_access),
             ]
             for k, v in enumerate(tail):
                 if v:
                     sheet.write_string(row, 15 + k, v)
-            sheet.write_number(row, 20, round(rng.uniform(0.8, 1.6) if hh.marginalised else rng.uniform(0.9, 1.3), 4))
+            sheet.write_number(
+                row, 20, round(rng.uniform(0.8, 1.6) if hh.marginalised else rng.uniform(0.9, 1.3), 4)
+            )
             sheet.write_datetime(row, 21, hh.interview.replace(tzinfo=None), date_fmt)
             row += 1
         notes = book.add_worksheet("Notes")
@@ -304,7 +491,9 @@ def _kobo_member(rng: random.Random, p: Person) -> dict:
         "hh_roster/age": str(p.age),
     }
     if p.wg is not None:  # KoboToolbox leaves out questions that were not relevant
-        for domain, answer in zip(("seeing", "hearing", "walking", "remembering", "selfcare", "communicating"), p.wg, strict=False):
+        for domain, answer in zip(
+            ("seeing", "hearing", "walking", "remembering", "selfcare", "communicating"), p.wg, strict=False
+        ):
             m[f"hh_roster/wg/{domain}"] = WG_CHOICES[answer]
     m["hh_roster/health/needed_care"] = "yes" if p.health_need else "no"
     if p.health_access is not None:
@@ -329,23 +518,40 @@ def _kobo_water(rng: random.Random, extra: random.Random, safe: bool) -> str:
 
 
 #: KoboToolbox `_validation_status` uids and labels; most submissions are never validated ({}).
-KOBO_VALIDATION = {"validation_status_approved": ("Approved", "#00ff00"),
-                   "validation_status_on_hold": ("On Hold", "#0000ff"),
-                   "validation_status_not_approved": ("Not Approved", "#ff0000")}
+KOBO_VALIDATION = {
+    "validation_status_approved": ("Approved", "#00ff00"),
+    "validation_status_on_hold": ("On Hold", "#0000ff"),
+    "validation_status_not_approved": ("Not Approved", "#ff0000"),
+}
 
 
 def _kobo_validation(extra: random.Random, submitted: datetime) -> dict:
-    uid = extra.choices((None, "validation_status_on_hold", "validation_status_approved",
-                         "validation_status_not_approved"), (90, 3, 6, 1))[0]
+    uid = extra.choices(
+        (None, "validation_status_on_hold", "validation_status_approved", "validation_status_not_approved"),
+        (90, 3, 6, 1),
+    )[0]
     if uid is None:
         return {}
     label, color = KOBO_VALIDATION[uid]
-    return {"timestamp": int(submitted.timestamp()) + 3600, "uid": uid,
-            "by_whom": f"brac_supervisor_{extra.randint(1, 6):02d}", "color": color, "label": label}
+    return {
+        "timestamp": int(submitted.timestamp()) + 3600,
+        "uid": uid,
+        "by_whom": f"brac_supervisor_{extra.randint(1, 6):02d}",
+        "color": color,
+        "label": label,
+    }
 
 
-def _kobo_submission(rng: random.Random, hh: Household, asset_uid: str, record_id: int,
-                     instance: str, deprecated: str | None, day: date, stamp: str) -> dict:
+def _kobo_submission(
+    rng: random.Random,
+    hh: Household,
+    asset_uid: str,
+    record_id: int,
+    instance: str,
+    deprecated: str | None,
+    day: date,
+    stamp: str,
+) -> dict:
     start = hh.interview.replace(tzinfo=None)
     submitted = datetime(day.year, day.month, day.day) - timedelta(seconds=rng.randint(60, 20 * 3600))
     # draws added with the real API shape (select_multiple, validation status) come from a stream
@@ -377,23 +583,33 @@ def _kobo_submission(rng: random.Random, hh: Household, asset_uid: str, record_i
     }
     if deprecated:
         sub["meta/deprecatedID"] = f"uuid:{deprecated}"
-    sub.update({
-        "_xform_id_string": asset_uid,
-        "_uuid": instance,
-        "_attachments": [],
-        "_status": "submitted_via_web",
-        "_geolocation": [hh.lat, hh.lon],
-        "_submission_time": submitted.isoformat(timespec="seconds"),
-        "_tags": [],
-        "_notes": [],
-        "_validation_status": _kobo_validation(extra, submitted),
-        "_submitted_by": f"brac_enum_{rng.randint(1, 40):02d}",
-    })
+    sub.update(
+        {
+            "_xform_id_string": asset_uid,
+            "_uuid": instance,
+            "_attachments": [],
+            "_status": "submitted_via_web",
+            "_geolocation": [hh.lat, hh.lon],
+            "_submission_time": submitted.isoformat(timespec="seconds"),
+            "_tags": [],
+            "_notes": [],
+            "_validation_status": _kobo_validation(extra, submitted),
+            "_submitted_by": f"brac_enum_{rng.randint(1, 40):02d}",
+        }
+    )
     return sub
 
 
-def write_kobo(folder: Path, households: Iterable[Household], rng: random.Random, day: date, seed: int,
-               source_id: str, asset_uid: str, page_size: int) -> list[Path]:
+def write_kobo(
+    folder: Path,
+    households: Iterable[Household],
+    rng: random.Random,
+    day: date,
+    seed: int,
+    source_id: str,
+    asset_uid: str,
+    page_size: int,
+) -> list[Path]:
     stamp = day.strftime("%Y%m%d")
     yesterday = day - timedelta(days=1)
     base, base_yesterday = _day_number(day) * 1_000_000, _day_number(yesterday) * 1_000_000
@@ -401,17 +617,30 @@ def write_kobo(folder: Path, households: Iterable[Household], rng: random.Random
     n = 0
     for hh in households:
         n += 1
-        submissions.append(_kobo_submission(rng, hh, asset_uid, base + n, _uuid(seed, source_id, day, n),
-                                            None, day, stamp))
+        submissions.append(
+            _kobo_submission(rng, hh, asset_uid, base + n, _uuid(seed, source_id, day, n), None, day, stamp)
+        )
         if rng.random() < P_DUPLICATE:  # the enumerator's tablet sent the form again
             n += 1
-            submissions.append(_kobo_submission(rng, hh, asset_uid, base + n, _uuid(seed, source_id, day, n),
-                                                None, day, stamp))
+            submissions.append(
+                _kobo_submission(
+                    rng, hh, asset_uid, base + n, _uuid(seed, source_id, day, n), None, day, stamp
+                )
+            )
         if rng.random() < P_EDIT:  # a supervisor corrected a record submitted the night before
             k = rng.randint(1, max(n, 1))
-            submissions.append(_kobo_submission(
-                rng, hh, asset_uid, base_yesterday + k, _uuid(seed, source_id, day, "edit", k),
-                _uuid(seed, source_id, yesterday, k), day, yesterday.strftime("%Y%m%d")))
+            submissions.append(
+                _kobo_submission(
+                    rng,
+                    hh,
+                    asset_uid,
+                    base_yesterday + k,
+                    _uuid(seed, source_id, day, "edit", k),
+                    _uuid(seed, source_id, yesterday, k),
+                    day,
+                    yesterday.strftime("%Y%m%d"),
+                )
+            )
     return _write_pages(folder, "submissions", submissions, page_size, _kobo_page(asset_uid, page_size))
 
 
@@ -432,7 +661,7 @@ def _write_pages(folder: Path, stem: str, records: list[dict], page_size: int, s
     for number, start in enumerate(range(0, max(total, 1), page_size), start=1):
         path = folder / f"{stem}_page-{number:04d}.json"
         with atomic(path, "w", encoding="utf-8") as fh:
-            json.dump(shape(records[start:start + page_size], start, total), fh, ensure_ascii=False)
+            json.dump(shape(records[start : start + page_size], start, total), fh, ensure_ascii=False)
         paths.append(path)
     return paths
 
@@ -444,14 +673,31 @@ def _write_pages(folder: Path, stem: str, records: list[dict], page_size: int, s
 ODK_SERVER = "https://central.aak-clm.example.org"
 
 
-def _odk_submission(rng: random.Random, hh: Household, p: Person, key: str, instance: str,
-                    deprecated: str | None, day: date, stamp: str, edits: int) -> dict:
+def _odk_submission(
+    rng: random.Random,
+    hh: Household,
+    p: Person,
+    key: str,
+    instance: str,
+    deprecated: str | None,
+    day: date,
+    stamp: str,
+    edits: int,
+) -> dict:
     start = hh.interview.replace(tzinfo=None) + timedelta(minutes=7 * p.member_no)
-    submitted = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(seconds=rng.randint(60, 20 * 3600))
+    submitted = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(
+        seconds=rng.randint(60, 20 * 3600)
+    )
     review = "edited" if edits else rng.choices((None, "hasIssues", "approved", "rejected"), (90, 3, 6, 1))[0]
     wg = None
     if p.wg is not None:
-        wg = dict(zip(("seeing", "hearing", "walking", "remembering", "selfcare", "communicating"), p.wg, strict=False))
+        wg = dict(
+            zip(
+                ("seeing", "hearing", "walking", "remembering", "selfcare", "communicating"),
+                p.wg,
+                strict=False,
+            )
+        )
     return {
         "__id": f"uuid:{key}",
         "start": start.isoformat(timespec="milliseconds") + "+03:00",
@@ -460,8 +706,11 @@ def _odk_submission(rng: random.Random, hh: Household, p: Person, key: str, inst
         "location": {
             "county": _area(rng, hh.area),
             "settlement_type": "urban" if hh.urban else "rural",
-            "gps": {"type": "Point", "coordinates": [hh.lon, hh.lat, 0.0],
-                    "properties": {"accuracy": round(rng.uniform(3, 15), 1)}},
+            "gps": {
+                "type": "Point",
+                "coordinates": [hh.lon, hh.lat, 0.0],
+                "properties": {"accuracy": round(rng.uniform(3, 15), 1)},
+            },
         },
         "respondent": {
             "respondent_code": f"AAK-{stamp}-{hh.index:06d}-{p.member_no:02d}",
@@ -470,7 +719,9 @@ def _odk_submission(rng: random.Random, hh: Household, p: Person, key: str, inst
             "phone": hh.phone if p.age >= 18 else None,
             "sex": "female" if p.sex == "F" else "male",
             "age": p.age,
-            "refugee_status": ("refugee" if rng.random() < 0.9 else "asylum_seeker") if hh.group == "DISP_REFUGEE" else "host",
+            "refugee_status": ("refugee" if rng.random() < 0.9 else "asylum_seeker")
+            if hh.group == "DISP_REFUGEE"
+            else "host",
         },
         "wg": wg,
         "services": {
@@ -479,10 +730,15 @@ def _odk_submission(rng: random.Random, hh: Household, p: Person, key: str, inst
             "received_care": None if p.health_access is None else ("yes" if p.health_access else "no"),
             "discriminated": None if p.felt_discriminated is None else YES_NO_CHOICES[p.felt_discriminated],
         },
-        "meta": {"instanceID": f"uuid:{instance}", **({"deprecatedID": f"uuid:{deprecated}"} if deprecated else {})},
+        "meta": {
+            "instanceID": f"uuid:{instance}",
+            **({"deprecatedID": f"uuid:{deprecated}"} if deprecated else {}),
+        },
         "__system": {
             "submissionDate": submitted.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "updatedAt": submitted.isoformat(timespec="milliseconds").replace("+00:00", "Z") if edits else None,
+            "updatedAt": submitted.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            if edits
+            else None,
             "submitterId": str(rng.randint(20, 60)),
             "submitterName": f"clm_monitor_{rng.randint(1, 25):02d}",
             "attachmentsPresent": 0,
@@ -496,8 +752,17 @@ def _odk_submission(rng: random.Random, hh: Household, p: Person, key: str, inst
     }
 
 
-def write_odk(folder: Path, households: Iterable[Household], rng: random.Random, day: date, seed: int,
-              source_id: str, project_id: int, form_id: str, page_size: int) -> list[Path]:
+def write_odk(
+    folder: Path,
+    households: Iterable[Household],
+    rng: random.Random,
+    day: date,
+    seed: int,
+    source_id: str,
+    project_id: int,
+    form_id: str,
+    page_size: int,
+) -> list[Path]:
     stamp = day.strftime("%Y%m%d")
     yesterday = day - timedelta(days=1)
     records: list[dict] = []
@@ -513,15 +778,27 @@ def write_odk(folder: Path, households: Iterable[Household], rng: random.Random,
                 records.append(_odk_submission(rng, hh, p, key, key, None, day, stamp, 0))
             if rng.random() < P_EDIT:  # an edit of yesterday's submission k: same __id
                 k = rng.randint(1, n)
-                records.append(_odk_submission(
-                    rng, hh, p, _uuid(seed, source_id, yesterday, k), _uuid(seed, source_id, day, "edit", k),
-                    _uuid(seed, source_id, yesterday, k), day, yesterday.strftime("%Y%m%d"), 1))
+                records.append(
+                    _odk_submission(
+                        rng,
+                        hh,
+                        p,
+                        _uuid(seed, source_id, yesterday, k),
+                        _uuid(seed, source_id, day, "edit", k),
+                        _uuid(seed, source_id, yesterday, k),
+                        day,
+                        yesterday.strftime("%Y%m%d"),
+                        1,
+                    )
+                )
     service = f"{ODK_SERVER}/v1/projects/{project_id}/forms/{form_id}.svc"
 
     def page(results: list[dict], start: int, total: int) -> dict:
         body = {"@odata.context": f"{service}/$metadata#Submissions", "@odata.count": total, "value": results}
         if start + page_size < total:
-            body["@odata.nextLink"] = f"{service}/Submissions?%24top={page_size}&%24skip={start + page_size}&%24count=true"
+            body["@odata.nextLink"] = (
+                f"{service}/Submissions?%24top={page_size}&%24skip={start + page_size}&%24count=true"
+            )
         return body
 
     return _write_pages(folder, "Submissions", records, page_size, page)

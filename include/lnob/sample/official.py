@@ -21,19 +21,73 @@ UNSD_SERVER = "https://unstats.un.org/sdgapi"
 M49 = {"BGD": "50", "IND": "356", "KEN": "404", "NPL": "524", "VNM": "704"}
 COUNTRY_NAMES = {"BGD": "Bangladesh", "IND": "India", "KEN": "Kenya", "NPL": "Nepal", "VNM": "Viet Nam"}
 SERIES = {  # code: (goal, target, indicator, description, units, age code)
-    "SH_XPD_EARN10": ("3", "3.8", "3.8.2", "Proportion of population with large household expenditures on health "
-                      "(greater than 10%) as a share of total household expenditure or income (%)", "PERCENT", "ALLAGE"),
-    "SH_XPD_EARN25": ("3", "3.8", "3.8.2", "Proportion of population with large household expenditures on health "
-                      "(greater than 25%) as a share of total household expenditure or income (%)", "PERCENT", "ALLAGE"),
-    "SH_ACS_UNHC": ("3", "3.8", "3.8.1", "Universal health coverage (UHC) service coverage index", "INDEX", "ALLAGE"),
-    "SI_POV_DAY1": ("1", "1.1", "1.1.1", "Proportion of population below international poverty line (%)", "PERCENT", "ALLAGE"),
-    "SI_POV_NAHC": ("1", "1.2", "1.2.1", "Proportion of population living below the national poverty line (%)", "PERCENT", "ALLAGE"),
-    "SG_REG_BRTH": ("16", "16.9", "16.9.1", "Proportion of children under 5 years of age whose births have been "
-                    "registered with a civil authority (%)", "PERCENT", "<5Y"),
-    "SH_H2O_SAFE": ("6", "6.1", "6.1.1", "Proportion of population using safely managed drinking water services (%)",
-                    "PERCENT", "ALLAGE"),
-    "VC_VOV_GDSD": ("10", "10.3", "10.3.1", "Proportion of population reporting having felt discriminated against (%)",
-                    "PERCENT", "ALLAGE"),
+    "SH_XPD_EARN10": (
+        "3",
+        "3.8",
+        "3.8.2",
+        "Proportion of population with large household expenditures on health "
+        "(greater than 10%) as a share of total household expenditure or income (%)",
+        "PERCENT",
+        "ALLAGE",
+    ),
+    "SH_XPD_EARN25": (
+        "3",
+        "3.8",
+        "3.8.2",
+        "Proportion of population with large household expenditures on health "
+        "(greater than 25%) as a share of total household expenditure or income (%)",
+        "PERCENT",
+        "ALLAGE",
+    ),
+    "SH_ACS_UNHC": (
+        "3",
+        "3.8",
+        "3.8.1",
+        "Universal health coverage (UHC) service coverage index",
+        "INDEX",
+        "ALLAGE",
+    ),
+    "SI_POV_DAY1": (
+        "1",
+        "1.1",
+        "1.1.1",
+        "Proportion of population below international poverty line (%)",
+        "PERCENT",
+        "ALLAGE",
+    ),
+    "SI_POV_NAHC": (
+        "1",
+        "1.2",
+        "1.2.1",
+        "Proportion of population living below the national poverty line (%)",
+        "PERCENT",
+        "ALLAGE",
+    ),
+    "SG_REG_BRTH": (
+        "16",
+        "16.9",
+        "16.9.1",
+        "Proportion of children under 5 years of age whose births have been "
+        "registered with a civil authority (%)",
+        "PERCENT",
+        "<5Y",
+    ),
+    "SH_H2O_SAFE": (
+        "6",
+        "6.1",
+        "6.1.1",
+        "Proportion of population using safely managed drinking water services (%)",
+        "PERCENT",
+        "ALLAGE",
+    ),
+    "VC_VOV_GDSD": (
+        "10",
+        "10.3",
+        "10.3.1",
+        "Proportion of population reporting having felt discriminated against (%)",
+        "PERCENT",
+        "ALLAGE",
+    ),
 }
 #: Rough national levels the synthetic series move around (not real statistics).
 LEVEL = {
@@ -53,7 +107,9 @@ def _years(rng: random.Random, last: int, dense: bool) -> list[int]:
     return years if dense else sorted(rng.sample(years, k=min(len(years), rng.randint(2, 4))))
 
 
-def write_unsd(folder: Path, seed: int, day: date, series: list[str], areas: list[str], page_size: int) -> list[Path]:
+def write_unsd(
+    folder: Path, seed: int, day: date, series: list[str], areas: list[str], page_size: int
+) -> list[Path]:
     """One set of API pages per series: `/v1/sdg/Series/Data?seriesCode=..&areaCode=..`."""
     rng = random.Random(f"{seed}|unsd|{day.year}")
     last = day.year - 2
@@ -67,33 +123,71 @@ def write_unsd(folder: Path, seed: int, day: date, series: list[str], areas: lis
                 continue
             for year in _years(rng, last, dense=code in ("SH_H2O_SAFE", "SH_ACS_UNHC", "SI_POV_DAY1")):
                 value = max(level + (year - 2015) * rng.uniform(-0.4, 0.9) + rng.uniform(-1, 1), 0.1)
-                rows.append({
-                    "goal": [goal], "target": [target], "indicator": [indicator], "series": code,
-                    "seriesDescription": description, "seriesCount": "1",
-                    "geoAreaCode": M49[iso3], "geoAreaName": COUNTRY_NAMES[iso3],
-                    "timePeriodStart": float(year), "value": f"{value:.1f}" if units == "PERCENT" else f"{value:.0f}",
-                    "valueType": "Float", "time_detail": None, "timeCoverage": None, "upperBound": None,
-                    "lowerBound": None, "basePeriod": None,
-                    "source": f"{COUNTRY_NAMES[iso3]} national household survey {year}",
-                    "geoInfoUrl": None, "footnotes": [],
-                    "attributes": {"Nature": rng.choice(("C", "C", "CA", "E")), "Units": units},
-                    "dimensions": {"Age": age, "Location": "ALLAREA", "Sex": "BOTHSEX", "Reporting Type": "G"},
-                })
+                rows.append(
+                    {
+                        "goal": [goal],
+                        "target": [target],
+                        "indicator": [indicator],
+                        "series": code,
+                        "seriesDescription": description,
+                        "seriesCount": "1",
+                        "geoAreaCode": M49[iso3],
+                        "geoAreaName": COUNTRY_NAMES[iso3],
+                        "timePeriodStart": float(year),
+                        "value": f"{value:.1f}" if units == "PERCENT" else f"{value:.0f}",
+                        "valueType": "Float",
+                        "time_detail": None,
+                        "timeCoverage": None,
+                        "upperBound": None,
+                        "lowerBound": None,
+                        "basePeriod": None,
+                        "source": f"{COUNTRY_NAMES[iso3]} national household survey {year}",
+                        "geoInfoUrl": None,
+                        "footnotes": [],
+                        "attributes": {"Nature": rng.choice(("C", "C", "CA", "E")), "Units": units},
+                        "dimensions": {
+                            "Age": age,
+                            "Location": "ALLAREA",
+                            "Sex": "BOTHSEX",
+                            "Reporting Type": "G",
+                        },
+                    }
+                )
         total = len(rows)
         pages = max((total + page_size - 1) // page_size, 1)
         for number in range(1, pages + 1):
             body = {
-                "size": page_size, "totalElements": total, "totalPages": pages, "pageNumber": number,
-                "attributes": [{"id": "Nature", "codes": [{"code": "C", "description": "Country data",
-                                                           "sdmx": "C"}]},
-                               {"id": "Units", "codes": [{"code": units, "description": units,
-                                                          "sdmx": "PT" if units == "PERCENT" else "IX"}]}],
-                "dimensions": [{"id": "Sex", "codes": [{"code": "BOTHSEX", "description": "Both sexes", "sdmx": "_T"}]},
-                               {"id": "Age", "codes": [{"code": age, "description": age,
-                                                        "sdmx": "_T" if age == "ALLAGE" else "Y0T4"}]},
-                               {"id": "Location", "codes": [{"code": "ALLAREA", "description": "All areas",
-                                                             "sdmx": "_T"}]}],
-                "data": rows[(number - 1) * page_size:number * page_size],
+                "size": page_size,
+                "totalElements": total,
+                "totalPages": pages,
+                "pageNumber": number,
+                "attributes": [
+                    {"id": "Nature", "codes": [{"code": "C", "description": "Country data", "sdmx": "C"}]},
+                    {
+                        "id": "Units",
+                        "codes": [
+                            {
+                                "code": units,
+                                "description": units,
+                                "sdmx": "PT" if units == "PERCENT" else "IX",
+                            }
+                        ],
+                    },
+                ],
+                "dimensions": [
+                    {"id": "Sex", "codes": [{"code": "BOTHSEX", "description": "Both sexes", "sdmx": "_T"}]},
+                    {
+                        "id": "Age",
+                        "codes": [
+                            {"code": age, "description": age, "sdmx": "_T" if age == "ALLAGE" else "Y0T4"}
+                        ],
+                    },
+                    {
+                        "id": "Location",
+                        "codes": [{"code": "ALLAREA", "description": "All areas", "sdmx": "_T"}],
+                    },
+                ],
+                "data": rows[(number - 1) * page_size : number * page_size],
             }
             path = folder / f"{code}_page-{number:03d}.json"
             with atomic(path, "w", encoding="utf-8") as fh:
@@ -106,9 +200,23 @@ def write_unsd(folder: Path, seed: int, day: date, series: list[str], areas: lis
 # Kenya National Bureau of Statistics: SDMX-ML 2.1 generic data against the IAEG-SDGs DSD
 # --------------------------------------------------------------------------------------------
 
-DIMENSIONS = ["FREQ", "REPORTING_TYPE", "SERIES", "REF_AREA", "SEX", "AGE", "URBANISATION",
-              "INCOME_WEALTH_QUANTILE", "EDUCATION_LEV", "OCCUPATION", "CUST_BREAKDOWN",
-              "COMPOSITE_BREAKDOWN", "DISABILITY_STATUS", "ACTIVITY", "PRODUCT"]
+DIMENSIONS = [
+    "FREQ",
+    "REPORTING_TYPE",
+    "SERIES",
+    "REF_AREA",
+    "SEX",
+    "AGE",
+    "URBANISATION",
+    "INCOME_WEALTH_QUANTILE",
+    "EDUCATION_LEV",
+    "OCCUPATION",
+    "CUST_BREAKDOWN",
+    "COMPOSITE_BREAKDOWN",
+    "DISABILITY_STATUS",
+    "ACTIVITY",
+    "PRODUCT",
+]
 KNBS_SERIES = {"SH_H2O_SAFE": 62.0, "SG_REG_BRTH": 76.0, "SI_POV_NAHC": 36.0}
 
 
@@ -138,24 +246,31 @@ def write_sdmx_ml(folder: Path, seed: int, day: date) -> list[Path]:
         cuts = [("_T", "_T"), ("F", "_T"), ("M", "_T"), ("_T", "U"), ("_T", "R")]
         for sex, urb in cuts:
             key = {d: "_T" for d in DIMENSIONS}
-            key.update(FREQ="A", REPORTING_TYPE="N", SERIES=code, REF_AREA="404", SEX=sex, AGE=age, URBANISATION=urb)
+            key.update(
+                FREQ="A", REPORTING_TYPE="N", SERIES=code, REF_AREA="404", SEX=sex, AGE=age, URBANISATION=urb
+            )
             if code == "SI_POV_NAHC" and sex != "_T":
                 continue  # poverty is measured per household: no breakdown by sex
             lines.append("<generic:Series><generic:SeriesKey>")
             lines += [f'<generic:Value id="{d}" value="{key[d]}"/>' for d in DIMENSIONS]
             lines.append("</generic:SeriesKey><generic:Attributes>")
-            lines += ['<generic:Value id="UNIT_MEASURE" value="PT"/>', '<generic:Value id="UNIT_MULT" value="0"/>',
-                      '<generic:Value id="NATURE" value="C"/>']
+            lines += [
+                '<generic:Value id="UNIT_MEASURE" value="PT"/>',
+                '<generic:Value id="UNIT_MULT" value="0"/>',
+                '<generic:Value id="NATURE" value="C"/>',
+            ]
             lines.append("</generic:Attributes>")
             shift = {"F": -1.5, "M": 1.5, "U": 9.0, "R": -6.0}.get(sex if sex != "_T" else urb, 0.0)
             if code == "SI_POV_NAHC":
                 shift = -shift
             for year in (2019, 2021, day.year - 2):
                 value = level + shift + (year - 2019) * 0.6 + rng.uniform(-0.8, 0.8)
-                lines.append(f'<generic:Obs><generic:ObsDimension value="{year}"/>'
-                             f'<generic:ObsValue value="{value:.1f}"/>'
-                             '<generic:Attributes><generic:Value id="OBS_STATUS" value="A"/></generic:Attributes>'
-                             "</generic:Obs>")
+                lines.append(
+                    f'<generic:Obs><generic:ObsDimension value="{year}"/>'
+                    f'<generic:ObsValue value="{value:.1f}"/>'
+                    '<generic:Attributes><generic:Value id="OBS_STATUS" value="A"/></generic:Attributes>'
+                    "</generic:Obs>"
+                )
             lines.append("</generic:Series>")
     lines += ["</message:DataSet>", "</message:GenericData>", ""]
     with atomic(path, "w", encoding="utf-8") as fh:
@@ -167,8 +282,14 @@ def write_sdmx_ml(folder: Path, seed: int, day: date) -> list[Path]:
 # Statistics Canada's Open SDG platform: one CSV per indicator, a blank cell meaning total
 # --------------------------------------------------------------------------------------------
 
-CANADA_PROVINCES = (("Ontario", "35"), ("Quebec", "24"), ("Manitoba", "46"), ("Saskatchewan", "47"),
-                    ("Alberta", "48"), ("British Columbia", "59"))
+CANADA_PROVINCES = (
+    ("Ontario", "35"),
+    ("Quebec", "24"),
+    ("Manitoba", "46"),
+    ("Saskatchewan", "47"),
+    ("Alberta", "48"),
+    ("British Columbia", "59"),
+)
 
 
 def write_open_sdg(folder: Path, seed: int, day: date) -> list[Path]:
@@ -183,9 +304,18 @@ def write_open_sdg(folder: Path, seed: int, day: date) -> list[Path]:
         for year in range(2016, day.year - 1):
             writer.writerow([year, series, "Percentage", "", "", "", f"{98.0 + rng.uniform(-0.3, 0.3):.1f}"])
             for name, geocode in CANADA_PROVINCES:
-                writer.writerow([year, series, "Percentage", name, "", geocode,
-                                 f"{97.5 + rng.uniform(-1.0, 1.5):.1f}"])
-            writer.writerow([year, series, "Percentage", "", "First Nations people living on reserve", "",
-                             f"{71.0 + (year - 2016) * 1.8 + rng.uniform(-1, 1):.1f}"])
+                writer.writerow(
+                    [year, series, "Percentage", name, "", geocode, f"{97.5 + rng.uniform(-1.0, 1.5):.1f}"]
+                )
+            writer.writerow(
+                [
+                    year,
+                    series,
+                    "Percentage",
+                    "",
+                    "First Nations people living on reserve",
+                    "",
+                    f"{71.0 + (year - 2016) * 1.8 + rng.uniform(-1, 1):.1f}",
+                ]
+            )
     return [path]
-

@@ -32,12 +32,12 @@ _AGE_WEIGHTS = [w for _, _, w in AGE_BANDS]
 class Person:
     member_no: int
     name: str
-    sex: str                      # F | M
+    sex: str  # F | M
     age: int
-    disabled: bool                # the truth the Washington Group answers encode (ages 5+)
-    wg: list[str] | None          # six answers '1'..'4', '8' don't know, '9' refused; None under 5
+    disabled: bool  # the truth the Washington Group answers encode (ages 5+)
+    wg: list[str] | None  # six answers '1'..'4', '8' don't know, '9' refused; None under 5
     health_need: bool
-    health_access: bool | None    # None when no need
+    health_access: bool | None  # None when no need
     birth_registered: str | None  # '1' | '0' | 'DK' under 5, None otherwise
     felt_discriminated: str | None  # '1' | '0' | 'DK' ages 15+, None otherwise
 
@@ -48,11 +48,11 @@ class Household:
     iso3: str
     area: str
     urban: bool
-    group: str                    # canonical group code
+    group: str  # canonical group code
     marginalised: bool
     ultra_poor: bool
     safe_water: bool
-    consumption_month: int        # household total, local currency
+    consumption_month: int  # household total, local currency
     oop_health_12m: int
     head_name: str
     phone: str
@@ -94,26 +94,42 @@ def _weighted(rng: random.Random, options: tuple[tuple[str, float], ...]) -> str
     return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
 
 
-def _household(rng: random.Random, profile: Profile, index: int, day: date, size: int,
-               group: str, marginalised: bool, area: str) -> Household:
+def _household(
+    rng: random.Random,
+    profile: Profile,
+    index: int,
+    day: date,
+    size: int,
+    group: str,
+    marginalised: bool,
+    area: str,
+) -> Household:
     members: list[Person] = []
     for m in range(1, size + 1):
         age = rng.randint(18, 70) if m == 1 else _age(rng)
         sex = "F" if rng.random() < 0.5 else "M"
         disabled = age >= 5 and rng.random() < _p_disability(age)
         need = rng.random() < P_HEALTH_NEED + (P_HEALTH_NEED_DISABILITY if disabled else 0.0)
-        members.append(Person(
-            member_no=m,
-            name=names.person(rng, profile.iso3, sex),
-            sex=sex,
-            age=age,
-            disabled=disabled,
-            wg=_wg(rng, disabled) if age >= 5 else None,
-            health_need=need,
-            health_access=(rng.random() < probability("health_access", marginalised, disabled)) if need else None,
-            birth_registered=_yes_no_dk(rng, probability("birth_registered", marginalised, False)) if age < 5 else None,
-            felt_discriminated=_yes_no_dk(rng, probability("felt_discriminated", marginalised, disabled)) if age >= 15 else None,
-        ))
+        members.append(
+            Person(
+                member_no=m,
+                name=names.person(rng, profile.iso3, sex),
+                sex=sex,
+                age=age,
+                disabled=disabled,
+                wg=_wg(rng, disabled) if age >= 5 else None,
+                health_need=need,
+                health_access=(rng.random() < probability("health_access", marginalised, disabled))
+                if need
+                else None,
+                birth_registered=_yes_no_dk(rng, probability("birth_registered", marginalised, False))
+                if age < 5
+                else None,
+                felt_discriminated=_yes_no_dk(rng, probability("felt_discriminated", marginalised, disabled))
+                if age >= 15
+                else None,
+            )
+        )
     any_disabled = any(p.disabled for p in members)
     poor = rng.random() < probability("below_poverty_line", marginalised, any_disabled)
     line = profile.poverty_line or 100.0
@@ -129,12 +145,20 @@ def _household(rng: random.Random, profile: Profile, index: int, day: date, size
     oop = int(share * consumption * 12)
     lat, lon = names.coordinates(rng, profile.iso3)
     return Household(
-        index=index, iso3=profile.iso3, area=area, urban=rng.random() < profile.urban_share,
-        group=group, marginalised=marginalised,
+        index=index,
+        iso3=profile.iso3,
+        area=area,
+        urban=rng.random() < profile.urban_share,
+        group=group,
+        marginalised=marginalised,
         ultra_poor=poor and per_capita < 0.6 * line,
         safe_water=rng.random() < probability("safe_water", marginalised, any_disabled),
-        consumption_month=consumption, oop_health_12m=oop,
-        head_name=members[0].name, phone=names.phone(rng, profile.iso3), lat=lat, lon=lon,
+        consumption_month=consumption,
+        oop_health_12m=oop,
+        head_name=members[0].name,
+        phone=names.phone(rng, profile.iso3),
+        lat=lat,
+        lon=lon,
         interview=datetime(day.year, day.month, day.day, tzinfo=UTC)
         - timedelta(days=rng.randint(0, 6), seconds=rng.randint(8 * 3600, 18 * 3600)),
         members=members,

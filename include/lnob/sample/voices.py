@@ -42,9 +42,11 @@ _TEXTS = {
         "The ultra-poor programme gave us two goats; now my wife sells milk.",
     ],
 }
-_FILL = {"distance": ["two hours", "twelve kilometres", "a day's walk"],
-         "place": ["camp block", "settlement", "village", "hamlet", "ward"],
-         "source": ["river", "pond", "open well", "water truck"]}
+_FILL = {
+    "distance": ["two hours", "twelve kilometres", "a day's walk"],
+    "place": ["camp block", "settlement", "village", "hamlet", "ward"],
+    "source": ["river", "pond", "open well", "water truck"],
+}
 
 
 def _text(rng: random.Random, theme: str, iso3: str) -> str:
@@ -58,32 +60,46 @@ def _text(rng: random.Random, theme: str, iso3: str) -> str:
     return text
 
 
-def testimonies(rng: random.Random, count: int, iso3: str, prefix: str, day: date,
-                areas: list[str], groups: list[str], language: str) -> list[dict]:
+def testimonies(
+    rng: random.Random,
+    count: int,
+    iso3: str,
+    prefix: str,
+    day: date,
+    areas: list[str],
+    groups: list[str],
+    language: str,
+) -> list[dict]:
     out = []
     for i in range(1, count + 1):
         theme = rng.choice(sorted(_TEXTS))
-        out.append({
-            "testimony_id": f"{prefix}-{day.strftime('%Y%m%d')}-{i:04d}",
-            "recorded_on": (day - timedelta(days=rng.randint(1, 20))).isoformat(),
-            "area": rng.choice(areas),
-            "community": rng.choice(_FILL["place"]),
-            "group": rng.choice(groups),
-            "theme": theme,
-            "language": language,
-            "text": _text(rng, theme, iso3),
-            "consent": "no" if rng.random() < P_NO_CONSENT else "yes",
-            "respondent_name": names.person(rng, iso3, rng.choice("FM")),
-            "recorded_by": f"{prefix.lower()}_field_{rng.randint(1, 12):02d}",
-        })
+        out.append(
+            {
+                "testimony_id": f"{prefix}-{day.strftime('%Y%m%d')}-{i:04d}",
+                "recorded_on": (day - timedelta(days=rng.randint(1, 20))).isoformat(),
+                "area": rng.choice(areas),
+                "community": rng.choice(_FILL["place"]),
+                "group": rng.choice(groups),
+                "theme": theme,
+                "language": language,
+                "text": _text(rng, theme, iso3),
+                "consent": "no" if rng.random() < P_NO_CONSENT else "yes",
+                "respondent_name": names.person(rng, iso3, rng.choice("FM")),
+                "recorded_by": f"{prefix.lower()}_field_{rng.randint(1, 12):02d}",
+            }
+        )
     return out
 
 
 def write_json(path: Path, partner: str, records: list[dict], day: date) -> list[Path]:
     """BRAC exports its testimonies as one JSON document."""
     with atomic(path, "w", encoding="utf-8") as fh:
-        json.dump({"partner": partner, "exported_on": day.isoformat(), "testimonies": records}, fh,
-                  ensure_ascii=False, indent=2)
+        json.dump(
+            {"partner": partner, "exported_on": day.isoformat(), "testimonies": records},
+            fh,
+            ensure_ascii=False,
+            indent=2,
+        )
     return [path]
 
 
