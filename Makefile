@@ -40,8 +40,9 @@ warehouse-start: install
 warehouse-stop: install
 	$(BIN)/lnob warehouse stop
 
-lint: install
+lint: install  ## ruff's rules and its formatting (git blame skips the formatting commit: .git-blame-ignore-revs)
 	$(BIN)/ruff check include dags tests
+	$(BIN)/ruff format --check include dags tests
 
 bench-load: install  ## the loader against psql \copy on a 1M-row delivery (printed, never asserted)
 	$(BIN)/python -m lnob.bench_load
