@@ -124,18 +124,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def _fail_fast_on_misconfiguration() -> Iterator[None]:
-    """An invalid registry or a missing secret will not fix itself in five minutes: fail the
-    task at once, with the message naming the file and key, instead of retrying. The cause is
-    the first error line of the task log, before Airflow's traceback (see :func:`_cause_first`)."""
+def _fail_fast() -> Iterator[None]:
+    """A failure that will not fix itself in five minutes (:class:`lnob.errors.NotRetryable`: an
+    invalid registry, a missing secret, credentials an API refuses, a failed gate) fails the task
+    at once, with its message, instead of being retried; any other failure gets the task's
+    retries. The cause is the first error line of the task log, before Airflow's traceback (see
+    :func:`_cause_first`)."""
     from airflow.sdk.exceptions import AirflowFailException
-    from lnob.load import ConfigurationError
-    from lnob.registry import RegistryError
+    from lnob.errors import NotRetryable
 
     with _cause_first():
         try:
             yield
-        except (RegistryError, ConfigurationError) as exc:
+        except NotRetryable as exc:
             raise AirflowFailException(str(exc)) from exc
 
 
@@ -146,7 +147,11 @@ def _cause_first() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        log.error("%s failed: %s", get_current_context()["ti"].task_id, _first_line(exc))
+        try:
+            task_id = get_current_context()["ti"].task_id
+        except RuntimeError:  # called outside a task (a test): still log the cause
+            task_id = "the task"
+        log.error("%s failed: %s", task_id, _first_line(exc))
         rest = str(exc).strip().splitlines()[1:]
         if rest:
             log.error("\n".join(rest[:40]))
@@ -178,7 +183,7 @@ def lnob_nightly():
     def api_sources() -> list[str]:
         from lnob import pipeline
 
-        with _fail_fast_on_misconfiguration():  # the registry is validated first of all
+        with _fail_fast():  # the registry is validated first of all
             return pipeline.api_sources(_endpoint)
 
     @task(max_active_tis_per_dag=4)
@@ -186,7 +191,7 @@ def lnob_nightly():
         from lnob import pipeline
 
         ctx = get_current_context()
-        with _cause_first():
+        with _fail_fast():  # a refused token is not tried again five minutes later
             endpoint = _endpoint(pipeline.registry.load().source(source_id).connection)
             return pipeline.fetch_source(_url(), _run_id(ctx), _night(ctx), source_id, endpoint)
 
@@ -195,7 +200,7 @@ def lnob_nightly():
         from lnob import pipeline
 
         ctx = get_current_context()
-        with _fail_fast_on_misconfiguration():
+        with _fail_fast():
             return pipeline.extract_sources(_url(), _run_id(ctx), _night(ctx))
 
     # One mapped instance per source (not per file or API page), named after it in the UI.
@@ -205,7 +210,7 @@ def lnob_nightly():
 
         ctx = get_current_context()
         ctx["lnob_source"] = pipeline.label(batch)
-        with _fail_fast_on_misconfiguration():
+        with _fail_fast():
             return pipeline.load_source(_url(), _run_id(ctx), batch)
 
     @task(map_index_template="{{ lnob_source }}")
@@ -214,21 +219,21 @@ def lnob_nightly():
 
         ctx = get_current_context()
         ctx["lnob_source"] = pipeline.label(loaded)
-        with _fail_fast_on_misconfiguration():
+        with _fail_fast():
             return pipeline.gate_source(_url(), _run_id(ctx), loaded)
 
     @task(trigger_rule="none_failed")
     def transform() -> dict:
         from lnob import pipeline
 
-        with _fail_fast_on_misconfiguration():
+        with _fail_fast():
             return pipeline.transform_stage(_url(), _run_id(get_current_context()))
 
-    @task(retries=0)
+    @task  # a failed gate (GateFailed) is not retried; a dropped connection is
     def gate_marts() -> dict:
         from lnob import pipeline
 
-        with _cause_first():
+        with _fail_fast():
             return pipeline.gate_marts(_url(), _run_id(get_current_context()))
 
     @task(outlets=MARTS)
@@ -236,7 +241,7 @@ def lnob_nightly():
         from lnob import pipeline
 
         ctx = get_current_context()
-        with _cause_first():
+        with _fail_fast():
             counts = pipeline.publish_stage(_url(), _run_id(ctx))
         for asset in MARTS:  # the night's row counts on each mart's asset event
             ctx["outlet_events"][asset].extra = event_extra(
@@ -255,7 +260,7 @@ def lnob_nightly():
         from lnob import pipeline
 
         ctx = get_current_context()
-        with _cause_first():
+        with _fail_fast():
             return pipeline.export_stage(_url(), _run_id(ctx), _night(ctx))
 
     @task(trigger_rule="all_done", retries=0)

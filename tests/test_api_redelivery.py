@@ -113,16 +113,20 @@ class _Down(set):
         pass
 
 
-def _night_by_dag(server, registry_path: Path) -> tuple[dict, str]:
-    connection = json.dumps(
+def _connection(server, token: str = TOKEN) -> str:
+    return json.dumps(
         {
             "conn_type": "http",
             "host": "127.0.0.1",
             "port": int(server.url.rsplit(":", 1)[1]),
             "schema": "http",
-            "password": TOKEN,
+            "password": token,
         }
     )
+
+
+def _night_by_dag(server, registry_path: Path) -> tuple[dict, str]:
+    connection = _connection(server)
     run = lnob(
         "airflow",
         "dags",
@@ -196,6 +200,39 @@ def test_a_night_fetched_twice_keeps_every_submission_of_the_first_fetch(
     assert fetched["pages"] == 0 and loaded == []
     assert _pages(NIGHT) == pages_before and _ledger(db, KOBO) == ledger_before
     assert _raw_submissions(db) == now
+
+
+def test_a_refused_token_fails_the_fetch_at_once_though_tasks_have_retries(kobo, warehouse, db):
+    """A wrong token will not be right five minutes later: the fetch fails on its first try
+    (``RequestRefused`` is ``NotRetryable``), although every task of the night has two retries."""
+    night = "2026-11-30"
+    kobo.hits.clear()
+    run = lnob(
+        "airflow",
+        "dags",
+        "test",
+        "lnob_nightly",
+        night,
+        timeout=1500,
+        env={
+            "LNOB_TASK_RETRIES": "2",
+            "LNOB_TASK_RETRY_DELAY": "20",
+            "AIRFLOW_CONN_LNOB_KOBO_BRAC": _connection(kobo, token="not-the-token"),
+        },
+    )
+    output = run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode != 0, output
+    assert len(kobo.hits) == 1, kobo.hits  # one request: neither the connector nor Airflow tried again
+    with db.cursor() as cur:
+        cur.execute(
+            """select outcome, detail->>'error' from lnob_meta.run_log
+               where stage = 'fetch' and subject = %s order by logged_at desc limit 1""",
+            (KOBO,),
+        )
+        outcome, error = cur.fetchone()
+    assert outcome == "failed" and "401" in error and "lnob_kobo_brac" in error, error
+    summary = json.loads((settings().reports_dir / night / "summary.json").read_text())
+    assert any(p.startswith(f"fetch {KOBO} failed") for p in summary["problems"]), summary["problems"]
 
 
 def test_a_page_name_is_never_reused_and_an_identical_page_lands_once(kobo, reg, tmp_path):

@@ -109,6 +109,7 @@ def test_refused_credentials_name_the_source_and_are_not_retried(platforms, reg,
             src, connectors.Endpoint(platforms.url, token="wrong"), tmp_path, sleep=lambda s: None
         )
     message = str(err.value)
+    assert isinstance(err.value, connectors.RequestRefused)  # NotRetryable: the task fails at once
     assert "brac_uhc_survey (brac_bangladesh)" in message and "401" in message
     assert src.connection in message
     assert len(platforms.hits) == 1

@@ -40,3 +40,40 @@ def test_nightly_shape(dagbag):
         assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
     # publication happens only when the mart gate succeeded
     assert dag.get_task("publish").trigger_rule == "all_success"
+
+
+def test_the_kind_of_error_decides_whether_a_task_is_retried():
+    """A ``NotRetryable`` error (a refused token, an invalid registry, a failed gate) fails its task
+    at once; a ``Retryable`` one (an API down after the connector's own tries, a warehouse
+    restarting) and any other error go on to Airflow, which retries the task."""
+    import importlib.util
+
+    from airflow.sdk.exceptions import AirflowFailException
+    from lnob import connectors, errors, isolation, pipeline, warehouse
+    from lnob.config import ConfigurationError
+    from lnob.registry import RegistryError
+
+    spec = importlib.util.spec_from_file_location("lnob_nightly_dag", DAGS / "lnob_nightly.py")
+    dag_file = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dag_file)
+
+    refused = [
+        connectors.RequestRefused("brac_uhc_survey (brac_bangladesh): 401 Unauthorized"),
+        ConfigurationError("LNOB_PSEUDONYM_KEY is not set"),
+        RegistryError(Path("registry.yml"), ["sources[0].id: missing"]),
+        pipeline.GateFailed("mart gate failed"),
+        isolation.SourceBlocked("blocked"),
+    ]
+    for exc in refused:
+        assert isinstance(exc, errors.NotRetryable)
+        with pytest.raises(AirflowFailException) as failed, dag_file._fail_fast():
+            raise exc
+        assert str(failed.value) == str(exc)
+    for exc in (connectors.ApiUnavailable("503 three times"), warehouse.WarehouseError("down"), KeyError("a bug")):
+        assert not isinstance(exc, errors.NotRetryable)
+        with pytest.raises(type(exc)), dag_file._fail_fast():
+            raise exc
+    assert isinstance(connectors.ApiUnavailable("x"), errors.Retryable)
+    # what caught the built-in bases still does
+    assert isinstance(connectors.RequestRefused("x"), connectors.ConnectorError)
+    assert isinstance(RegistryError(Path("r"), []), ValueError)

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lnob.errors import NotRetryable
+
 #: Schemas of the warehouse, named once.
 RAW_SCHEMA = "raw"
 META_SCHEMA = "lnob_meta"
@@ -33,7 +35,7 @@ def _project_dir() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-class ConfigurationError(RuntimeError):
+class ConfigurationError(NotRetryable, RuntimeError):
     """The pipeline is misconfigured (not a partner's fault): the task must fail loudly, at once."""
 
 

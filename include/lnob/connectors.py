@@ -14,8 +14,10 @@ exists is never overwritten. A fetch that finds nothing new lands nothing. Crede
 source's ``connection`` in the registry): host, and a token in the password (KoboToolbox
 ``Token``, ODK Central ``Bearer``), or login and password (ODK Central basic auth).
 
-A 5xx or a dropped connection is retried with backoff; a 401/403 is not (it will not fix
-itself) and fails with a message naming the source and the connection.
+A 5xx, 408, 429 or a dropped connection is retried with backoff, and after the last try is
+:class:`ApiUnavailable` (retryable: the task tries again later); a 401/403 or another 4xx is not
+retried at all (:class:`RequestRefused`: it will not fix itself, so the task fails at once) and
+fails with a message naming the source and the connection.
 """
 
 from __future__ import annotations
@@ -32,15 +34,28 @@ from urllib.parse import urlencode
 
 import requests
 
+from lnob.errors import LnobError, NotRetryable, Retryable
 from lnob.registry import Source
 
 RETRIES = 3
 BACKOFF_SECONDS = 1.0
 TIMEOUT_SECONDS = 60
+#: Answers below 500 that say "try later": a request timeout and a rate limit.
+TRANSIENT = (408, 429)
 
 
-class ConnectorError(RuntimeError):
+class ConnectorError(LnobError, RuntimeError):
     """A source's API refused or failed; the message names the source, the URL and what to do."""
+
+
+class RequestRefused(ConnectorError, NotRetryable):
+    """The API answered 4xx (credentials refused, a form that does not exist, a bad request) or
+    not JSON: the same request will be refused again until the connection or registry is fixed."""
+
+
+class ApiUnavailable(ConnectorError, Retryable):
+    """The API answered 5xx, 408 or 429, or the connection failed, on every one of the connector's
+    own tries: it may answer on the task's next try."""
 
 
 @dataclass(frozen=True)
@@ -69,27 +84,27 @@ def _get(
             last = f"{type(exc).__name__}: {exc}"
         else:
             if response.status_code in (401, 403):
-                raise ConnectorError(
+                raise RequestRefused(
                     f"{src.id} ({src.partner}): {response.url} answered {response.status_code} "
                     f"{response.reason}: check the credentials in Airflow connection {conn_id!r}"
                 )
-            if response.status_code < 500:
+            if response.status_code < 500 and response.status_code not in TRANSIENT:
                 if not response.ok:
-                    raise ConnectorError(
+                    raise RequestRefused(
                         f"{src.id} ({src.partner}): {response.url} answered "
                         f"{response.status_code} {response.reason}: {response.text[:300]}"
                     )
                 try:
                     return response.json()
                 except ValueError:
-                    raise ConnectorError(
+                    raise RequestRefused(
                         f"{src.id} ({src.partner}): {response.url} did not answer JSON: "
                         f"{response.text[:200]!r}"
                     ) from None
             last = f"{response.status_code} {response.reason}"
         if attempt < RETRIES:
             sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-    raise ConnectorError(f"{src.id} ({src.partner}): {url} failed {RETRIES} times, last: {last}")
+    raise ApiUnavailable(f"{src.id} ({src.partner}): {url} failed {RETRIES} times, last: {last}")
 
 
 def _session(src: Source, endpoint: Endpoint) -> requests.Session:

@@ -33,6 +33,7 @@ import yaml
 
 from lnob import masking
 from lnob.config import META_SCHEMA, RAW_SCHEMA, STAGING_SCHEMA, Settings, settings
+from lnob.errors import NotRetryable
 from lnob.landing import safe_name
 from lnob.registry import Registry, vocabulary
 
@@ -63,7 +64,7 @@ KEY = [
 ]
 
 
-class SourceBlocked(RuntimeError):
+class SourceBlocked(NotRetryable, RuntimeError):
     """A problem stops the night: a source with ``gate_policy: block``, or one that cannot be held
     back (nothing of tonight carries it). The message names source, check, column and codes."""
 

@@ -58,6 +58,7 @@ from pathlib import Path
 
 from lnob import csv_safe
 from lnob.config import PUBLISHED_SCHEMA
+from lnob.errors import NotRetryable
 
 YEAR, VALUE = "Year", "Value"
 SERIES, UNITS = "Series", "Units"
@@ -86,7 +87,7 @@ PROXY_TAG = "LNOB community proxy"
 SOURCE = "Leave No One Behind partnership (community-driven data)"
 
 
-class OpenSdgError(ValueError):
+class OpenSdgError(NotRetryable, ValueError):
     """An Open SDG file breaks the format: names the file, the row and the column."""
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lnob import connectors, gates, isolation, load, meta, publish, registry, roles, transform, warehouse
 from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, make_private, settings
+from lnob.errors import NotRetryable
 from lnob.landing import safe_name
 from lnob.log_levels import quiet_libraries
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 quiet_libraries()  # GX and dbt noise out of the task logs (lnob.log_levels)
 
 
-class GateFailed(RuntimeError):
+class GateFailed(NotRetryable, RuntimeError):
     """A quality gate failed: publication must not happen."""
 
 

@@ -24,6 +24,7 @@ import logging
 import time
 
 from lnob.config import AUDIT_SCHEMA, PREVIOUS_SCHEMA, PUBLISHED_SCHEMA
+from lnob.errors import NotRetryable
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 _BUILTIN_SCHEMAS = ("pg_catalog", "information_schema")
 
 
-class PublishError(RuntimeError):
+class PublishError(NotRetryable, RuntimeError):
     pass
 
 

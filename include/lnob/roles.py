@@ -45,6 +45,7 @@ from lnob.config import (
     Settings,
     settings,
 )
+from lnob.errors import NotRetryable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ TRANSFORMER_SCHEMAS = (
 PASSWORD_VARIABLE = "LNOB_BI_READER_PASSWORD"
 
 
-class RolesError(RuntimeError):
+class RolesError(NotRetryable, RuntimeError):
     pass
 
 

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from lnob import csv_safe
 from lnob.config import PUBLISHED_SCHEMA
+from lnob.errors import NotRetryable
 
 DSD_FILE = Path(__file__).resolve().parent / "reference_data" / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"
 AGENCY = "LNOB"
@@ -98,7 +99,7 @@ TIME_DIMENSION = "TIME_PERIOD"
 SERIES_DIMENSIONS = [d for d in DIMENSIONS if d != TIME_DIMENSION]
 
 
-class ExportError(RuntimeError):
+class ExportError(NotRetryable, RuntimeError):
     """An export does not hold what the mart holds, or does not fit its structure."""
 
 

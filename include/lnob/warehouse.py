@@ -27,9 +27,10 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from lnob.config import EMBEDDED_DATABASE, Settings, settings
+from lnob.errors import Retryable
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(Retryable, RuntimeError):
     """The warehouse could not be reached, started or stopped."""
 
 

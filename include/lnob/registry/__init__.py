@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from lnob.config import settings
+from lnob.errors import NotRetryable
 from lnob.registry import vocabulary as vocab
 
 SOURCE_TYPES = {"file_drop", "kobotoolbox", "odk_central", "unsd_sdg_api", "sdmx_ml", "open_sdg_csv"}
@@ -146,7 +147,7 @@ _FORMAT_KEYS = {
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class RegistryError(ValueError):
+class RegistryError(NotRetryable, ValueError):
     """The registry is invalid. ``problems`` lists each one as ``key.path: message``."""
 
     def __init__(self, path: Path, problems: list[str]):
