@@ -69,7 +69,11 @@ def test_the_kind_of_error_decides_whether_a_task_is_retried():
         with pytest.raises(AirflowFailException) as failed, dag_file._fail_fast():
             raise exc
         assert str(failed.value) == str(exc)
-    for exc in (connectors.ApiUnavailable("503 three times"), warehouse.WarehouseError("down"), KeyError("a bug")):
+    for exc in (
+        connectors.ApiUnavailable("503 three times"),
+        warehouse.WarehouseError("down"),
+        KeyError("a bug"),
+    ):
         assert not isinstance(exc, errors.NotRetryable)
         with pytest.raises(type(exc)), dag_file._fail_fast():
             raise exc
