@@ -771,8 +771,52 @@ def _check_sdmx_fields(source: dict, where: str, problems: list[str]) -> None:
 
 
 def load(path: Path | None = None) -> Registry:
-    """Load and validate the registry; raise :class:`RegistryError` naming every problem."""
+    """Load and validate the registry; raise :class:`RegistryError` naming every problem.
+
+    Each top-level section has its own parser, called in the order a later section needs an
+    earlier one (sources need partners, partners need countries and ICSOs ...); all of them append
+    ``key.path: message`` to one list, so every problem of the file is reported at once."""
     path = Path(path or settings().registry_path)
+    doc = _read(path)
+    problems: list[str] = []
+    _unknown_keys(doc, _KEYS["top"], "(top level)", problems)
+    icsos = _icsos(doc, problems)
+    countries = _countries(doc, problems)
+    groups = _groups(doc, problems)
+    codelists = vocab.sdmx_codelists(settings().dbt_project_dir)
+    shared_vocabulary = vocab.parse_vocabulary(doc.get("vocabulary"), set(groups), codelists, problems)
+    known_series = vocab.series_codes(settings().dbt_project_dir)
+    canonical_lists = _canonical_lists(countries, groups)
+    shared_maps = _code_maps(doc, canonical_lists, problems)
+    partners = _partners(doc, icsos, countries, problems)
+    national_series = _national_series(doc, partners, countries, problems)
+    canonical_lists["sdmx_series"] |= set(national_series)
+    ctx = _SourceContext(
+        countries,
+        set(groups),
+        partners,
+        canonical_lists,
+        shared_maps,
+        shared_vocabulary,
+        codelists,
+        known_series,
+    )
+    sources = _sources(doc, ctx, problems)
+    if problems:
+        raise RegistryError(path, problems)
+    return Registry(
+        path=path,
+        icsos=icsos,
+        countries=countries,
+        groups=groups,
+        partners=partners,
+        sources=sources,
+        national_series=national_series,
+    )
+
+
+def _read(path: Path) -> dict:
+    """The registry file as a YAML mapping; a missing or unreadable file is a problem on its own."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -783,9 +827,11 @@ def load(path: Path | None = None) -> Registry:
         raise RegistryError(
             path, ["top level must be a mapping with icsos, countries, groups, code_maps, partners, sources"]
         )
-    problems: list[str] = []
-    _unknown_keys(doc, _KEYS["top"], "(top level)", problems)
+    return doc
 
+
+def _icsos(doc: dict, problems: list[str]) -> dict[str, str]:
+    """The ``icsos`` section: ICSO id -> name."""
     icsos: dict[str, str] = {}
     for where, item in _mapping_list(doc, "icsos", problems):
         _unknown_keys(item, _KEYS["icso"], where, problems)
@@ -794,7 +840,11 @@ def load(path: Path | None = None) -> Registry:
             problems.append(f"{where}.id: duplicate ICSO id {iid!r}")
         if iid and name:
             icsos[iid] = name
+    return icsos
 
+
+def _countries(doc: dict, problems: list[str]) -> dict[str, Country]:
+    """The ``countries`` section, each with its areas and regions (area codes unique across all)."""
     countries: dict[str, Country] = {}
     area_codes: set[str] = set()
     for where, item in _mapping_list(doc, "countries", problems):
@@ -808,20 +858,30 @@ def load(path: Path | None = None) -> Registry:
             problems.append(f"{where}.m49: {m49!r} is not a UN M49 code (1-3 digits, quoted)")
         if iso3 in countries:
             problems.append(f"{where}.iso3: duplicate country {iso3!r}")
-        areas: list[Area] = []
-        for j, a in enumerate(item.get("areas") or []):
-            awhere = f"{where}.areas[{j}]"
-            _unknown_keys(a, _KEYS["area"], awhere, problems)
-            code, aname = _require(a, "code", awhere, problems), _require(a, "name", awhere, problems)
-            if code in area_codes:
-                problems.append(f"{awhere}.code: duplicate area code {code!r}")
-            if code and aname:
-                area_codes.add(code)
-                areas.append(Area(code, aname, tuple(str(x) for x in a.get("aliases") or ())))
+        areas = _areas(item.get("areas") or [], where, area_codes, problems)
         regions = _regions(item.get("regions"), where, area_codes, problems)
         if iso3 and m49 and name:
-            countries[iso3] = Country(iso3, m49, name, tuple(areas), regions)
+            countries[iso3] = Country(iso3, m49, name, areas, regions)
+    return countries
 
+
+def _areas(raw: list, where: str, area_codes: set[str], problems: list[str]) -> tuple[Area, ...]:
+    """A country's first-level ``areas``; each code is added to ``area_codes``."""
+    areas: list[Area] = []
+    for j, a in enumerate(raw):
+        awhere = f"{where}.areas[{j}]"
+        _unknown_keys(a, _KEYS["area"], awhere, problems)
+        code, aname = _require(a, "code", awhere, problems), _require(a, "name", awhere, problems)
+        if code in area_codes:
+            problems.append(f"{awhere}.code: duplicate area code {code!r}")
+        if code and aname:
+            area_codes.add(code)
+            areas.append(Area(code, aname, tuple(str(x) for x in a.get("aliases") or ())))
+    return tuple(areas)
+
+
+def _groups(doc: dict, problems: list[str]) -> dict[str, Group]:
+    """The ``groups`` section: the marginalised (and comparison) groups, each a custom breakdown."""
     groups: dict[str, Group] = {}
     cust_codes: set[str] = set()
     for where, item in _mapping_list(doc, "groups", problems):
@@ -842,16 +902,20 @@ def load(path: Path | None = None) -> Registry:
         if code and cust and dimension and label and marginalised is not None:
             cust_codes.add(cust)
             groups[code] = Group(code, cust, dimension, label, marginalised)
+    return groups
 
-    codelists = vocab.sdmx_codelists(settings().dbt_project_dir)
-    shared_vocabulary = vocab.parse_vocabulary(doc.get("vocabulary"), set(groups), codelists, problems)
-    known_series = vocab.series_codes(settings().dbt_project_dir)
 
+def _canonical_lists(countries: dict[str, Country], groups: dict[str, Group]) -> dict[str, set[str]]:
+    """Every canonical code list a code map may produce (see ``FIXED_CANONICAL``)."""
     canonical_lists = {k: set(v) for k, v in FIXED_CANONICAL.items()}
     canonical_lists["group"] = set(groups)
     canonical_lists["voice_group"] = set(groups) | {"PD"}
     canonical_lists.update(_sdmx_canonical(countries, groups, {}))
+    return canonical_lists
 
+
+def _code_maps(doc: dict, canonical_lists: dict[str, set[str]], problems: list[str]) -> dict[str, CodeMap]:
+    """The ``code_maps`` section: the maps every source may use."""
     shared_maps: dict[str, CodeMap] = {}
     raw_maps = doc.get("code_maps") or {}
     if not isinstance(raw_maps, dict):
@@ -861,196 +925,263 @@ def load(path: Path | None = None) -> Registry:
         cmap = _code_map(raw, name, f"code_maps.{name}", canonical_lists, problems)
         if cmap:
             shared_maps[name] = cmap
+    return shared_maps
 
+
+def _partners(
+    doc: dict, icsos: dict[str, str], countries: dict[str, Country], problems: list[str]
+) -> dict[str, Partner]:
+    """The ``partners`` section: who delivers, of which kind, in which country, with which ICSOs."""
     partners: dict[str, Partner] = {}
     for where, item in _mapping_list(doc, "partners", problems):
-        _unknown_keys(item, _KEYS["partner"], where, problems)
-        pid = _require(item, "id", where, problems)
-        name = _require(item, "name", where, problems)
-        kind = _require(item, "kind", where, problems)
-        if kind:
-            _one_of(kind, PARTNER_KINDS, f"{where}.kind", problems)
-        if pid and not _NAME.match(pid):
-            problems.append(
-                f"{where}.id: {pid!r} must be lower-case letters, digits and _ (it names the landing folder)"
-            )
-        country = item.get("country")
-        if kind == "community" and not country:
-            problems.append(f"{where}.country: missing (required for a community partner)")
-        if country and country not in countries:
-            problems.append(f"{where}.country: {country!r} is not in countries")
-        icso = item.get("icso")
-        if icso and icso not in icsos:
-            problems.append(f"{where}.icso: {icso!r} is not in icsos")
-        for j, member in enumerate(item.get("members") or []):
-            if member not in icsos:
-                problems.append(f"{where}.members[{j}]: {member!r} is not in icsos")
-        if pid in partners:
-            problems.append(f"{where}.id: duplicate partner id {pid!r}")
-        if pid and name and kind:
-            partners[pid] = Partner(pid, name, kind, country, icso, tuple(item.get("members") or ()))
+        partner = _partner(item, where, icsos, countries, problems)
+        if partner.id in partners:
+            problems.append(f"{where}.id: duplicate partner id {partner.id!r}")
+        if partner.id and partner.name and partner.kind:
+            partners[partner.id] = partner
+    return partners
 
-    national_series = _national_series(doc, partners, countries, problems)
-    canonical_lists["sdmx_series"] |= set(national_series)
 
+def _partner(
+    item: dict, where: str, icsos: dict[str, str], countries: dict[str, Country], problems: list[str]
+) -> Partner:
+    """One partner, as declared (its id, name or kind may be missing: the caller keeps it or not)."""
+    _unknown_keys(item, _KEYS["partner"], where, problems)
+    pid = _require(item, "id", where, problems)
+    name = _require(item, "name", where, problems)
+    kind = _require(item, "kind", where, problems)
+    if kind:
+        _one_of(kind, PARTNER_KINDS, f"{where}.kind", problems)
+    if pid and not _NAME.match(pid):
+        problems.append(
+            f"{where}.id: {pid!r} must be lower-case letters, digits and _ (it names the landing folder)"
+        )
+    country = item.get("country")
+    if kind == "community" and not country:
+        problems.append(f"{where}.country: missing (required for a community partner)")
+    if country and country not in countries:
+        problems.append(f"{where}.country: {country!r} is not in countries")
+    icso = item.get("icso")
+    if icso and icso not in icsos:
+        problems.append(f"{where}.icso: {icso!r} is not in icsos")
+    for j, member in enumerate(item.get("members") or []):
+        if member not in icsos:
+            problems.append(f"{where}.members[{j}]: {member!r} is not in icsos")
+    return Partner(pid, name, kind, country, icso, tuple(item.get("members") or ()))
+
+
+@dataclass(frozen=True)
+class _SourceContext:
+    """What the sections before ``sources`` give a source's validation."""
+
+    countries: dict[str, Country]
+    groups: set[str]
+    partners: dict[str, Partner]
+    canonical_lists: dict[str, set[str]]
+    shared_maps: dict[str, CodeMap]
+    shared_vocabulary: list
+    codelists: dict[str, set[str]]
+    known_series: set[str]
+
+
+def _sources(doc: dict, ctx: _SourceContext, problems: list[str]) -> dict[str, Source]:
+    """The ``sources`` section: a source with any problem of its own is left out (and reported)."""
     sources: dict[str, Source] = {}
     for where, s in _mapping_list(doc, "sources", problems):
-        before = len(problems)
-        _unknown_keys(s, _KEYS["source"], where, problems)
-        _check_sdmx_fields(s, where, problems)
-        sid = _require(s, "id", where, problems)
-        if sid and not _NAME.match(sid):
-            problems.append(
-                f"{where}.id: {sid!r} must be lower-case letters, digits and _ (it names the raw table)"
-            )
-        if sid in sources:
-            problems.append(f"{where}.id: duplicate source id {sid!r}")
-        pid = _require(s, "partner", where, problems)
-        partner = partners.get(pid) if pid else None
-        if pid and partner is None:
-            problems.append(f"{where}.partner: {pid!r} is not a registered partner")
-        stype = _require(s, "type", where, problems)
-        if stype:
-            _one_of(stype, SOURCE_TYPES, f"{where}.type", problems)
-        entity = s.get("entity", "person")
-        _one_of(entity, ENTITIES, f"{where}.entity", problems)
-        cadence = s.get("cadence", "daily")
-        _one_of(cadence, CADENCES, f"{where}.cadence", problems)
-        policy = s.get("gate_policy", "quarantine")
-        _one_of(policy, GATE_POLICIES, f"{where}.gate_policy", problems)
-        if stype in API_TYPES and not s.get("connection"):
-            problems.append(
-                f"{where}.connection: missing (required for a {stype} source: the "
-                "Airflow connection holding its URL and credentials)"
-            )
-        _require(s, "file_pattern", where, problems)
-        fmt = _check_format(s.get("format"), stype, f"{where}.format", problems)
+        src = _source(s, where, ctx, sources, problems)
+        if src is None:
+            continue
+        sources[src.id] = src
+        if src.entity in PERSON_ENTITIES:
+            from lnob.registry import dbt_files
 
-        country = partner.country if partner else None
-        maps: dict[str, CodeMap] = dict(shared_maps)
-        raw_codes = s.get("codes") or {}
-        if not isinstance(raw_codes, dict):
-            problems.append(f"{where}.codes: expected a mapping of map name -> {{canonical, codes}}")
-            raw_codes = {}
-        for name, raw in raw_codes.items():
-            cmap = _code_map(raw, name, f"{where}.codes.{name}", canonical_lists, problems)
-            if cmap:
-                maps[name] = cmap
+            try:
+                dbt_files.person_mapping(src)
+            except ValueError as exc:
+                problems.append(f"{where}.harmonise: {exc}")
+    return sources
 
-        fields: list[Field] = []
-        seen: set[str] = set()
-        used_maps: set[str] = set()
-        if stype == "open_sdg_csv":  # the format's own columns need no declaration
-            declared = s.get("fields") or []
-            if not isinstance(declared, list):
-                problems.append(f"{where}.fields: expected a list, found {type(declared).__name__}")
-                declared = []
-            declared = _with_open_sdg_fields(declared)
-        else:
-            declared = _require(s, "fields", where, problems, list) or []
-        for j, f in enumerate(declared):
-            fwhere = f"{where}.fields[{j}]"
-            if not isinstance(f, dict):
-                problems.append(f"{fwhere}: expected a mapping with name and type, found {f!r}")
-                continue
-            _unknown_keys(f, _KEYS["field"], fwhere, problems)
-            name = _require(f, "name", fwhere, problems)
-            ftype = _require(f, "type", fwhere, problems)
-            if ftype and not _one_of(ftype, FIELD_TYPES, f"{fwhere}.type", problems):
-                ftype = None
-            if name and not _NAME.match(name):
-                problems.append(
-                    f"{fwhere}.name: {name!r} must be lower-case letters, digits and _ "
-                    "(it names a raw column)"
-                )
-            if name in seen:
-                problems.append(f"{fwhere}.name: duplicate field {name!r}")
-            for flag in ("required", "identifier", "pseudonymise", "free_text", "multiple"):
-                if flag in f and not isinstance(f[flag], bool):
-                    problems.append(f"{fwhere}.{flag}: expected true or false, found {f[flag]!r}")
-            if f.get("identifier") and f.get("required"):
-                problems.append(
-                    f"{fwhere}: an identifier field cannot be required (nothing may depend on it)"
-                )
-            code_map = f.get("codes")
-            if f.get("multiple") and (not code_map or ftype != "text"):
-                problems.append(
-                    f"{fwhere}.multiple: a set of choices needs `type: text` and `codes` "
-                    "(each choice is recoded through the code map)"
-                )
-            if code_map == "admin1":
-                cty = countries.get(country or "")
-                if cty is None or not cty.areas:
-                    problems.append(f"{fwhere}.codes: 'admin1' needs the partner's country to list its areas")
-                else:
-                    maps["admin1"] = _admin1_map(cty)
-            elif code_map and code_map not in maps:
-                problems.append(
-                    f"{fwhere}.codes: {code_map!r} is not a code map of this source or of "
-                    f"code_maps ({', '.join(sorted(maps))})"
-                )
-            if code_map:
-                used_maps.add(code_map)
-            if name and ftype:
-                seen.add(name)
-                fields.append(
-                    Field(
-                        name=name,
-                        type=ftype,
-                        source_name=str(f.get("source") or ""),
-                        required=bool(f.get("required")),
-                        identifier=bool(f.get("identifier")),
-                        pseudonymise=bool(f.get("pseudonymise")),
-                        free_text=bool(f.get("free_text")),
-                        codes=code_map,
-                        multiple=bool(f.get("multiple")),
-                    )
-                )
-        description = s.get("description", "")
-        if not isinstance(description, str):
-            problems.append(f"{where}.description: expected text, found {type(description).__name__}")
-        harmonise = _harmonise(s.get("harmonise"), entity, fields, f"{where}.harmonise", problems)
-        source_vocabulary, source_series = _open_sdg_parts(
-            s, stype, where, shared_vocabulary, set(groups), codelists, known_series, problems
+
+def _source(
+    s: dict, where: str, ctx: _SourceContext, sources: dict[str, Source], problems: list[str]
+) -> Source | None:
+    """One source, or ``None`` when it has a problem (or no id); ``sources``: those before it."""
+    before = len(problems)
+    _unknown_keys(s, _KEYS["source"], where, problems)
+    _check_sdmx_fields(s, where, problems)
+    sid = _require(s, "id", where, problems)
+    if sid and not _NAME.match(sid):
+        problems.append(
+            f"{where}.id: {sid!r} must be lower-case letters, digits and _ (it names the raw table)"
         )
-        if sid and len(problems) == before:
-            own = set(raw_codes)
-            sources[sid] = Source(
-                id=sid,
-                partner=pid,
-                type=stype,
-                entity=entity,
-                cadence=cadence,
-                file_pattern=s["file_pattern"],
-                format=dict(fmt),
-                gate_policy=policy,
-                fields=tuple(fields),
-                codes={k: v for k, v in maps.items() if k in used_maps or k in own},
-                connection=s.get("connection"),
-                country=country,
-                description=" ".join(str(description or "").split()),
-                harmonise=harmonise,
-                vocabulary=source_vocabulary,
-                series=source_series,
-            )
-            if entity in PERSON_ENTITIES:
-                from lnob.registry import dbt_files
+    if sid in sources:
+        problems.append(f"{where}.id: duplicate source id {sid!r}")
+    pid = _require(s, "partner", where, problems)
+    partner = ctx.partners.get(pid) if pid else None
+    if pid and partner is None:
+        problems.append(f"{where}.partner: {pid!r} is not a registered partner")
+    stype = _require(s, "type", where, problems)
+    if stype:
+        _one_of(stype, SOURCE_TYPES, f"{where}.type", problems)
+    entity = s.get("entity", "person")
+    _one_of(entity, ENTITIES, f"{where}.entity", problems)
+    cadence = s.get("cadence", "daily")
+    _one_of(cadence, CADENCES, f"{where}.cadence", problems)
+    policy = s.get("gate_policy", "quarantine")
+    _one_of(policy, GATE_POLICIES, f"{where}.gate_policy", problems)
+    if stype in API_TYPES and not s.get("connection"):
+        problems.append(
+            f"{where}.connection: missing (required for a {stype} source: the "
+            "Airflow connection holding its URL and credentials)"
+        )
+    _require(s, "file_pattern", where, problems)
+    fmt = _check_format(s.get("format"), stype, f"{where}.format", problems)
 
-                try:
-                    dbt_files.person_mapping(sources[sid])
-                except ValueError as exc:
-                    problems.append(f"{where}.harmonise: {exc}")
-    if problems:
-        raise RegistryError(path, problems)
-    return Registry(
-        path=path,
-        icsos=icsos,
-        countries=countries,
-        groups=groups,
-        partners=partners,
-        sources=sources,
-        national_series=national_series,
+    country = partner.country if partner else None
+    maps, own = _source_code_maps(s, where, ctx, problems)
+    declared = _declared_fields(s, stype, where, problems)
+    fields, used_maps = _fields(declared, where, maps, ctx.countries.get(country or ""), problems)
+    description = s.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"{where}.description: expected text, found {type(description).__name__}")
+    harmonise = _harmonise(s.get("harmonise"), entity, fields, f"{where}.harmonise", problems)
+    source_vocabulary, source_series = _open_sdg_parts(
+        s, stype, where, ctx.shared_vocabulary, set(ctx.groups), ctx.codelists, ctx.known_series, problems
     )
+    if not sid or len(problems) != before:
+        return None
+    return Source(
+        id=sid,
+        partner=pid,
+        type=stype,
+        entity=entity,
+        cadence=cadence,
+        file_pattern=s["file_pattern"],
+        format=dict(fmt),
+        gate_policy=policy,
+        fields=tuple(fields),
+        codes={k: v for k, v in maps.items() if k in used_maps or k in own},
+        connection=s.get("connection"),
+        country=country,
+        description=" ".join(str(description or "").split()),
+        harmonise=harmonise,
+        vocabulary=source_vocabulary,
+        series=source_series,
+    )
+
+
+def _source_code_maps(
+    s: dict, where: str, ctx: _SourceContext, problems: list[str]
+) -> tuple[dict[str, CodeMap], set[str]]:
+    """The code maps a source's fields may use (the shared ones and its own ``codes``), and the
+    names of its own."""
+    maps: dict[str, CodeMap] = dict(ctx.shared_maps)
+    raw_codes = s.get("codes") or {}
+    if not isinstance(raw_codes, dict):
+        problems.append(f"{where}.codes: expected a mapping of map name -> {{canonical, codes}}")
+        raw_codes = {}
+    for name, raw in raw_codes.items():
+        cmap = _code_map(raw, name, f"{where}.codes.{name}", ctx.canonical_lists, problems)
+        if cmap:
+            maps[name] = cmap
+    return maps, set(raw_codes)
+
+
+def _declared_fields(s: dict, stype: str | None, where: str, problems: list[str]) -> list:
+    """A source's ``fields`` (an Open SDG source's completed with the format's own columns)."""
+    if stype != "open_sdg_csv":
+        return _require(s, "fields", where, problems, list) or []
+    declared = s.get("fields") or []  # the format's own columns need no declaration
+    if not isinstance(declared, list):
+        problems.append(f"{where}.fields: expected a list, found {type(declared).__name__}")
+        declared = []
+    return _with_open_sdg_fields(declared)
+
+
+def _fields(
+    declared: list, where: str, maps: dict[str, CodeMap], country: Country | None, problems: list[str]
+) -> tuple[list[Field], set[str]]:
+    """A source's fields, and the names of the code maps they use (``maps`` gains ``admin1``
+    when a field asks for it)."""
+    fields: list[Field] = []
+    seen: set[str] = set()
+    used_maps: set[str] = set()
+    for j, f in enumerate(declared):
+        fwhere = f"{where}.fields[{j}]"
+        if not isinstance(f, dict):
+            problems.append(f"{fwhere}: expected a mapping with name and type, found {f!r}")
+            continue
+        parsed = _field(f, fwhere, seen, maps, country, problems)
+        if f.get("codes"):
+            used_maps.add(f["codes"])
+        if parsed is not None:
+            seen.add(parsed.name)
+            fields.append(parsed)
+    return fields, used_maps
+
+
+def _field(
+    f: dict,
+    where: str,
+    seen: set[str],
+    maps: dict[str, CodeMap],
+    country: Country | None,
+    problems: list[str],
+) -> Field | None:
+    """One field of a source, or ``None`` without a valid name and type."""
+    _unknown_keys(f, _KEYS["field"], where, problems)
+    name = _require(f, "name", where, problems)
+    ftype = _require(f, "type", where, problems)
+    if ftype and not _one_of(ftype, FIELD_TYPES, f"{where}.type", problems):
+        ftype = None
+    if name and not _NAME.match(name):
+        problems.append(
+            f"{where}.name: {name!r} must be lower-case letters, digits and _ (it names a raw column)"
+        )
+    if name in seen:
+        problems.append(f"{where}.name: duplicate field {name!r}")
+    for flag in ("required", "identifier", "pseudonymise", "free_text", "multiple"):
+        if flag in f and not isinstance(f[flag], bool):
+            problems.append(f"{where}.{flag}: expected true or false, found {f[flag]!r}")
+    if f.get("identifier") and f.get("required"):
+        problems.append(f"{where}: an identifier field cannot be required (nothing may depend on it)")
+    code_map = f.get("codes")
+    if f.get("multiple") and (not code_map or ftype != "text"):
+        problems.append(
+            f"{where}.multiple: a set of choices needs `type: text` and `codes` "
+            "(each choice is recoded through the code map)"
+        )
+    _check_field_codes(code_map, where, maps, country, problems)
+    if not (name and ftype):
+        return None
+    return Field(
+        name=name,
+        type=ftype,
+        source_name=str(f.get("source") or ""),
+        required=bool(f.get("required")),
+        identifier=bool(f.get("identifier")),
+        pseudonymise=bool(f.get("pseudonymise")),
+        free_text=bool(f.get("free_text")),
+        codes=code_map,
+        multiple=bool(f.get("multiple")),
+    )
+
+
+def _check_field_codes(
+    code_map: Any, where: str, maps: dict[str, CodeMap], country: Country | None, problems: list[str]
+) -> None:
+    """A field's ``codes`` names a code map of its source or ``admin1`` (built here into ``maps``
+    from the partner's country's areas)."""
+    if code_map == "admin1":
+        if country is None or not country.areas:
+            problems.append(f"{where}.codes: 'admin1' needs the partner's country to list its areas")
+        else:
+            maps["admin1"] = _admin1_map(country)
+    elif code_map and code_map not in maps:
+        problems.append(
+            f"{where}.codes: {code_map!r} is not a code map of this source or of "
+            f"code_maps ({', '.join(sorted(maps))})"
+        )
 
 
 def write_dbt_files(reg: Registry, dbt_project_dir: Path) -> list[Path]:
