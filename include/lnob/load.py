@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psycopg2
 
-from lnob import landing, masking, meta, readers
+from lnob import landing, ledger, masking, meta, readers
 from lnob.config import META_SCHEMA, RAW_SCHEMA, ConfigurationError, Settings, settings  # noqa: F401
 from lnob.registry import API_TYPES, Registry, Source, vocabulary
 
@@ -147,11 +147,7 @@ def discover(
 def known_sha256s(conn, source_ids: Iterable[str]) -> set[tuple[str, str]]:
     with conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(
-            f"select source_id, file_sha256 from {META_SCHEMA}.delivery_ledger where source_id = any(%s)",
-            (list(source_ids),),
-        )
-        return {(r[0], r[1]) for r in cur.fetchall()}
+        return ledger.known_sha256s(cur, source_ids)
 
 
 def new_deliveries(
@@ -1265,23 +1261,15 @@ def _load_delivery(
         meta.ensure(cur)
         # One loader per source at a time; different sources load in parallel.
         cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{src.id}",))
-        cur.execute(
-            f"select delivery_id, status from {META_SCHEMA}.delivery_ledger "
-            "where source_id = %s and file_sha256 = %s and delivery_id is distinct from %s",
-            (src.id, delivery.sha256, retry_of),
-        )
-        if cur.fetchone():
+        if ledger.holds(cur, src.id, delivery.sha256, other_than=retry_of):
             conn.rollback()
             result.outcome = "duplicate"
             return result
         if retry_of is not None:
             delivery_id = retry_of
-            cur.execute(f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,))
+            ledger.forget(cur, retry_of)
         else:
-            cur.execute(
-                f"select nextval(pg_get_serial_sequence('{META_SCHEMA}.delivery_ledger', 'delivery_id'))"
-            )
-            delivery_id = cur.fetchone()[0]
+            delivery_id = ledger.next_id(cur)
         result.delivery_id = delivery_id
         migrated = ensure_raw_table(cur, src)
         _set_lineage(cur, src, delivery, delivery_id)
@@ -1315,29 +1303,20 @@ def _load_delivery(
             target = quarantine_file(cfg, delivery, reason)
             with conn.cursor() as qcur:
                 if retry_of is not None:  # the rollback brought the old row back: replace it
-                    qcur.execute(
-                        f"delete from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (retry_of,)
-                    )
+                    ledger.forget(qcur, retry_of)
                 if migrated:  # the rollback undid the raw table's migration: keep it
                     ensure_raw_table(qcur, src)
-                qcur.execute(
-                    f"""insert into {META_SCHEMA}.delivery_ledger
-                        (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
-                         file_sha256, status, reason, run_id, changed_by, changed_at, change_reason)
-                        values (%s, %s, %s, %s, %s, %s, %s, 'quarantined', %s, %s, %s, now(), %s)""",
-                    (
-                        delivery_id,
-                        src.id,
-                        delivery.partner_id,
-                        delivery.delivery_date,
-                        delivery.file_name,
-                        str(target),
-                        delivery.sha256,
-                        json.dumps(reason),
-                        run_id,
-                        by,
-                        why or exc.kind,
-                    ),
+                ledger.record(
+                    qcur,
+                    delivery_id,
+                    src.id,
+                    delivery,
+                    "quarantined",
+                    str(target),
+                    reason=reason,
+                    run_id=run_id,
+                    by=by,
+                    why=why or exc.kind,
                 )
                 meta.log_delivery_event(
                     qcur,
@@ -1379,25 +1358,7 @@ def _load_delivery(
             # A corrected re-delivery of a file drop (same source, date and name) replaces the
             # earlier one. Fetched pages are never replaced by name: a second fetch of the same
             # night holds other submissions, not a correction of the first.
-            cur.execute(
-                f"""update {META_SCHEMA}.delivery_ledger
-                        set status = 'superseded', replaced_by = %s, changed_by = %s, changed_at = now(),
-                        change_reason = 'replaced by corrected re-delivery ' || %s::text,
-                        reason = jsonb_build_object('kind', 'replaced', 'replaced_by', %s::bigint,
-                                                    'file', file_name, 'rows_replaced', rows_loaded)
-                    where source_id = %s and delivery_date = %s and file_name = %s and status = 'loaded'
-                    returning delivery_id""",
-                (
-                    delivery_id,
-                    by,
-                    delivery_id,
-                    delivery_id,
-                    src.id,
-                    delivery.delivery_date,
-                    delivery.file_name,
-                ),
-            )
-            superseded = [r[0] for r in cur.fetchall()]
+            superseded = ledger.supersede_by_name(cur, delivery_id, src.id, delivery, by)
             if superseded:
                 cur.execute(
                     f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)', (superseded,)
@@ -1414,27 +1375,19 @@ def _load_delivery(
                         detail={"replaced_by": delivery_id, "file": delivery.file_name},
                         run_id=run_id,
                     )
-        cur.execute(
-            f"""insert into {META_SCHEMA}.delivery_ledger
-                (delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
-                 file_sha256, status, rows_loaded, unexpected_fields, run_id,
-                 changed_by, changed_at, change_reason, reason)
-                values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s, %s, %s, now(), %s, %s)""",
-            (
-                delivery_id,
-                src.id,
-                delivery.partner_id,
-                delivery.delivery_date,
-                delivery.file_name,
-                delivery.path,
-                delivery.sha256,
-                rows,
-                unexpected or None,
-                run_id,
-                by,
-                why,
-                json.dumps(partial) if partial else None,
-            ),
+        ledger.record(
+            cur,
+            delivery_id,
+            src.id,
+            delivery,
+            "loaded",
+            delivery.path,
+            rows=rows,
+            unexpected=unexpected or None,
+            reason=partial,
+            run_id=run_id,
+            by=by,
+            why=why,
         )
         meta.log_delivery_event(
             cur,
