@@ -646,6 +646,199 @@ def _check_columns(
     return [list(row) if good else None for good, row in zip(ok, zip(*columns, strict=True), strict=True)]
 
 
+class _SpoolState:
+    """What :func:`_spool` has written and found so far: the rows written (and their keys), the
+    errors of a file drop, and (survey platforms) the submission being read, whose rows wait until
+    it is known to be whole, and those left out."""
+
+    def __init__(self, src: Source, spool):
+        self.sensitive_labels = masking.sensitive_labels(src)  # what a reason's excerpt masks
+        self.per_submission = src.kind in SUBMISSION_KINDS
+        self.key_label = src.format.get("key")
+        key_field = _key_field(src)
+        self.key_index = src.fields.index(key_field) if key_field is not None else None
+        self.writer = csv.writer(spool, lineterminator="\n")
+        self.errors: list[dict] = []
+        self.total = 0
+        self.rows = 0
+        self.keys: set[str] = set()
+        self.unexpected: dict[str, None] = {}
+        self.current: dict = {"index": None, "key": None, "rows": [], "errors": [], "rejected": False}
+        self.bad: list[dict] = []
+        self.counts = {"delivered": 0, "loaded": 0, "rejected": 0, "quarantined": 0}
+
+    def fail(self, row: int | None, column: str | None, expected: str, found: str) -> None:
+        error = {"row": row, "column": column, "expected": expected, "found": found[:80]}
+        if self.per_submission:
+            label = f"{self.key_label or 'submission'} {submission_id(self.current['key'])}"
+            self.current["errors"].append({"submission": label, **error})
+            return
+        self.total += 1
+        if len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append(error)
+
+    def begin(self, record: dict) -> None:
+        """A survey platform's record that starts another submission closes the one before."""
+        if self.per_submission and record.get(readers.SUBMISSION) != self.current["index"]:
+            self.close_submission()
+            self.current["index"], self.current["key"] = (
+                record.get(readers.SUBMISSION),
+                record.get(readers.SUBMISSION_KEY),
+            )
+
+    def close_submission(self) -> None:
+        current = self.current
+        if current["index"] is None:
+            return
+        self.counts["delivered"] += 1
+        if current["errors"]:
+            self.counts["quarantined"] += 1
+            self.bad.append(
+                {
+                    "index": current["index"],
+                    "key": current["key"],
+                    "errors": current["errors"][:MAX_LISTED_ERRORS],
+                    "errors_total": len(current["errors"]),
+                }
+            )
+        else:
+            self.counts["rejected" if current["rejected"] else "loaded"] += 1
+            for out in current["rows"]:
+                self._write(out)
+        current.update(index=None, key=None, rows=[], errors=[], rejected=False)
+
+    def emit(self, out: list, record: dict, number, skip: set[str]) -> None:
+        """A checked record's row, completed with its overflow (the fields the contract does not
+        declare) and its line number: written, or held with its submission."""
+        extra = {k: v for k, v in record.items() if k not in skip}
+        if extra:
+            self.unexpected.update(dict.fromkeys(extra))
+            out.append(_dumps(extra))
+        else:
+            out.append(None)
+        out.append(str(number))
+        if self.per_submission:  # csv writes None as an empty field, as it writes ""
+            self.current["rows"].append(out)
+        else:
+            self._write(out)
+
+    def _write(self, out: list) -> None:
+        self.writer.writerow(out)
+        self.rows += 1
+        if self.key_index is not None and out[self.key_index]:
+            self.keys.add(out[self.key_index])
+
+    def result(self, src: Source, required: list, present: set[str]) -> Spooled:
+        """What was spooled, or :class:`ContractViolation` when the delivery (or page) as a whole
+        breaks its contract."""
+        if self.per_submission and self.bad and self.rows == 0:  # nothing of the page is whole
+            listed = [e for b in self.bad for e in b["errors"]]
+            raise ContractViolation(
+                "contract_broken", listed[:MAX_LISTED_ERRORS], sum(b["errors_total"] for b in self.bad)
+            )
+        if src.kind != "csv" and self.rows:  # JSON and XLSX have no header: a required field never sent
+            never = [f.label for f in required if f.label not in present]
+            if never:
+                raise ContractViolation(
+                    "missing_required_field",
+                    [
+                        {
+                            "row": None,
+                            "column": m,
+                            "expected": f"required field {m!r}",
+                            "found": "absent in every record",
+                        }
+                        for m in never
+                    ],
+                )
+        if self.total:
+            raise ContractViolation("contract_broken", self.errors, self.total)
+        if self.rows == 0 and self.counts["rejected"] == 0:
+            raise ContractViolation(
+                "no_rows", [{"row": 2, "column": None, "expected": "at least one record", "found": "none"}]
+            )
+        return Spooled(
+            self.rows,
+            [k for k in self.unexpected if not k.startswith("__")],
+            self.counts if self.per_submission else None,
+            self.bad or None,
+            self.keys if self.key_index is not None else None,
+        )
+
+
+def _nul_key(record: dict) -> str | None:
+    """The first key whose value holds a NUL byte (PostgreSQL text and jsonb cannot hold it)."""
+    return next(
+        (
+            k
+            for k, v in record.items()
+            if (isinstance(v, str) and "\x00" in v)
+            or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))
+        ),
+        None,
+    )
+
+
+def _record_row(
+    state: _SpoolState,
+    src: Source,
+    plans: list,
+    record: dict,
+    number,
+    absent: set[str],
+    present: set[str],
+    date_format: str | None,
+    limits: Limits | None,
+) -> list | None:
+    """A record's values as COPY should see them, checked field by field; ``None`` when any is
+    refused (each refusal is reported to ``state`` with its row and column). A required field
+    holding a value moves from ``absent`` to ``present``."""
+    lookup, text, check = readers.lookup, readers.text, _check_value
+    fail = state.fail
+    out: list[str | None] = []
+    bad_row = False
+    for f, label, ftype, req, period in plans:
+        if label in record:
+            value = record[label]
+            if type(value) is not str:
+                value = text(value)
+        else:
+            value = lookup(record, label)
+        if value:
+            value = value.strip()
+        if not value:
+            if req:
+                fail(number, label, "a value (required)", "empty")
+                bad_row = True
+            out.append(None)
+            continue
+        if req and absent:
+            present.add(label)
+            absent.discard(label)
+        if ftype == "text" and not period:
+            out.append(value)  # what _check_value returns for text: the value itself
+            continue
+        try:
+            out.append(check(ftype, value, date_format, limits, period))
+        except ValueError as exc:
+            expected = f"a date {date_format}" if ftype == "date" and date_format else EXPECTED[ftype]
+            if isinstance(exc, BadValue) and exc.expected:
+                expected = exc.expected
+            found = (
+                exc.found
+                if isinstance(exc, BadValue) and exc.found
+                else _found(value, f, {**record, "__sensitive_labels__": state.sensitive_labels})
+            )
+            fail(number, label, expected, found)
+            bad_row = True
+            out.append(None)
+    if not bad_row and src.type == "open_sdg_csv":
+        for column, expected, found in _open_sdg_row(src, record):
+            fail(number, column, expected, found)
+            bad_row = True
+    return None if bad_row else ["" if v is None else v for v in out]
+
+
 def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spooled:
     """Validate a delivery record by record against its contract and write COPY-ready CSV of
     its fields (and the overflow of unexpected ones, JSON objects and arrays as they are) to
@@ -661,59 +854,11 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
     """
     date_format = src.format.get("date_format")
     labels = {f.label for f in src.fields}
-    sensitive_labels = masking.sensitive_labels(src)
     required = [f for f in src.fields if f.required]
-    per_submission = src.kind in SUBMISSION_KINDS
-    key_label = src.format.get("key")
     review_field = next((f for f in src.fields if f.name == "review_state"), None)
-    key_field = _key_field(src)
-    key_index = src.fields.index(key_field) if key_field is not None else None
-    keys: set[str] = set()
-    writer = csv.writer(spool, lineterminator="\n")
-    errors: list[dict] = []
-    total = 0
-    rows = 0
-    unexpected: dict[str, None] = {}
+    state = _SpoolState(src, spool)
+    fail = state.fail
     present: set[str] = set()
-    # the submission being read (survey platforms): its rows wait until it is known to be whole
-    current: dict = {"index": None, "key": None, "rows": [], "errors": [], "rejected": False}
-    bad: list[dict] = []
-    counts = {"delivered": 0, "loaded": 0, "rejected": 0, "quarantined": 0}
-
-    def fail(row: int | None, column: str | None, expected: str, found: str) -> None:
-        nonlocal total
-        error = {"row": row, "column": column, "expected": expected, "found": found[:80]}
-        if per_submission:
-            label = f"{key_label or 'submission'} {submission_id(current['key'])}"
-            current["errors"].append({"submission": label, **error})
-            return
-        total += 1
-        if len(errors) < MAX_LISTED_ERRORS:
-            errors.append(error)
-
-    def close_submission() -> None:
-        nonlocal rows
-        if current["index"] is None:
-            return
-        counts["delivered"] += 1
-        if current["errors"]:
-            counts["quarantined"] += 1
-            bad.append(
-                {
-                    "index": current["index"],
-                    "key": current["key"],
-                    "errors": current["errors"][:MAX_LISTED_ERRORS],
-                    "errors_total": len(current["errors"]),
-                }
-            )
-        else:
-            counts["rejected" if current["rejected"] else "loaded"] += 1
-            for out in current["rows"]:
-                writer.writerow(out)
-                rows += 1
-                if key_index is not None and out[key_index]:
-                    keys.add(out[key_index])
-        current.update(index=None, key=None, rows=[], errors=[], rejected=False)
 
     try:
         if src.kind == "csv":
@@ -730,7 +875,7 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
         is_open_sdg = src.type == "open_sdg_csv"
         review_label = review_field.label if review_field is not None else None
         nul_free = None  # a JSON file without a \u0000 escape holds no NUL anywhere (strict JSON)
-        lookup, text, check = readers.lookup, readers.text, _check_value
+        lookup = readers.lookup
         stream = readers.records(path, src)
         checked: list | None = None  # the page's rows checked column by column, None where not clean
         if src.kind in PAGE_KINDS and not is_open_sdg:
@@ -739,53 +884,22 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                 stream = list(stream)  # one page, parsed once (the reader holds it whole anyway)
                 checked = _check_columns(plans, [r for _, r in stream], date_format, limits)
         for position, (number, record) in enumerate(stream):
-            if per_submission and record.get(readers.SUBMISSION) != current["index"]:
-                close_submission()
-                current["index"], current["key"] = (
-                    record.get(readers.SUBMISSION),
-                    record.get(readers.SUBMISSION_KEY),
-                )
+            state.begin(record)
             if checked is not None and checked[position] is not None:
                 # Every field already checked, and none failed: what the loop below would write.
-                out = checked[position]
                 if absent:  # each required field holds a value in this record
                     present.update(absent)
                     absent.clear()
                 if review_label is not None and _review_state(src, lookup(record, review_label)) == REJECTED:
-                    current["rejected"] = True
-                extra = {k: v for k, v in record.items() if k not in skip}
-                if extra:
-                    unexpected.update(dict.fromkeys(extra))
-                    out.append(_dumps(extra))
-                else:
-                    out.append(None)
-                out.append(str(number))
-                if per_submission:  # csv writes None as an empty field, as it writes ""
-                    current["rows"].append(out)
-                else:
-                    writer.writerow(out)
-                    rows += 1
-                    if key_index is not None and out[key_index]:
-                        keys.add(out[key_index])
+                    state.current["rejected"] = True
+                state.emit(checked[position], record, number, skip)
                 continue
             if "__width__" in record:
                 fail(number, None, record["__expected__"], record["__width__"])
                 continue
             if nul_free is None:
                 nul_free = src.kind in JSON_KINDS and _no_nul_escape(path)
-            nul = (
-                None
-                if nul_free
-                else next(
-                    (
-                        k
-                        for k, v in record.items()
-                        if (isinstance(v, str) and "\x00" in v)
-                        or (isinstance(v, (dict, list)) and "\\u0000" in json.dumps(v))
-                    ),
-                    None,
-                )
-            )
+            nul = None if nul_free else _nul_key(record)
             if nul is not None:  # PostgreSQL text and jsonb cannot hold it (CharacterNotInRepertoire)
                 fail(
                     number,
@@ -801,104 +915,18 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
             if absent:  # `present` is only ever asked about required fields
                 present.update(k for k in absent if record.get(k) not in (None, "", [], {}))
                 absent.difference_update(present)
-            out: list[str | None] = []
-            bad_row = False
-            for f, label, ftype, req, period in plans:
-                if label in record:
-                    value = record[label]
-                    if type(value) is not str:
-                        value = text(value)
-                else:
-                    value = lookup(record, label)
-                if value:
-                    value = value.strip()
-                if not value:
-                    if req:
-                        fail(number, label, "a value (required)", "empty")
-                        bad_row = True
-                    out.append(None)
-                    continue
-                if req and absent:
-                    present.add(label)
-                    absent.discard(label)
-                if ftype == "text" and not period:
-                    out.append(value)  # what _check_value returns for text: the value itself
-                    continue
-                try:
-                    out.append(check(ftype, value, date_format, limits, period))
-                except ValueError as exc:
-                    expected = f"a date {date_format}" if ftype == "date" and date_format else EXPECTED[ftype]
-                    if isinstance(exc, BadValue) and exc.expected:
-                        expected = exc.expected
-                    found = (
-                        exc.found
-                        if isinstance(exc, BadValue) and exc.found
-                        else _found(value, f, {**record, "__sensitive_labels__": sensitive_labels})
-                    )
-                    fail(number, label, expected, found)
-                    bad_row = True
-                    out.append(None)
-            if not bad_row and is_open_sdg:
-                for column, expected, found in _open_sdg_row(src, record):
-                    fail(number, column, expected, found)
-                    bad_row = True
-            if bad_row:
+            row = _record_row(state, src, plans, record, number, absent, present, date_format, limits)
+            if row is None:
                 continue
             if review_label is not None and _review_state(src, lookup(record, review_label)) == REJECTED:
-                current["rejected"] = True
-            extra = {k: v for k, v in record.items() if k not in skip}
-            if extra:
-                unexpected.update(dict.fromkeys(extra))
-                out.append(_dumps(extra))
-            else:
-                out.append(None)
-            out.append(str(number))
-            row = ["" if v is None else v for v in out]
-            if per_submission:
-                current["rows"].append(row)
-            else:
-                writer.writerow(row)
-                rows += 1
-                if key_index is not None and row[key_index]:
-                    keys.add(row[key_index])
-        close_submission()
+                state.current["rejected"] = True
+            state.emit(row, record, number, skip)
+        state.close_submission()
     except readers.UnreadableDelivery as exc:
         raise ContractViolation(
             exc.kind, [{"row": exc.row, "column": exc.column, "expected": exc.expected, "found": exc.found}]
         ) from None
-    if per_submission and bad and rows == 0:  # nothing of the page is whole: the page goes as a whole
-        listed = [e for b in bad for e in b["errors"]]
-        raise ContractViolation(
-            "contract_broken", listed[:MAX_LISTED_ERRORS], sum(b["errors_total"] for b in bad)
-        )
-    if src.kind != "csv" and rows:  # JSON and XLSX have no header: a required field never sent
-        never = [f.label for f in required if f.label not in present]
-        if never:
-            raise ContractViolation(
-                "missing_required_field",
-                [
-                    {
-                        "row": None,
-                        "column": m,
-                        "expected": f"required field {m!r}",
-                        "found": "absent in every record",
-                    }
-                    for m in never
-                ],
-            )
-    if total:
-        raise ContractViolation("contract_broken", errors, total)
-    if rows == 0 and counts["rejected"] == 0:
-        raise ContractViolation(
-            "no_rows", [{"row": 2, "column": None, "expected": "at least one record", "found": "none"}]
-        )
-    return Spooled(
-        rows,
-        [k for k in unexpected if not k.startswith("__")],
-        counts if per_submission else None,
-        bad or None,
-        keys if key_index is not None else None,
-    )
+    return state.result(src, required, present)
 
 
 # --------------------------------------------------------------------------------------------
