@@ -1303,106 +1303,21 @@ def _load_delivery(
         _set_lineage(cur, src, delivery, delivery_id)
         # File line numbers: the first data line of a CSV is line 2.
         cur.execute("select setval(%s, 1, true)", (_row_sequence(src).replace('"', ""),))
-        rows = unexpected = None
-        spooled: Spooled | None = None
         try:
-            try:
-                if src.kind == "csv":
-                    rows = _fast_copy(cur, src, delivery)
-                    unexpected = []
-            except (psycopg2.DataError, psycopg2.IntegrityError, readers.UnreadableDelivery):
-                cur.execute("rollback to savepoint fast_copy")
-                rows = None  # PostgreSQL refused it: the careful path names the row and column
-            if rows is None:
-                spooled = _careful_copy(cur, src, delivery)
-                rows, unexpected = spooled.rows, spooled.unexpected
+            rows, unexpected, spooled = _copy(cur, src, delivery)
         except ContractViolation as exc:
             conn.rollback()
-            reason = {
-                "partner": delivery.partner_id,
-                "source": delivery.source_id,
-                "file": delivery.path,
-                "delivery_date": delivery.delivery_date,
-                "sha256": delivery.sha256,
-                "kind": exc.kind,
-                "errors_total": exc.total,
-                "errors": exc.errors,
-            }
-            target = quarantine_file(cfg, delivery, reason)
-            with conn.cursor() as qcur:
-                if retry_of is not None:  # the rollback brought the old row back: replace it
-                    ledger.forget(qcur, retry_of)
-                if migrated:  # the rollback undid the raw table's migration: keep it
-                    ensure_raw_table(qcur, src)
-                ledger.record(
-                    qcur,
-                    delivery_id,
-                    src.id,
-                    delivery,
-                    "quarantined",
-                    str(target),
-                    reason=reason,
-                    run_id=run_id,
-                    by=by,
-                    why=why or exc.kind,
-                )
-                meta.log_delivery_event(
-                    qcur,
-                    delivery_id,
-                    src.id,
-                    action,
-                    "quarantined",
-                    by,
-                    why or exc.kind,
-                    detail={"kind": exc.kind, "errors_total": exc.total, "file": delivery.file_name},
-                    run_id=run_id,
-                )
-            conn.commit()
-            result.outcome = "quarantined"
-            result.reason = reason
-            result.quarantine_path = str(target)
-            return result
+            return _quarantine_delivery(
+                conn, cfg, src, delivery, exc, result, migrated, retry_of, run_id, action, by, why
+            )
         _supersede_edited(cur, src, delivery_id, spooled.keys if spooled is not None else None)
-        partial = None
-        if spooled is not None and spooled.submissions is not None:
-            result.submissions = spooled.submissions
-            if spooled.bad_submissions:
-                result.quarantined_submissions = quarantine_submissions(
-                    cfg, src, delivery, spooled.bad_submissions
-                )
-                partial = {
-                    "kind": "submissions_quarantined",
-                    "partner": delivery.partner_id,
-                    "source": src.id,
-                    "file": delivery.file_name,
-                    "submissions": spooled.submissions,
-                    "quarantined": [
-                        {k: q[k] for k in ("submission", "quarantine_path")}
-                        for q in result.quarantined_submissions[:MAX_LISTED_ERRORS]
-                    ],
-                }
+        partial = _partial_reason(cfg, src, delivery, spooled, result)
         superseded: list[int] = []
         if src.type not in API_TYPES:
             # A corrected re-delivery of a file drop (same source, date and name) replaces the
             # earlier one. Fetched pages are never replaced by name: a second fetch of the same
             # night holds other submissions, not a correction of the first.
-            superseded = ledger.supersede_by_name(cur, delivery_id, src.id, delivery, by)
-            if superseded:
-                cur.execute(
-                    f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)', (superseded,)
-                )
-                for old_id in superseded:
-                    meta.log_delivery_event(
-                        cur,
-                        old_id,
-                        src.id,
-                        "replace",
-                        "superseded",
-                        by,
-                        f"replaced by corrected re-delivery {delivery_id}",
-                        detail={"replaced_by": delivery_id, "file": delivery.file_name},
-                        run_id=run_id,
-                    )
+            superseded = _replace_by_name(cur, src, delivery, delivery_id, by, run_id)
         ledger.record(
             cur,
             delivery_id,
@@ -1439,6 +1354,134 @@ def _load_delivery(
     result.superseded = superseded or None
     result.unexpected_fields = unexpected or None
     return result
+
+
+def _copy(cur, src: Source, delivery: Delivery) -> tuple[int, list[str], Spooled | None]:
+    """COPY a delivery into raw: a CSV straight (:func:`_fast_copy`), anything else or a CSV that
+    PostgreSQL refused record by record (:func:`_careful_copy`, raising
+    :class:`ContractViolation`). The rows, the unexpected fields, and what the careful path made
+    of it (``None`` after a straight COPY)."""
+    rows = None
+    try:
+        if src.kind == "csv":
+            rows = _fast_copy(cur, src, delivery)
+    except (psycopg2.DataError, psycopg2.IntegrityError, readers.UnreadableDelivery):
+        cur.execute("rollback to savepoint fast_copy")
+        rows = None  # PostgreSQL refused it: the careful path names the row and column
+    if rows is not None:
+        return rows, [], None
+    spooled = _careful_copy(cur, src, delivery)
+    return spooled.rows, spooled.unexpected, spooled
+
+
+def _quarantine_delivery(
+    conn,
+    cfg: Settings,
+    src: Source,
+    delivery: Delivery,
+    exc: ContractViolation,
+    result: LoadResult,
+    migrated: list[str],
+    retry_of: int | None,
+    run_id: str | None,
+    action: str,
+    by: str,
+    why: str | None,
+) -> LoadResult:
+    """A delivery that broke its contract (its transaction rolled back): its file to the
+    quarantine folder with the reason, ``quarantined`` in the ledger, committed."""
+    delivery_id = result.delivery_id
+    reason = {
+        "partner": delivery.partner_id,
+        "source": delivery.source_id,
+        "file": delivery.path,
+        "delivery_date": delivery.delivery_date,
+        "sha256": delivery.sha256,
+        "kind": exc.kind,
+        "errors_total": exc.total,
+        "errors": exc.errors,
+    }
+    target = quarantine_file(cfg, delivery, reason)
+    with conn.cursor() as qcur:
+        if retry_of is not None:  # the rollback brought the old row back: replace it
+            ledger.forget(qcur, retry_of)
+        if migrated:  # the rollback undid the raw table's migration: keep it
+            ensure_raw_table(qcur, src)
+        ledger.record(
+            qcur,
+            delivery_id,
+            src.id,
+            delivery,
+            "quarantined",
+            str(target),
+            reason=reason,
+            run_id=run_id,
+            by=by,
+            why=why or exc.kind,
+        )
+        meta.log_delivery_event(
+            qcur,
+            delivery_id,
+            src.id,
+            action,
+            "quarantined",
+            by,
+            why or exc.kind,
+            detail={"kind": exc.kind, "errors_total": exc.total, "file": delivery.file_name},
+            run_id=run_id,
+        )
+    conn.commit()
+    result.outcome = "quarantined"
+    result.reason = reason
+    result.quarantine_path = str(target)
+    return result
+
+
+def _partial_reason(
+    cfg: Settings, src: Source, delivery: Delivery, spooled: Spooled | None, result: LoadResult
+) -> dict | None:
+    """A survey platform's page: its submission counts to ``result``, its broken submissions to
+    the quarantine folder; the ledger's reason when any was left out."""
+    if spooled is None or spooled.submissions is None:
+        return None
+    result.submissions = spooled.submissions
+    if not spooled.bad_submissions:
+        return None
+    result.quarantined_submissions = quarantine_submissions(cfg, src, delivery, spooled.bad_submissions)
+    return {
+        "kind": "submissions_quarantined",
+        "partner": delivery.partner_id,
+        "source": src.id,
+        "file": delivery.file_name,
+        "submissions": spooled.submissions,
+        "quarantined": [
+            {k: q[k] for k in ("submission", "quarantine_path")}
+            for q in result.quarantined_submissions[:MAX_LISTED_ERRORS]
+        ],
+    }
+
+
+def _replace_by_name(
+    cur, src: Source, delivery: Delivery, delivery_id: int, by: str, run_id: str | None
+) -> list[int]:
+    """The loaded deliveries this corrected re-delivery replaces: ``superseded`` in the ledger,
+    their rows out of raw; their ids."""
+    superseded = ledger.supersede_by_name(cur, delivery_id, src.id, delivery, by)
+    if superseded:
+        cur.execute(f'delete from {RAW_SCHEMA}."{src.raw_table}" where _delivery_id = any(%s)', (superseded,))
+        for old_id in superseded:
+            meta.log_delivery_event(
+                cur,
+                old_id,
+                src.id,
+                "replace",
+                "superseded",
+                by,
+                f"replaced by corrected re-delivery {delivery_id}",
+                detail={"replaced_by": delivery_id, "file": delivery.file_name},
+                run_id=run_id,
+            )
+    return superseded
 
 
 def _restore_superseded(cur, src: Source, delivery_id: int) -> None:
