@@ -224,3 +224,43 @@ def test_kobotoolbox_review_state_and_select_multiple_are_in_the_registry():
     assert src.codes[review.codes].codes["validation_status_not_approved"] == "rejected"
     assert src.codes[review.codes].codes["validation_status_on_hold"] == "hasIssues"
     assert {"_geolocation", "_attachments"} <= set(src.format["discard"])
+
+
+def test_every_section_reports_its_problems_by_key_path_all_at_once(tmp_path: Path):
+    def edit(doc):
+        doc["icsos"][1]["id"] = doc["icsos"][0]["id"]
+        doc["countries"][0]["iso3"] = "bgd"
+        doc["countries"][0]["m49"] = "0050"
+        doc["countries"][0]["areas"][1]["code"] = doc["countries"][0]["areas"][0]["code"]
+        doc["groups"][1]["cust_breakdown"] = doc["groups"][0]["cust_breakdown"]
+        doc["groups"][1]["dimension"] = "hair_colour"
+        doc["code_maps"] = {**doc["code_maps"], "colour": {"canonical": "colour", "codes": {"r": "R"}}}
+        doc["partners"][0]["members"] = [*doc["partners"][0]["members"], "nobody"]
+        doc["partners"][1]["id"] = doc["partners"][0]["id"]
+        doc["sources"][1]["id"] = doc["sources"][0]["id"]
+        doc["sources"][4].pop("connection")
+        doc["sources"][2]["fields"][0]["identifier"] = "yes"
+        doc["sources"][2]["fields"][1] = "just a name"
+        doc["sources"][3]["description"] = ["not", "text"]
+
+    with pytest.raises(registry.RegistryError) as err:
+        registry.load(_broken(tmp_path, edit))
+    expected = [
+        "icsos[1].id: duplicate ICSO id 'actionaid'",
+        "countries[0].iso3: 'bgd' is not an ISO 3166 alpha-3 code (three capitals)",
+        "countries[0].m49: '0050' is not a UN M49 code (1-3 digits, quoted)",
+        "countries[0].areas[1].code: duplicate area code 'BD-A'",
+        "groups[1].cust_breakdown: 'C01' is used by another group",
+        "groups[1].dimension: 'hair_colour' is not one of",
+        "code_maps.colour.canonical: 'colour' is not one of",
+        "partners[0].members[3]: 'nobody' is not in icsos",
+        "partners[1].id: duplicate partner id 'brac_bangladesh'",
+        "sources[1].id: duplicate source id 'brac_uhc_survey'",
+        "sources[2].fields[0].identifier: expected true or false, found 'yes'",
+        "sources[2].fields[1]: expected a mapping with name and type, found 'just a name'",
+        "sources[3].description: expected text, found list",
+        "sources[4].connection: missing (required for a odk_central source",
+    ]
+    found = [next((i for i, p in enumerate(err.value.problems) if p.startswith(e)), None) for e in expected]
+    assert None not in found, [e for e, i in zip(expected, found, strict=True) if i is None]
+    assert found == sorted(found)  # reported section by section, in the file's order
