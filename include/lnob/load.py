@@ -62,6 +62,18 @@ class Delivery:
     def file_name(self) -> str:
         return Path(self.path).name
 
+    def reason(self, kind: str, **detail) -> dict:
+        """A quarantine reason: whose file this is, what went wrong (``kind``), then ``detail``."""
+        return {
+            "partner": self.partner_id,
+            "source": self.source_id,
+            "file": self.path,
+            "delivery_date": self.delivery_date,
+            "sha256": self.sha256,
+            "kind": kind,
+            **detail,
+        }
+
 
 @dataclass
 class LoadResult:
@@ -981,19 +993,14 @@ def quarantine_submissions(cfg: Settings, src: Source, delivery: Delivery, bad: 
         safe_key = re.sub(r"[^A-Za-z0-9_.:-]", "_", str(key))[:80]
         target = folder / f"{delivery.sha256[:12]}_{stem}.submission-{safe_key}.json"
         label = f"{key_label} {submission_id(b['key'])}"
-        reason = {
-            "partner": delivery.partner_id,
-            "source": delivery.source_id,
-            "file": delivery.path,
-            "delivery_date": delivery.delivery_date,
-            "sha256": delivery.sha256,
-            "kind": "submission_quarantined",
-            "submission": label,
-            "key_field": key_label,
-            "page_index": b["index"],
-            "errors_total": b["errors_total"],
-            "errors": [{k: v for k, v in e.items() if k != "submission"} for e in b["errors"]],
-        }
+        reason = delivery.reason(
+            "submission_quarantined",
+            submission=label,
+            key_field=key_label,
+            page_index=b["index"],
+            errors_total=b["errors_total"],
+            errors=[{k: v for k, v in e.items() if k != "submission"} for e in b["errors"]],
+        )
         if 0 <= b["index"] < len(page):
             _write_private(target, json.dumps(page[b["index"]], ensure_ascii=False, indent=1))
         else:
@@ -1391,16 +1398,7 @@ def _quarantine_delivery(
     """A delivery that broke its contract (its transaction rolled back): its file to the
     quarantine folder with the reason, ``quarantined`` in the ledger, committed."""
     delivery_id = result.delivery_id
-    reason = {
-        "partner": delivery.partner_id,
-        "source": delivery.source_id,
-        "file": delivery.path,
-        "delivery_date": delivery.delivery_date,
-        "sha256": delivery.sha256,
-        "kind": exc.kind,
-        "errors_total": exc.total,
-        "errors": exc.errors,
-    }
+    reason = delivery.reason(exc.kind, errors_total=exc.total, errors=exc.errors)
     target = quarantine_file(cfg, delivery, reason)
     with conn.cursor() as qcur:
         if retry_of is not None:  # the rollback brought the old row back: replace it

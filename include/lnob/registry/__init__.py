@@ -872,12 +872,22 @@ def _areas(raw: list, where: str, area_codes: set[str], problems: list[str]) -> 
         awhere = f"{where}.areas[{j}]"
         _unknown_keys(a, _KEYS["area"], awhere, problems)
         code, aname = _require(a, "code", awhere, problems), _require(a, "name", awhere, problems)
-        if code in area_codes:
-            problems.append(f"{awhere}.code: duplicate area code {code!r}")
-        if code and aname:
-            area_codes.add(code)
-            areas.append(Area(code, aname, tuple(str(x) for x in a.get("aliases") or ())))
+        area = _new_area(a, code, aname, awhere, area_codes, problems)
+        if area is not None:
+            areas.append(area)
     return tuple(areas)
+
+
+def _new_area(
+    item: dict, code: str | None, name: str | None, where: str, area_codes: set[str], problems: list[str]
+) -> Area | None:
+    """An area or region whose code no other has taken (its code then joins ``area_codes``)."""
+    if code in area_codes:
+        problems.append(f"{where}.code: duplicate area code {code!r}")
+    if not (code and name):
+        return None
+    area_codes.add(code)
+    return Area(code, name, tuple(str(x) for x in item.get("aliases") or ()))
 
 
 def _groups(doc: dict, problems: list[str]) -> dict[str, Group]:
@@ -1215,11 +1225,9 @@ def _regions(raw: Any, where: str, area_codes: set[str], problems: list[str]) ->
                 f"{rwhere}.code: {code!r} must be the country's ISO alpha-2 code, '_' and a name "
                 "in capitals (e.g. CA_CMA535): it must not collide with ISO 3166-2 codes"
             )
-        if code in area_codes:
-            problems.append(f"{rwhere}.code: duplicate area code {code!r}")
-        if code and name:
-            area_codes.add(code)
-            out.append(Area(code, name, tuple(str(x) for x in r.get("aliases") or ())))
+        area = _new_area(r, code, name, rwhere, area_codes, problems)
+        if area is not None:
+            out.append(area)
     return tuple(out)
 
 
