@@ -1528,22 +1528,14 @@ def unload_delivery(
     by = by or "pipeline"
     with conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(
-            f"select source_id from {META_SCHEMA}.delivery_ledger where delivery_id = %s", (delivery_id,)
-        )
-        found = cur.fetchone()
+        found = ledger.source_of(cur, delivery_id)
         if found is None:
             conn.rollback()
             raise KeyError(f"no delivery {delivery_id} in the ledger (see lnob_meta.delivery_ledger)")
         # The source's load lock first, as the loader takes it: an unload and a load of the same
         # source never wait on each other's ledger rows.
-        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{found[0]}",))
-        cur.execute(
-            f"select source_id, partner_id, delivery_date, file_path, file_sha256, status, rows_loaded "
-            f"from {META_SCHEMA}.delivery_ledger where delivery_id = %s for update",
-            (delivery_id,),
-        )
-        source_id, partner_id, ddate, path, sha, current, rows_before = cur.fetchone()
+        cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"load:{found}",))
+        source_id, partner_id, ddate, path, sha, current, rows_before = ledger.lock(cur, delivery_id)
         if current != "loaded":
             conn.rollback()
             raise ValueError(
@@ -1558,13 +1550,7 @@ def unload_delivery(
             delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
             target = str(quarantine_file(cfg, delivery, reason))
         why = why or reason.get("why") or reason.get("kind")
-        cur.execute(
-            f"""update {META_SCHEMA}.delivery_ledger
-                set status = %s, reason = %s, file_path = %s, rows_loaded = 0,
-                    changed_by = %s, changed_at = now(), change_reason = %s
-                where delivery_id = %s""",
-            (status, json.dumps(reason, default=str), target, by, why, delivery_id),
-        )
+        ledger.mark(cur, delivery_id, status, reason, target, by, why)
         meta.log_delivery_event(
             cur,
             delivery_id,
@@ -1592,18 +1578,8 @@ def reload_delivery(
     """Load an unloaded delivery again, from the file its ledger row names, under its own id:
     the same file gives back the same rows (same lineage and row numbers). The file must still
     be byte-identical to what was loaded; a changed or missing file is refused, naming it."""
-    with conn.cursor() as cur:
-        meta.ensure(cur)
-        cur.execute(
-            f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
-                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""",
-            (delivery_id,),
-        )
-        row = cur.fetchone()
-    conn.rollback()
-    if row is None:
-        raise KeyError(f"no delivery {delivery_id} in the ledger")
-    source_id, partner_id, ddate, path, sha, status = row
+    delivery, status = _recorded_delivery(conn, delivery_id, f"no delivery {delivery_id} in the ledger")
+    source_id, path, sha = delivery.source_id, delivery.path, delivery.sha256
     if status != "unloaded":
         hint = " (use `lnob quarantine retry`)" if status == "quarantined" else ""
         raise ValueError(f"delivery {delivery_id} ({source_id}) is {status}, not unloaded{hint}")
@@ -1618,7 +1594,6 @@ def reload_delivery(
             f"delivery {delivery_id} ({source_id}): {path} changed since it was loaded "
             f"(sha256 {sha[:12]}... expected): a changed file is a new delivery, not a reload"
         )
-    delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
     return load_delivery(
         conn,
         registry,
@@ -1636,12 +1611,19 @@ def quarantined(conn) -> list[dict]:
     """Every quarantined delivery with its reason, newest first."""
     with conn.cursor() as cur:
         meta.ensure(cur)
-        cur.execute(f"""select delivery_id, source_id, partner_id, delivery_date, file_name, file_path,
-                               reason, loaded_at
-                        from {META_SCHEMA}.delivery_ledger where status = 'quarantined'
-                        order by loaded_at desc, delivery_id desc""")
-        cols = [c.name for c in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        return ledger.quarantined(cur)
+
+
+def _recorded_delivery(conn, delivery_id: int, missing: str) -> tuple[Delivery, str]:
+    """A delivery as the ledger records it, and its status (``KeyError(missing)`` without it)."""
+    with conn.cursor() as cur:
+        meta.ensure(cur)
+        row = ledger.delivery(cur, delivery_id)
+    conn.rollback()
+    if row is None:
+        raise KeyError(missing)
+    source_id, partner_id, ddate, path, sha, status = row
+    return Delivery(source_id, partner_id, ddate.isoformat(), path, sha), status
 
 
 def retry_quarantined(
@@ -1649,19 +1631,9 @@ def retry_quarantined(
 ) -> LoadResult:
     """Load a quarantined delivery again from its kept copy (after the registry or the file was
     fixed); it loads, or stays quarantined with tonight's reason."""
-    with conn.cursor() as cur:
-        meta.ensure(cur)
-        cur.execute(
-            f"""select source_id, partner_id, delivery_date, file_path, file_sha256, status
-                        from {META_SCHEMA}.delivery_ledger where delivery_id = %s""",
-            (delivery_id,),
-        )
-        row = cur.fetchone()
-    conn.rollback()
-    if row is None:
-        raise KeyError(f"no delivery {delivery_id} in the ledger (see `lnob quarantine list`)")
-    source_id, partner_id, ddate, path, sha, status = row
+    delivery, status = _recorded_delivery(
+        conn, delivery_id, f"no delivery {delivery_id} in the ledger (see `lnob quarantine list`)"
+    )
     if status != "quarantined":
         raise ValueError(f"delivery {delivery_id} is {status}, not quarantined")
-    delivery = Delivery(source_id, partner_id, ddate.isoformat(), path, sha)
     return load_delivery(conn, registry, delivery, run_id, cfg, retry_of=delivery_id, by=actor())
