@@ -791,6 +791,18 @@ def _nul_key(record: dict) -> str | None:
     )
 
 
+def _refused_record(record: dict, labels: set[str], nul_free: bool) -> tuple[str, str, str] | None:
+    """(column, expected, found) when a record cannot be loaded whatever its fields hold: a NUL
+    byte anywhere (unless the file is known to hold none), an empty repeat group."""
+    nul = None if nul_free else _nul_key(record)
+    if nul is not None:  # PostgreSQL text and jsonb cannot hold it (CharacterNotInRepertoire)
+        return (nul if nul in labels else masking.excerpt(nul), "text without NUL bytes", "a NUL byte")
+    if record.get(readers.EMPTY_REPEAT):
+        repeat = record[readers.EMPTY_REPEAT]
+        return (repeat, f"at least one member in the repeat group {repeat!r}", "no members")
+    return None
+
+
 def _record_row(
     state: _SpoolState,
     src: Source,
@@ -911,18 +923,9 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                 continue
             if nul_free is None:
                 nul_free = src.kind in JSON_KINDS and _no_nul_escape(path)
-            nul = None if nul_free else _nul_key(record)
-            if nul is not None:  # PostgreSQL text and jsonb cannot hold it (CharacterNotInRepertoire)
-                fail(
-                    number,
-                    nul if nul in labels else masking.excerpt(nul),
-                    "text without NUL bytes",
-                    "a NUL byte",
-                )
-                continue
-            if record.get(readers.EMPTY_REPEAT):
-                repeat = record[readers.EMPTY_REPEAT]
-                fail(number, repeat, f"at least one member in the repeat group {repeat!r}", "no members")
+            refused = _refused_record(record, labels, nul_free)
+            if refused is not None:
+                fail(number, *refused)
                 continue
             if absent:  # `present` is only ever asked about required fields
                 present.update(k for k in absent if record.get(k) not in (None, "", [], {}))
