@@ -40,9 +40,11 @@ warehouse-start: install
 warehouse-stop: install
 	$(BIN)/lnob warehouse stop
 
-lint: install  ## ruff's rules and its formatting (git blame skips the formatting commit: .git-blame-ignore-revs)
+lint: install  ## ruff's rules and its formatting (git blame skips the formatting commit: .git-blame-ignore-revs), sqlfluff on the dbt SQL (.sqlfluff), mypy on the package ([tool.mypy])
 	$(BIN)/ruff check include dags tests
 	$(BIN)/ruff format --check include dags tests
+	$(BIN)/sqlfluff lint --processes 2 dbt_project/models dbt_project/macros dbt_project/tests
+	$(BIN)/mypy
 
 bench-load: install  ## the loader against psql \copy on a 1M-row delivery (printed, never asserted)
 	$(BIN)/python -m lnob.bench_load

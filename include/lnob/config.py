@@ -217,14 +217,15 @@ def make_private(cfg: Settings) -> list[Path]:
     return done
 
 
-_DURATION = re.compile(r"\d+\s*(ms|s|min|h|d)?")
+_DURATION = re.compile(r"(\d+)\s*(ms|s|min|h|d)?")
 
 
 def _duration(variable: str, default: str) -> str:
     """A PostgreSQL duration (``300``, ``'5min'``, ``'30s'``, ``'250ms'``) from the environment; ``0``
     (no limit) is refused: these limits exist so a reader cannot block the night."""
     value = os.environ.get(variable, default).strip()
-    if not _DURATION.fullmatch(value) or int(re.match(r"\d+", value).group()) == 0:
+    duration = _DURATION.fullmatch(value)
+    if duration is None or int(duration.group(1)) == 0:
         raise ConfigurationError(
             f"{variable}={value!r}: expected a positive PostgreSQL duration such as "
             f"'{default}' (a number with ms, s, min, h or d)"

@@ -305,11 +305,17 @@ def audit(
             rem = {w: cells.var((remainder_key, w), c) for w in ("y", "n")}
             rest_y_le_n.append((rem["y"], rem["n"]))
         for w in ("y", "n"):
-            rows.append(n_rows), colsA.append(cells.var((total, w), c)), vals.append(1.0)
+            rows.append(n_rows)
+            colsA.append(cells.var((total, w), c))
+            vals.append(1.0)
             for p in parts:
-                rows.append(n_rows), colsA.append(cells.var((p, w), c)), vals.append(-1.0)
+                rows.append(n_rows)
+                colsA.append(cells.var((p, w), c))
+                vals.append(-1.0)
             if rem:
-                rows.append(n_rows), colsA.append(rem[w]), vals.append(-1.0)
+                rows.append(n_rows)
+                colsA.append(rem[w])
+                vals.append(-1.0)
             n_rows += 1
 
     rest_y_le_n: list[tuple[int, int]] = []
@@ -327,12 +333,17 @@ def audit(
         equation(total, parts, ("no area", total) if unknown != 0 else None)
 
     # inequalities A_ub x <= b_ub: y <= n for every cell and remainder; the gap's rest
-    ub_rows, ub_cols, ub_vals, b_ub = [], [], [], []
+    ub_rows: list[int] = []
+    ub_cols: list[int] = []
+    ub_vals: list[float] = []
+    b_ub: list[float] = []
 
     def inequality(coefs: list[tuple[int, float]], rhs: float) -> None:
         r = len(b_ub)
         for col, v in coefs:
-            ub_rows.append(r), ub_cols.append(col), ub_vals.append(v)
+            ub_rows.append(r)
+            ub_cols.append(col)
+            ub_vals.append(v)
         b_ub.append(rhs)
 
     for k in keys:

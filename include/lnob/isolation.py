@@ -165,8 +165,10 @@ def _grouped(rows, source_id: str, check: str, message: str) -> list[Problem]:
     by_column: dict[str, Problem] = {}
     for delivery_id, column, value, n in rows:
         p = by_column.setdefault(column, Problem(source_id, check, column, message, [], []))
-        if delivery_id not in p.delivery_ids:
-            p.delivery_ids.append(delivery_id)
+        delivery_ids = p.delivery_ids
+        assert delivery_ids is not None  # every Problem here is made with a list
+        if delivery_id not in delivery_ids:
+            delivery_ids.append(delivery_id)
         seen = next((v for v in p.values if v["value"] == _bounded(value)), None)
         if seen:
             seen["rows"] += n

@@ -60,9 +60,10 @@ def codelist_rows(dsd: Path) -> list[tuple[str, str, str]]:
                 if n.get("{http://www.w3.org/XML/1998/namespace}lang") in (None, "en"):
                     name = n.text
                     break
-            if name is None and code.find("com:Name", NS) is not None:
-                name = code.find("com:Name", NS).text
-            rows.append((cl.get("id"), code.get("id"), (name or "").strip()))
+            first_name = code.find("com:Name", NS)
+            if name is None and first_name is not None:
+                name = first_name.text
+            rows.append((cl.get("id", ""), code.get("id", ""), (name or "").strip()))
     return sorted(rows)
 
 

@@ -34,6 +34,7 @@ import shutil
 from datetime import UTC, date, datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from lnob import gates, registry, roles, warehouse
 from lnob.config import META_SCHEMA, PUBLISHED_SCHEMA, Settings, settings
@@ -68,7 +69,7 @@ def freshness(conn, reg: registry.Registry, night: date) -> list[dict]:
         last = dict(cur.fetchall())
     out = []
     for partner in reg.partners.values():
-        sources = []
+        sources: list[dict[str, Any]] = []
         for src in reg.sources_of(partner.id):
             allowed = CADENCE_DAYS[src.cadence]
             seen = last.get(src.id)
@@ -322,7 +323,7 @@ def partner_quality(reg: registry.Registry, summary: dict, rates: dict[str, dict
         sources = [s.id for s in reg.sources_of(partner.id)]
         if not sources:
             continue
-        row = {
+        row: dict[str, Any] = {
             "partner_id": partner.id,
             "partner_name": partner.name,
             "country": partner.country,
@@ -458,7 +459,7 @@ def collect(
     cfg = cfg or settings()
     reg = registry.load(cfg.registry_path)
     with warehouse.connect(url) as conn:
-        data = {
+        data: dict[str, Any] = {
             "summary": summary,
             "freshness": freshness(conn, reg, night),
             "quarantines": quarantines(conn, run_id),

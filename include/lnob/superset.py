@@ -79,7 +79,7 @@ class Target:
             missing.append("LNOB_WAREHOUSE_URL")
         if missing:
             raise SupersetError("superset setup needs " + ", ".join(missing))
-        wh = urlsplit(cfg.warehouse_url)
+        wh = urlsplit(cfg.warehouse_url or "")
         return cls(
             url=os.environ.get("LNOB_SUPERSET_URL", "http://localhost:8088").rstrip("/"),
             admin_user=os.environ.get("LNOB_SUPERSET_ADMIN_USER", "admin"),

@@ -33,7 +33,7 @@ rows_of_latest as (
     select d.partner_id, {% for dim in dimensions %}d.{{ dim }}, {% endfor %}
            count(*) as n_rows, min(d.obs_value) as low, max(d.obs_value) as high
     from delivered as d
-    join latest as l using (partner_id, delivery_id, {{ dimensions | join(', ') }})
+    join latest using (partner_id, delivery_id, {{ dimensions | join(', ') }})
     group by d.partner_id, {% for dim in dimensions %}d.{{ dim }}{% if not loop.last %}, {% endif %}{% endfor %}
 
 )

@@ -24,7 +24,7 @@ households as (
         count(*)                                               as household_size,
         max(consumption_month)                                 as consumption_month,
         max(oop_health_12m)                                    as oop_health_12m,
-        {{ dbt.bool_or("disability_status = 'PD'") }}         as any_member_with_disability
+        bool_or(disability_status = 'PD')                      as any_member_with_disability
     from members
     group by source_id, household_pid
 

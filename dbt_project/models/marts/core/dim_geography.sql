@@ -44,5 +44,5 @@ select
     geo.country_m49::text                                as country_m49,
     geo.country_name::text                               as country_name,
     coalesce(published.observations, 0)::bigint          as observations
-from (select * from countries union all select * from areas) as geo
+from (select * from countries union all select * from areas) as geo  -- noqa: LT11
 left join published on published.ref_area = geo.ref_area

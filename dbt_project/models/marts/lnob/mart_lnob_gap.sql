@@ -179,7 +179,7 @@ published as (
     select
         with_rest.*,
         not with_rest.suppressed                                    as group_published,
-        not (with_rest.suppressed or with_rest.total_suppressed
+        not (with_rest.suppressed or with_rest.total_suppressed  -- noqa: LT06
              -- the perturbed total minus the perturbed group can leave more in the numerator than
              -- in the denominator, or less than nothing: noise, not a rest of the sample
              or with_rest.rest_n_numerator < 0 or with_rest.rest_n_numerator > with_rest.rest_n
