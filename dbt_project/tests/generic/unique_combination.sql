@@ -5,6 +5,9 @@
   one of those columns is null: uniqueness and not-null checked in one pass over the table.
 #}
 {% test unique_combination(model, columns, not_null=[]) %}
+{%- for column in not_null if column not in columns %}
+    {{ exceptions.raise_compiler_error("unique_combination: not_null column '" ~ column ~ "' is not one of columns " ~ columns | join(', ')) }}
+{%- endfor %}
 select {{ columns | join(', ') }}, count(*) as n_rows
 from {{ model }}
 group by {{ columns | join(', ') }}
