@@ -47,6 +47,19 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_reports(session_dir):
+    """Reports of this module's runs only: other modules run the same night in this session, and
+    the index and the night's run folders are counted here."""
+    before = os.environ.get("LNOB_REPORTS_DIR")
+    os.environ["LNOB_REPORTS_DIR"] = str(session_dir / "reports-test_report")
+    yield
+    if before is None:
+        os.environ.pop("LNOB_REPORTS_DIR", None)
+    else:
+        os.environ["LNOB_REPORTS_DIR"] = before
+
+
 @pytest.fixture(scope="module")
 def night(warehouse_url):
     """A clean warehouse and landing folder, then one night through the DAG; the report it wrote."""
