@@ -34,6 +34,7 @@ import yaml
 from lnob import masking
 from lnob.config import META_SCHEMA, RAW_SCHEMA, STAGING_SCHEMA, Settings, settings
 from lnob.errors import NotRetryable
+from lnob.gates import SDMX_DIMENSIONS
 from lnob.landing import safe_name
 from lnob.registry import Registry, vocabulary
 
@@ -43,25 +44,8 @@ log = logging.getLogger(__name__)
 MAX_VALUES = 10
 #: Longest code shown verbatim in a reason (a partner could put anything in a coded column).
 MAX_CODE_CHARS = 20
-#: The DSD key of an observation (sixteen dimensions).
-KEY = [
-    "freq",
-    "reporting_type",
-    "series",
-    "ref_area",
-    "sex",
-    "age",
-    "urbanisation",
-    "income_wealth_quantile",
-    "education_lev",
-    "occupation",
-    "cust_breakdown",
-    "composite_breakdown",
-    "disability_status",
-    "activity",
-    "product",
-    "time_period",
-]
+#: The DSD key of an observation (sixteen dimensions), named once in lnob.gates.
+KEY = SDMX_DIMENSIONS
 
 
 class SourceBlocked(NotRetryable, RuntimeError):
