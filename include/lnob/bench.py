@@ -113,6 +113,7 @@ def main() -> None:
     )
 
     t = time.monotonic()
+    assert r.delivery_id is not None, "the benchmark delivery was loaded"
     gate = gates.gate_raw(reg, "aavn_household_survey", r.delivery_id, url, cfg)
     figures.append(
         (

@@ -401,8 +401,8 @@ def plain_gates(url: str, reg, cfg) -> tuple[float, int, int, list[str]]:
         untranslated |= set(u)
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         t = time.monotonic()
-        for q in queries:
-            cur.execute(q)
+        for query in queries:
+            cur.execute(query)
             cur.fetchall()
         seconds = time.monotonic() - t
     notes = [f"not translated: {sorted(untranslated)}"] if untranslated else []

@@ -179,9 +179,10 @@ def fetch(
             pages.append(path)
 
     if src.type == "kobotoolbox":
-        params: dict | None = {"format": "json", "limit": fmt.get("page_size", 500)}
+        first: dict = {"format": "json", "limit": fmt.get("page_size", 500)}
         if since:
-            params["query"] = json.dumps({"_submission_time": {"$gt": since}})
+            first["query"] = json.dumps({"_submission_time": {"$gt": since}})
+        params: dict | None = first
         url: str | None = f"{base}/api/v2/assets/{fmt['asset_uid']}/data/"
         while url:
             page = _get(session, src, url, params, src.connection, sleep)
@@ -190,9 +191,10 @@ def fetch(
             land("submissions", page, page["results"])
             url, params = page.get("next"), None  # `next` carries the query on
     elif src.type == "odk_central":
-        params = {"$top": fmt.get("page_size", 500), "$count": "true"}
+        first = {"$top": fmt.get("page_size", 500), "$count": "true"}
         if since:
-            params["$filter"] = f"__system/submissionDate gt {since}"
+            first["$filter"] = f"__system/submissionDate gt {since}"
+        params = first
         url = f"{base}/v1/projects/{fmt['project_id']}/forms/{fmt['form_id']}.svc/Submissions"
         while url:
             page = _get(session, src, url, params, src.connection, sleep)

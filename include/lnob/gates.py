@@ -92,6 +92,14 @@ class GateResult:
         return "\n".join(lines)
 
 
+def _one(cur) -> Any:
+    """The value of a query that returns one row of one column (an aggregate, ``to_regclass``)."""
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row[0]
+
+
 def _env(url: str) -> None:
     os.environ[URL_VARIABLE] = _sqlalchemy_url(url)
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -347,7 +355,7 @@ def persons_high_water(warehouse_url: str):
     try:
         with conn.cursor() as cur:
             cur.execute(f"select max(harmonised_at) from {schema}.{table}")
-            return cur.fetchone()[0]
+            return _one(cur)
     finally:
         conn.close()
 
@@ -813,9 +821,9 @@ def row_count_parameters(warehouse_url: str, cfg: Settings) -> dict:
             for table in MART_TABLES:
                 cur.execute("select to_regclass(%s)", (f"{PUBLISHED_SCHEMA}.{table}",))
                 previous = None
-                if cur.fetchone()[0]:
+                if _one(cur):
                     cur.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{table}")
-                    previous = cur.fetchone()[0]
+                    previous = _one(cur)
                 if table in ACCUMULATING:
                     # testimonies are published one by one after review and leave one by one when
                     # consent is withdrawn: none approved yet, or all withdrawn, is a valid night

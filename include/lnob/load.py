@@ -568,7 +568,7 @@ def submission_id(key: str | None) -> str:
     """A submission's platform id (KoboToolbox `_id`, ODK Central `__id`) as a reason shows it:
     verbatim when it looks like one (a number, a `uuid:...`), else only its shape (a partner could
     have put anything there)."""
-    if key in (None, ""):
+    if not key:
         return "(none)"
     return key if _PLATFORM_ID.fullmatch(key) else masking.shape(key)
 
@@ -576,7 +576,7 @@ def submission_id(key: str | None) -> str:
 def _review_state(src: Source, value: str | None) -> str | None:
     """A submission's review state in the registry's canonical words (its code map applied)."""
     f = next((f for f in src.fields if f.name == "review_state"), None)
-    if f is None or value in (None, ""):
+    if f is None or not value:
         return None
     if f.codes and f.codes in src.codes:
         return src.codes[f.codes].codes.get(value.strip().lower(), value)
@@ -900,7 +900,7 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
         review_label = review_field.label if review_field is not None else None
         nul_free = None  # a JSON file without a \u0000 escape holds no NUL anywhere (strict JSON)
         lookup = readers.lookup
-        stream = readers.records(path, src)
+        stream: Iterable[tuple[int, readers.Record]] = readers.records(path, src)
         checked: list | None = None  # the page's rows checked column by column, None where not clean
         if src.kind in PAGE_KINDS and not is_open_sdg:
             nul_free = _no_nul_escape(path)
@@ -919,7 +919,7 @@ def _spool(src: Source, path: Path, spool, limits: Limits | None = None) -> Spoo
                 state.emit(checked[position], record, number, skip)
                 continue
             if "__width__" in record:
-                fail(number, None, record["__expected__"], record["__width__"])
+                fail(number, None, str(record["__expected__"]), str(record["__width__"]))
                 continue
             if nul_free is None:
                 nul_free = src.kind in JSON_KINDS and _no_nul_escape(path)
@@ -1401,6 +1401,7 @@ def _quarantine_delivery(
     """A delivery that broke its contract (its transaction rolled back): its file to the
     quarantine folder with the reason, ``quarantined`` in the ledger, committed."""
     delivery_id = result.delivery_id
+    assert delivery_id is not None, "a delivery is in the ledger before it can be quarantined"
     reason = delivery.reason(exc.kind, errors_total=exc.total, errors=exc.errors)
     target = quarantine_file(cfg, delivery, reason)
     with conn.cursor() as qcur:

@@ -207,7 +207,7 @@ def build(
             elif field == "cust_breakdown":
                 out[column] = names["LNOB_GROUPS"].get(code, code)
             else:
-                out[column] = _label(codelist, code, names)
+                out[column] = _label(codelist or "", code, names)  # only Region has none, above
         out[GEOCODE] = r["ref_area"] if r["ref_area_level"] != "country" else ""
         out[OBS_STATUS] = _label("CL_OBS_STATUS", r["obs_status"], names)
         out[VALUE] = _format_value(r["obs_value"])

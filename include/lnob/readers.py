@@ -17,13 +17,15 @@ by name instead of one silently winning, and what a reason says of the file's co
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lnob import masking
 from lnob.config import Settings, settings
@@ -43,7 +45,9 @@ class UnreadableDelivery(Exception):
 MAX_HEADER_BYTES = 64 * 1024
 
 
-Record = dict[str, str | None]
+#: One delivered row: column -> text (None when empty); the survey readers add the submission's
+#: position in its page (:data:`SUBMISSION`, an int) and key.
+Record = dict[str, str | int | None]
 
 
 def text(value: Any) -> str | None:
@@ -283,7 +287,7 @@ def check_xlsx(fh, cfg: Settings | None = None) -> None:
             count = 0
             prev = b""
             with book.open(p) as member:
-                for block in iter(lambda m=member: m.read(1 << 20), b""):
+                for block in iter(functools.partial(member.read, 1 << 20), b""):
                     data = prev + block  # a tag cut by the block boundary is counted once
                     count += sum(1 for m in _SHARED_STRING.finditer(data) if m.end() > len(prev))
                     prev = data[-16:]
@@ -547,7 +551,9 @@ def read_sdmx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
 
     try:
         with open_regular(path) as fh:
-            message = sdmx.read_sdmx(fh, format="XML")
+            message = cast(
+                "sdmx.message.DataMessage", sdmx.read_sdmx(cast(io.BufferedReader, fh), format="XML")
+            )
     except Exception as exc:  # noqa: BLE001 - sdmx1 raises parser-specific errors
         raise UnreadableDelivery(
             "unreadable_sdmx",
@@ -568,7 +574,7 @@ def read_sdmx(path: Path, src: Source) -> Iterator[tuple[int, Record]]:
                 yield number, rec
 
 
-READERS = {
+READERS: dict[str, Callable[[Path, Source], Iterator[tuple[int, Record]]]] = {
     "csv": read_csv,
     "xlsx": read_xlsx,
     "json": read_json,

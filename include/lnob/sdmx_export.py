@@ -43,6 +43,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from lnob import csv_safe
 from lnob.config import PUBLISHED_SCHEMA
@@ -171,7 +172,7 @@ def lnob_structure(ext: Extensions):
     import sdmx
     from sdmx.model import common, v21
 
-    sdg = sdmx.read_sdmx(DSD_FILE)
+    sdg = cast("sdmx.message.StructureMessage", sdmx.read_sdmx(DSD_FILE))
     dsd = sdg.structure["SDG"]
     agency = common.Agency(id=AGENCY, name=AGENCY_NAME)
 
@@ -198,7 +199,9 @@ def lnob_structure(ext: Extensions):
             cl.append(kept)
         for code_id, name in codes.items():
             if code_id not in cl:
-                extra = {"description": descriptions[code_id]} if code_id in (descriptions or {}) else {}
+                extra: dict[str, Any] = (
+                    {"description": descriptions[code_id]} if descriptions and code_id in descriptions else {}
+                )
                 added = common.Code(id=code_id, name=name, **extra)
                 if dim_id == "SERIES":
                     added.annotations = _indicator_annotations(code_id, ext)
@@ -451,7 +454,7 @@ def write_csv(msg, path: Path) -> None:
     import pandas as pd
     import sdmx
 
-    frame = sdmx.to_csv(msg.data[0], rtype=pd.DataFrame, attributes="o")
+    frame = cast(pd.DataFrame, sdmx.to_csv(msg.data[0], rtype=pd.DataFrame, attributes="o"))
     for column in frame.columns:
         if column not in NUMERIC_COLUMNS and not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = frame[column].map(csv_safe.cell)
@@ -463,7 +466,7 @@ def read_structure(path: Path):
     import sdmx
 
     try:
-        structure = sdmx.read_sdmx(path)
+        structure = cast("sdmx.message.StructureMessage", sdmx.read_sdmx(path))
         return structure.dataflow[DATAFLOW_ID]
     except Exception as exc:  # noqa: BLE001 - any parse failure is a broken export
         raise ExportError(
@@ -485,13 +488,16 @@ def read_back(path: Path, dataflow) -> list[dict]:
     import sdmx
 
     try:
-        msg = sdmx.read_sdmx(path, structure=dataflow if path.suffix == ".csv" else dataflow.structure)
+        msg = cast(
+            "sdmx.message.DataMessage",
+            sdmx.read_sdmx(path, structure=dataflow if path.suffix == ".csv" else dataflow.structure),
+        )
     except Exception as exc:  # noqa: BLE001 - any parse failure is a broken export
         raise ExportError(f"{path}: does not read back as SDMX with {DATAFLOW_REF}: {exc}") from exc
     out = []
     for ds in msg.data:
         for obs in ds.obs:
-            row = {k: str(v.value) for k, v in obs.key.values.items()}
+            row: dict[str, str | float | None] = {k: str(v.value) for k, v in obs.key.values.items()}
             row["OBS_VALUE"] = _number(obs.value)
             for a, av in obs.attrib.items():
                 v = str(av)
@@ -519,7 +525,7 @@ def read_back_pysdmx(path: Path, structure_path: Path) -> list[dict]:
     for ds in datasets:
         frame = ds.data
         for rec in frame.to_dict("records"):
-            row = {}
+            row: dict[str, str | float | None] = {}
             for column, v in rec.items():
                 if column == "OBS_VALUE":
                     row[column] = None if v is None or pd.isna(v) else _number(v)
@@ -568,10 +574,9 @@ def check(
         got = read_back_pysdmx(path, structure_path)
     else:
         raise ValueError(f"SDMX reader {reader!r}: expected one of {', '.join(READERS)}")
-    path_ = path
-    path = f"{path_} (read with {reader})"  # every message names the file and the reader
+    name = f"{path} (read with {reader})"  # every message names the file and the reader
     if len(got) != len(expected):
-        raise ExportError(f"{path}: {len(got)} observations read back, the mart has {len(expected)}")
+        raise ExportError(f"{name}: {len(got)} observations read back, the mart has {len(expected)}")
     codelists = _codelists(dataflow.structure)
     by_key = {}
     for row in got:
@@ -579,26 +584,26 @@ def check(
         for comp, code in row.items():
             if comp in codelists and code not in codelists[comp]:
                 raise ExportError(
-                    f"{path}: observation {'.'.join(key)}: {comp} {code!r} is not in "
+                    f"{name}: observation {'.'.join(key)}: {comp} {code!r} is not in "
                     f"its codelist of {DATAFLOW_REF}"
                 )
         by_key[key] = row
     for want in expected:
         key = tuple(str(want[d]) for d in DIMENSIONS)
-        row = by_key.get(key)
-        where = f"{path}: observation {'.'.join(key)}"
-        if row is None:
+        found = by_key.get(key)
+        where = f"{name}: observation {'.'.join(key)}"
+        if found is None:
             raise ExportError(f"{where} is in the mart but not in the file")
-        a, b = row["OBS_VALUE"], want["OBS_VALUE"]
+        a, b = found["OBS_VALUE"], want["OBS_VALUE"]
         if (a is None) != (b is None) or (a is not None and abs(a - float(b)) > TOLERANCE):
             raise ExportError(f"{where}: OBS_VALUE {a!r} read back, the mart has {b!r}")
         want_attrs = _attribute_values(want, ext)
-        if path_.suffix == ".csv":  # written for spreadsheets: formula triggers neutralised
+        if path.suffix == ".csv":  # written for spreadsheets: formula triggers neutralised
             want_attrs = {
                 a: v if a in NUMERIC_ATTRIBUTES else csv_safe.cell(v) for a, v in want_attrs.items()
             }
         for attr in ATTRIBUTES:
-            x, y = row.get(attr), want_attrs.get(attr)
+            x, y = found.get(attr), want_attrs.get(attr)
             same = (
                 (x == y)
                 if attr not in NUMERIC_ATTRIBUTES or x is None or y is None

@@ -272,7 +272,7 @@ def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None
                 cur.execute("set statement_timeout = '30s'")
                 query = code.rstrip().rstrip(";")
                 cur.execute(f"select * from ({query}) as failing limit {_SAMPLE_ROWS}")
-                names = [c.name for c in cur.description]
+                names = [c.name for c in cur.description or ()]
                 rows = cur.fetchall()
                 attributed: dict[str, list[str]] = {}
                 for column in ATTRIBUTION_COLUMNS:

@@ -50,8 +50,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lnob.config import META_SCHEMA, PREVIOUS_SCHEMA, PUBLISHED_SCHEMA, RAW_SCHEMA, Settings, settings
+
+if TYPE_CHECKING:
+    from lnob.registry import Source
 
 log = logging.getLogger(__name__)
 
@@ -432,18 +436,18 @@ def detect(
     for m in _SPELLED_EMAIL.finditer(text):
         add("email", "spelled_email", *m.span())
     phone_spans: list[tuple[int, int]] = []
-    for m in phonenumbers.PhoneNumberMatcher(digits, region or "ZZ", leniency=phonenumbers.Leniency.VALID):
-        phone_spans.append((m.start, m.end))
-        add("phone", "phonenumbers", m.start, m.end)
+    for pm in phonenumbers.PhoneNumberMatcher(digits, region or "ZZ", leniency=phonenumbers.Leniency.VALID):
+        phone_spans.append((pm.start, pm.end))
+        add("phone", "phonenumbers", pm.start, pm.end)
     for m in _DIGIT_RUN.finditer(digits):
-        run = re.sub(r"\D", "", m.group())
+        number = re.sub(r"\D", "", m.group())
         if any(s <= m.start() < e or s < m.end() <= e for s, e in phone_spans):
             continue
-        if partner and run[-9:] in partner.phones:
+        if partner and number[-9:] in partner.phones:
             add("phone", "delivered_phone", *m.span())
         else:
             add(
-                "phone" if m.group().startswith(("+", "0")) and len(run) >= 9 else "id",
+                "phone" if m.group().startswith(("+", "0")) and len(number) >= 9 else "id",
                 "digit_run",
                 *m.span(),
             )
@@ -1121,7 +1125,7 @@ def _find(cur, ident: str) -> tuple[str, str]:
     return rows[0]
 
 
-def _version_of(cur, reg, source_id: str, tkey: str, cache: dict | None = None) -> tuple[Version, object]:
+def _version_of(cur, reg, source_id: str, tkey: str, cache: dict | None = None) -> tuple[Version, Source]:
     """The version under review of one testimony; ``cache`` (one per file import or export) keeps
     each source's versions by key so a file of many decisions reads raw once per source."""
     from lnob.pseudonym import pseudonym

@@ -531,7 +531,7 @@ def _check_format(fmt: Any, stype: str | None, where: str, problems: list[str]) 
     if stype in TYPE_FORMATS and kind not in allowed:
         problems.append(f"{where}.kind: {kind!r} is not a format of a {stype} source ({sorted(allowed)})")
         return fmt
-    _unknown_keys(fmt, _FORMAT_KEYS.get(kind, {"kind"}), where, problems)
+    _unknown_keys(fmt, _FORMAT_KEYS.get(str(kind), {"kind"}), where, problems)
     for key in ("metadata_fields", "discard"):
         meta = fmt.get(key, [])
         if not isinstance(meta, list) or not all(isinstance(m, str) and m for m in meta):

@@ -128,8 +128,8 @@ def person_mapping(src: Source, dbt_project_dir: Path | None = None) -> dict[str
             out[column] = f'pseudonym("{joined}")' if len(value) > 1 else f"pseudonym({_q(value[0])})"
         elif isinstance(value, float):
             out[column] = _q(repr(value))
-        elif value in fields and fields[value].codes:
-            out[column] = f"({_q(value)}, {_q(fields[value].codes)})"
+        elif value in fields and (codes := fields[value].codes):
+            out[column] = f"({_q(value)}, {_q(codes)})"
         else:
             out[column] = _q(value)
     return out
