@@ -7,6 +7,8 @@
 
     columns: canonical column -> SQL expression over the raw columns; for a coded column,
              a pair (raw column, code map name in the registry), recoded through partner_code_map.
+             Only what differs from `person_defaults()` is given: a column the defaults fill
+             and the source does not collect is `none`; `record_key` defaults to `person_pid`.
 
   A coded field the registry marks `multiple: true` (a KoboToolbox select_multiple answer, choice
   names separated by spaces) is recoded choice by choice (`recode_set`); the column gets the set's
@@ -42,6 +44,31 @@
 {%- endmacro %}
 
 
+{#- What every community survey collects under the same name and code map, so that a source's
+    model names only what differs. `lnob registry generate` reads these lines (one `'column': expr,`
+    a line) to leave out what a source's registry entry would repeat. -#}
+{% macro person_defaults() -%}
+    {{ return({
+        'person_pid': pseudonym('person_id'),
+        'household_pid': pseudonym('household_id'),
+        'record_version': '_loaded_at',
+        'area_code': ('admin1', 'admin1'),
+        'urbanisation': ('urbanisation', 'urbanisation'),
+        'sex': ('sex', 'sex'),
+        'age': 'age',
+        'wg_seeing': ('wg_seeing', 'wg'),
+        'wg_hearing': ('wg_hearing', 'wg'),
+        'wg_walking': ('wg_walking', 'wg'),
+        'wg_remembering': ('wg_remembering', 'wg'),
+        'wg_selfcare': ('wg_selfcare', 'wg'),
+        'wg_communicating': ('wg_communicating', 'wg'),
+        'water_safe': ('water_source', 'water_safe'),
+        'survey_weight': '1.0',
+        'interview_date': 'interview_date',
+    }) }}
+{%- endmacro %}
+
+
 {% macro stage_persons(source_id, country_iso3, columns) -%}
 {%- set wg_domains = ['wg_seeing', 'wg_hearing', 'wg_walking', 'wg_remembering', 'wg_selfcare', 'wg_communicating'] -%}
 {%- set lineage = {
@@ -61,6 +88,14 @@
 {%- set known = person_columns() | map('first') | list -%}
 {%- for key in columns if key not in known or key.endswith('_set') -%}
     {{ exceptions.raise_compiler_error("stage_persons(" ~ source_id ~ "): unknown column '" ~ key ~ "'; expected one of " ~ known | join(', ')) }}
+{%- endfor -%}
+{#- the defaults, what the source gives instead, and record_key as person_pid unless given -#}
+{%- set given = columns -%}
+{%- set columns = person_defaults() -%}
+{%- do columns.update({'record_key': given.get('person_pid', columns['person_pid'])}) -%}
+{%- do columns.update(given) -%}
+{%- for key in given if given[key] is none -%}
+    {%- do columns.pop(key) -%}
 {%- endfor -%}
 with
 
