@@ -43,6 +43,6 @@ select
         when evidence.n_community_partners = 1 then 'One community partner'
         else 'One official producer'
     end                                                as coverage
-from {{ ref('mart_evidence_map') }} as evidence
+from {{ ref('fct_evidence_map') }} as evidence
 left join indicator on indicator.series_code = evidence.series
 left join {{ ref('dim_geography') }} as country on country.ref_area = evidence.country_m49

@@ -1,4 +1,4 @@
-{#- The LNOB gap as a BI tool reads it: every column of mart_lnob_gap with the labels beside its
+{#- The LNOB gap as a BI tool reads it: every column of fct_lnob_gap with the labels beside its
     codes (series and indicator, area and country, the group's dimension, the group's status), so
     `lnob_bi_reader` charts "Ethnic minority, Viet Nam" and never has to know C01 or 704. A view in
     the published schema reading mart tables of the same schema only (publish refuses anything
@@ -68,7 +68,7 @@ select
     gap.intervals_overlap_rest,
     gap.intervals_overlap_official,
     gap.partners
-from {{ ref('mart_lnob_gap') }} as gap
+from {{ ref('fct_lnob_gap') }} as gap
 left join indicator on indicator.series_code = gap.series
 left join {{ ref('dim_geography') }} as area on area.ref_area = gap.ref_area
 left join {{ ref('dim_geography') }} as country on country.ref_area = gap.country_m49
