@@ -110,35 +110,41 @@ staging_version as (
 
     select {{ staging_version(source_id) }} as v
 
+),
+
+final as (
+
+    select
+    {%- for name, type in person_columns() %}
+        {%- if name in lineage %}
+        {{ lineage[name] }}::{{ type }}
+        {%- elif name.endswith('_set') and name[:-4] in columns and columns[name[:-4]] is not string %}
+        {#- the recoded set of a coded column: every choice of a `multiple` field, else the one code -#}
+        {%- set base = columns[name[:-4]] %}
+        to_jsonb(case when {{ is_multiple_field(source_id, base[0]) }}
+                      then {{ recode_set(source_id, base[1], base[0] ~ '::text') }}
+                      else array_remove(array[{{ recode(source_id, base[1], base[0] ~ '::text') }}], null)
+                 end)::{{ type }}
+        {%- elif name not in columns %}
+        null::{{ type }}
+        {%- elif columns[name] is not string %}
+        {#- (raw column, code map): recode; Washington Group answers become 1..4, don't know null -#}
+        {%- set single = recode(source_id, columns[name][1], columns[name][0] ~ '::text') %}
+        {%- set multiple = is_multiple_field(source_id, columns[name][0]) %}
+        {%- set coded = 'case when ' ~ multiple ~ ' then ' ~ reduce_code_set(recode_set(source_id, columns[name][1], columns[name][0] ~ '::text')) ~ ' else ' ~ single ~ ' end' %}
+        {%- if name in wg_domains %}
+        case {{ coded }} when '1' then 1 when '2' then 2 when '3' then 3 when '4' then 4 end::integer
+        {%- else %}
+        ({{ coded }})::{{ type }}
+        {%- endif %}
+        {%- else %}
+        ({{ columns[name] }})::{{ type }}
+        {%- endif %} as {{ name }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
+    from source
+    cross join staging_version
+
 )
 
-select
-{%- for name, type in person_columns() %}
-    {%- if name in lineage %}
-    {{ lineage[name] }}::{{ type }}
-    {%- elif name.endswith('_set') and name[:-4] in columns and columns[name[:-4]] is not string %}
-    {#- the recoded set of a coded column: every choice of a `multiple` field, else the one code -#}
-    {%- set base = columns[name[:-4]] %}
-    to_jsonb(case when {{ is_multiple_field(source_id, base[0]) }}
-                  then {{ recode_set(source_id, base[1], base[0] ~ '::text') }}
-                  else array_remove(array[{{ recode(source_id, base[1], base[0] ~ '::text') }}], null)
-             end)::{{ type }}
-    {%- elif name not in columns %}
-    null::{{ type }}
-    {%- elif columns[name] is not string %}
-    {#- (raw column, code map): recode; Washington Group answers become 1..4, don't know null -#}
-    {%- set single = recode(source_id, columns[name][1], columns[name][0] ~ '::text') %}
-    {%- set multiple = is_multiple_field(source_id, columns[name][0]) %}
-    {%- set coded = 'case when ' ~ multiple ~ ' then ' ~ reduce_code_set(recode_set(source_id, columns[name][1], columns[name][0] ~ '::text')) ~ ' else ' ~ single ~ ' end' %}
-    {%- if name in wg_domains %}
-    case {{ coded }} when '1' then 1 when '2' then 2 when '3' then 3 when '4' then 4 end::integer
-    {%- else %}
-    ({{ coded }})::{{ type }}
-    {%- endif %}
-    {%- else %}
-    ({{ columns[name] }})::{{ type }}
-    {%- endif %} as {{ name }}{% if not loop.last %},{% endif %}
-{%- endfor %}
-from source
-cross join staging_version
+select * from final
 {%- endmacro %}

@@ -19,58 +19,64 @@ labels as (
 
     select codelist_id, code, label from {{ ref('dim_sdmx_code') }}
 
+),
+
+final as (
+
+    select
+        gap.series,
+        indicator.series_name,
+        indicator.indicator_code,
+        indicator.goal_code,
+        indicator.goal_short,
+        gap.ref_area,
+        gap.ref_area_level,
+        area.area_name,
+        gap.country_m49,
+        country.country_iso3,
+        country.country_name,
+        gap.time_period,
+        gap.group_dimension,
+        case gap.group_dimension
+            when 'CUST_BREAKDOWN' then 'LNOB group'
+            when 'DISABILITY_STATUS' then 'Disability status'
+            when 'COMPOSITE_BREAKDOWN' then 'Migrant status'
+        end                                                as group_dimension_label,
+        gap.group_code,
+        gap.group_label,
+        gap.group_value,
+        gap.group_lower_bound,
+        gap.group_upper_bound,
+        gap.group_n,
+        gap.group_obs_status,
+        status_labels.label                                as group_obs_status_label,
+        (gap.group_obs_status = 'Q')                       as is_suppressed,
+        gap.rest_value,
+        gap.rest_lower_bound,
+        gap.rest_upper_bound,
+        gap.rest_n,
+        gap.official_value,
+        gap.official_time_period,
+        gap.official_partners,
+        gap.official_has_group_breakdown,
+        gap.official_group_value,
+        gap.official_group_time_period,
+        gap.official_group_partners,
+        gap.difference_vs_official_group,
+        gap.difference_vs_rest,
+        gap.ratio_vs_rest,
+        gap.difference_vs_official,
+        gap.ratio_vs_official,
+        gap.intervals_overlap_rest,
+        gap.intervals_overlap_official,
+        gap.partners
+    from {{ ref('fct_lnob_gap') }} as gap
+    left join indicator on indicator.series_code = gap.series
+    left join {{ ref('dim_geography') }} as area on area.ref_area = gap.ref_area
+    left join {{ ref('dim_geography') }} as country on country.ref_area = gap.country_m49
+    left join labels as status_labels
+        on status_labels.codelist_id = 'CL_OBS_STATUS' and status_labels.code = gap.group_obs_status
+
 )
 
-select
-    gap.series,
-    indicator.series_name,
-    indicator.indicator_code,
-    indicator.goal_code,
-    indicator.goal_short,
-    gap.ref_area,
-    gap.ref_area_level,
-    area.area_name,
-    gap.country_m49,
-    country.country_iso3,
-    country.country_name,
-    gap.time_period,
-    gap.group_dimension,
-    case gap.group_dimension
-        when 'CUST_BREAKDOWN' then 'LNOB group'
-        when 'DISABILITY_STATUS' then 'Disability status'
-        when 'COMPOSITE_BREAKDOWN' then 'Migrant status'
-    end                                                as group_dimension_label,
-    gap.group_code,
-    gap.group_label,
-    gap.group_value,
-    gap.group_lower_bound,
-    gap.group_upper_bound,
-    gap.group_n,
-    gap.group_obs_status,
-    status_labels.label                                as group_obs_status_label,
-    (gap.group_obs_status = 'Q')                       as is_suppressed,
-    gap.rest_value,
-    gap.rest_lower_bound,
-    gap.rest_upper_bound,
-    gap.rest_n,
-    gap.official_value,
-    gap.official_time_period,
-    gap.official_partners,
-    gap.official_has_group_breakdown,
-    gap.official_group_value,
-    gap.official_group_time_period,
-    gap.official_group_partners,
-    gap.difference_vs_official_group,
-    gap.difference_vs_rest,
-    gap.ratio_vs_rest,
-    gap.difference_vs_official,
-    gap.ratio_vs_official,
-    gap.intervals_overlap_rest,
-    gap.intervals_overlap_official,
-    gap.partners
-from {{ ref('fct_lnob_gap') }} as gap
-left join indicator on indicator.series_code = gap.series
-left join {{ ref('dim_geography') }} as area on area.ref_area = gap.ref_area
-left join {{ ref('dim_geography') }} as country on country.ref_area = gap.country_m49
-left join labels as status_labels
-    on status_labels.codelist_id = 'CL_OBS_STATUS' and status_labels.code = gap.group_obs_status
+select * from final
