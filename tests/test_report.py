@@ -716,3 +716,10 @@ def test_index_lists_every_run_and_nights_written_before_run_folders(tmp_path):
     for s in (legacy, first, again):
         href = Path(s["report_html"]).relative_to(tmp_path).as_posix()
         assert f"href='{href}'" in html
+
+
+def test_trend_counts_the_gap_mart_under_its_old_name_too():
+    # a run before the rename (ADR 0007) published the LNOB gap as mart_lnob_gap
+    assert report._counts({"published_tables": {"mart_lnob_gap": 295}})["gap_rows"] == 295
+    assert report._counts({"published_tables": {"fct_lnob_gap": 301}})["gap_rows"] == 301
+    assert report._counts({})["gap_rows"] is None

@@ -1248,6 +1248,11 @@ def runs(reports_dir: Path, current: dict | None = None) -> list[dict]:
     )
 
 
+def _first(values: dict, *keys: str):
+    """The value of the first key present (``None`` when none is)."""
+    return next((values[k] for k in keys if k in values), None)
+
+
 def _counts(s: dict) -> dict:
     sources = (s.get("sources") or {}).values()
     return {
@@ -1256,7 +1261,8 @@ def _counts(s: dict) -> dict:
         "quarantined": sum(i.get("quarantined", 0) for i in sources),
         "held_back": len(s.get("held_back") or []),
         "gates_failed": sum(1 for g in s.get("gates") or [] if g.get("outcome") == "failed"),
-        "gap_rows": (s.get("published_tables") or {}).get("fct_lnob_gap"),
+        # runs before the rename (ADR 0007) counted the same table as mart_lnob_gap
+        "gap_rows": _first((s.get("published_tables") or {}), "fct_lnob_gap", "mart_lnob_gap"),
     }
 
 
