@@ -131,7 +131,7 @@ def test_the_lp_audit_recovers_the_cells_of_the_issue(nights):
         cur.execute("drop schema if exists sdc_probe cascade; create schema sdc_probe")
         cur.execute("""create table sdc_probe.fct_sdg_observation as
                        select * from marts.fct_sdg_observation limit 0""")
-        for table in ("mart_lnob_gap", "mart_evidence_map", "dim_geography"):
+        for table in ("fct_lnob_gap", "fct_evidence_map", "dim_geography"):
             cur.execute(
                 f"create table sdc_probe.{table} as select * from marts.{table}"
                 + (" where false" if table != "dim_geography" else "")
@@ -207,7 +207,7 @@ def test_no_published_0_or_100_percent_cell_of_a_small_group(nights):
         assert not small, (night, small[:5])
     with db.cursor() as cur:
         cur.execute(
-            """select count(*) from marts.mart_lnob_gap
+            """select count(*) from marts.fct_lnob_gap
                        where (group_value in (0, 100) and group_n < %(m)s)
                           or (rest_value in (0, 100) and rest_n < %(m)s)""",
             {"m": extreme_min_n},
@@ -231,7 +231,7 @@ def test_no_published_cell_below_the_minimum_and_suppressed_cells_show_no_n(nigh
                        where source_type = 'community' and obs_status = 'Q' and (n is not null or obs_value is not null)""")
         assert cur.fetchone()[0] == 0
         # the evidence map gives no sample size of a group whose country cell is suppressed
-        cur.execute("""select count(*) from marts.mart_evidence_map e
+        cur.execute("""select count(*) from marts.fct_evidence_map e
                        join marts.fct_sdg_observation f
                          on f.source_type = 'community' and f.series = e.series and f.ref_area = e.country_m49
                         and f.time_period = e.time_period and f.obs_status = 'Q'

@@ -87,7 +87,7 @@ def test_the_json_signature_is_the_gates_signature(builders):
     suite = _committed_suites()[PERSONS_SUITE]
     loaded = gx.ExpectationSuite(**{k: suite[k] for k in ("name", "expectations")})
     assert gates._signature(loaded.expectations) == _json_signature(suite)
-    assert any("$PARAMETER" in key for _, key in _json_signature(_committed_suites()["marts__mart_voices"]))
+    assert any("$PARAMETER" in key for _, key in _json_signature(_committed_suites()["marts__fct_voices"]))
 
 
 def test_the_query_assets_select_what_the_gates_query(committed_inputs):

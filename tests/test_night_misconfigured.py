@@ -69,7 +69,7 @@ def test_the_cause_of_a_failure_is_one_line():
     )
     gate = GateFailed(
         "mart gate failed; publication skipped, marts unchanged:\n"
-        "marts: FAILED 1 of 103 expectations\n  - audit__mart_lnob_gap: ..."
+        "marts: FAILED 1 of 103 expectations\n  - audit__fct_lnob_gap: ..."
     )
     assert dag_module._first_line(gate) == (
         "GateFailed: mart gate failed; publication skipped, marts unchanged: "

@@ -80,15 +80,15 @@ def test_first_night_publishes_the_sample(first_night, db):
     # so none is published (lnob.voices; tests/test_voices*.py publish them after review)
     assert set(s["published_tables"]) >= {
         "fct_sdg_observation",
-        "mart_lnob_gap",
-        "mart_evidence_map",
-        "mart_voices",
+        "fct_lnob_gap",
+        "fct_evidence_map",
+        "fct_voices",
         "dim_indicator",
         "dim_geography",
         "dim_partner",
     }
-    assert s["published_tables"]["mart_voices"] == 0
-    assert all(n > 0 for t, n in s["published_tables"].items() if t != "mart_voices"), s["published_tables"]
+    assert s["published_tables"]["fct_voices"] == 0
+    assert all(n > 0 for t, n in s["published_tables"].items() if t != "fct_voices"), s["published_tables"]
     with db.cursor() as cur:
         cur.execute("select state, count(*) from lnob_meta.testimony_review group by 1")
         states = dict(cur.fetchall())
@@ -236,8 +236,8 @@ def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, 
         assert published.get("bi_sdg_observation") == "VIEW" and "fct_sdg_observation" in published
         for table in published:
             cur.execute(f"select count(*) from marts.{table}")
-            # testimonies wait for review (lnob.voices): the reader reads an empty mart_voices
-            assert (cur.fetchone()[0] > 0) == (table != "mart_voices"), table
+            # testimonies wait for review (lnob.voices): the reader reads an empty fct_voices
+            assert (cur.fetchone()[0] > 0) == (table != "fct_voices"), table
         cur.execute("select count(*) from marts.bi_sdg_observation where area_name is null")
         assert cur.fetchone()[0] == 0
         for forbidden in (
@@ -326,9 +326,9 @@ def test_a_mart_shrinking_beyond_the_band_fails_the_gate(first_night, db):
     _audit_copy_of_marts(db)
     try:
         with db.cursor() as cur:
-            cur.execute("delete from marts_audit.mart_lnob_gap where random() < 0.8")  # a join gone wrong
+            cur.execute("delete from marts_audit.fct_lnob_gap where random() < 0.8")  # a join gone wrong
         message = _mart_gate_failures(db)
-        assert "mart_lnob_gap: row count within LNOB_ROW_COUNT_BAND" in message
+        assert "fct_lnob_gap: row count within LNOB_ROW_COUNT_BAND" in message
     finally:
         with db.cursor() as cur:
             cur.execute("drop schema marts_audit cascade")

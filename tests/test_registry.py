@@ -182,6 +182,32 @@ def test_harmonise_names_what_it_cannot_place(tmp_path: Path):
     )
 
 
+def test_a_person_model_names_only_what_differs_from_the_defaults(tmp_path: Path):
+    from lnob.registry import dbt_files
+
+    defaults = dbt_files.person_defaults()
+    assert defaults and set(defaults) <= set(dbt_files.person_columns()) - dbt_files.PERSON_LINEAGE
+    reg = registry.load()
+    persons = [s for s in reg.sources.values() if s.entity in registry.PERSON_ENTITIES]
+    assert len(persons) == 6
+    for src in persons:
+        declared = dbt_files.person_declared(src)
+        assert not set(declared.items()) & set(defaults.items()), src.id
+        # the macro's merge: the defaults, record_key as person_pid, then what the source declares
+        merged = {**defaults, "record_key": declared.get("person_pid", defaults["person_pid"]), **declared}
+        assert {k: v for k, v in merged.items() if v != "none"} == dbt_files.person_mapping(src), src.id
+
+    def edit(doc):
+        src = next(s for s in doc["sources"] if s["id"] == "wnta_hotspot_survey")
+        src["harmonise"].pop("water_safe")
+        src["fields"] = [f for f in src["fields"] if f["name"] not in ("water_source", "urbanisation")]
+
+    wnta = registry.load(_broken(tmp_path, edit)).source("wnta_hotspot_survey")
+    declared = dbt_files.person_declared(wnta)
+    assert declared["water_safe"] == "none" and declared["urbanisation"] == "none"
+    assert "record_key" not in declared  # household and member number, as person_pid
+
+
 def test_committed_raw_suites_are_what_the_contracts_imply(tmp_path: Path, monkeypatch):
     """Each source's committed raw GX suite checks what its registry contract implies (the raw
     gate rewrites a stale one before it runs, and that rewrite must never be needed on main)."""

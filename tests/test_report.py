@@ -84,7 +84,7 @@ def page(browser):
 def _gap_rows(db) -> list[tuple]:
     with db.cursor() as cur:
         cur.execute("""select series, ref_area, group_code, group_value, rest_value, official_value
-                       from marts.mart_lnob_gap where ref_area_level = 'country'""")
+                       from marts.fct_lnob_gap where ref_area_level = 'country'""")
         return cur.fetchall()
 
 
@@ -237,7 +237,7 @@ def _hostile_data() -> dict:
         "exports": {},
     }
     failed = {
-        "table": "mart_lnob_gap",
+        "table": "fct_lnob_gap",
         "expectation": "expect_column_values_to_be_between",
         "column": "group_value",
         "description": HOSTILE,
@@ -345,10 +345,10 @@ def test_text_is_escaped(tmp_path, browser):
 def test_headings_lead_with_labels_and_suppressed_cells_are_said(night, page, db):
     with db.cursor() as cur:
         cur.execute("""select distinct on (series_code) series_code, series_name, indicator_code
-                       from marts.dim_indicator where series_code in (select series from marts.mart_lnob_gap)
+                       from marts.dim_indicator where series_code in (select series from marts.fct_lnob_gap)
                        order by series_code, indicator_code""")
         names = cur.fetchall()
-        cur.execute("""select series, ref_area, group_code from marts.mart_lnob_gap
+        cur.execute("""select series, ref_area, group_code from marts.fct_lnob_gap
                        where ref_area_level = 'country' and group_obs_status = 'Q'""")
         suppressed = cur.fetchall()
     page.goto(Path(night["report_html"]).as_uri())
@@ -374,10 +374,10 @@ def test_refugees_and_migrants_are_one_row(night, page, db):
     labels, and draws no other pair of identical bars."""
     with db.cursor() as cur:
         cur.execute("""select series, group_code, group_value, group_n, rest_value, rest_n, group_obs_status
-                       from marts.mart_lnob_gap where ref_area_level = 'country' and ref_area = '50'
+                       from marts.fct_lnob_gap where ref_area_level = 'country' and ref_area = '50'
                          and group_code in ('C09', 'MS_MIGRANT') order by series, group_code""")
         bgd = cur.fetchall()
-        cur.execute("""select count(*) from marts.mart_lnob_gap where ref_area_level = 'country'
+        cur.execute("""select count(*) from marts.fct_lnob_gap where ref_area_level = 'country'
                        and group_code = 'MS_MIGRANT'""")
         migrants = cur.fetchone()[0]
     pairs: dict = {}
@@ -498,7 +498,7 @@ def test_a_rerun_is_a_new_run(nights):
 @pytest.mark.integration
 def test_history_keeps_what_each_run_published(nights, db):
     with db.cursor() as cur:
-        cur.execute("select count(*) from marts.mart_lnob_gap where ref_area_level = 'country'")
+        cur.execute("select count(*) from marts.fct_lnob_gap where ref_area_level = 'country'")
         published_now = cur.fetchone()[0]
         cur.execute("""select run_id, night, count(*), count(*) filter (where group_obs_status = 'Q'),
                               count(*) filter (where group_n is not null)
@@ -510,7 +510,7 @@ def test_history_keeps_what_each_run_published(nights, db):
             (nights[-1]["run_id"],),
         )
         kept_cell = cur.fetchone()
-        cur.execute("""select group_value, group_n, group_obs_status from marts.mart_lnob_gap
+        cur.execute("""select group_value, group_n, group_obs_status from marts.fct_lnob_gap
                        where ref_area_level = 'country' and series = 'SH_H2O_SAFE' and ref_area = '50'
                          and group_code = 'C09'""")
         published_cell = cur.fetchone()
@@ -696,7 +696,7 @@ def test_index_lists_every_run_and_nights_written_before_run_folders(tmp_path):
             "sources": {"s": {"rows_loaded": 10, "quarantined": 0}},
             "held_back": [],
             "gates": [],
-            "published_tables": {"mart_lnob_gap": 5},
+            "published_tables": {"fct_lnob_gap": 5},
         }
         where = tmp_path / night / (folder or "")
         where.mkdir(parents=True, exist_ok=True)
@@ -716,3 +716,10 @@ def test_index_lists_every_run_and_nights_written_before_run_folders(tmp_path):
     for s in (legacy, first, again):
         href = Path(s["report_html"]).relative_to(tmp_path).as_posix()
         assert f"href='{href}'" in html
+
+
+def test_trend_counts_the_gap_mart_under_its_old_name_too():
+    # a run before the rename (ADR 0007) published the LNOB gap as mart_lnob_gap
+    assert report._counts({"published_tables": {"mart_lnob_gap": 295}})["gap_rows"] == 295
+    assert report._counts({"published_tables": {"fct_lnob_gap": 301}})["gap_rows"] == 301
+    assert report._counts({})["gap_rows"] is None

@@ -2,7 +2,7 @@
 
 Two nights of generated testimonies of both voices sources and a re-delivery (one speaker
 withdraws consent, another gives it with a text full of identifiers) are loaded and built into
-mart_voices for real; what is published is compared with the delivered files themselves, read here
+fct_voices for real; what is published is compared with the delivered files themselves, read here
 in Python, not with anything the warehouse computed.
 
 Since testimonies are published only after review (lnob.voices), each build is followed by a
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 SOURCES = ("brac_voices", "aak_voices")
 NIGHTS = ("2026-11-20", "2026-11-21")
 REDELIVERY = "2026-11-22"
-BUILD = ("dbt", "build", "--select", "+mart_voices", "--indirect-selection", "buildable")
+BUILD = ("dbt", "build", "--select", "+fct_voices", "--indirect-selection", "buildable")
 # identifiers planted by the re-delivery, on top of the generator's names and phone numbers
 PLANTED = ("halima.adan@example.org", "0712 345 678", "27654321", "Zawadi Chebet")
 
@@ -78,7 +78,7 @@ def _published_count(warehouse_url) -> int:
     import psycopg2
 
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
-        cur.execute("select count(*) from marts_audit.mart_voices")
+        cur.execute("select count(*) from marts_audit.fct_voices")
         return cur.fetchone()[0]
 
 
@@ -147,7 +147,7 @@ def _key(source: str, testimony_id: str) -> str:
 
 def _published(db) -> dict[str, tuple]:
     with db.cursor() as cur:
-        cur.execute("select testimony_key, source_id, testimony_text from marts_audit.mart_voices")
+        cur.execute("select testimony_key, source_id, testimony_text from marts_audit.fct_voices")
         return {r[0]: r[1:] for r in cur.fetchall()}
 
 
@@ -171,7 +171,7 @@ def test_only_consented_latest_testimonies_are_published(delivered, db):
 def test_counts_match_the_consented_latest_records(delivered, db):
     latest = _latest(delivered)
     with db.cursor() as cur:
-        cur.execute("select source_id, count(*) from marts_audit.mart_voices group by 1")
+        cur.execute("select source_id, count(*) from marts_audit.fct_voices group by 1")
         counts = dict(cur.fetchall())
         cur.execute("select count(*) from raw.aak_voices")
         raw_aak = cur.fetchone()[0]
@@ -215,7 +215,7 @@ def test_no_identifier_leaves_staging(delivered, db):
         cur.execute("""select table_name, column_name from information_schema.columns
                        where table_schema in ('staging', 'intermediate', 'marts_audit')
                          and table_name in ('stg_brac_voices__testimonies', 'stg_aak_voices__testimonies',
-                                            'int_testimonies', 'mart_voices')""")
+                                            'int_testimonies', 'fct_voices')""")
         columns = cur.fetchall()
     assert len({t for t, _ in columns}) == 4
     forbidden = {"testimony_id", "respondent_name", "recorded_by", "text", "community"}
@@ -228,19 +228,19 @@ def test_the_gate_fails_on_a_planted_leak(delivered, db):
     (source, tid, _, record), *_ = [d for d in delivered if d[3]["consent"] == "yes" and d[2] == NIGHTS[1]]
     test = ("dbt", "test", "--select", "assert_no_identifier_in_voices")
     with db.cursor() as cur:
-        cur.execute("create table marts_audit.mart_voices_clean as select * from marts_audit.mart_voices")
+        cur.execute("create table marts_audit.fct_voices_clean as select * from marts_audit.fct_voices")
         try:
-            cur.execute("""insert into marts_audit.mart_voices
+            cur.execute("""insert into marts_audit.fct_voices
                            select 'planted-pattern', partner_id, source_id, country_m49, country_iso3, area_code,
                                   theme, voice_group, group_label, cust_breakdown, disability_status,
                                   composite_breakdown, time_period, language, 'Call me on +254 712345678.'
-                           from marts_audit.mart_voices limit 1""")
+                           from marts_audit.fct_voices limit 1""")
             cur.execute(
-                """insert into marts_audit.mart_voices
+                """insert into marts_audit.fct_voices
                            select testimony_key, partner_id, source_id, country_m49, country_iso3, area_code,
                                   theme, voice_group, group_label, cust_breakdown, disability_status,
                                   composite_breakdown, time_period, language, %s
-                           from marts_audit.mart_voices where testimony_key = %s""",
+                           from marts_audit.fct_voices where testimony_key = %s""",
                 (f"{record['respondent_name']} told us about the clinic.", _key(source, tid)),
             )
             assert cur.rowcount == 1
@@ -248,8 +248,8 @@ def test_the_gate_fails_on_a_planted_leak(delivered, db):
             assert r.returncode != 0, r.stdout[-3000:]
             assert re.search(r"FAIL 2 assert_no_identifier_in_voices", r.stdout), r.stdout[-3000:]
         finally:
-            cur.execute("truncate marts_audit.mart_voices")
-            cur.execute("insert into marts_audit.mart_voices select * from marts_audit.mart_voices_clean")
-            cur.execute("drop table marts_audit.mart_voices_clean")
+            cur.execute("truncate marts_audit.fct_voices")
+            cur.execute("insert into marts_audit.fct_voices select * from marts_audit.fct_voices_clean")
+            cur.execute("drop table marts_audit.fct_voices_clean")
     r = lnob(*test)
     assert r.returncode == 0, r.stdout[-3000:]

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 NIGHT, SECOND, EARLIER = "2026-11-21", "2026-11-22", "2026-11-19"
 SOURCES = ("brac_voices", "aak_voices", "brac_uhc_survey")
-BUILD = ("dbt", "build", "--select", "+mart_voices", "--indirect-selection", "buildable")
+BUILD = ("dbt", "build", "--select", "+fct_voices", "--indirect-selection", "buildable")
 
 # planted identifiers: none of them may be published or exported unless a reviewer edited it in
 BENGALI_NAME = "ফাতেমা খাতুন"
@@ -124,7 +124,7 @@ def _publish_and_export(url: str, night: str) -> Path:
 
 
 def _texts(cur, schema: str) -> dict[str, tuple[str, str | None]]:
-    cur.execute(f"select testimony_key, testimony_text, language from {schema}.mart_voices")
+    cur.execute(f"select testimony_key, testimony_text, language from {schema}.fct_voices")
     return {r[0]: (r[1], r[2]) for r in cur.fetchall()}
 
 
@@ -385,7 +385,7 @@ def test_a_late_withdrawal_removes_the_testimony_everywhere(reviewed):
     assert key not in exported and reviewed["keys"]["X-BEATEN"] in exported
     assert not report.exists()
     for night in (NIGHT, SECOND):
-        with (settings().exports_dir / night / "marts" / "mart_voices.csv").open(encoding="utf-8") as fh:
+        with (settings().exports_dir / night / "marts" / "fct_voices.csv").open(encoding="utf-8") as fh:
             assert len(list(csv.DictReader(fh))) == len(_texts(cur, "marts")), night
     cur.execute(
         """select w.marts_rows, w.previous_rows, w.files_cleaned, r.state, r.edited_text
@@ -400,7 +400,7 @@ def test_a_late_withdrawal_removes_the_testimony_everywhere(reviewed):
         (Path(f["path"]).relative_to(settings().exports_dir.parent).as_posix(), f["action"]) for f in files
     }
     assert {
-        (f"exports/{n}/marts/mart_voices.{ext}", "rewritten")
+        (f"exports/{n}/marts/fct_voices.{ext}", "rewritten")
         for n in (NIGHT, SECOND)
         for ext in ("csv", "parquet")
     } <= cleaned, cleaned

@@ -1,5 +1,5 @@
 """The published marts as Airflow Assets: what the Assets page lists and what a downstream DAG
-schedules on (``schedule=[Asset("marts.mart_lnob_gap", ...)]`` or :func:`mart_assets`).
+schedules on (``schedule=[Asset("marts.fct_lnob_gap", ...)]`` or :func:`mart_assets`).
 
 One asset per model of ``dbt_project/models/marts/``: every model there is built into the audit
 schema and swapped into ``marts`` by the publish task, whose ``outlets`` they are. The list is

@@ -18,8 +18,8 @@ What the intruder can know, written as constraints on the true counts of every c
   of the cell key method (``reference.lnob_ptable``; 0 without perturbation); for an unweighted
   cell also ``y`` within ``D`` of value x n / 100 (value rounded to 2 decimals). A weighted cell's
   value does not give its unweighted numerator, so it adds no constraint on ``y``;
-- the same for the group and its rest in ``mart_lnob_gap`` (rest = total - group) and for the
-  sample size in ``mart_evidence_map`` (the country cell of the group; a group flagged below the
+- the same for the group and its rest in ``fct_lnob_gap`` (rest = total - group) and for the
+  sample size in ``fct_evidence_map`` (the country cell of the group; a group flagged below the
   minimum has 1 .. min_cell - 1 respondents);
 - additivity with an unknown remainder: a total = its members + the persons with an unknown code,
   where (and only where) such persons exist; the country = its first-level areas + the persons
@@ -188,14 +188,14 @@ def audit(
             f"""
             select series, ref_area, time_period, group_dimension, group_code, group_value, group_n,
                    rest_value, rest_n
-            from {schema}.mart_lnob_gap where group_n is not null or rest_n is not null""",
+            from {schema}.fct_lnob_gap where group_n is not null or rest_n is not null""",
         )
         evidence = _fetch(
             cur,
             f"""
             select series, country_m49, time_period, group_dimension, group_code, sample_size,
                    sample_size_below_minimum
-            from {schema}.mart_evidence_map where sample_size is not null or sample_size_below_minimum""",
+            from {schema}.fct_evidence_map where sample_size is not null or sample_size_below_minimum""",
         )
         # What the defender knows and the intruder might: which cells are unweighted (their value
         # gives the numerator) and where persons with an unknown code or area exist.

@@ -36,16 +36,16 @@ DATASOURCE = "warehouse"
 URL_VARIABLE = "LNOB_GX_WAREHOUSE_URL"
 MART_TABLES = [
     "fct_sdg_observation",
-    "mart_lnob_gap",
-    "mart_evidence_map",
-    "mart_voices",
+    "fct_lnob_gap",
+    "fct_evidence_map",
+    "fct_voices",
     "dim_indicator",
     "dim_geography",
     "dim_partner",
 ]
 #: Marts that accumulate (testimonies are added after review, or withdrawn one by one): their row
 #: count may grow freely and may be zero (nothing approved yet); every other mart stays within the band.
-ACCUMULATING = {"mart_voices"}
+ACCUMULATING = {"fct_voices"}
 PERSONS_TABLE = ("intermediate", "int_persons_harmonised")
 #: The persons the mart gate validates: those harmonised since the last night whose persons passed
 #: (see :func:`persons_changed_query`).
@@ -363,9 +363,9 @@ def persons_high_water(warehouse_url: str):
 def mart_expectations(cfg: Settings, table: str) -> list:
     builders = {
         "fct_sdg_observation": _fct_expectations,
-        "mart_lnob_gap": _gap_expectations,
-        "mart_evidence_map": _evidence_map_expectations,
-        "mart_voices": _voices_expectations,
+        "fct_lnob_gap": _gap_expectations,
+        "fct_evidence_map": _evidence_map_expectations,
+        "fct_voices": _voices_expectations,
         "dim_indicator": _dim_indicator_expectations,
         "dim_geography": _dim_geography_expectations,
         "dim_partner": _dim_partner_expectations,

@@ -12,7 +12,7 @@ source, tonight's quarantines and held-back deliveries with their reasons, the d
 partner (don't-know rates, unmapped codes, rejected and quarantined submissions), freshness per
 partner (its last loaded delivery against the cadence the registry expects), charts of the LNOB
 gap per series and group (group vs rest of the sample vs the official value, with 95% intervals
-and the sample size on every bar) from the published ``marts.mart_lnob_gap``, and the trend of
+and the sample size on every bar) from the published ``marts.fct_lnob_gap``, and the trend of
 each series and group across nights.
 
 The trend comes from what earlier runs published: the report step keeps a small history table,
@@ -163,7 +163,7 @@ def gate_details(conn, run_id: str) -> list[dict]:
 def lnob_gap(conn) -> list[dict]:
     """Country-level rows of the published gap mart, with the country and series names."""
     with conn.cursor() as cur:
-        cur.execute("select to_regclass(%s) is not null", (f"{PUBLISHED_SCHEMA}.mart_lnob_gap",))
+        cur.execute("select to_regclass(%s) is not null", (f"{PUBLISHED_SCHEMA}.fct_lnob_gap",))
         if not cur.fetchone()[0]:
             return []
         cur.execute(f"""
@@ -176,7 +176,7 @@ def lnob_gap(conn) -> list[dict]:
                    g.group_n, g.group_obs_status, g.rest_value, g.rest_lower_bound, g.rest_upper_bound,
                    g.rest_n, g.official_value, g.official_time_period, g.official_partners,
                    g.official_has_group_breakdown, g.difference_vs_rest, g.partners
-            from {PUBLISHED_SCHEMA}.mart_lnob_gap g
+            from {PUBLISHED_SCHEMA}.fct_lnob_gap g
             left join series s on s.series_code = g.series
             left join {PUBLISHED_SCHEMA}.dim_geography geo on geo.ref_area = g.ref_area
             where g.ref_area_level = 'country'
@@ -1013,14 +1013,14 @@ LEGEND = (
 def _charts(data: dict) -> str:
     rows = data["gap"]
     if not rows:
-        return "<p>No published <code>marts.mart_lnob_gap</code> yet.</p>"
+        return "<p>No published <code>marts.fct_lnob_gap</code> yet.</p>"
     by_series: dict[str, list[dict]] = {}
     for r in rows:
         by_series.setdefault(r["series"], []).append(r)
     parts = [
         LEGEND,
         "<p class='muted'>Country level, percent, <i>n</i> = respondents behind each bar "
-        "(the published, perturbed count). First-level areas are in <code>marts.mart_lnob_gap</code> "
+        "(the published, perturbed count). First-level areas are in <code>marts.fct_lnob_gap</code> "
         "(ref_area_level = admin1). “no official breakdown”: official statistics never break this group "
         "out (the knowledge gap). A suppressed cell (fewer respondents than the minimum, or one that "
         "would reveal one) is marked, never drawn as zero. Two groups that are the same respondents "
@@ -1248,6 +1248,11 @@ def runs(reports_dir: Path, current: dict | None = None) -> list[dict]:
     )
 
 
+def _first(values: dict, *keys: str):
+    """The value of the first key present (``None`` when none is)."""
+    return next((values[k] for k in keys if k in values), None)
+
+
 def _counts(s: dict) -> dict:
     sources = (s.get("sources") or {}).values()
     return {
@@ -1256,7 +1261,8 @@ def _counts(s: dict) -> dict:
         "quarantined": sum(i.get("quarantined", 0) for i in sources),
         "held_back": len(s.get("held_back") or []),
         "gates_failed": sum(1 for g in s.get("gates") or [] if g.get("outcome") == "failed"),
-        "gap_rows": (s.get("published_tables") or {}).get("mart_lnob_gap"),
+        # runs before the rename (ADR 0007) counted the same table as mart_lnob_gap
+        "gap_rows": _first((s.get("published_tables") or {}), "fct_lnob_gap", "mart_lnob_gap"),
     }
 
 

@@ -20,7 +20,7 @@ Three jobs, each run before dbt builds the marts (``refresh``, called by
 A finding is a kind and a span; the review table keeps kinds and offsets only, never the text.
 
 **Review** (``lnob_meta.testimony_review``, one row per testimony: ``testimony_key`` is the same
-keyed-hash pseudonym as ``marts.mart_voices.testimony_key``). States: pending, approved (with the
+keyed-hash pseudonym as ``marts.fct_voices.testimony_key``). States: pending, approved (with the
 reviewer's edited text or not), rejected, withdrawn. ``int_testimonies_reviewed`` publishes only
 approved rows whose reviewed version is the current one. An approval of a text with an automatic
 finding (the original, or an edit that still has one) is refused unless the reviewer overrides,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "approved", "rejected", "withdrawn")
-MART = "mart_voices"
+MART = "fct_voices"
 #: Columns of a voices source that reach the marts as text besides the registry's free_text fields.
 PUBLISHED_TEXT_FIELDS = ("language",)
 #: ISO 3166 alpha-2 region of each registry country, for phonenumbers.

@@ -203,40 +203,46 @@ coded as (
     left join breakdowns as b on b._delivery_id = raw._delivery_id and b._row_number = raw._row_number
     left join series_by as sb on sb._delivery_id = raw._delivery_id and sb._row_number = raw._row_number
 
+),
+
+final as (
+
+    select
+        {{ delivery_lineage() }},
+        frequency::text                                                                     as freq,
+        'N'::text                                                                           as reporting_type,
+        series_code                                                                         as series,
+        area_code                                                                           as ref_area,
+        coalesce(sex, '_T')                                                                 as sex,
+        coalesce(age, '_T')                                                                 as age,
+        coalesce(urbanisation, '_T')                                                        as urbanisation,
+        coalesce(income_wealth_quantile, '_T')                                              as income_wealth_quantile,
+        coalesce(education_lev, '_T')                                                       as education_lev,
+        coalesce(occupation, '_T')                                                          as occupation,
+        coalesce((select g.cust_breakdown from {{ ref('lnob_custom_breakdowns') }} as g
+                   where g.group_code = coded.group_code), group_code, '_T')                as cust_breakdown,
+        coalesce(composite_breakdown, '_T')                                                 as composite_breakdown,
+        coalesce(disability_status, '_T')                                                   as disability_status,
+        coalesce(activity, '_T')                                                            as activity,
+        coalesce(product, '_T')                                                             as product,
+        period                                                                              as time_period,
+        value::double precision                                                             as obs_value,
+        coalesce({{ recode(source_id, 'units', 'units') }},
+                 (select unit_measure from {{ ref('sdg_series') }} where series_code = coded.series_code),
+                 (select unit_measure from {{ ref('lnob_series') }} where series_code = coded.series_code))
+                                                                                            as unit_measure,
+        coalesce(unit_mult_code, '0')::text                                                 as unit_mult,
+        coalesce(status_code, 'A')::text                                                    as obs_status,
+        'C'::text                                                                           as nature,
+        null::double precision                                                              as lower_bound,
+        null::double precision                                                              as upper_bound,
+        (coalesce((select partner_name from source_country), '{{ source_id }}') || ' (Open SDG): ' || _file_name)::text
+                                                                                            as source_detail,
+        comment_text::text                                                                  as comment_obs,
+        {{ staging_version(source_id) }}                                                    as staging_version
+    from coded
+
 )
 
-select
-    {{ delivery_lineage() }},
-    frequency::text                                                                     as freq,
-    'N'::text                                                                           as reporting_type,
-    series_code                                                                         as series,
-    area_code                                                                           as ref_area,
-    coalesce(sex, '_T')                                                                 as sex,
-    coalesce(age, '_T')                                                                 as age,
-    coalesce(urbanisation, '_T')                                                        as urbanisation,
-    coalesce(income_wealth_quantile, '_T')                                              as income_wealth_quantile,
-    coalesce(education_lev, '_T')                                                       as education_lev,
-    coalesce(occupation, '_T')                                                          as occupation,
-    coalesce((select g.cust_breakdown from {{ ref('lnob_custom_breakdowns') }} as g
-               where g.group_code = coded.group_code), group_code, '_T')                as cust_breakdown,
-    coalesce(composite_breakdown, '_T')                                                 as composite_breakdown,
-    coalesce(disability_status, '_T')                                                   as disability_status,
-    coalesce(activity, '_T')                                                            as activity,
-    coalesce(product, '_T')                                                             as product,
-    period                                                                              as time_period,
-    value::double precision                                                             as obs_value,
-    coalesce({{ recode(source_id, 'units', 'units') }},
-             (select unit_measure from {{ ref('sdg_series') }} where series_code = coded.series_code),
-             (select unit_measure from {{ ref('lnob_series') }} where series_code = coded.series_code))
-                                                                                        as unit_measure,
-    coalesce(unit_mult_code, '0')::text                                                 as unit_mult,
-    coalesce(status_code, 'A')::text                                                    as obs_status,
-    'C'::text                                                                           as nature,
-    null::double precision                                                              as lower_bound,
-    null::double precision                                                              as upper_bound,
-    (coalesce((select partner_name from source_country), '{{ source_id }}') || ' (Open SDG): ' || _file_name)::text
-                                                                                        as source_detail,
-    comment_text::text                                                                  as comment_obs,
-    {{ staging_version(source_id) }}                                                    as staging_version
-from coded
+select * from final
 {% endmacro %}

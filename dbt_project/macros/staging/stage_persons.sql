@@ -7,6 +7,8 @@
 
     columns: canonical column -> SQL expression over the raw columns; for a coded column,
              a pair (raw column, code map name in the registry), recoded through partner_code_map.
+             Only what differs from `person_defaults()` is given: a column the defaults fill
+             and the source does not collect is `none`; `record_key` defaults to `person_pid`.
 
   A coded field the registry marks `multiple: true` (a KoboToolbox select_multiple answer, choice
   names separated by spaces) is recoded choice by choice (`recode_set`); the column gets the set's
@@ -42,6 +44,31 @@
 {%- endmacro %}
 
 
+{#- What every community survey collects under the same name and code map, so that a source's
+    model names only what differs. `lnob registry generate` reads these lines (one `'column': expr,`
+    a line) to leave out what a source's registry entry would repeat. -#}
+{% macro person_defaults() -%}
+    {{ return({
+        'person_pid': pseudonym('person_id'),
+        'household_pid': pseudonym('household_id'),
+        'record_version': '_loaded_at',
+        'area_code': ('admin1', 'admin1'),
+        'urbanisation': ('urbanisation', 'urbanisation'),
+        'sex': ('sex', 'sex'),
+        'age': 'age',
+        'wg_seeing': ('wg_seeing', 'wg'),
+        'wg_hearing': ('wg_hearing', 'wg'),
+        'wg_walking': ('wg_walking', 'wg'),
+        'wg_remembering': ('wg_remembering', 'wg'),
+        'wg_selfcare': ('wg_selfcare', 'wg'),
+        'wg_communicating': ('wg_communicating', 'wg'),
+        'water_safe': ('water_source', 'water_safe'),
+        'survey_weight': '1.0',
+        'interview_date': 'interview_date',
+    }) }}
+{%- endmacro %}
+
+
 {% macro stage_persons(source_id, country_iso3, columns) -%}
 {%- set wg_domains = ['wg_seeing', 'wg_hearing', 'wg_walking', 'wg_remembering', 'wg_selfcare', 'wg_communicating'] -%}
 {%- set lineage = {
@@ -62,6 +89,14 @@
 {%- for key in columns if key not in known or key.endswith('_set') -%}
     {{ exceptions.raise_compiler_error("stage_persons(" ~ source_id ~ "): unknown column '" ~ key ~ "'; expected one of " ~ known | join(', ')) }}
 {%- endfor -%}
+{#- the defaults, what the source gives instead, and record_key as person_pid unless given -#}
+{%- set given = columns -%}
+{%- set columns = person_defaults() -%}
+{%- do columns.update({'record_key': given.get('person_pid', columns['person_pid'])}) -%}
+{%- do columns.update(given) -%}
+{%- for key in given if given[key] is none -%}
+    {%- do columns.pop(key) -%}
+{%- endfor -%}
 with
 
 source as (
@@ -75,35 +110,41 @@ staging_version as (
 
     select {{ staging_version(source_id) }} as v
 
+),
+
+final as (
+
+    select
+    {%- for name, type in person_columns() %}
+        {%- if name in lineage %}
+        {{ lineage[name] }}::{{ type }}
+        {%- elif name.endswith('_set') and name[:-4] in columns and columns[name[:-4]] is not string %}
+        {#- the recoded set of a coded column: every choice of a `multiple` field, else the one code -#}
+        {%- set base = columns[name[:-4]] %}
+        to_jsonb(case when {{ is_multiple_field(source_id, base[0]) }}
+                      then {{ recode_set(source_id, base[1], base[0] ~ '::text') }}
+                      else array_remove(array[{{ recode(source_id, base[1], base[0] ~ '::text') }}], null)
+                 end)::{{ type }}
+        {%- elif name not in columns %}
+        null::{{ type }}
+        {%- elif columns[name] is not string %}
+        {#- (raw column, code map): recode; Washington Group answers become 1..4, don't know null -#}
+        {%- set single = recode(source_id, columns[name][1], columns[name][0] ~ '::text') %}
+        {%- set multiple = is_multiple_field(source_id, columns[name][0]) %}
+        {%- set coded = 'case when ' ~ multiple ~ ' then ' ~ reduce_code_set(recode_set(source_id, columns[name][1], columns[name][0] ~ '::text')) ~ ' else ' ~ single ~ ' end' %}
+        {%- if name in wg_domains %}
+        case {{ coded }} when '1' then 1 when '2' then 2 when '3' then 3 when '4' then 4 end::integer
+        {%- else %}
+        ({{ coded }})::{{ type }}
+        {%- endif %}
+        {%- else %}
+        ({{ columns[name] }})::{{ type }}
+        {%- endif %} as {{ name }}{% if not loop.last %},{% endif %}
+    {%- endfor %}
+    from source
+    cross join staging_version
+
 )
 
-select
-{%- for name, type in person_columns() %}
-    {%- if name in lineage %}
-    {{ lineage[name] }}::{{ type }}
-    {%- elif name.endswith('_set') and name[:-4] in columns and columns[name[:-4]] is not string %}
-    {#- the recoded set of a coded column: every choice of a `multiple` field, else the one code -#}
-    {%- set base = columns[name[:-4]] %}
-    to_jsonb(case when {{ is_multiple_field(source_id, base[0]) }}
-                  then {{ recode_set(source_id, base[1], base[0] ~ '::text') }}
-                  else array_remove(array[{{ recode(source_id, base[1], base[0] ~ '::text') }}], null)
-             end)::{{ type }}
-    {%- elif name not in columns %}
-    null::{{ type }}
-    {%- elif columns[name] is not string %}
-    {#- (raw column, code map): recode; Washington Group answers become 1..4, don't know null -#}
-    {%- set single = recode(source_id, columns[name][1], columns[name][0] ~ '::text') %}
-    {%- set multiple = is_multiple_field(source_id, columns[name][0]) %}
-    {%- set coded = 'case when ' ~ multiple ~ ' then ' ~ reduce_code_set(recode_set(source_id, columns[name][1], columns[name][0] ~ '::text')) ~ ' else ' ~ single ~ ' end' %}
-    {%- if name in wg_domains %}
-    case {{ coded }} when '1' then 1 when '2' then 2 when '3' then 3 when '4' then 4 end::integer
-    {%- else %}
-    ({{ coded }})::{{ type }}
-    {%- endif %}
-    {%- else %}
-    ({{ columns[name] }})::{{ type }}
-    {%- endif %} as {{ name }}{% if not loop.last %},{% endif %}
-{%- endfor %}
-from source
-cross join staging_version
+select * from final
 {%- endmacro %}

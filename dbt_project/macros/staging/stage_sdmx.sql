@@ -98,25 +98,31 @@ series_unit as (
     union all select series_code, unit_measure from {{ ref('lnob_series') }}
     union all select series_code, unit_measure from {{ ref('lnob_national_series') }}
 
+),
+
+final as (
+
+    select
+        {{ delivery_lineage() }},
+        {%- for column, codelist, default in sdmx_columns() %}
+        sdmx_{{ column }}::text                                                              as {{ column }},
+        {%- endfor %}
+        trim(time_period)                                                                   as time_period,
+        obs_value::double precision                                                         as obs_value,
+        coalesce(sdmx_unit_measure,
+                 (select u.unit_measure from series_unit as u where u.series_code = recoded.sdmx_series limit 1),
+                 'PT')::text                                                                as unit_measure,
+        sdmx_unit_mult::text                                                                as unit_mult,
+        sdmx_obs_status::text                                                               as obs_status,
+        sdmx_nature::text                                                                   as nature,
+        null::double precision                                                              as lower_bound,
+        null::double precision                                                              as upper_bound,
+        ((select partner_name from producer) || ', SDMX ' || _file_name)::text              as source_detail,
+        null::text                                                                          as comment_obs,
+        {{ staging_version(source_id) }}                                                    as staging_version
+    from recoded
+
 )
 
-select
-    {{ delivery_lineage() }},
-    {%- for column, codelist, default in sdmx_columns() %}
-    sdmx_{{ column }}::text                                                              as {{ column }},
-    {%- endfor %}
-    trim(time_period)                                                                   as time_period,
-    obs_value::double precision                                                         as obs_value,
-    coalesce(sdmx_unit_measure,
-             (select u.unit_measure from series_unit as u where u.series_code = recoded.sdmx_series limit 1),
-             'PT')::text                                                                as unit_measure,
-    sdmx_unit_mult::text                                                                as unit_mult,
-    sdmx_obs_status::text                                                               as obs_status,
-    sdmx_nature::text                                                                   as nature,
-    null::double precision                                                              as lower_bound,
-    null::double precision                                                              as upper_bound,
-    ((select partner_name from producer) || ', SDMX ' || _file_name)::text              as source_detail,
-    null::text                                                                          as comment_obs,
-    {{ staging_version(source_id) }}                                                    as staging_version
-from recoded
+select * from final
 {%- endmacro %}

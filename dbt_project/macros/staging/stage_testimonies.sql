@@ -80,8 +80,14 @@ renamed as (
     from source
     cross join staging_version
 
+),
+
+final as (
+
+    select {% for name, type in testimony_columns() %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
+    from renamed
+
 )
 
-select {% for name, type in testimony_columns() %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
-from renamed
+select * from final
 {%- endmacro %}

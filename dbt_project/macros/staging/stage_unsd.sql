@@ -36,39 +36,45 @@ typed as (
              then trim(raw.value)::double precision end                                 as numeric_value
     from raw
 
+),
+
+final as (
+
+    select
+        {{ delivery_lineage() }},
+        'A'::text                                                                           as freq,
+        coalesce(nullif(trim(reporting_type), ''), 'G')                                     as reporting_type,
+        upper(trim(series))                                                                 as series,
+        case when trim(geo_area_code) ~ '^[0-9]+$' then (trim(geo_area_code)::integer)::text
+             else 'UNMAPPED:' || trim(geo_area_code) end                                    as ref_area,
+        coalesce({{ recode(source_id, 'sex', 'sex') }}, '_T')                               as sex,
+        coalesce({{ recode(source_id, 'age', 'age') }}, '_T')                               as age,
+        coalesce({{ recode(source_id, 'urbanisation', 'urbanisation') }}, '_T')             as urbanisation,
+        '_T'::text                                                                          as income_wealth_quantile,
+        '_T'::text                                                                          as education_lev,
+        '_T'::text                                                                          as occupation,
+        '_T'::text                                                                          as cust_breakdown,
+        '_T'::text                                                                          as composite_breakdown,
+        '_T'::text                                                                          as disability_status,
+        '_T'::text                                                                          as activity,
+        '_T'::text                                                                          as product,
+        trunc(time_period)::integer::text                                                   as time_period,
+        numeric_value                                                                       as obs_value,
+        {{ recode(source_id, 'units', 'units') }}                                           as unit_measure,
+        '0'::text                                                                           as unit_mult,
+        case when numeric_value is null then 'O' else 'A' end::text                         as obs_status,
+        coalesce(nullif(trim(nature), ''), '_X')                                            as nature,
+        lower_bound::double precision                                                       as lower_bound,
+        upper_bound::double precision                                                       as upper_bound,
+        ((select partner_name from producer)
+            || coalesce(': ' || nullif(trim(data_source), ''), ''))::text                   as source_detail,
+        case when numeric_value is null
+             then 'Value delivered as ' || quote_literal(coalesce(value, '')) || ', not a number' end::text
+                                                                                            as comment_obs,
+        {{ staging_version(source_id) }}                                                    as staging_version
+    from typed
+
 )
 
-select
-    {{ delivery_lineage() }},
-    'A'::text                                                                           as freq,
-    coalesce(nullif(trim(reporting_type), ''), 'G')                                     as reporting_type,
-    upper(trim(series))                                                                 as series,
-    case when trim(geo_area_code) ~ '^[0-9]+$' then (trim(geo_area_code)::integer)::text
-         else 'UNMAPPED:' || trim(geo_area_code) end                                    as ref_area,
-    coalesce({{ recode(source_id, 'sex', 'sex') }}, '_T')                               as sex,
-    coalesce({{ recode(source_id, 'age', 'age') }}, '_T')                               as age,
-    coalesce({{ recode(source_id, 'urbanisation', 'urbanisation') }}, '_T')             as urbanisation,
-    '_T'::text                                                                          as income_wealth_quantile,
-    '_T'::text                                                                          as education_lev,
-    '_T'::text                                                                          as occupation,
-    '_T'::text                                                                          as cust_breakdown,
-    '_T'::text                                                                          as composite_breakdown,
-    '_T'::text                                                                          as disability_status,
-    '_T'::text                                                                          as activity,
-    '_T'::text                                                                          as product,
-    trunc(time_period)::integer::text                                                   as time_period,
-    numeric_value                                                                       as obs_value,
-    {{ recode(source_id, 'units', 'units') }}                                           as unit_measure,
-    '0'::text                                                                           as unit_mult,
-    case when numeric_value is null then 'O' else 'A' end::text                         as obs_status,
-    coalesce(nullif(trim(nature), ''), '_X')                                            as nature,
-    lower_bound::double precision                                                       as lower_bound,
-    upper_bound::double precision                                                       as upper_bound,
-    ((select partner_name from producer)
-        || coalesce(': ' || nullif(trim(data_source), ''), ''))::text                   as source_detail,
-    case when numeric_value is null
-         then 'Value delivered as ' || quote_literal(coalesce(value, '')) || ', not a number' end::text
-                                                                                        as comment_obs,
-    {{ staging_version(source_id) }}                                                    as staging_version
-from typed
+select * from final
 {%- endmacro %}

@@ -7,7 +7,7 @@ from {{ ref('fct_sdg_observation') }}
 where source_type = 'community' and obs_status = 'G' and obs_value in (0, 100)
   and n < {{ var('sdc_extreme_min_n') }}
 union all
-select 'mart_lnob_gap', series, ref_area, time_period
-from {{ ref('mart_lnob_gap') }}
+select 'fct_lnob_gap', series, ref_area, time_period
+from {{ ref('fct_lnob_gap') }}
 where (group_value in (0, 100) and group_n < {{ var('sdc_extreme_min_n') }})
    or (rest_value in (0, 100) and rest_n < {{ var('sdc_extreme_min_n') }})

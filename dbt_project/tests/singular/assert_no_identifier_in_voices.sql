@@ -13,7 +13,7 @@ with
 
 published as (
 
-    select * from {{ ref('mart_voices') }}
+    select * from {{ ref('fct_voices') }}
 
 ),
 

@@ -4,8 +4,9 @@ models' properties, and the lists of staged models that the intermediate layer u
 A source is declared once, in the registry. Its staging model is one call of the shape's macro
 (`stage_persons`, `stage_testimonies`, `stage_open_sdg_observations`, `stage_sdmx_observations`,
 `stage_unsd_observations`) with the source's id and, for persons, which field makes which
-harmonised column. The files are written before every dbt run (``lnob.pipeline.prepare_transform``)
-and by ``lnob registry generate``; they are committed so that a reviewer reads them like code, and
+harmonised column where it differs from the macro's defaults (`person_defaults()`). The files are
+written before every dbt run (``lnob.pipeline.prepare_transform``) and by ``lnob registry
+generate``; they are committed so that a reviewer reads them like code, and
 ``tests/test_registry_generated.py`` fails when the committed files drift from the registry.
 """
 
@@ -64,6 +65,30 @@ def person_columns(dbt_project_dir: Path | None = None) -> list[str]:
     text = ((dbt_project_dir or _DBT) / "macros" / "staging" / "stage_persons.sql").read_text()
     body = text.split("macro person_columns()", 1)[1].split("endmacro", 1)[0]
     return re.findall(r"\('([a-z0-9_]+)',\s*'[a-z ]+'\)", body)
+
+
+def person_defaults(dbt_project_dir: Path | None = None) -> dict[str, str]:
+    """Harmonised column -> the Jinja expression `stage_persons` uses when a source gives none, read
+    from their one owner: `person_defaults()` in the `stage_persons` macro."""
+    text = ((dbt_project_dir or _DBT) / "macros" / "staging" / "stage_persons.sql").read_text()
+    body = text.split("macro person_defaults()", 1)[1].split("endmacro", 1)[0]
+    return dict(re.findall(r"^\s*'([a-z0-9_]+)': (.+?),?$", body, flags=re.M))
+
+
+def person_declared(src: Source, dbt_project_dir: Path | None = None) -> dict[str, str]:
+    """What a person source's staging model says: its mapping (`person_mapping`) less what
+    `stage_persons` fills by default (`record_key` defaults to `person_pid`); a default column the
+    source does not have is `none`."""
+    mapping = person_mapping(src, dbt_project_dir)
+    defaults = person_defaults(dbt_project_dir)
+    defaults["record_key"] = mapping.get("person_pid", defaults["person_pid"])
+    out: dict[str, str] = {}
+    for column in person_columns(dbt_project_dir):
+        if column in mapping and mapping[column] != defaults.get(column):
+            out[column] = mapping[column]
+        elif column not in mapping and column in defaults:
+            out[column] = "none"
+    return out
 
 
 def model_name(src: Source) -> str:
@@ -159,9 +184,10 @@ def model_sql(reg: Registry, src: Source, dbt_project_dir: Path | None = None) -
         f"{{{{ config(materialized='incremental', pre_hook=\"{{{{ prune_deliveries('{src.id}') }}}}\") }}}}\n\n"
     )
     if src.entity in ("person", "household_member"):
-        mapping = person_mapping(src, dbt_project_dir)
-        body = ",\n".join(f"    {_q(k)}: {v}" for k, v in mapping.items())
-        return head + f"{{{{ stage_persons({_q(src.id)}, {_q(country)}, {{\n{body},\n}}) }}}}\n"
+        mapping = person_declared(src, dbt_project_dir)
+        body = "".join(f"\n    {_q(k)}: {v}," for k, v in mapping.items())
+        body = body and body + "\n"
+        return head + f"{{{{ stage_persons({_q(src.id)}, {_q(country)}, {{{body}}}) }}}}\n"
     if src.entity == "testimony":
         return head + f"{{{{ stage_testimonies({_q(src.id)}, {_q(country)}) }}}}\n"
     return head + f"{{{{ {OFFICIAL_MACROS[src.type]}({_q(src.id)}) }}}}\n"

@@ -28,18 +28,24 @@ households as (
     from members
     group by source_id, household_pid
 
+),
+
+final as (
+
+    select
+        households.*,
+        households.consumption_month / households.household_size  as consumption_per_person_month,
+        case when households.consumption_month > 0
+             then households.oop_health_12m / (12 * households.consumption_month) end
+                                                                   as health_share,
+        lines.line_per_person_month                                as poverty_line,
+        case when lines.line_per_person_month is not null and households.consumption_month is not null
+             then households.consumption_month / households.household_size < lines.line_per_person_month end
+                                                                   as below_poverty_line
+    from households
+    left join {{ ref('lnob_poverty_lines') }} as lines
+        on lines.iso3 = households.country_iso3
+
 )
 
-select
-    households.*,
-    households.consumption_month / households.household_size  as consumption_per_person_month,
-    case when households.consumption_month > 0
-         then households.oop_health_12m / (12 * households.consumption_month) end
-                                                               as health_share,
-    lines.line_per_person_month                                as poverty_line,
-    case when lines.line_per_person_month is not null and households.consumption_month is not null
-         then households.consumption_month / households.household_size < lines.line_per_person_month end
-                                                               as below_poverty_line
-from households
-left join {{ ref('lnob_poverty_lines') }} as lines
-    on lines.iso3 = households.country_iso3
+select * from final

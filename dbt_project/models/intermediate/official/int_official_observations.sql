@@ -24,22 +24,28 @@ latest as (
     from delivered
     order by source_id, {{ dimensions | join(', ') }}, delivery_date desc, delivery_id desc, row_number desc
 
+),
+
+final as (
+
+    select
+        {% for dim in dimensions %}
+        {{ dim }},
+        {% endfor %}
+        obs_value,
+        unit_measure,
+        unit_mult,
+        obs_status,
+        nature,
+        lower_bound,
+        upper_bound,
+        source_detail,
+        comment_obs,
+        'official'::text                                                     as source_type,
+        partner_id                                                           as partners,
+        null::bigint                                                         as n
+    from latest
+
 )
 
-select
-    {% for dim in dimensions %}
-    {{ dim }},
-    {% endfor %}
-    obs_value,
-    unit_measure,
-    unit_mult,
-    obs_status,
-    nature,
-    lower_bound,
-    upper_bound,
-    source_detail,
-    comment_obs,
-    'official'::text                                                     as source_type,
-    partner_id                                                           as partners,
-    null::bigint                                                         as n
-from latest
+select * from final

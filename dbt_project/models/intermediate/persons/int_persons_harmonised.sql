@@ -56,53 +56,59 @@ coded as (
         {{ age_group('age') }}                                                   as age_group
     from latest
 
+),
+
+final as (
+
+    select
+        coded.source_id,
+        coded.record_key,
+        coded.person_pid,
+        coded.household_pid,
+        coded.partner_id,
+        coded.delivery_id,
+        coded.country_iso3,
+        countries.m49                                           as country_m49,
+        coded.area_code,
+        coded.urbanisation,
+        coded.sex,
+        coded.age,
+        coded.age_group,
+        coded.disability_status,
+        -- Refugees and asylum seekers are international migrants (UN DESA); SDMX carries migrant
+        -- status in COMPOSITE_BREAKDOWN.
+        case coded.displacement_group
+            when 'DISP_REFUGEE' then 'MS_MIGRANT'
+            when 'DISP_HOST' then 'MS_NOMIGRANT'
+        end                                                     as migrant_status,
+        coded.ethnicity_group,
+        coded.caste_group,
+        coded.displacement_group,
+        coded.poverty_group,
+        coded.wg_seeing, coded.wg_hearing, coded.wg_walking,
+        coded.wg_remembering, coded.wg_selfcare, coded.wg_communicating,
+        coded.water_safe,
+        coded.water_safe_set,
+        coded.birth_registered,
+        coded.felt_discriminated,
+        coded.health_need,
+        coded.health_access,
+        coded.consumption_month,
+        coded.oop_health_12m,
+        coalesce(coded.survey_weight, 1.0)                      as survey_weight,
+        coded.interview_date,
+        extract(year from coded.interview_date)::int::text     as time_period,
+        coalesce(coded.review_state = 'rejected', false)        as is_rejected,
+        -- the person's record key of the cell key method (int_sdg_responses), a keyed hash of the
+        -- pseudonymised id: computed once, when the record's version is harmonised, not every night
+        {{ record_key_of_cell_key('coded.person_pid') }}            as perturbation_key,
+        coded.staged_at,
+        -- when this row was harmonised: the mart gate validates the rows harmonised since its last pass
+        now()                                                   as harmonised_at
+    from coded
+    left join {{ ref('lnob_countries') }} as countries
+        on countries.iso3 = coded.country_iso3
+
 )
 
-select
-    coded.source_id,
-    coded.record_key,
-    coded.person_pid,
-    coded.household_pid,
-    coded.partner_id,
-    coded.delivery_id,
-    coded.country_iso3,
-    countries.m49                                           as country_m49,
-    coded.area_code,
-    coded.urbanisation,
-    coded.sex,
-    coded.age,
-    coded.age_group,
-    coded.disability_status,
-    -- Refugees and asylum seekers are international migrants (UN DESA); SDMX carries migrant
-    -- status in COMPOSITE_BREAKDOWN.
-    case coded.displacement_group
-        when 'DISP_REFUGEE' then 'MS_MIGRANT'
-        when 'DISP_HOST' then 'MS_NOMIGRANT'
-    end                                                     as migrant_status,
-    coded.ethnicity_group,
-    coded.caste_group,
-    coded.displacement_group,
-    coded.poverty_group,
-    coded.wg_seeing, coded.wg_hearing, coded.wg_walking,
-    coded.wg_remembering, coded.wg_selfcare, coded.wg_communicating,
-    coded.water_safe,
-    coded.water_safe_set,
-    coded.birth_registered,
-    coded.felt_discriminated,
-    coded.health_need,
-    coded.health_access,
-    coded.consumption_month,
-    coded.oop_health_12m,
-    coalesce(coded.survey_weight, 1.0)                      as survey_weight,
-    coded.interview_date,
-    extract(year from coded.interview_date)::int::text     as time_period,
-    coalesce(coded.review_state = 'rejected', false)        as is_rejected,
-    -- the person's record key of the cell key method (int_sdg_responses), a keyed hash of the
-    -- pseudonymised id: computed once, when the record's version is harmonised, not every night
-    {{ record_key_of_cell_key('coded.person_pid') }}            as perturbation_key,
-    coded.staged_at,
-    -- when this row was harmonised: the mart gate validates the rows harmonised since its last pass
-    now()                                                   as harmonised_at
-from coded
-left join {{ ref('lnob_countries') }} as countries
-    on countries.iso3 = coded.country_iso3
+select * from final

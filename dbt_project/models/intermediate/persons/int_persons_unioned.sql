@@ -4,8 +4,12 @@
 
 {%- set sources = staged_models('persons') %}
 
+with final as (
 {% for model in sources %}
-select {% for name, type in person_columns() %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
-from {{ ref(model) }}
-{% if not loop.last %}union all{% endif %}
+    select {% for name, type in person_columns() %}{{ name }}{% if not loop.last %}, {% endif %}{% endfor %}
+    from {{ ref(model) }}
+    {% if not loop.last %}union all{% endif %}
 {% endfor %}
+)
+
+select * from final

@@ -20,6 +20,8 @@
     sum w y by the numerator), so the estimate, its interval and the LNOB gap's rest are computed
     from perturbed counts throughout; with weights all 1, value = numerator / n of the published
     counts. `n`, `n_numerator` and the sums stay true: suppression decides on them. -#}
+{%- set p = weighted_proportion('sum_wy_published', 'sum_w_published') -%}
+{%- set n_eff = kish_n_effective('sum_w_published', 'sum_w2_published') %}
 with
 
 fine as (
@@ -121,20 +123,24 @@ published as (
               sum_w * n_published / n)                              as sum_wy_published
     from perturbed
 
+),
+
+final as (
+
+    select
+        md5(concat_ws('|', series, ref_area, time_period, dimension, family, code)) as cell_id,
+        published.*,
+        -- the published estimate (from the perturbed counts)
+        {{ p }}                                                          as p,
+        -- published precision (percent, 4 decimals; the marts round to 2)
+        round((100 * {{ p }})::numeric, 4)::double precision             as value,
+        round({{ n_eff }}::numeric, 4)::double precision                 as n_effective,
+        round({{ wilson_lower(p, n_eff) }}::numeric, 4)::double precision
+                                                                         as lower_bound,
+        round({{ wilson_upper(p, n_eff) }}::numeric, 4)::double precision
+                                                                         as upper_bound
+    from published
+
 )
 
-{%- set p = weighted_proportion('sum_wy_published', 'sum_w_published') -%}
-{%- set n_eff = kish_n_effective('sum_w_published', 'sum_w2_published') %}
-select
-    md5(concat_ws('|', series, ref_area, time_period, dimension, family, code)) as cell_id,
-    published.*,
-    -- the published estimate (from the perturbed counts)
-    {{ p }}                                                          as p,
-    -- published precision (percent, 4 decimals; the marts round to 2)
-    round((100 * {{ p }})::numeric, 4)::double precision             as value,
-    round({{ n_eff }}::numeric, 4)::double precision                 as n_effective,
-    round({{ wilson_lower(p, n_eff) }}::numeric, 4)::double precision
-                                                                     as lower_bound,
-    round({{ wilson_upper(p, n_eff) }}::numeric, 4)::double precision
-                                                                     as upper_bound
-from published
+select * from final

@@ -33,16 +33,22 @@ pass_{{ i }} as (
 ),
 {% endfor %}
 
-final as (
+secondary as (
 
     select cell_id, suppressed from pass_{{ passes }}
 
+),
+
+final as (
+
+    select
+        cells.*,
+        secondary.suppressed,
+        coalesce({{ primary_suppression('cells.n', 'cells.n_numerator', 'cells.n_published', 'cells.n_numerator_published', 'cells.p') }},
+                 case when secondary.suppressed then 'secondary' end)   as suppression
+    from cells
+    join secondary using (cell_id)
+
 )
 
-select
-    cells.*,
-    final.suppressed,
-    coalesce({{ primary_suppression('cells.n', 'cells.n_numerator', 'cells.n_published', 'cells.n_numerator_published', 'cells.p') }},
-             case when final.suppressed then 'secondary' end)       as suppression
-from cells
-join final using (cell_id)
+select * from final

@@ -66,14 +66,20 @@ responses as (
     select '_L_LNOB_HLTH_ACS', people.*, health_access::int
     from people where health_need = '1' and health_access in ('0', '1')
 
+),
+
+final as (
+
+    select
+        series, partner_id, source_id, country_m49, area_code, time_period,
+        sex, age_group, urbanisation, disability_status, migrant_status,
+        ethnicity_group, caste_group, displacement_group, poverty_group,
+        survey_weight, y,
+        -- harmonised once per record version (int_persons_harmonised); a row harmonised before that
+        -- column existed gets it here
+        coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key
+    from responses
+
 )
 
-select
-    series, partner_id, source_id, country_m49, area_code, time_period,
-    sex, age_group, urbanisation, disability_status, migrant_status,
-    ethnicity_group, caste_group, displacement_group, poverty_group,
-    survey_weight, y,
-    -- harmonised once per record version (int_persons_harmonised); a row harmonised before that
-    -- column existed gets it here
-    coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key
-from responses
+select * from final

@@ -33,26 +33,32 @@ latest_loaded as (
     from versions
     order by source_id, testimony_pid, delivery_id desc, row_number desc
 
+),
+
+final as (
+
+    select
+        latest.source_id,
+        latest.testimony_pid,
+        latest.partner_id,
+        latest.delivery_id,
+        latest.row_number,
+        latest.country_iso3,
+        latest.area_code,
+        latest.theme,
+        latest.voice_group,
+        latest.language,
+        latest.testimony_text,
+        latest.recorded_on,
+        extract(year from latest.recorded_on)::int::text        as time_period,
+        latest.staged_at
+    from latest
+    join latest_loaded
+        on latest_loaded.source_id = latest.source_id
+       and latest_loaded.testimony_pid = latest.testimony_pid
+    where latest.has_consent
+      and latest_loaded.has_consent
+
 )
 
-select
-    latest.source_id,
-    latest.testimony_pid,
-    latest.partner_id,
-    latest.delivery_id,
-    latest.row_number,
-    latest.country_iso3,
-    latest.area_code,
-    latest.theme,
-    latest.voice_group,
-    latest.language,
-    latest.testimony_text,
-    latest.recorded_on,
-    extract(year from latest.recorded_on)::int::text        as time_period,
-    latest.staged_at
-from latest
-join latest_loaded
-    on latest_loaded.source_id = latest.source_id
-   and latest_loaded.testimony_pid = latest.testimony_pid
-where latest.has_consent
-  and latest_loaded.has_consent
+select * from final

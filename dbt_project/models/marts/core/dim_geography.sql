@@ -34,15 +34,21 @@ published as (
 
     select ref_area, count(*) as observations from {{ ref('fct_sdg_observation') }} group by ref_area
 
+),
+
+final as (
+
+    select
+        geo.ref_area::text                                   as ref_area,
+        geo.ref_area_level::text                             as ref_area_level,
+        geo.area_name::text                                  as area_name,
+        geo.country_iso3::text                               as country_iso3,
+        geo.country_m49::text                                as country_m49,
+        geo.country_name::text                               as country_name,
+        coalesce(published.observations, 0)::bigint          as observations
+    from (select * from countries union all select * from areas) as geo  -- noqa: LT11
+    left join published on published.ref_area = geo.ref_area
+
 )
 
-select
-    geo.ref_area::text                                   as ref_area,
-    geo.ref_area_level::text                             as ref_area_level,
-    geo.area_name::text                                  as area_name,
-    geo.country_iso3::text                               as country_iso3,
-    geo.country_m49::text                                as country_m49,
-    geo.country_name::text                               as country_name,
-    coalesce(published.observations, 0)::bigint          as observations
-from (select * from countries union all select * from areas) as geo  -- noqa: LT11
-left join published on published.ref_area = geo.ref_area
+select * from final

@@ -25,15 +25,21 @@ concepts (codelist_id, concept) as (
         ('CL_UNIT_MEASURE', 'UNIT_MEASURE'), ('CL_UNIT_MULT', 'UNIT_MULT'), ('CL_OBS_STATUS', 'OBS_STATUS'),
         ('CL_NATURE', 'NATURE'), ('CL_GEO_INFO_TYPE', 'GEO_INFO_TYPE')
 
+),
+
+final as (
+
+    select
+        codes.codelist_id::text                                    as codelist_id,
+        concepts.concept::text                                     as concept,
+        codes.code::text                                           as code,
+        coalesce(groups.label, codes.name)::text                   as label,
+        (groups.cust_breakdown is not null)                        as is_lnob_group
+    from codes
+    left join concepts on concepts.codelist_id = codes.codelist_id
+    left join {{ ref('lnob_custom_breakdowns') }} as groups
+        on codes.codelist_id = 'CL_CUST_BREAKDOWN' and groups.cust_breakdown = codes.code
+
 )
 
-select
-    codes.codelist_id::text                                    as codelist_id,
-    concepts.concept::text                                     as concept,
-    codes.code::text                                           as code,
-    coalesce(groups.label, codes.name)::text                   as label,
-    (groups.cust_breakdown is not null)                        as is_lnob_group
-from codes
-left join concepts on concepts.codelist_id = codes.codelist_id
-left join {{ ref('lnob_custom_breakdowns') }} as groups
-    on codes.codelist_id = 'CL_CUST_BREAKDOWN' and groups.cust_breakdown = codes.code
+select * from final

@@ -81,8 +81,14 @@ official as (
                   or official.ref_area ~ '^[0-9]+$' then 'country' else 'admin1' end as ref_area_level
     from {{ ref('int_official_observations') }} as official
 
+),
+
+final as (
+
+    select * from community
+    union all
+    select * from official
+
 )
 
-select * from community
-union all
-select * from official
+select * from final

@@ -205,57 +205,63 @@ estimates as (
                                                                     as rest_upper_bound
     from published
 
+),
+
+final as (
+
+    select
+        estimates.series,
+        estimates.ref_area,
+        estimates.area_level                                            as ref_area_level,
+        estimates.country_m49,
+        estimates.time_period,
+        estimates.dimension                                             as group_dimension,
+        estimates.group_code,
+        estimates.group_label,
+        round(estimates.group_value::numeric, 2)::double precision      as group_value,
+        round(estimates.group_lower_bound::numeric, 2)::double precision as group_lower_bound,
+        round(estimates.group_upper_bound::numeric, 2)::double precision as group_upper_bound,
+        case when estimates.group_published then estimates.n_published end::bigint as group_n,
+        case when estimates.group_published then 'G' else 'Q' end::text as group_obs_status,
+        round(estimates.rest_value::numeric, 2)::double precision       as rest_value,
+        round(estimates.rest_lower_bound::numeric, 2)::double precision as rest_lower_bound,
+        round(estimates.rest_upper_bound::numeric, 2)::double precision as rest_upper_bound,
+        case when estimates.rest_published then estimates.rest_n end::bigint as rest_n,
+        official_match.official_value,
+        official_match.official_time_period,
+        official_match.official_partners,
+        (official_breakdowns.group_code is not null)                    as official_has_group_breakdown,
+        group_official_match.official_group_value,
+        group_official_match.official_group_time_period,
+        group_official_match.official_group_partners,
+        round((estimates.group_value - group_official_match.official_group_value)::numeric, 2)::double precision
+                                                                        as difference_vs_official_group,
+        round((estimates.group_value - estimates.rest_value)::numeric, 2)::double precision
+                                                                        as difference_vs_rest,
+        round((estimates.group_value / nullif(estimates.rest_value, 0))::numeric, 3)::double precision
+                                                                        as ratio_vs_rest,
+        round((estimates.group_value - official_match.official_value)::numeric, 2)::double precision
+                                                                        as difference_vs_official,
+        round((estimates.group_value / nullif(official_match.official_value, 0))::numeric, 3)::double precision
+                                                                        as ratio_vs_official,
+        case when estimates.group_published and estimates.rest_published
+             then estimates.group_lower_bound <= estimates.rest_upper_bound
+              and estimates.rest_lower_bound <= estimates.group_upper_bound end
+                                                                        as intervals_overlap_rest,
+        case when estimates.group_published and official_match.official_lower_bound is not null
+             then estimates.group_lower_bound <= official_match.official_upper_bound
+              and official_match.official_lower_bound <= estimates.group_upper_bound end
+                                                                        as intervals_overlap_official,
+        estimates.partners
+    from estimates
+    left join official_match using (cell_id)
+    left join group_official_match using (cell_id)
+    left join official_breakdowns
+      on official_breakdowns.series = estimates.series
+     and official_breakdowns.country_m49 = estimates.country_m49
+     and official_breakdowns.dimension = estimates.dimension
+     and official_breakdowns.group_code = estimates.group_code
+
 )
 
-select
-    estimates.series,
-    estimates.ref_area,
-    estimates.area_level                                            as ref_area_level,
-    estimates.country_m49,
-    estimates.time_period,
-    estimates.dimension                                             as group_dimension,
-    estimates.group_code,
-    estimates.group_label,
-    round(estimates.group_value::numeric, 2)::double precision      as group_value,
-    round(estimates.group_lower_bound::numeric, 2)::double precision as group_lower_bound,
-    round(estimates.group_upper_bound::numeric, 2)::double precision as group_upper_bound,
-    case when estimates.group_published then estimates.n_published end::bigint as group_n,
-    case when estimates.group_published then 'G' else 'Q' end::text as group_obs_status,
-    round(estimates.rest_value::numeric, 2)::double precision       as rest_value,
-    round(estimates.rest_lower_bound::numeric, 2)::double precision as rest_lower_bound,
-    round(estimates.rest_upper_bound::numeric, 2)::double precision as rest_upper_bound,
-    case when estimates.rest_published then estimates.rest_n end::bigint as rest_n,
-    official_match.official_value,
-    official_match.official_time_period,
-    official_match.official_partners,
-    (official_breakdowns.group_code is not null)                    as official_has_group_breakdown,
-    group_official_match.official_group_value,
-    group_official_match.official_group_time_period,
-    group_official_match.official_group_partners,
-    round((estimates.group_value - group_official_match.official_group_value)::numeric, 2)::double precision
-                                                                    as difference_vs_official_group,
-    round((estimates.group_value - estimates.rest_value)::numeric, 2)::double precision
-                                                                    as difference_vs_rest,
-    round((estimates.group_value / nullif(estimates.rest_value, 0))::numeric, 3)::double precision
-                                                                    as ratio_vs_rest,
-    round((estimates.group_value - official_match.official_value)::numeric, 2)::double precision
-                                                                    as difference_vs_official,
-    round((estimates.group_value / nullif(official_match.official_value, 0))::numeric, 3)::double precision
-                                                                    as ratio_vs_official,
-    case when estimates.group_published and estimates.rest_published
-         then estimates.group_lower_bound <= estimates.rest_upper_bound
-          and estimates.rest_lower_bound <= estimates.group_upper_bound end
-                                                                    as intervals_overlap_rest,
-    case when estimates.group_published and official_match.official_lower_bound is not null
-         then estimates.group_lower_bound <= official_match.official_upper_bound
-          and official_match.official_lower_bound <= estimates.group_upper_bound end
-                                                                    as intervals_overlap_official,
-    estimates.partners
-from estimates
-left join official_match using (cell_id)
-left join group_official_match using (cell_id)
-left join official_breakdowns
-  on official_breakdowns.series = estimates.series
- and official_breakdowns.country_m49 = estimates.country_m49
- and official_breakdowns.dimension = estimates.dimension
- and official_breakdowns.group_code = estimates.group_code
+select * from final

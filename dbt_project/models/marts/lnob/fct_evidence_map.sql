@@ -144,35 +144,41 @@ grid as (
     from holdings
     join country_groups on country_groups.country_m49 = holdings.country_m49
 
+),
+
+final as (
+
+    select
+        grid.series::text                                                                  as series,
+        grid.country_m49::text                                                             as country_m49,
+        countries.iso3::text                                                               as country_iso3,
+        grid.time_period::text                                                             as time_period,
+        grid.group_dimension::text                                                         as group_dimension,
+        grid.group_code::text                                                              as group_code,
+        grid.group_label::text                                                             as group_label,
+        community.partners::text                                                           as community_partners,
+        coalesce(community.n_partners, 0)::integer                                         as n_community_partners,
+        case when community.n >= {{ var('min_cell') }} then published_groups.n_published end::bigint
+                                                                                           as sample_size,
+        coalesce(community.n > 0 and community.n < {{ var('min_cell') }}, false)           as sample_size_below_minimum,
+        official.partners::text                                                            as official_partners,
+        (coalesce(community.n_partners, 0) + coalesce(official.n_partners, 0) >= 2)        as is_overlap,
+        (community.partners is null and official.partners is null)                         as is_gap
+    from grid
+    join countries on countries.m49 = grid.country_m49
+    left join community
+        on community.series = grid.series and community.country_m49 = grid.country_m49
+       and community.time_period = grid.time_period and community.group_dimension = grid.group_dimension
+       and community.group_code = grid.group_code
+    left join published_groups
+        on published_groups.series = grid.series and published_groups.country_m49 = grid.country_m49
+       and published_groups.time_period = grid.time_period
+       and published_groups.group_dimension = grid.group_dimension and published_groups.group_code = grid.group_code
+    left join official
+        on official.series = grid.series and official.country_m49 = grid.country_m49
+       and official.time_period = grid.time_period and official.group_dimension = grid.group_dimension
+       and official.group_code = grid.group_code
+
 )
 
-select
-    grid.series::text                                                                  as series,
-    grid.country_m49::text                                                             as country_m49,
-    countries.iso3::text                                                               as country_iso3,
-    grid.time_period::text                                                             as time_period,
-    grid.group_dimension::text                                                         as group_dimension,
-    grid.group_code::text                                                              as group_code,
-    grid.group_label::text                                                             as group_label,
-    community.partners::text                                                           as community_partners,
-    coalesce(community.n_partners, 0)::integer                                         as n_community_partners,
-    case when community.n >= {{ var('min_cell') }} then published_groups.n_published end::bigint
-                                                                                       as sample_size,
-    coalesce(community.n > 0 and community.n < {{ var('min_cell') }}, false)           as sample_size_below_minimum,
-    official.partners::text                                                            as official_partners,
-    (coalesce(community.n_partners, 0) + coalesce(official.n_partners, 0) >= 2)        as is_overlap,
-    (community.partners is null and official.partners is null)                         as is_gap
-from grid
-join countries on countries.m49 = grid.country_m49
-left join community
-    on community.series = grid.series and community.country_m49 = grid.country_m49
-   and community.time_period = grid.time_period and community.group_dimension = grid.group_dimension
-   and community.group_code = grid.group_code
-left join published_groups
-    on published_groups.series = grid.series and published_groups.country_m49 = grid.country_m49
-   and published_groups.time_period = grid.time_period
-   and published_groups.group_dimension = grid.group_dimension and published_groups.group_code = grid.group_code
-left join official
-    on official.series = grid.series and official.country_m49 = grid.country_m49
-   and official.time_period = grid.time_period and official.group_dimension = grid.group_dimension
-   and official.group_code = grid.group_code
+select * from final
