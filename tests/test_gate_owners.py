@@ -94,9 +94,9 @@ def test_a_row_breaking_each_rule_fails_the_mart_gate_naming_it(night):
     message = str(failed.value)
     for dbt_test in (
         "not_null_fct_sdg_observation_freq",
-        "in_codelist_fct_sdg_observation_sex",
+        "in_codelist_fct_sdg_observation_CL_SEX__sex",
         "unique_combination_fct_sdg_observation",
-        "in_codelist_mart_evidence_map_country_m49",
+        "in_codelist_mart_evidence_map_CL_AREA__country_m49",
         "unique_dim_geography_ref_area",
         "accepted_values_dim_partner_kind",
     ):

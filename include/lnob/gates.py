@@ -2,7 +2,7 @@
 
 The GX file Data Context lives under ``expectations/gx``: suites, validation definitions and
 checkpoints are committed JSON files that a reviewer reads like code. ``lnob gates scaffold``
-(re)writes them from the registry contracts and the SDMX codelists; the nightly run reads them, and
+(re)writes them from the registry contracts and the gates' rules; the nightly run reads them, and
 rewrites a source's raw suite itself when the source's contract no longer implies it (a field added,
 removed, retyped or made optional): the contract is the truth, the suite follows without a manual
 scaffold, and the rewritten file shows in review like any other change.
@@ -686,8 +686,9 @@ def _scaffold_raw(ctx, ds, registry: Registry, source_id: str) -> str:
 
 
 def _mart_suites(cfg: Settings) -> dict[str, list]:
-    """Suite name -> expectations of the harmonised persons and of every mart. Their codelists
-    come from the seeds, which follow the registry (areas, groups, declared national series)."""
+    """Suite name -> expectations of the harmonised persons and of every mart. No suite holds a
+    list of codes: the persons suite reads the extended codelists in the warehouse
+    (:data:`CODELIST_RELATION`), and the marts' codes are dbt's tests (ADR 7)."""
     out = {f"persons__{PERSONS_TABLE[1]}": persons_expectations(cfg)}
     for table in MART_TABLES:
         out[f"marts__{table}"] = mart_expectations(cfg, table)
@@ -695,8 +696,8 @@ def _mart_suites(cfg: Settings) -> dict[str, list]:
 
 
 def mart_suites_are_current(ctx, cfg: Settings) -> bool:
-    """Whether the stored mart suites check what the seeds imply now (a registry edit that adds an
-    area, a group or a national series changes a codelist, and with it the suite)."""
+    """Whether the stored mart suites check what the builders build now (a suite written by an
+    earlier version, with other rules, is rewritten before it runs)."""
     try:
         for name, expectations in _mart_suites(cfg).items():
             if _signature(ctx.suites.get(name).expectations) != _signature(expectations):
