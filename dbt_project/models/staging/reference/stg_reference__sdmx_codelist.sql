@@ -56,9 +56,12 @@ areas as (
 unioned as (
 
     select * from dsd
-    union all select * from series
-    union all select * from groups
-    union all select * from areas
+    union all
+    select * from series
+    union all
+    select * from groups
+    union all
+    select * from areas
 
 ),
 
