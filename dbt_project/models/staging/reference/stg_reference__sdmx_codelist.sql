@@ -19,14 +19,14 @@ with
 
 dsd as (
 
-    select codelist_id, code, name, null::text as extension, 3 as rank
+    select codelist_id, code, name as label, null::text as extension, 3 as rank
     from {{ ref('sdmx_codes') }}
 
 ),
 
 series as (
 
-    select 'SERIES' as codelist_id, series_code as code, series_name as name,
+    select 'SERIES' as codelist_id, series_code as code, series_name as label,
            'sdg_series' as extension, 2 as rank
     from {{ ref('sdg_series') }}
     union all
@@ -39,7 +39,7 @@ series as (
 
 groups as (
 
-    select 'CL_CUST_BREAKDOWN' as codelist_id, cust_breakdown as code, label as name,
+    select 'CL_CUST_BREAKDOWN' as codelist_id, cust_breakdown as code, label,
            'lnob_custom_breakdowns' as extension, 0 as rank
     from {{ ref('lnob_custom_breakdowns') }}
 
@@ -47,7 +47,7 @@ groups as (
 
 areas as (
 
-    select 'CL_AREA' as codelist_id, area_code as code, area_name as name,
+    select 'CL_AREA' as codelist_id, area_code as code, area_name as label,
            'lnob_areas' as extension, 0 as rank
     from {{ ref('lnob_areas') }}
 
@@ -66,13 +66,13 @@ unioned as (
 ),
 
 -- a code declared twice (a national series the vendored list has since caught up with) is one code;
--- the declaration nearest the partnership names it
+-- the declaration nearest the partnership labels it
 ranked as (
 
     select distinct on (codelist_id, code)
         codelist_id::text as codelist_id,
         code::text        as code,
-        name::text        as name,
+        label::text       as label,
         extension::text   as extension
     from unioned
     order by codelist_id, code, rank
