@@ -2,7 +2,7 @@
 
 The GX file Data Context lives under ``expectations/gx``: suites, validation definitions and
 checkpoints are committed JSON files that a reviewer reads like code. ``lnob gates scaffold``
-(re)writes them from the registry contracts and the SDMX codelists; the nightly run reads them, and
+(re)writes them from the registry contracts and the gates' rules; the nightly run reads them, and
 rewrites a source's raw suite itself when the source's contract no longer implies it (a field added,
 removed, retyped or made optional): the contract is the truth, the suite follows without a manual
 scaffold, and the rewritten file shows in review like any other change.
@@ -17,7 +17,6 @@ that fail and let the others through.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import logging
 import os
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from lnob.config import AUDIT_SCHEMA, RAW_SCHEMA, Settings, settings
+from lnob.config import AUDIT_SCHEMA, RAW_SCHEMA, STAGING_SCHEMA, Settings, settings
 from lnob.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -139,30 +138,6 @@ def context(cfg: Settings | None = None):
 # --------------------------------------------------------------------------------------------
 
 
-def _codes(cfg: Settings, codelist: str) -> list[str]:
-    if codelist == "SERIES":  # the SDG series, the partnership's own and the declared national ones
-        codes = []
-        for folder, name in (
-            ("reference", "sdg_series.csv"),
-            ("lnob", "lnob_series.csv"),
-            ("lnob", "lnob_national_series.csv"),
-        ):
-            with (cfg.dbt_project_dir / "seeds" / folder / name).open(encoding="utf-8") as fh:
-                codes += [r["series_code"] for r in csv.DictReader(fh)]
-        return sorted(set(codes))
-    path = cfg.dbt_project_dir / "seeds" / "reference" / "sdmx_codes.csv"
-    with path.open(encoding="utf-8") as fh:
-        codes = [r["code"] for r in csv.DictReader(fh) if r["codelist_id"] == codelist]
-    # The partnership's declared extensions of two codelists (see the in_codelist dbt test).
-    if codelist == "CL_CUST_BREAKDOWN":
-        with (cfg.dbt_project_dir / "seeds" / "lnob" / "lnob_custom_breakdowns.csv").open() as fh:
-            codes += [r["cust_breakdown"] for r in csv.DictReader(fh)]
-    if codelist == "CL_AREA":
-        with (cfg.dbt_project_dir / "seeds" / "lnob" / "lnob_areas.csv").open() as fh:
-            codes += [r["area_code"] for r in csv.DictReader(fh)]
-    return sorted(set(codes))
-
-
 def raw_expectations(registry: Registry, source_id: str) -> list:
     """The raw gate of one source, from its contract in the registry."""
     import great_expectations as gx
@@ -241,16 +216,13 @@ def _unexpected(description: str, query: str):
     return gx.expectations.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
 
 
-def _percent_and_bounds(value: str, lower: str, upper: str, where: str = "true") -> list:
+def _percent_and_bounds(value: str, lower: str, upper: str) -> list[Rule]:
     return [
-        _unexpected(
-            f"{value} is a percentage in 0..100",
-            f"select * from {{batch}} where {where} and ({value} < 0 or {value} > 100)",
-        ),
-        _unexpected(
+        Rule(value, "a percentage in 0..100", f"{value} < 0 or {value} > 100"),
+        Rule(
+            value,
             f"{lower} <= {value} <= {upper} where given",
-            f"select * from {{batch}} where {where} and {value} is not null and "
-            f"({lower} > {value} or {upper} < {value})",
+            f"{value} is not null and ({lower} > {value} or {upper} < {value})",
         ),
     ]
 
@@ -259,51 +231,135 @@ def _percent_and_bounds(value: str, lower: str, upper: str, where: str = "true")
 WG_DOMAINS = ["wg_seeing", "wg_hearing", "wg_walking", "wg_remembering", "wg_selfcare", "wg_communicating"]
 
 
-def persons_expectations(cfg: Settings) -> list:
-    """The harmonised persons: codes valid, ages plausible, Washington Group answers in range."""
-    import great_expectations as gx
+#: The extended SDMX codelists: one dbt model (stg_reference__sdmx_codelist, built with staging) that
+#: dbt's in_codelist test, the SDMX staging, lnob.isolation and the persons suite all read.
+CODELIST_RELATION = f"{STAGING_SCHEMA}.stg_reference__sdmx_codelist"
+#: The codelists the persons suite reads (their content is part of the persons watermark).
+PERSONS_CODELISTS = ("CL_AGE", "CL_AREA")
 
-    ex = gx.expectations
+
+def _in_codelist(column: str, codelist: str) -> str:
+    """A row whose ``column`` is not a code of ``codelist`` (a null is no code, and no failure)."""
+    return f"{column} not in (select code from {CODELIST_RELATION} where codelist_id = '{codelist}')"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a table: ``condition`` holds for a row (of ``{batch}``) that breaks it."""
+
+    column: str | None
+    text: str
+    condition: str
+
+
+#: Marks the queries of :func:`_rules`: each returns one row per broken rule (column_name, rule,
+#: failing_rows, example), which the gate reads back when it fails (:func:`explain_rules`).
+RULES_MARK = "/* lnob rules: one row per broken rule */"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _rules(
+    description: str,
+    rules: list[Rule],
+    grouped: list[tuple[Rule, str]] | None = None,
+    example: str | None = None,
+):
+    """Several rules of one table as one expectation: the row rules in one scan (a count per rule),
+    each grouped rule (a query of its own, e.g. a join of breakdowns to their totals) beside them.
+    The query returns one row per broken rule, naming the rule, its column, how many rows break
+    it and, where ``example`` says how, one of them (never for persons: no identifier leaves)."""
+    ex = example or "null::text"
+    parts = []
+    if rules:
+        counts = ", ".join(
+            f"count(*) filter (where {r.condition}) as r{i}, min({ex}) filter (where {r.condition}) as e{i}"
+            for i, r in enumerate(rules)
+        )
+        values = ", ".join(
+            f"({_quote(r.column or '')}, {_quote(r.text)}, c.r{i}, c.e{i})" for i, r in enumerate(rules)
+        )
+        parts.append(
+            f"select v.column_name, v.rule, v.failing_rows, v.example from (select {counts} from {{batch}}) as c, "
+            f"lateral (values {values}) as v(column_name, rule, failing_rows, example) where v.failing_rows > 0"
+        )
+    for rule, query in grouped or []:
+        parts.append(
+            f"select {_quote(rule.column or '')}, {_quote(rule.text)}, count(*), min({ex}) "
+            f"from ({query}) as g having count(*) > 0"
+        )
+    return _unexpected(description, RULES_MARK + " " + " union all ".join(parts))
+
+
+def persons_expectations(cfg: Settings) -> list:
+    """The harmonised persons: codes valid, ages plausible, Washington Group answers in range. The
+    harmonised persons are validated here, incrementally (only tonight's: :func:`persons_changed_query`),
+    and not by dbt tests, which would scan every person every night; their grain (source_id,
+    record_key) is dbt's (grain_of_int_persons_harmonised). The rules run as one scan."""
     schema, table = PERSONS_TABLE
-    out: list = [
+    domains = [Rule(d, "a Washington Group answer is 1..4", f"{d} not in (1, 2, 3, 4)") for d in WG_DOMAINS]
+    return [
         # the batch is tonight's persons (persons_changed_query), which may be none: the table is not
         _unexpected(
             "there are harmonised persons",
             f"select 1 as no_person where not exists (select 1 from {schema}.{table}) "
             "and not exists (select 1 from {batch})",
         ),
-        ex.ExpectCompoundColumnsToBeUnique(column_list=["source_id", "record_key"]),
-        ex.ExpectColumnValuesToNotBeNull(column="person_pid"),
-        ex.ExpectColumnValuesToNotBeNull(column="country_m49"),
-        ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
-        ex.ExpectColumnValuesToBeInSet(column="area_code", value_set=_codes(cfg, "CL_AREA")),
-        ex.ExpectColumnValuesToBeInSet(column="sex", value_set=["F", "M", "_O", "_U"]),
-        ex.ExpectColumnValuesToBeInSet(column="urbanisation", value_set=["U", "R", "_U"]),
-        ex.ExpectColumnValuesToBeInSet(column="age_group", value_set=_codes(cfg, "CL_AGE")),
-        ex.ExpectColumnValuesToBeInSet(column="disability_status", value_set=["PD", "PWD"]),
-        ex.ExpectColumnValuesToBeInSet(column="migrant_status", value_set=["MS_MIGRANT", "MS_NOMIGRANT"]),
-        ex.ExpectColumnValuesToNotBeNull(column="age"),
-        ex.ExpectColumnValuesToBeBetween(column="age", min_value=0, max_value=110),
-        ex.ExpectColumnValuesToBeBetween(column="survey_weight", min_value=0, strict_min=True),
-        _unexpected(
-            "the Washington Group questions apply from age 5: no disability status below it",
-            "select * from {batch} where age < 5 and disability_status is not null",
-        ),
-        _unexpected(
-            "a person with a domain answered 'a lot of difficulty' or 'cannot do at all' is PD",
-            "select * from {batch} where disability_status is distinct from 'PD' and age >= 5 and ("
-            + " or ".join(f"{d} in (3, 4)" for d in WG_DOMAINS)
-            + ")",
+        _rules(
+            "tonight's harmonised persons: codes in their codelists, ages and weights plausible, "
+            "Washington Group answers consistent",
+            [
+                Rule("person_pid", "not null", "person_pid is null"),
+                Rule("country_m49", "not null", "country_m49 is null"),
+                Rule("country_m49", "in CL_AREA", _in_codelist("country_m49", "CL_AREA")),
+                Rule("area_code", "in CL_AREA", _in_codelist("area_code", "CL_AREA")),
+                Rule("sex", "in F, M, _O, _U", "sex not in ('F', 'M', '_O', '_U')"),
+                Rule("urbanisation", "in U, R, _U", "urbanisation not in ('U', 'R', '_U')"),
+                Rule("age_group", "in CL_AGE", _in_codelist("age_group", "CL_AGE")),
+                Rule("disability_status", "in PD, PWD", "disability_status not in ('PD', 'PWD')"),
+                Rule(
+                    "migrant_status",
+                    "in MS_MIGRANT, MS_NOMIGRANT",
+                    "migrant_status not in ('MS_MIGRANT', 'MS_NOMIGRANT')",
+                ),
+                Rule("age", "not null", "age is null"),
+                Rule("age", "between 0 and 110", "age < 0 or age > 110"),
+                Rule("survey_weight", "greater than 0", "survey_weight <= 0"),
+                Rule(
+                    "disability_status",
+                    "the Washington Group questions apply from age 5: no disability status below it",
+                    "age < 5 and disability_status is not null",
+                ),
+                Rule(
+                    "disability_status",
+                    "a person with a domain answered 'a lot of difficulty' or 'cannot do at all' is PD",
+                    "disability_status is distinct from 'PD' and age >= 5 and ("
+                    + " or ".join(f"{d} in (3, 4)" for d in WG_DOMAINS)
+                    + ")",
+                ),
+                *domains,
+            ],
         ),
     ]
-    out += [ex.ExpectColumnValuesToBeInSet(column=d, value_set=[1, 2, 3, 4]) for d in WG_DOMAINS]
-    return out
 
 
 def _digest(expectations) -> str:
     import hashlib
 
     return hashlib.sha256(repr(_signature(expectations)).encode()).hexdigest()[:16]
+
+
+def _persons_digest_sql(cfg: Settings) -> str:
+    """SQL for the digest of what the persons suite checks: its rules and the codes of the
+    codelists it reads in the warehouse (a registry edit that removes an area revalidates everyone)."""
+    lists = ", ".join(_quote(c) for c in PERSONS_CODELISTS)
+    return (
+        f"'{_digest(persons_expectations(cfg))}:' || (select md5(coalesce(string_agg("
+        f"codelist_id || ' ' || code, ',' order by codelist_id, code), '')) from {CODELIST_RELATION} "
+        f"where codelist_id in ({lists}))"
+    )
 
 
 def persons_changed_query(cfg: Settings) -> str:
@@ -313,7 +369,8 @@ def persons_changed_query(cfg: Settings) -> str:
     Sound because a row of the incremental persons model changes only by being harmonised again
     (delete+insert on its key, with a new ``harmonised_at``). The watermark holds only for the
     same relation (a full refresh creates a new table: its oid differs) and the same suite (a
-    changed codelist or rule: its digest differs); otherwise every row is validated. A row from
+    changed rule, or a changed codelist it reads: the digest covers both); otherwise every row
+    is validated. A row from
     before ``harmonised_at`` existed is validated every night."""
     schema, table = PERSONS_TABLE
     from lnob.config import META_SCHEMA
@@ -322,7 +379,7 @@ def persons_changed_query(cfg: Settings) -> str:
         f"select p.* from {schema}.{table} as p where p.harmonised_at is null or p.harmonised_at > coalesce(("
         f"select w.validated_through from {META_SCHEMA}.persons_gate as w "
         f"where w.relation_oid = '{schema}.{table}'::regclass::oid "
-        f"and w.suite_digest = '{_digest(persons_expectations(cfg))}'), '-infinity'::timestamptz)"
+        f"and w.suite_digest = {_persons_digest_sql(cfg)}), '-infinity'::timestamptz)"
     )
 
 
@@ -339,8 +396,8 @@ def persons_validated(warehouse_url: str, through, cfg: Settings) -> None:
             cur.execute(f"delete from {META_SCHEMA}.persons_gate")
             cur.execute(
                 f"""insert into {META_SCHEMA}.persons_gate (relation_oid, suite_digest, validated_through)
-                            values ('{schema}.{table}'::regclass::oid, %s, %s)""",
-                (_digest(persons_expectations(cfg)), through),
+                            values ('{schema}.{table}'::regclass::oid, {_persons_digest_sql(cfg)}, %s)""",
+                (through,),
             )
     finally:
         conn.close()
@@ -373,28 +430,37 @@ def mart_expectations(cfg: Settings, table: str) -> list:
     return [_row_band(table), *builders[table](cfg)]
 
 
+# Keys (unique combinations), not-null, codelist membership and accepted values of the marts are
+# dbt's tests (the mart gate runs them first: docs/adr/0008-one-owner-per-rule.md); the suites below
+# hold what dbt does not check: ranges against the minimum cell, bounds, consistency between
+# columns and between breakdowns and totals, and each mart's row count against the last night.
+_OBSERVATION = "series || ' ' || ref_area || ' ' || time_period"
+
+
 def _gap_expectations(cfg: Settings) -> list:
     import great_expectations as gx
 
     ex = gx.expectations
     return [
-        ex.ExpectCompoundColumnsToBeUnique(
-            column_list=["series", "ref_area", "time_period", "group_dimension", "group_code"]
-        ),
-        ex.ExpectColumnValuesToBeInSet(column="series", value_set=_codes(cfg, "SERIES")),
-        ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA")),
         ex.ExpectColumnValuesToBeBetween(column="group_n", min_value={"$PARAMETER": "min_cell"}),
         ex.ExpectColumnValuesToBeBetween(column="rest_n", min_value={"$PARAMETER": "min_cell"}),
-        *_percent_and_bounds("group_value", "group_lower_bound", "group_upper_bound"),
-        *_percent_and_bounds("rest_value", "rest_lower_bound", "rest_upper_bound"),
-        _unexpected(
-            "a suppressed group shows no value",
-            "select * from {batch} where group_obs_status = 'Q' "
-            "and (group_value is not null or group_n is not null)",
-        ),
-        _unexpected(
-            "difference_vs_rest = group_value - rest_value (to rounding)",
-            "select * from {batch} where abs(difference_vs_rest - (group_value - rest_value)) > 0.011",
+        _rules(
+            "fct_lnob_gap: percentages, bounds, suppression and differences consistent",
+            [
+                *_percent_and_bounds("group_value", "group_lower_bound", "group_upper_bound"),
+                *_percent_and_bounds("rest_value", "rest_lower_bound", "rest_upper_bound"),
+                Rule(
+                    "group_value",
+                    "a suppressed group shows no value",
+                    "group_obs_status = 'Q' and (group_value is not null or group_n is not null)",
+                ),
+                Rule(
+                    "difference_vs_rest",
+                    "difference_vs_rest = group_value - rest_value (to rounding)",
+                    "abs(difference_vs_rest - (group_value - rest_value)) > 0.011",
+                ),
+            ],
+            example=f"{_OBSERVATION} || ' ' || group_code",
         ),
     ]
 
@@ -404,146 +470,101 @@ def _evidence_map_expectations(cfg: Settings) -> list:
 
     ex = gx.expectations
     return [
-        ex.ExpectCompoundColumnsToBeUnique(
-            column_list=["series", "country_m49", "time_period", "group_dimension", "group_code"]
-        ),
-        ex.ExpectColumnValuesToBeInSet(column="series", value_set=_codes(cfg, "SERIES")),
-        ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
         ex.ExpectColumnValuesToBeBetween(column="sample_size", min_value={"$PARAMETER": "min_cell"}),
-        _unexpected(
-            "a gap is where nobody holds data, an overlap where two or more do",
-            "select * from {batch} where is_gap <> (n_community_partners = 0 and official_partners is null) "
-            "or (is_overlap and n_community_partners + coalesce(array_length("
-            "string_to_array(official_partners, ';'), 1), 0) < 2)",
+        _rules(
+            "fct_evidence_map: gaps and overlaps consistent with who holds data",
+            [
+                Rule(
+                    "is_gap",
+                    "a gap is where nobody holds data, an overlap where two or more do",
+                    "is_gap <> (n_community_partners = 0 and official_partners is null) "
+                    "or (is_overlap and n_community_partners + coalesce(array_length("
+                    "string_to_array(official_partners, ';'), 1), 0) < 2)",
+                )
+            ],
+            example="series || ' ' || country_m49 || ' ' || time_period || ' ' || group_code",
         ),
     ]
-
-
-# What a published testimony must not contain (the scrubbing in staging removes these).
-EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-PHONE = r"\+?[0-9][0-9 ().-]{7,}[0-9]"
 
 
 def _voices_expectations(cfg: Settings) -> list:
-    import great_expectations as gx
-
-    ex = gx.expectations
-    return [
-        ex.ExpectColumnValuesToBeUnique(column="testimony_key"),
-        ex.ExpectColumnValuesToNotBeNull(column="testimony_text"),
-        ex.ExpectColumnValuesToBeInSet(column="country_m49", value_set=_codes(cfg, "CL_AREA")),
-        ex.ExpectColumnValuesToNotMatchRegex(column="testimony_text", regex=EMAIL),
-        ex.ExpectColumnValuesToNotMatchRegex(column="testimony_text", regex=PHONE),
-    ]
+    # The key, not-null text and codes are dbt's tests; an identifier in a published testimony is
+    # dbt's singular test assert_no_identifier_in_voices (e-mail, phone, id number, cued names and
+    # the raw record's own names: more than a pattern here could see).
+    return []
 
 
 def _dim_indicator_expectations(cfg: Settings) -> list:
-    import great_expectations as gx
-
-    ex = gx.expectations
-    return [
-        ex.ExpectCompoundColumnsToBeUnique(column_list=["series_code", "indicator_code"]),
-        ex.ExpectColumnValuesToBeInSet(column="series_code", value_set=_codes(cfg, "SERIES")),
-    ]
+    return []  # key and codes: dbt (unique_combination, in_codelist SERIES)
 
 
 def _dim_geography_expectations(cfg: Settings) -> list:
-    import great_expectations as gx
-
-    ex = gx.expectations
-    return [
-        ex.ExpectColumnValuesToBeUnique(column="ref_area"),
-        ex.ExpectColumnValuesToBeInSet(column="ref_area", value_set=_codes(cfg, "CL_AREA")),
-    ]
+    return []  # key and codes: dbt (unique, in_codelist CL_AREA)
 
 
 def _dim_partner_expectations(cfg: Settings) -> list:
-    import great_expectations as gx
-
-    ex = gx.expectations
-    return [
-        ex.ExpectColumnValuesToBeUnique(column="partner_id"),
-        ex.ExpectColumnValuesToBeInSet(column="kind", value_set=["community", "official"]),
-    ]
+    return []  # key and kinds: dbt (unique, accepted_values)
 
 
 def _fct_expectations(cfg: Settings) -> list:
     import great_expectations as gx
 
     ex = gx.expectations
-    out: list = [
-        # Community and official observations may share an SDMX key; each is unique within its kind.
-        ex.ExpectCompoundColumnsToBeUnique(column_list=["source_type", *SDMX_DIMENSIONS]),
-    ]
-    for column, codelist in [
-        ("freq", "CL_FREQ"),
-        ("reporting_type", "CL_REPORTING_TYPE"),
-        ("series", "SERIES"),
-        ("ref_area", "CL_AREA"),
-        ("sex", "CL_SEX"),
-        ("age", "CL_AGE"),
-        ("urbanisation", "CL_URBANISATION"),
-        ("income_wealth_quantile", "CL_QUANTILE"),
-        ("education_lev", "CL_EDUCATION_LEV"),
-        ("occupation", "CL_OCCUPATION"),
-        ("cust_breakdown", "CL_CUST_BREAKDOWN"),
-        ("composite_breakdown", "CL_COMP_BREAKDOWN"),
-        ("disability_status", "CL_DISABILITY"),
-        ("activity", "CL_ACTIVITY"),
-        ("product", "CL_PRODUCT"),
-        ("obs_status", "CL_OBS_STATUS"),
-        ("unit_measure", "CL_UNIT_MEASURE"),
-        ("unit_mult", "CL_UNIT_MULT"),
-        ("nature", "CL_NATURE"),
-    ]:
-        if column not in ("unit_mult", "nature"):  # attributes that may be absent
-            out.append(ex.ExpectColumnValuesToNotBeNull(column=column))
-        out.append(ex.ExpectColumnValuesToBeInSet(column=column, value_set=_codes(cfg, codelist)))
-    out += [
+    return [
         # No published cell rests on fewer respondents than the minimum (suppressed cells have n null).
         ex.ExpectColumnValuesToBeBetween(column="n", min_value={"$PARAMETER": "min_cell"}),
-        ex.UnexpectedRowsExpectation(
-            description="percentages lie in 0..100",
-            unexpected_rows_query=(
-                "select * from {batch} where unit_measure = 'PT' and (obs_value < 0 or obs_value > 100)"
-            ),
+        _rules(
+            "fct_sdg_observation: values, intervals and suppression consistent; breakdowns within totals",
+            [
+                Rule(
+                    "obs_value",
+                    "percentages lie in 0..100",
+                    "unit_measure = 'PT' and (obs_value < 0 or obs_value > 100)",
+                ),
+                Rule(
+                    "lower_bound",
+                    "every published community estimate carries its 95% interval",
+                    "source_type = 'community' and obs_value is not null and "
+                    "(lower_bound is null or upper_bound is null)",
+                ),
+                Rule(
+                    "lower_bound",
+                    "an interval, where given, contains the value",
+                    "obs_value is not null and (lower_bound > obs_value or upper_bound < obs_value)",
+                ),
+                Rule(
+                    "obs_status",
+                    "a suppressed cell (Q) shows no value, bounds or n",
+                    "obs_status = 'Q' and (obs_value is not null or lower_bound is not null "
+                    "or upper_bound is not null or n is not null)",
+                ),
+            ],
+            [
+                (
+                    Rule(
+                        "n",
+                        "breakdowns consistent with totals: no community cell rests on more respondents "
+                        "than its series' total for the same area and year",
+                        "",
+                    ),
+                    _BREAKDOWN_ABOVE_TOTAL,
+                ),
+                *[
+                    (
+                        Rule(
+                            dim,
+                            f"breakdowns consistent with totals: the {dim} categories of a community "
+                            "total add up to no more respondents than the total",
+                            "",
+                        ),
+                        _partition_query(dim),
+                    )
+                    for dim in ("sex", "urbanisation", "disability_status")
+                ],
+            ],
+            example=_OBSERVATION,
         ),
-        ex.UnexpectedRowsExpectation(
-            description="every published community estimate carries its 95% interval",
-            unexpected_rows_query=(
-                "select * from {batch} where source_type = 'community' and obs_value is not null and "
-                "(lower_bound is null or upper_bound is null)"
-            ),
-        ),
-        ex.UnexpectedRowsExpectation(
-            description="an interval, where given, contains the value",
-            unexpected_rows_query=(
-                "select * from {batch} where obs_value is not null and "
-                "(lower_bound > obs_value or upper_bound < obs_value)"
-            ),
-        ),
-        ex.UnexpectedRowsExpectation(
-            description="a suppressed cell (Q) shows no value, bounds or n",
-            unexpected_rows_query=(
-                "select * from {batch} where obs_status = 'Q' and "
-                "(obs_value is not null or lower_bound is not null or upper_bound is not null or n is not null)"
-            ),
-        ),
-        _unexpected(
-            "breakdowns consistent with totals: no community cell rests on more respondents than "
-            "its series' total for the same area and year",
-            _BREAKDOWN_ABOVE_TOTAL,
-        ),
-        *[
-            _unexpected(
-                f"breakdowns consistent with totals: the {dim} categories of a community total add up "
-                "to no more respondents than the total",
-                _partition_query(dim),
-            )
-            for dim in ("sex", "urbanisation", "disability_status")
-        ],
     ]
-    return out
 
 
 _BREAKDOWN_DIMS = ["sex", "urbanisation", "cust_breakdown", "composite_breakdown", "disability_status"]
@@ -673,8 +694,9 @@ def _scaffold_raw(ctx, ds, registry: Registry, source_id: str) -> str:
 
 
 def _mart_suites(cfg: Settings) -> dict[str, list]:
-    """Suite name -> expectations of the harmonised persons and of every mart. Their codelists
-    come from the seeds, which follow the registry (areas, groups, declared national series)."""
+    """Suite name -> expectations of the harmonised persons and of every mart. No suite holds a
+    list of codes: the persons suite reads the extended codelists in the warehouse
+    (:data:`CODELIST_RELATION`), and the marts' codes are dbt's tests (ADR 8)."""
     out = {f"persons__{PERSONS_TABLE[1]}": persons_expectations(cfg)}
     for table in MART_TABLES:
         out[f"marts__{table}"] = mart_expectations(cfg, table)
@@ -682,8 +704,8 @@ def _mart_suites(cfg: Settings) -> dict[str, list]:
 
 
 def mart_suites_are_current(ctx, cfg: Settings) -> bool:
-    """Whether the stored mart suites check what the seeds imply now (a registry edit that adds an
-    area, a group or a national series changes a codelist, and with it the suite)."""
+    """Whether the stored mart suites check what the builders build now (a suite written by an
+    earlier version, with other rules, is rewritten before it runs)."""
     try:
         for name, expectations in _mart_suites(cfg).items():
             if _signature(ctx.suites.get(name).expectations) != _signature(expectations):
@@ -801,7 +823,57 @@ def _summarise(gate: str, result) -> GateResult:
                     else None,
                 }
             )
+            query = cfg.kwargs.get("unexpected_rows_query")
+            if isinstance(query, str) and query.startswith(RULES_MARK):
+                out.failed[-1]["query"] = query  # read back rule by rule (explain_rules), then dropped
     return out
+
+
+def _batch_relation(asset: str, cfg: Settings) -> str:
+    """What ``{batch}`` stands for in a mart gate asset's queries."""
+    if asset == PERSONS_CHANGED:
+        return f"({persons_changed_query(cfg)}) as batch"
+    return f'{AUDIT_SCHEMA}."{asset.removeprefix("audit__")}"'
+
+
+def explain_rules(result: GateResult, warehouse_url: str, cfg: Settings) -> GateResult:
+    """Each failed rules expectation (:func:`_rules`) as one failure per broken rule: which rule,
+    which column, how many rows, one example. The query GX ran, run again on the same batch."""
+    import psycopg2
+
+    failed = []
+    conn = None
+    try:
+        for f in result.failed:
+            query = f.pop("query", None)
+            if query is None:
+                failed.append(f)
+                continue
+            if conn is None:
+                conn = psycopg2.connect(warehouse_url)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(query.replace("{batch}", _batch_relation(f["table"], cfg)))
+                    rows = cur.fetchall()
+            except psycopg2.Error as exc:  # the expectation itself failed to run: GX's message stands
+                log.warning("rules of %s not read back: %s", f["table"], exc)
+                rows = []
+            conn.rollback()
+            for column, rule, n, example in rows or [(None, None, f["unexpected_count"], None)]:
+                failed.append(
+                    {
+                        **f,
+                        "column": column or None,
+                        "description": f"{rule} ({f['description']})" if rule else f["description"],
+                        "unexpected_count": n,
+                        "sample": [example] if example is not None else None,
+                    }
+                )
+    finally:
+        if conn is not None:
+            conn.close()
+    result.failed = failed
+    return result
 
 
 def row_count_parameters(warehouse_url: str, cfg: Settings) -> dict:
@@ -941,6 +1013,7 @@ def gate_raw_source(
     sensitive = masking.sensitive_labels(registry.source(source_id))
     for result in results.values():
         for failure in result.failed:
+            failure.pop("query", None)
             column = failure.get("column")
             failure["sample"] = masking.mask_sample(
                 failure.get("sample"), isinstance(column, str) and column in sensitive, sensitive
@@ -973,7 +1046,9 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
     if counts.success:
         result = GateResult(gate="marts", success=True, evaluated=counts.evaluated)
     else:  # name every failure with samples (the log, the run summary, Data Docs)
-        result = run_checkpoint("marts", warehouse_url, None, cfg, parameters=parameters)
+        result = explain_rules(
+            run_checkpoint("marts", warehouse_url, None, cfg, parameters=parameters), warehouse_url, cfg
+        )
     result.evaluated += 1
     result.failed += exposed
     result.success = result.success and not exposed

@@ -175,15 +175,13 @@ def unmapped_codes(cur, model: dict) -> list[Problem]:
     )
 
 
+#: The extended SDMX codelists (dbt model stg_reference__sdmx_codelist, built with staging): the one
+#: owner of what a valid code is, read here as dbt's in_codelist test and the mart gate read it.
+CODELIST_RELATION = f"{STAGING_SCHEMA}.stg_reference__sdmx_codelist"
+
+
 def _codes_cte() -> str:
-    return """codes as (
-        select codelist_id, code from reference.sdmx_codes
-        union all select 'SERIES', series_code from reference.sdg_series
-        union all select 'SERIES', series_code from reference.lnob_series
-        union all select 'SERIES', series_code from reference.lnob_national_series
-        union all select 'CL_CUST_BREAKDOWN', cust_breakdown from reference.lnob_custom_breakdowns
-        union all select 'CL_AREA', area_code from reference.lnob_areas
-    )"""
+    return f"codes as (select codelist_id, code from {CODELIST_RELATION})"
 
 
 def codes_outside_codelists(cur, model: dict, codelists: dict[str, str]) -> list[Problem]:

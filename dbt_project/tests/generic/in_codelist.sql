@@ -1,9 +1,8 @@
 {#
-  Every non-null value of the column is a code of the given SDMX codelist (from the DSD seed).
-  The partnership's declared extensions count as codes (macro sdmx_codelist_codes): for
-  CL_CUST_BREAKDOWN the LNOB groups (`lnob_custom_breakdowns`), for CL_AREA the first-level areas
-  (`lnob_areas`, ISO 3166-2). `SERIES` means an SDG series (`sdg_series`), an LNOB series
-  (`lnob_series`) or a series the registry declares (`lnob_national_series`).
+  Every non-null value of the column is a code of the given SDMX codelist as the partnership extends
+  it (model stg_reference__sdmx_codelist, through the macro sdmx_codelist_codes): for
+  CL_CUST_BREAKDOWN the LNOB groups, for CL_AREA the first-level areas (ISO 3166-2); `SERIES` means
+  an SDG series, an LNOB series or a series the registry declares.
 #}
 {% test in_codelist(model, column_name, codelist) %}
 select {{ column_name }} as bad_code, count(*) as n_rows
