@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 SCHEMAS = "staging, intermediate, reference, marts_audit"
 
@@ -51,7 +53,7 @@ def _stage(url, cfg, breakdown: list[str] | None = None, label: str = "") -> flo
     reg = registry.load()
     steps: list[tuple[str, float]] = []
 
-    def step(name: str, fn) -> object:
+    def step(name: str, fn: Callable[[], Any]) -> Any:
         s = time.monotonic()
         out = fn()
         steps.append((name, time.monotonic() - s))
