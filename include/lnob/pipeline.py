@@ -407,9 +407,11 @@ def _build_audit(url: str, run_id: str, reg, cfg: Settings) -> dict:
     nodes = 0
     before = transform.recorded_build(as_transformer)
     transform.forget_build(as_transformer)  # until this build succeeds, the next one builds everything
+    plan: transform.BuildPlan | None = None
     for _ in range(MAX_HOLD_BACK_ROUNDS):
-        # the sources whose deliveries changed since the last successful build (a hold-back is one)
-        plan = transform.build_plan(as_transformer, cfg, before)
+        # the sources whose deliveries changed since the last successful build, and those an
+        # earlier round staged (a hold-back takes a delivery back out of them)
+        plan = transform.build_plan(as_transformer, cfg, before, plan)
         staged = transform.build_staging(as_transformer, cfg, plan)
         seconds += staged.seconds
         with warehouse.connect(as_transformer) as conn:

@@ -469,10 +469,15 @@ def recorded_build(warehouse_url: str) -> dict[str, str]:
 
 
 def build_plan(
-    warehouse_url: str, cfg: Settings | None = None, before: dict[str, str] | None = None
+    warehouse_url: str,
+    cfg: Settings | None = None,
+    before: dict[str, str] | None = None,
+    earlier: BuildPlan | None = None,
 ) -> BuildPlan:
     """What tonight's stage must build, against what the last successful one recorded (``before``,
-    read from the warehouse when not given)."""
+    read from the warehouse when not given). ``earlier``: a round of tonight's stage that already
+    built (staging rebuilt after a hold-back): what it built differs from ``before`` whatever the
+    ledger says now, so it is built again."""
     from lnob.registry import load as load_registry
 
     cfg = cfg or settings()
@@ -484,7 +489,10 @@ def build_plan(
         reason = "first build" if not before else "the project, seeds, settings, key or relations changed"
         return BuildPlan(now, None, reason)
     sources = sorted(load_registry().sources)
-    changed = [s for s in sources if before.get(f"source:{s}") != now.get(f"source:{s}")]
+    if earlier is not None and earlier.changed is None:
+        return BuildPlan(now, None, "an earlier round tonight built everything")
+    again = set(earlier.changed or ()) if earlier is not None else set()
+    changed = [s for s in sources if before.get(f"source:{s}") != now.get(f"source:{s}") or s in again]
     return BuildPlan(now, changed, f"{len(changed)} of {len(sources)} sources with changed deliveries")
 
 
