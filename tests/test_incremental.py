@@ -114,3 +114,161 @@ def test_a_rotated_pseudonym_key_restages_everything(clean):
     with db.cursor() as cur:
         cur.execute("select count(*) from intermediate.int_persons_harmonised")
         assert cur.fetchone()[0] > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# A night builds only the staging of the sources whose deliveries changed, and what reads them
+# (lnob.transform.build_plan); after a sequence of such nights the result equals a from-scratch
+# `dbt build --full-refresh`, row for row.
+# --------------------------------------------------------------------------------------------------
+
+#: Columns that say when a row was computed, not what it holds.
+WHEN_COMPUTED = {"staged_at", "harmonised_at"}
+
+
+def _deliver(url: str, day: str, only: list[str], seed: int = 7, persons: int = 600) -> list[int]:
+    from lnob import load, registry, warehouse
+
+    cfg = settings()
+    reg = registry.load()
+    sample.generate(cfg.landing_dir, persons=persons, seed=seed, day=date.fromisoformat(day), only=only)
+    with warehouse.connect(url) as conn:
+        fresh, _ = load.new_deliveries(conn, reg, cfg.landing_dir, date.fromisoformat(day))
+        return [load.load_delivery(conn, reg, d, "test", cfg).delivery_id for d in fresh]
+
+
+def _night(url: str) -> list[str] | None:
+    """The dbt stage of a night as the benchmark and `transform` run it; the sources it staged
+    (None: every one). The nodes it ran are in ``NODES``."""
+    from lnob import pipeline, registry, transform
+
+    cfg = settings()
+    pipeline.prepare_transform(url, registry.load(), cfg)
+    plan = transform.build_plan(url, cfg)
+    NODES[:] = [r["node"] for r in transform.build_audit(url, cfg)[0].results]
+    return plan.changed
+
+
+NODES: list[str] = []
+
+
+def _snapshot(db, into: str) -> list[str]:
+    """Every table dbt builds in staging, intermediate and the audit schema, copied into schema
+    ``into`` (as ``<schema>__<table>``) without the columns that say when a row was computed, and
+    with floating-point sums to 9 decimals (a sum of doubles depends on the order rows are read in,
+    which an incremental table and a rebuilt one do not share). Returns the tables copied."""
+    with db.cursor() as cur:
+        cur.execute(f"drop schema if exists {into} cascade; create schema {into}")
+        cur.execute(
+            """select table_schema, table_name,
+                      string_agg(case when data_type in ('double precision', 'real', 'numeric')
+                                      then format('round(%%I::numeric, 9) as %%I', column_name, column_name)
+                                      else quote_ident(column_name) end,
+                                 ', ' order by ordinal_position)
+                 from information_schema.columns
+                where table_schema in ('staging', 'intermediate', 'marts_audit')
+                  and column_name <> all(%s)
+                group by 1, 2 order by 1, 2""",
+            (sorted(WHEN_COMPUTED),),
+        )
+        tables = []
+        for schema, table, columns in cur.fetchall():
+            cur.execute(
+                f'create table {into}."{schema}__{table}" as select {columns} from "{schema}"."{table}"'
+            )
+            tables.append(f"{schema}__{table}")
+    return tables
+
+
+def _differences(db, a: str, b: str, tables: list[str]) -> dict[str, tuple[int, int, int]]:
+    """table -> (rows, rows only in a, rows only in b) of the tables that differ."""
+    out = {}
+    with db.cursor() as cur:
+        for t in tables:
+            cur.execute(
+                f"""select (select count(*) from {a}."{t}"),
+                           (select count(*) from (select * from {a}."{t}" except all select * from {b}."{t}") x),
+                           (select count(*) from (select * from {b}."{t}" except all select * from {a}."{t}") y)"""
+            )
+            rows, only_a, only_b = cur.fetchone()
+            if only_a or only_b:
+                out[t] = (rows, only_a, only_b)
+    return out
+
+
+@pytest.fixture(scope="module")
+def nights(warehouse_url):
+    import psycopg2
+
+    clean_warehouse(warehouse_url, landing=True)
+    conn = psycopg2.connect(warehouse_url)
+    conn.autocommit = True
+    yield warehouse_url, conn
+    conn.close()
+
+
+def test_incremental_nights_equal_a_full_refresh_row_for_row(nights):
+    from lnob import load, registry, transform
+
+    url, db = nights
+    community = ["aavn_household_survey", "wnta_hotspot_survey", "aak_clm_survey"]
+    _deliver(url, "2026-11-01", [*community, "knbs_sdg_sdmx", "aak_voices"])
+    assert _night(url) is None  # the first night builds everything
+    assert _night(url) == []  # nothing new: no staging, only the marts and the review queue's models
+
+    _deliver(url, "2026-11-02", ["aavn_household_survey", "wnta_hotspot_survey"], seed=8)
+    assert _night(url) == ["aavn_household_survey", "wnta_hotspot_survey"]
+    # the sources without a new delivery: neither staged nor their staging tested again
+    assert [n for n in NODES if "knbs" in n or "aak_" in n] == []
+    assert "model.lnob.stg_wnta_hotspot_survey__persons" in NODES
+    assert "model.lnob.int_sdg_cells_suppressed" in NODES
+
+    # a corrected re-delivery: the same file of the same day again, other content
+    replaced = _deliver(url, "2026-11-02", ["wnta_hotspot_survey"], seed=9)
+    assert len(replaced) == 1
+    with db.cursor() as cur:
+        cur.execute("select count(*) from lnob_meta.delivery_ledger where replaced_by = %s", (replaced[0],))
+        assert cur.fetchone()[0] == 1
+    assert _night(url) == ["wnta_hotspot_survey"]
+
+    # a partner withdraws: every delivery of it leaves
+    with db.cursor() as cur:
+        cur.execute(
+            "select delivery_id from lnob_meta.delivery_ledger where source_id = 'aak_clm_survey' and status = 'loaded'"
+        )
+        withdrawn = [r[0] for r in cur.fetchall()]
+    assert withdrawn
+    cfg = settings()
+    reg = registry.load()
+    import psycopg2
+
+    for delivery_id in withdrawn:
+        with psycopg2.connect(url) as conn:
+            load.unload_delivery(
+                conn, reg, delivery_id, {}, cfg, status="unloaded", by="test", why="partner withdrew"
+            )
+    assert _night(url) == ["aak_clm_survey"]
+    with db.cursor() as cur:
+        cur.execute(
+            "select count(*) from intermediate.int_persons_harmonised where source_id = 'aak_clm_survey'"
+        )
+        assert cur.fetchone()[0] == 0
+
+    _deliver(url, "2026-11-03", ["aak_clm_survey", "aavn_household_survey"], seed=10)
+    assert _night(url) == ["aak_clm_survey", "aavn_household_survey"]
+
+    incremental = _snapshot(db, "incremental_nights")
+    assert "intermediate__int_sdg_cells_suppressed" in incremental
+    assert "marts_audit__mart_lnob_gap" in incremental
+    with db.cursor() as cur:
+        cur.execute("drop schema if exists staging, intermediate, marts_audit cascade")
+    transform.run_dbt(
+        ["build", "--full-refresh", "--exclude", transform.MART_TESTS, transform.UNIT_TESTS],
+        url,
+        cfg,
+    )
+    scratch = _snapshot(db, "from_scratch")
+    assert scratch == incremental
+    assert _differences(db, "incremental_nights", "from_scratch", scratch) == {}
+    with db.cursor() as cur:
+        cur.execute("drop schema incremental_nights, from_scratch cascade")

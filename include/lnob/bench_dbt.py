@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 SCHEMAS = "staging, intermediate, reference, marts_audit"
 
@@ -42,14 +44,58 @@ def _drop_models(url) -> None:
         cur.execute(f"drop schema if exists {SCHEMAS} cascade")
 
 
-def _stage(url, cfg) -> float:
-    from lnob import pipeline, registry, transform
+def _stage(url, cfg, breakdown: list[str] | None = None, label: str = "") -> float:
+    """The nightly dbt stage; with ``breakdown``, where its time went (the preparation's steps,
+    each dbt invocation's wall time against the sum of its nodes' own times, the slowest nodes)."""
+    from lnob import load, meta, pipeline, registry, roles, transform, voices, warehouse
 
     t = time.monotonic()
-    pipeline.prepare_transform(url, registry.load(), cfg)
-    transform.build_audit(url, cfg)
-    transform.test_audit(url, cfg)
-    return time.monotonic() - t
+    reg = registry.load()
+    steps: list[tuple[str, float]] = []
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        s = time.monotonic()
+        out = fn()
+        steps.append((name, time.monotonic() - s))
+        return out
+
+    step("registry -> dbt files", lambda: registry.write_dbt_files(reg, cfg.dbt_project_dir))
+    step("secure (grants, owners)", lambda: pipeline.secure(url, cfg))
+
+    def raw_tables() -> None:
+        with warehouse.connect(roles.step_url(url, roles.LOADER)) as conn, conn.cursor() as cur:
+            meta.ensure(cur)
+            for src in reg.sources.values():
+                load.ensure_raw_table(cur, src)
+
+    step("lnob_meta + raw tables", raw_tables)
+    step("voices refresh (review queue, withdrawals)", lambda: voices.refresh(url, reg, cfg))
+    runs = [
+        step("dbt build (staging, intermediate, marts)", lambda: transform.build_audit(url, cfg)[0]),
+        step("dbt test (mart tests)", lambda: transform.test_audit(url, cfg)),
+    ]
+    total = time.monotonic() - t
+    if breakdown is not None:
+        breakdown.append(f"{label}: {total:.1f} s")
+        for name, seconds in steps:
+            breakdown.append(f"    {name:46s} {seconds:6.1f} s")
+        for run in runs:
+            nodes = run.results
+            busy = sum(r.get("seconds", 0) for r in nodes)
+            breakdown.append(
+                f"    {' '.join(run.command[:2]):18s} {len(nodes):4d} nodes, {run.seconds:5.1f} s wall, "
+                f"{busy:5.1f} s in nodes (2 threads), {max(run.seconds - busy / 2, 0):4.1f} s outside nodes"
+            )
+            kinds: dict[str, float] = {}
+            for r in nodes:
+                kind = r["node"].split(".")[0]
+                kinds[kind] = kinds.get(kind, 0) + r.get("seconds", 0)
+            breakdown.append(
+                "        by kind: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(kinds.items()))
+            )
+            for r in sorted(nodes, key=lambda r: -r.get("seconds", 0))[:8]:
+                breakdown.append(f"        {r.get('seconds', 0):5.1f} s  {r['node'].split('.', 2)[-1][:90]}")
+    return total
 
 
 def main() -> None:
@@ -60,8 +106,8 @@ def main() -> None:
         LNOB_HOME=str(home),
         LNOB_LANDING_DIR=str(home / "landing"),
         LNOB_QUARANTINE_DIR=str(home / "quarantine"),
-        LNOB_WAREHOUSE_PORT="55453",
     )
+    os.environ.setdefault("LNOB_WAREHOUSE_PORT", "55453")
     os.environ.setdefault("LNOB_PSEUDONYM_KEY", "bench-only-key")
     from lnob import registry, sample, transform, warehouse
     from lnob.config import settings
@@ -78,7 +124,8 @@ def main() -> None:
     figures.append(("generate + load every source", f"{rows:,} rows in {seconds:.1f} s"))
 
     _drop_models(url)
-    full = _stage(url, cfg)
+    breakdown: list[str] = []
+    full = _stage(url, cfg, breakdown, "from scratch")
     figures.append(("dbt stage, from scratch", f"{full:.1f} s"))
     from lnob import gates
 
@@ -107,7 +154,7 @@ def main() -> None:
     )
 
     # the stage on its own output, nothing new (what a night without deliveries costs)
-    idle = _stage(url, cfg)
+    idle = _stage(url, cfg, breakdown, "no new delivery")
     figures.append(("dbt stage, no new delivery", f"{idle:.1f} s"))
 
     community = [s for s in sample.ALL_SOURCES if reg.partners[reg.source(s).partner].kind == "community"]
@@ -115,7 +162,7 @@ def main() -> None:
         url, reg, cfg, date(2026, 1, 2), max(persons // 100, 100), 2, only=community
     )
     figures.append(("a night with 1% new persons", f"{new_rows:,} new rows loaded in {seconds:.1f} s"))
-    incremental = _stage(url, cfg)
+    incremental = _stage(url, cfg, breakdown, "incremental night")
     figures.append(
         (
             "dbt stage, incremental night",
@@ -123,9 +170,29 @@ def main() -> None:
         )
     )
 
+    # the same night again, every model built as before build_plan (LNOB_DBT_SELECT_CHANGED=0), on
+    # a further 1%: what the selection saves under the same load
+    _load_all(url, reg, cfg, date(2026, 1, 3), max(persons // 100, 100), 3, only=community)
+    os.environ[transform.SELECT_CHANGED] = "0"
+    try:
+        everything = _stage(url, cfg, breakdown, "incremental night, every model built")
+    finally:
+        os.environ.pop(transform.SELECT_CHANGED)
+    figures.append(
+        (
+            "... the same, every model built (SELECT_CHANGED=0)",
+            f"{everything:.1f} s; {everything / full:.2f}x of full; selection saves "
+            f"{everything - incremental:.1f} s",
+        )
+    )
+    figures.append(("load average (1, 5, 15 min) at the end", " ".join(f"{x:.1f}" for x in os.getloadavg())))
+
     print(f"\nLNOB dbt benchmark, {persons:,} persons, {os.cpu_count()} cores")
     for name, value in figures:
         print(f"  {name:48s} {value}")
+    print("\nWhere the dbt stage's time goes")
+    for line in breakdown:
+        print(f"  {line}")
     warehouse.stop(cfg)
 
 

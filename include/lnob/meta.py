@@ -97,6 +97,14 @@ create table if not exists {META_SCHEMA}.seed_state (
     checksum     text        not null,
     loaded_at    timestamptz not null default now()
 );
+-- What the last successful dbt stage was built from (lnob.transform.build_plan): one row for the
+-- project, seeds, settings and relations ('global'), one per source (its loaded deliveries). A
+-- night selects only the staging of the sources whose row changed, and what reads them.
+create table if not exists {META_SCHEMA}.build_state (
+    scope        text        primary key,
+    fingerprint  text        not null,
+    recorded_at  timestamptz not null default now()
+);
 -- The harmonised persons the mart gate has validated: up to this harmonised_at, of this relation
 -- (a full refresh makes a new one), against this suite (lnob.gates.persons_changed_query).
 create table if not exists {META_SCHEMA}.persons_gate (

@@ -405,8 +405,14 @@ def _build_audit(url: str, run_id: str, reg, cfg: Settings) -> dict:
     held: list[isolation.HeldBack] = []
     seconds = 0.0
     nodes = 0
+    before = transform.recorded_build(as_transformer)
+    transform.forget_build(as_transformer)  # until this build succeeds, the next one builds everything
+    plan: transform.BuildPlan | None = None
     for _ in range(MAX_HOLD_BACK_ROUNDS):
-        staged = transform.build_staging(as_transformer, cfg)
+        # the sources whose deliveries changed since the last successful build, and those an
+        # earlier round staged (a hold-back takes a delivery back out of them)
+        plan = transform.build_plan(as_transformer, cfg, before, plan)
+        staged = transform.build_staging(as_transformer, cfg, plan)
         seconds += staged.seconds
         with warehouse.connect(as_transformer) as conn:
             problems = isolation.staging_problems(conn, reg, staged.results, cfg)
@@ -425,7 +431,7 @@ def _build_audit(url: str, run_id: str, reg, cfg: Settings) -> dict:
         )
         raise transform.DbtError(f"staging still failing after {MAX_HOLD_BACK_ROUNDS} rounds of holding back")
     try:
-        built = transform.build_downstream(as_transformer, cfg)
+        built = transform.build_downstream(as_transformer, cfg, plan)
     except transform.DbtError as exc:
         _log(
             url,
@@ -436,9 +442,11 @@ def _build_audit(url: str, run_id: str, reg, cfg: Settings) -> dict:
             {"error": str(exc)[:4000], "failures": exc.failures[:20]},
         )
         raise
+    transform.record_build(as_transformer, plan, cfg)
     return {
         "seconds": round(seconds + built.seconds, 1),
         "nodes": nodes + len(built.results),
+        "built": "everything" if plan.changed is None else plan.changed,
         "held_back": [f"{h.source_id} delivery {h.delivery_id}" for h in held],
     }
 

@@ -243,6 +243,8 @@ def ensure(conn, cfg: Settings | None = None) -> list[str]:
             )
         # dbt records which seeds it loaded
         cur.execute(f"grant insert, update, delete on {META_SCHEMA}.seed_state to {TRANSFORMER}")
+        # ... and what the last successful dbt stage was built from
+        cur.execute(f"grant select, insert, update, delete on {META_SCHEMA}.build_state to {TRANSFORMER}")
         # the mart gate records how far it has validated the harmonised persons
         cur.execute(f"grant insert, update, delete on {META_SCHEMA}.persons_gate to {TRANSFORMER}")
 

@@ -169,6 +169,8 @@ def _log_node(event) -> None:
 #: dbt's own console output (one line per model, test and summary, hundreds a night) in the task
 #: log only at this level or above; its file log in ``$LNOB_HOME/dbt/logs`` keeps everything.
 DBT_CONSOLE_LEVEL = "LNOB_DBT_LOG_LEVEL"
+#: dbt's threads (the profile's 2 when unset).
+DBT_THREADS = "LNOB_DBT_THREADS"
 
 
 def run_dbt(
@@ -193,6 +195,8 @@ def run_dbt(
         os.environ.get(DBT_CONSOLE_LEVEL, "warn"),
         "--log-level-file",
         "debug",
+        # dbt's nodes on small tables are mostly waits on the warehouse: more threads than cores help
+        *(["--threads", os.environ[DBT_THREADS]] if os.environ.get(DBT_THREADS) else []),
     ]
     started = time.monotonic()
     (target / "run_results.json").unlink(missing_ok=True)  # never read an earlier command's results
@@ -208,6 +212,7 @@ def run_dbt(
                 "message": r.get("message"),
                 "failures": r.get("failures"),
                 "compiled_code": r.get("compiled_code"),
+                "seconds": float(r.get("execution_time") or 0),
             }
             for r in doc.get("results", [])
         ]
@@ -362,6 +367,157 @@ def _record_seeds(warehouse_url: str, checksum: str) -> None:
         cur.execute("insert into lnob_meta.seed_state (checksum) values (%s)", (checksum,))
 
 
+# --------------------------------------------------------------------------------------------------
+# What a night builds: the staging of the sources whose deliveries changed, and what reads them
+# --------------------------------------------------------------------------------------------------
+
+#: Set to 0 to build every model every night (the plan is then always "everything").
+SELECT_CHANGED = "LNOB_DBT_SELECT_CHANGED"
+#: The project files whose change makes a night build everything.
+_PROJECT_GLOBS = ("models/**/*", "macros/**/*", "tests/**/*", "dbt_project.yml")
+#: Models that read the pipeline's own bookkeeping, not a delivery: built every night.
+EVERY_NIGHT = ("tag:marts", "source:lnob_meta.testimony_review+")
+
+
+@dataclass
+class BuildPlan:
+    """What tonight's dbt stage builds. ``changed`` is None when it builds everything (the first
+    night, a changed project, seed, setting or pseudonymisation key, a missing relation); otherwise
+    the sources whose set of loaded deliveries changed since the last successful stage: their
+    staging, what reads it, and every night's models (:data:`EVERY_NIGHT`)."""
+
+    fingerprints: dict[str, str]
+    changed: list[str] | None
+    reason: str
+
+    def staging(self) -> list[str] | None:
+        """``--select`` of the staging models to build, None for all of them."""
+        if self.changed is None:
+            return None
+        return [f"source:raw.{s}+,tag:staging" for s in self.changed]
+
+    def downstream(self) -> list[str] | None:
+        """``--select`` of the intermediate models and marts, None for all of them."""
+        if self.changed is None:
+            return None
+        return [*(f"source:raw.{s}+,tag:intermediate" for s in self.changed), *EVERY_NIGHT]
+
+    def everything(self) -> list[str] | None:
+        """``--select`` of one build of the whole stage, None for every node."""
+        if self.changed is None:
+            return None
+        return [*(f"source:raw.{s}+" for s in self.changed), *EVERY_NIGHT]
+
+
+def _project_digest(cfg: Settings) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    root = cfg.dbt_project_dir
+    for pattern in _PROJECT_GLOBS:
+        for path in sorted(root.glob(pattern)):
+            if path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_fingerprints(warehouse_url: str, cfg: Settings | None = None) -> dict[str, str]:
+    """The state a night's build starts from: 'global' (dbt and its project files, the seeds, the
+    settings the models read, the pseudonymisation key as a keyed digest, the relations that exist
+    in staging, intermediate and reference) and 'source:<id>' (its loaded deliveries)."""
+    import hashlib
+    import hmac
+
+    from dbt.version import __version__ as dbt_version
+
+    from lnob.warehouse import connect
+
+    cfg = cfg or settings()
+    parts = [
+        dbt_version,
+        _project_digest(cfg),
+        seeds_checksum(cfg),
+        str(cfg.min_cell),
+        os.environ.get("LNOB_SDC_EXTREME_MIN_N", ""),
+        os.environ.get("LNOB_AGGREGATE_WORK_MEM", ""),
+        AUDIT_SCHEMA,
+        hmac.new((cfg.pseudonym_key or "").encode(), b"lnob build state", "sha256").hexdigest(),
+    ]
+    with connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            """select coalesce(string_agg(n.nspname || '.' || c.relname, ',' order by n.nspname, c.relname), '')
+                 from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+                where n.nspname in ('staging', 'intermediate', 'reference') and c.relkind in ('r', 'v', 'm')"""
+        )
+        parts.append(cur.fetchone()[0])
+        cur.execute(
+            """select source_id, md5(string_agg(delivery_id::text, ',' order by delivery_id))
+                 from lnob_meta.delivery_ledger where status = 'loaded' group by source_id"""
+        )
+        out = {f"source:{source_id}": fp for source_id, fp in cur.fetchall()}
+    out["global"] = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return out
+
+
+def recorded_build(warehouse_url: str) -> dict[str, str]:
+    """What the last successful stage recorded (:func:`record_build`), empty if nothing."""
+    from lnob.warehouse import connect
+
+    with connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("select scope, fingerprint from lnob_meta.build_state")
+        return dict(cur.fetchall())
+
+
+def build_plan(
+    warehouse_url: str,
+    cfg: Settings | None = None,
+    before: dict[str, str] | None = None,
+    earlier: BuildPlan | None = None,
+) -> BuildPlan:
+    """What tonight's stage must build, against what the last successful one recorded (``before``,
+    read from the warehouse when not given). ``earlier``: a round of tonight's stage that already
+    built (staging rebuilt after a hold-back): what it built differs from ``before`` whatever the
+    ledger says now, so it is built again."""
+    from lnob.registry import load as load_registry
+
+    cfg = cfg or settings()
+    now = build_fingerprints(warehouse_url, cfg)
+    if os.environ.get(SELECT_CHANGED, "1") == "0":
+        return BuildPlan(now, None, f"{SELECT_CHANGED}=0")
+    before = recorded_build(warehouse_url) if before is None else before
+    if before.get("global") != now["global"]:
+        reason = "first build" if not before else "the project, seeds, settings, key or relations changed"
+        return BuildPlan(now, None, reason)
+    sources = sorted(load_registry().sources)
+    if earlier is not None and earlier.changed is None:
+        return BuildPlan(now, None, "an earlier round tonight built everything")
+    again = set(earlier.changed or ()) if earlier is not None else set()
+    changed = [s for s in sources if before.get(f"source:{s}") != now.get(f"source:{s}") or s in again]
+    return BuildPlan(now, changed, f"{len(changed)} of {len(sources)} sources with changed deliveries")
+
+
+def record_build(warehouse_url: str, plan: BuildPlan, cfg: Settings | None = None) -> None:
+    """After a successful stage: what it was built from. The sources' fingerprints are those
+    taken before it ran (a delivery loaded while it ran counts as changed next night); the global
+    one is taken now, with the relations the build created."""
+    from lnob.warehouse import connect
+
+    state = {**plan.fingerprints, "global": build_fingerprints(warehouse_url, cfg)["global"]}
+    with connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("delete from lnob_meta.build_state")
+        cur.executemany(
+            "insert into lnob_meta.build_state (scope, fingerprint) values (%s, %s)", sorted(state.items())
+        )
+
+
+def forget_build(warehouse_url: str) -> None:
+    """The next stage builds everything (a failed or partial build left the state unknown)."""
+    from lnob.warehouse import connect
+
+    with connect(warehouse_url) as conn, conn.cursor() as cur:
+        cur.execute("delete from lnob_meta.build_state")
+
+
 def build_audit(warehouse_url: str, cfg: Settings | None = None) -> list[DbtResult]:
     """Seeds, staging, intermediate and their data tests; the marts into the audit
     schema. One dbt invocation: the mart data tests wait for the gate. Seeds are reloaded only when
@@ -369,10 +525,20 @@ def build_audit(warehouse_url: str, cfg: Settings | None = None) -> list[DbtResu
     cfg = cfg or settings()
     checksum = seeds_checksum(cfg)
     exclude = [MART_TESTS, UNIT_TESTS]
-    if _seeds_loaded(warehouse_url, checksum):
+    seeds = _seeds_loaded(warehouse_url, checksum)
+    if seeds:
         exclude.append("resource_type:seed")
-    result = run_dbt(["build", "--exclude", *exclude], warehouse_url, cfg)
+    plan = build_plan(warehouse_url, cfg)
+    select = plan.everything()
+    if select is not None and not seeds:
+        select.append("resource_type:seed")
+    log.info("transform: building %s (%s)", "everything" if select is None else " ".join(select), plan.reason)
+    forget_build(warehouse_url)
+    result = run_dbt(
+        ["build", *(["--select", *select] if select else []), "--exclude", *exclude], warehouse_url, cfg
+    )
     _record_seeds(warehouse_url, checksum)
+    record_build(warehouse_url, plan, cfg)
     return [result]
 
 
@@ -381,12 +547,20 @@ def build_audit(warehouse_url: str, cfg: Settings | None = None) -> list[DbtResu
 STAGING = "tag:staging"
 
 
-def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
-    """Seeds (when a seed file changed) and every staging model with its data tests.
-    Failures are returned, not raised: the pipeline decides which source they hold back."""
+def build_staging(
+    warehouse_url: str, cfg: Settings | None = None, plan: BuildPlan | None = None
+) -> DbtResult:
+    """Seeds (when a seed file changed) and the staging models of ``plan`` (every one without a
+    plan) with their data tests. Failures are returned, not raised: the pipeline decides which
+    source they hold back."""
     cfg = cfg or settings()
     checksum = seeds_checksum(cfg)
-    select = [STAGING] if _seeds_loaded(warehouse_url, checksum) else ["resource_type:seed", STAGING]
+    staging = (plan.staging() if plan else None) or (
+        [STAGING] if plan is None or plan.changed is None else []
+    )
+    select = list(staging) if _seeds_loaded(warehouse_url, checksum) else ["resource_type:seed", *staging]
+    if not select:  # no source changed and the seeds are loaded: nothing to stage
+        return DbtResult(["build"], 0.0)
     result = run_dbt(
         ["build", "--select", *select, "--exclude", MART_TESTS, UNIT_TESTS], warehouse_url, cfg, check=False
     )
@@ -395,11 +569,14 @@ def build_staging(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
     return result
 
 
-def build_downstream(warehouse_url: str, cfg: Settings | None = None) -> DbtResult:
-    """Intermediate models and the marts into the audit schema, with their tests except the mart
-    data tests (those are the gate's)."""
+def build_downstream(
+    warehouse_url: str, cfg: Settings | None = None, plan: BuildPlan | None = None
+) -> DbtResult:
+    """Intermediate models (of ``plan``; every one without a plan) and the marts into the audit
+    schema, with their tests except the mart data tests (those are the gate's)."""
+    select = (plan.downstream() if plan else None) or ["tag:intermediate", "tag:marts"]
     return run_dbt(
-        ["build", "--select", "tag:intermediate", "tag:marts", "--exclude", MART_TESTS, UNIT_TESTS],
+        ["build", "--select", *select, "--exclude", MART_TESTS, UNIT_TESTS],
         warehouse_url,
         cfg,
     )
