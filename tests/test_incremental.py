@@ -259,7 +259,7 @@ def test_incremental_nights_equal_a_full_refresh_row_for_row(nights):
 
     incremental = _snapshot(db, "incremental_nights")
     assert "intermediate__int_sdg_cells_suppressed" in incremental
-    assert "marts_audit__mart_lnob_gap" in incremental
+    assert "marts_audit__fct_lnob_gap" in incremental
     with db.cursor() as cur:
         cur.execute("drop schema if exists staging, intermediate, marts_audit cascade")
     transform.run_dbt(
