@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import blocking_registry, clean_warehouse, csv_data_rows, lnob
+from helpers import blocking_registry, csv_data_rows, lnob
 from lnob import publish, sample
 from lnob.config import settings
 
@@ -48,13 +48,11 @@ def _published(db) -> dict:
 
 
 @pytest.fixture(scope="module")
-def first_night(warehouse_url):
-    """A clean warehouse and landing folder, then the first night."""
-
-    clean_warehouse(warehouse_url, landing=True)
-    sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
-    result = _dags_test(NIGHT)
-    return result
+def first_night(published_night):
+    """The first night on a clean warehouse and landing folder: the session's published night
+    (conftest, 4,000 persons, seed 42), restored for this module; the run's process."""
+    assert published_night.night == NIGHT
+    return published_night.run
 
 
 def test_first_night_publishes_the_sample(first_night, db):
