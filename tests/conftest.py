@@ -70,10 +70,20 @@ shutil.copytree(
 )
 
 
+#: The xdist group of the modules that read the session's published night (one worker builds it).
+NIGHT_GROUP = "published_night"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(session, config, items):
     """Unit tests first (a broken rule shows in seconds), then the rest in file order; the slow ones
     (a 400k-row load, the Celery night) last. The sort is stable, so a module's tests keep their
-    order and its module fixtures are set up once."""
+    order and its module fixtures are set up once.
+
+    Under pytest-xdist (`-n 2 --dist loadgroup`, what `make test` runs) a module is one unit of work
+    (its module fixtures are set up on one worker only), the unit tests one more, and every module
+    that reads the published night one together, so the night is built once; the longest units go
+    first, so the two workers finish close together."""
 
     def rank(item) -> int:
         if item.get_closest_marker("unit"):
@@ -81,6 +91,22 @@ def pytest_collection_modifyitems(session, config, items):
         return 2 if item.get_closest_marker("slow") else 1
 
     items.sort(key=rank)
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+
+    def group(item) -> str:
+        if item.get_closest_marker("unit"):
+            return "unit"
+        if NIGHT_GROUP in item.fixturenames:
+            return NIGHT_GROUP
+        return item.module.__name__
+
+    def weight(item) -> int:  # unit tests first, then the longest units of work first
+        return {"unit": 0, NIGHT_GROUP: 1}.get(group(item), 3 - bool(item.get_closest_marker("slow")))
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    items.sort(key=weight)
 
 
 @pytest.fixture(scope="session")
