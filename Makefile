@@ -24,7 +24,7 @@ demo: install  ## one night end to end on sample data (starts the embedded wareh
 # `make test TEST_WORKERS=0` runs it in one process (tests/conftest.py: unit tests first, slow last)
 TEST_WORKERS ?= 2
 test: install  ## the whole test suite (embedded PostgreSQL, dbt, Great Expectations, Airflow) on TEST_WORKERS pytest-xdist workers, each with its own warehouse
-	$(BIN)/pytest -v -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -v -n $(TEST_WORKERS) --dist loadscope
 
 test-unit: install
 	$(BIN)/pytest -v -m unit

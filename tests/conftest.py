@@ -8,6 +8,7 @@ Helpers the modules import live in tests/helpers.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -70,20 +71,29 @@ shutil.copytree(
 )
 
 
-#: The xdist group of the modules that read the session's published night (one worker builds it).
+#: The modules that read the session's published night (fixtures published_night, rerun_night):
+#: under pytest-xdist they are one unit of work, so one worker builds the night once.
+NIGHT_MODULES = frozenset(
+    {"test_airflow_ui.py", "test_bi.py", "test_exports.py", "test_nightly_e2e.py", "test_report.py"}
+)
 NIGHT_GROUP = "published_night"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def _scope(nodeid: str) -> str:
+    """The unit of work of a test under pytest-xdist: its module, or the published night's group."""
+    file = nodeid.split("::", 1)[0]
+    return NIGHT_GROUP if Path(file).name in NIGHT_MODULES else file
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Unit tests first (a broken rule shows in seconds), then the rest in file order; the slow ones
     (a 400k-row load, the Celery night) last. The sort is stable, so a module's tests keep their
     order and its module fixtures are set up once.
 
-    Under pytest-xdist (`-n 2 --dist loadgroup`, what `make test` runs) a module is one unit of work
-    (its module fixtures are set up on one worker only), the unit tests one more, and every module
-    that reads the published night one together, so the night is built once; the longest units go
-    first, so the two workers finish close together."""
+    On a pytest-xdist worker (`make test`: `-n 2 --dist loadscope`, :func:`pytest_xdist_make_scheduler`)
+    the units of work are ordered instead, longest first, so the two workers finish close together:
+    the published night's modules, then modules with a slow test, then the rest (unit tests still
+    first within each module)."""
 
     def rank(item) -> int:
         if item.get_closest_marker("unit"):
@@ -91,22 +101,35 @@ def pytest_collection_modifyitems(session, config, items):
         return 2 if item.get_closest_marker("slow") else 1
 
     items.sort(key=rank)
-    if getattr(config.option, "dist", "no") != "loadgroup":
+    for item in items:  # a module that reads the night must be in NIGHT_MODULES (one worker builds it)
+        if "_published_night_once" in item.fixturenames:
+            assert _scope(item.nodeid) == NIGHT_GROUP, f"add {item.path.name} to conftest.NIGHT_MODULES"
+    if not hasattr(config, "workerinput"):
         return
+    slow = {_scope(item.nodeid) for item in items if item.get_closest_marker("slow")}
 
-    def group(item) -> str:
-        if item.get_closest_marker("unit"):
-            return "unit"
-        if NIGHT_GROUP in item.fixturenames:
-            return NIGHT_GROUP
-        return item.module.__name__
+    def weight(item) -> int:
+        scope = _scope(item.nodeid)
+        return 0 if scope == NIGHT_GROUP else 1 if scope in slow else 2
 
-    def weight(item) -> int:  # unit tests first, then the longest units of work first
-        return {"unit": 0, NIGHT_GROUP: 1}.get(group(item), 3 - bool(item.get_closest_marker("slow")))
-
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
     items.sort(key=weight)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without it
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` with the published night's modules as one scope (pytest-xdist's own
+    `loadgroup` cannot be used: pytest 9 ignores the node-id suffix it groups by), in the order
+    the workers collected them (:func:`pytest_collection_modifyitems`)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NightScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    config.option.loadscopereorder = False
+    return NightScope(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +162,9 @@ def db(warehouse_url):
 #: The night every read-only test reads: the sample of `lnob demo` (4,000 persons, seed 42).
 NIGHT = "2026-11-21"
 NIGHT_PERSONS = 4000
-_SNAPSHOT_DB = "lnob_published_night"
-_FRESH: set[str] = set()
+#: Which snapshot the warehouse and the night's folders hold now, when nothing changed them since
+#: it was taken or restored (a module fixture that hands one out restores it otherwise).
+_STATE: dict[str, str | None] = {"fresh": None}
 
 
 @dataclass(frozen=True)
@@ -152,6 +176,19 @@ class PublishedNight:
     seconds: float
     summary: dict
     marts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RerunNight:
+    """The published night run again through the DAG (a new run of the same night, nothing new
+    delivered): what was published and reported just before and just after it."""
+
+    run: object  # subprocess.CompletedProcess of `lnob airflow dags test lnob_nightly NIGHT`
+    first_summary: dict  # the night's summary before the re-run (the first run's)
+    checksum_before: str  # publish.schema_checksum of marts before the re-run
+    checksum_after: str
+    first_page_before: bytes  # the first run's report page before the re-run
+    first_page_after: bytes
 
 
 def _night_folders() -> list[Path]:
@@ -175,41 +212,49 @@ def _admin(warehouse_url: str):
     return conn, info.dbname
 
 
-def _snapshot(warehouse_url: str) -> None:
-    """The warehouse as a template database (PostgreSQL copies its files: seconds, not a night)
-    and the night's folders beside it."""
+def _snapshot(warehouse_url: str, name: str) -> None:
+    """The warehouse as a template database ``lnob_<name>`` (PostgreSQL copies its files: seconds,
+    not a night) and the night's folders beside it."""
     conn, dbname = _admin(warehouse_url)
     with conn.cursor() as cur:
         cur.execute(
             "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
             (dbname,),
         )
-        cur.execute(f'drop database if exists "{_SNAPSHOT_DB}"')
-        cur.execute(f'create database "{_SNAPSHOT_DB}" template "{dbname}"')
+        cur.execute(f'drop database if exists "lnob_{name}"')
+        cur.execute(f'create database "lnob_{name}" template "{dbname}"')
     conn.close()
-    keep = _SESSION / "published-night"
+    keep = _SESSION / "snapshots" / name
     shutil.rmtree(keep, ignore_errors=True)
     for folder in _night_folders():
         if folder.exists():
             shutil.copytree(folder, keep / folder.name, symlinks=True)
+    _STATE["fresh"] = name
 
 
-def restore_published_night(warehouse_url: str) -> None:
-    """The warehouse and the night's folders exactly as the session's night left them."""
+def restore_snapshot(warehouse_url: str, name: str) -> None:
+    """The warehouse and the night's folders exactly as they were when snapshot ``name`` was taken."""
     from lnob import roles, warehouse
 
     conn, dbname = _admin(warehouse_url)
     with conn.cursor() as cur:
         cur.execute(f'drop database if exists "{dbname}" with (force)')
-        cur.execute(f'create database "{dbname}" template "{_SNAPSHOT_DB}"')
+        cur.execute(f'create database "{dbname}" template "lnob_{name}"')
     conn.close()
     with warehouse.connect(warehouse_url, autocommit=True) as wconn:
         roles.ensure(wconn)  # the database's own grants (connect, create) are not in a template copy
-    keep = _SESSION / "published-night"
+    keep = _SESSION / "snapshots" / name
     for folder in _night_folders():
         shutil.rmtree(folder, ignore_errors=True)
         if (keep / folder.name).exists():
             shutil.copytree(keep / folder.name, folder, symlinks=True)
+
+
+def _hand_out(warehouse_url: str, name: str) -> None:
+    """Restore snapshot ``name`` unless it was just taken (nothing can have changed it yet)."""
+    if _STATE["fresh"] != name:
+        restore_snapshot(warehouse_url, name)
+    _STATE["fresh"] = None
 
 
 @pytest.fixture(scope="session")
@@ -223,8 +268,7 @@ def _published_night_once(warehouse_url) -> PublishedNight:
     seconds = time.monotonic() - started
     summary = pipeline.latest_summary()
     assert summary and summary["night"] == NIGHT, (run.stdout[-3000:], run.stderr[-3000:])
-    _snapshot(warehouse_url)
-    _FRESH.add(NIGHT)
+    _snapshot(warehouse_url, "published_night")
     return PublishedNight(NIGHT, run, seconds, summary, assets.published_marts())
 
 
@@ -234,11 +278,41 @@ def published_night(_published_night_once, warehouse_url) -> PublishedNight:
     module that asks), then every module that asks gets the warehouse, landing, quarantine,
     exports and reports exactly as that night left them, whatever ran in between. A module may
     change them (run another night on top, spoil a mart); the next module gets the night back."""
-    if NIGHT in _FRESH:
-        _FRESH.clear()  # just built: nothing to restore yet
-    else:
-        restore_published_night(warehouse_url)
+    _hand_out(warehouse_url, "published_night")
     return _published_night_once
+
+
+@pytest.fixture(scope="session")
+def _rerun_once(_published_night_once, warehouse_url) -> RerunNight:
+    import psycopg2
+    from lnob import publish
+    from lnob.config import settings
+
+    _hand_out(warehouse_url, "published_night")
+    reports = settings().reports_dir
+    first_summary = json.loads((reports / NIGHT / "summary.json").read_text())
+    first_page = Path(first_summary["report_html"])
+    page_before = first_page.read_bytes()
+    with psycopg2.connect(warehouse_url) as conn:
+        before = publish.schema_checksum(conn)
+    conn.close()
+    run = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
+    with psycopg2.connect(warehouse_url) as conn:
+        after = publish.schema_checksum(conn)
+    conn.close()
+    page_after = first_page.read_bytes()
+    _snapshot(warehouse_url, "rerun_night")
+    return RerunNight(run, first_summary, before, after, page_before, page_after)
+
+
+@pytest.fixture(scope="module")
+def rerun_night(_rerun_once, warehouse_url) -> RerunNight:
+    """The published night run a second time (`airflow dags test` of the same night), once per
+    session; restored for this module like :func:`published_night`. Ask for it where the module's
+    tests move from the first run to the re-run: the module's fixtures set up before it keep
+    reading the first run, and from there on the warehouse and folders hold the re-run."""
+    _hand_out(warehouse_url, "rerun_night")
+    return _rerun_once
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -439,19 +439,19 @@ def test_data_quality_per_partner(night, page, db):
 
 
 @pytest.fixture(scope="module")
-def nights(night):
-    """The first night's run again (a new run: its page must not replace the first one's), then a
-    second night on a small sample. Returns the three summaries, oldest first."""
+def nights(night, rerun_night):
+    """The first night's run again (a new run: its page must not replace the first one's; the
+    session's re-run, conftest), then a second night on a small sample. Returns the three
+    summaries, oldest first."""
     reports = settings().reports_dir
-    first_page = Path(night["report_html"])
-    before = first_page.read_bytes()
-    again = lnob(
-        "airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
-    )
+    again = rerun_night.run
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
+    assert rerun_night.first_summary["run_id"] == night["run_id"]
     rerun = json.loads((reports / "latest.json").read_text())
     assert rerun["run_id"] != night["run_id"] and rerun["night"] == NIGHT
-    assert first_page.read_bytes() == before  # the first run's page, its load counts with it, kept
+    # the first run's page, its load counts with it, kept: by the re-run, and on disk now
+    assert rerun_night.first_page_after == rerun_night.first_page_before
+    assert Path(night["report_html"]).read_bytes() == rerun_night.first_page_before
     sample.generate(settings().landing_dir, persons=1000, seed=43, day=date.fromisoformat(NIGHT_2))
     done = lnob(
         "airflow", "dags", "test", "lnob_nightly", NIGHT_2, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
