@@ -21,8 +21,10 @@ install: $(STAMP)  ## virtualenv with every pinned dependency and the lnob packa
 demo: install  ## one night end to end on sample data (starts the embedded warehouse); a short summary, the full log in a file
 	@$(BIN)/lnob demo
 
-test: install  ## the whole test suite (embedded PostgreSQL, dbt, Great Expectations, Airflow)
-	$(BIN)/pytest -v
+# `make test TEST_WORKERS=0` runs it in one process (tests/conftest.py: unit tests first, slow last)
+TEST_WORKERS ?= 2
+test: install  ## the whole test suite (embedded PostgreSQL, dbt, Great Expectations, Airflow) on TEST_WORKERS pytest-xdist workers, each with its own warehouse
+	$(BIN)/pytest -v -n $(TEST_WORKERS) --dist loadscope
 
 test-unit: install
 	$(BIN)/pytest -v -m unit

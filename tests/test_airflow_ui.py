@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import pytest
 from browser import ensure_chromium, launch
-from conftest import BIN, PROJECT, clean_warehouse, free_port, lnob
+from helpers import BIN, PROJECT, free_port, lnob
 from lnob.config import settings
 
 pytestmark = pytest.mark.integration
@@ -134,7 +134,7 @@ def test_login_and_see_the_nightly_dag(airflow_ui, session_dir):
             browser.close()
 
 
-NIGHT = "2026-11-21"  # the night test_nightly_e2e publishes, on the same sample
+NIGHT = "2026-11-21"  # the session's published night (conftest)
 #: where the lead picks the screenshots up (copied there as well as into the session folder)
 SHOTS = Path(os.environ.get("LNOB_SCREENSHOTS", "/work/screenshots"))
 
@@ -150,20 +150,15 @@ def _shot(page, session_dir: Path, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_night(warehouse_url):
-    """One night through `lnob demo` (a small sample on a clean warehouse), as a newcomer runs it:
-    its terminal output, its summary and the night the UI tests look at."""
-    from lnob import assets
-
-    clean_warehouse(warehouse_url, landing=True)
-    started = time.monotonic()
-    done = lnob("demo", "--persons", "4000", "--date", NIGHT, timeout=1500)
-    seconds = time.monotonic() - started
-    from lnob import pipeline
-
-    summary = pipeline.latest_summary()
-    assert summary and summary["night"] == NIGHT, (done.stdout[-3000:], done.stderr[-3000:])
-    return {"run": done, "seconds": seconds, "summary": summary, "marts": assets.published_marts()}
+def demo_night(published_night):
+    """The session's night (conftest: `lnob demo` on a small sample on a clean warehouse, as a
+    newcomer runs it): its terminal output, its summary and the night the UI tests look at."""
+    return {
+        "run": published_night.run,
+        "seconds": published_night.seconds,
+        "summary": published_night.summary,
+        "marts": published_night.marts,
+    }
 
 
 def test_demo_talks_like_a_tool(demo_night):

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from conftest import lnob
+from helpers import lnob
 from lnob import alerts, registry
 
 

@@ -26,7 +26,7 @@ import psycopg2
 import pytest
 import yaml
 from api_server import TOKEN, FakePlatforms
-from conftest import PROJECT, clean_warehouse, lnob
+from helpers import PROJECT, clean_warehouse, lnob
 from lnob import connectors, gates, load, meta, pipeline, registry, sample
 from lnob.config import settings
 

@@ -2,8 +2,8 @@
 `lnob_bi_reader`; GX Data Docs that render with the network blocked; Apache Superset (its own
 virtualenv) on the reader's login with the dashboard kept in bi/superset/.
 
-One night is published through the pipeline's stage functions (real dbt, GX, PostgreSQL) on a
-small sample; every test reads what that night published. Screenshots go to
+The session's published night (conftest: the DAG through `lnob demo`, real dbt, GX, PostgreSQL, on
+a small sample) is what every test reads. Screenshots go to
 ``$LNOB_SCREENSHOTS_DIR`` (default: the test session's folder).
 """
 
@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import date
 from pathlib import Path
 
 import psycopg2
 import pytest
 from browser import ensure_chromium, launch, png_stats
-from conftest import clean_warehouse
-from lnob import data_docs, gates, pipeline, roles, sample
-from lnob.config import settings
+from lnob import data_docs, gates, roles
 
 pytestmark = pytest.mark.integration
 
@@ -34,17 +31,11 @@ def screenshots(session_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def night(warehouse_url):
-    """A clean warehouse, the roles, one night published as the DAG runs it."""
-    clean_warehouse(warehouse_url, landing=True)
-    run_id = f"test-bi-{NIGHT}"
-    sample.generate(settings().landing_dir, persons=1500, seed=7, day=date.fromisoformat(NIGHT))
-    for delivery in pipeline.extract(warehouse_url, run_id, date.fromisoformat(NIGHT)):
-        pipeline.gate_raw(warehouse_url, run_id, pipeline.load_raw(warehouse_url, run_id, delivery))
-    pipeline.transform_stage(warehouse_url, run_id)
-    gated = pipeline.gate_marts(warehouse_url, run_id)
-    pipeline.publish_stage(warehouse_url, run_id)
-    return gated
+def night(published_night):
+    """A clean warehouse, the roles, one night published as the DAG runs it: the session's
+    (conftest), restored for this module; the night's summary."""
+    assert published_night.night == NIGHT and published_night.summary["published_tonight"]
+    return published_night.summary
 
 
 @pytest.fixture
@@ -281,7 +272,7 @@ def superset_ui(night, warehouse_url, session_dir):
     import subprocess
     import time
 
-    from conftest import free_port
+    from helpers import free_port
     from lnob import superset, warehouse
 
     started = time.monotonic()

@@ -19,7 +19,7 @@ import time
 from datetime import date
 
 import pytest
-from conftest import clean_warehouse, csv_data_rows
+from helpers import clean_warehouse, csv_data_rows
 from lnob import registry, sample
 from lnob.celery_local import celery_airflow
 from lnob.config import settings

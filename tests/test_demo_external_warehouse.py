@@ -8,7 +8,7 @@ import json
 
 import psycopg2
 import pytest
-from conftest import free_port, lnob
+from helpers import free_port, lnob
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ import os
 from datetime import date, timedelta
 
 import pytest
-from conftest import PROJECT, clean_warehouse
+from helpers import PROJECT, clean_warehouse
 from lnob import disclosure, pipeline, roles, sample, warehouse
 from lnob.config import settings
 

@@ -2,7 +2,7 @@
 with pysdmx against the LNOB structure and compared with the mart, Open SDG files checked against Open SDG's format rules,
 Parquet of every mart.
 
-One real night (`airflow dags test`, a small sample) publishes the marts and runs the export
+One real night (`airflow dags test`, a small sample: the session's published night, conftest) publishes the marts and runs the export
 step as the BI reader; the tests then spoil copies of the written files and check that each
 check names what broke.
 """
@@ -12,13 +12,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import clean_warehouse, lnob
-from lnob import open_sdg, roles, sample, sdmx_export, warehouse
+from lnob import open_sdg, roles, sdmx_export, warehouse
 from lnob.config import settings
 from lnob.export import ExportError
 
@@ -27,13 +24,10 @@ SEEDS = settings().dbt_project_dir / "seeds"
 
 
 @pytest.fixture(scope="module")
-def night(warehouse_url):
-    """A clean warehouse and landing folder, one night published and exported; the run summary."""
-    clean_warehouse(warehouse_url, landing=True)
-    shutil.rmtree(settings().exports_dir / NIGHT, ignore_errors=True)
-    sample.generate(settings().landing_dir, persons=2000, seed=7, day=date.fromisoformat(NIGHT))
-    r = lnob("airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"})
-    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-3000:]
+def night(published_night):
+    """One night published and exported on a clean warehouse and landing folder: the session's
+    (conftest), restored for this module; the run summary."""
+    assert published_night.night == NIGHT
     s = json.loads((settings().reports_dir / NIGHT / "summary.json").read_text())
     assert s["complete"] and s["published_tonight"], s["problems"]
     return s

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import hostile_files as hf
 import pytest
-from conftest import PROJECT, clean_warehouse, lnob
+from helpers import PROJECT, clean_warehouse, lnob
 from lnob import gates, load, pipeline, registry, report, sample
 from lnob.config import settings
 

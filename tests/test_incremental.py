@@ -4,7 +4,7 @@ changed code map restages its source only; a rotated pseudonym key restages ever
 from datetime import date
 
 import pytest
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import sample
 from lnob.config import settings
 

@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import sample
 from lnob.config import settings
 

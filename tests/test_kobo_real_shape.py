@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, clean_warehouse
+from helpers import PROJECT, clean_warehouse
 from lnob import pipeline, registry
 from lnob.config import settings
 

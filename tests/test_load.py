@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import csv_data_rows
+from helpers import csv_data_rows
 from lnob import load, meta, registry, sample
 
 pytestmark = pytest.mark.integration
@@ -209,7 +209,7 @@ def test_warehouse_hmac_equals_python_hmac(warehouse_url, db):
 def test_quarantine_list_and_retry_after_a_registry_fix(reg, tmp_path, warehouse_url, db):
     import psycopg2
     import yaml
-    from conftest import lnob
+    from helpers import lnob
 
     path = _broken_copy(tmp_path, "2025-06-01", lambda r: _set(r, 0, "sex", "gender"))
     conn = psycopg2.connect(warehouse_url)
@@ -248,7 +248,7 @@ def test_a_load_killed_halfway_leaves_nothing_visible(reg, tmp_path, warehouse_u
     import subprocess
     import time
 
-    from conftest import BIN, PROJECT
+    from helpers import BIN, PROJECT
 
     (path,) = sample.generate(tmp_path, persons=400_000, seed=31, day=date(2025, 7, 1), only=[SOURCE])
     sha = load.file_sha256(path)

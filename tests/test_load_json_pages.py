@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, clean_warehouse
+from helpers import PROJECT, clean_warehouse
 from lnob import load, readers, registry, sample
 from lnob.config import settings
 

@@ -9,7 +9,7 @@ import html
 import re
 
 import pytest
-from conftest import lnob
+from helpers import lnob
 from lnob import pipeline
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def test_the_cause_of_a_failure_is_one_line():
     first line only introduces the cause joined to the line that gives it."""
     import importlib.util
 
-    from conftest import PROJECT
+    from helpers import PROJECT
     from lnob.pipeline import GateFailed
     from lnob.transform import DbtError
 

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import blocking_registry, clean_warehouse, csv_data_rows, lnob
+from helpers import blocking_registry, csv_data_rows, lnob
 from lnob import publish, sample
 from lnob.config import settings
 
@@ -48,13 +48,11 @@ def _published(db) -> dict:
 
 
 @pytest.fixture(scope="module")
-def first_night(warehouse_url):
-    """A clean warehouse and landing folder, then the first night."""
-
-    clean_warehouse(warehouse_url, landing=True)
-    sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
-    result = _dags_test(NIGHT)
-    return result
+def first_night(published_night):
+    """The first night on a clean warehouse and landing folder: the session's published night
+    (conftest, 4,000 persons, seed 42), restored for this module; the run's process."""
+    assert published_night.night == NIGHT
+    return published_night.run
 
 
 def test_first_night_publishes_the_sample(first_night, db):
@@ -403,17 +401,19 @@ def test_the_persons_suite_validates_what_was_harmonised_since_it_last_passed(fi
             cur.execute("drop schema marts_audit cascade")
 
 
-def test_same_night_again_is_idempotent(first_night, db):
-    before = publish.schema_checksum(db)
-    s_first = _summary(NIGHT)
-    again = _dags_test(NIGHT)
+def test_same_night_again_is_idempotent(first_night, rerun_night, db):
+    """The same night again through the DAG (the session's re-run, conftest: the published
+    night's marts checksummed just before and just after it): nothing new, identical marts."""
+    again, s_first = rerun_night.run, rerun_night.first_summary
     assert again.returncode == 0, again.stdout[-5000:]
     s = _summary(NIGHT)
+    assert s["run_id"] != s_first["run_id"]
     assert s["extract"]["new"] == 0 and s["extract"]["already_loaded"] == sum(
         v["deliveries"] for v in s_first["sources"].values()
     )
     assert s["published_tables"] == s_first["published_tables"]
-    assert publish.schema_checksum(db) == before
+    assert rerun_night.checksum_after == rerun_night.checksum_before
+    assert publish.schema_checksum(db) == rerun_night.checksum_before
 
 
 def test_bad_deliveries_are_quarantined_and_every_other_source_loads(first_night, db):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import isolation, registry, sample
 from lnob.config import settings
 from lnob.load import _open_sdg_row

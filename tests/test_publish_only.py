@@ -16,7 +16,7 @@ from datetime import date
 
 import psycopg2
 import pytest
-from conftest import clean_warehouse
+from helpers import clean_warehouse
 from lnob import pipeline, publish, sample
 from lnob.config import settings
 

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import blocking_registry
+from helpers import blocking_registry
 from lnob import pipeline, sample
 from lnob.config import settings
 

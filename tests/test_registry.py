@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import lnob
+from helpers import lnob
 from lnob import registry
 
 pytestmark = pytest.mark.unit

@@ -1,6 +1,6 @@
 """The HTML run report, rendered in headless Chromium (Debian's package, installed by the set-up).
 
-One real night through `airflow dags test` writes the report; the browser then checks what a data
+One real night through `airflow dags test` (the session's published night, conftest) writes the report; the browser then checks what a data
 engineer would look at: a chart per series with one bar per group, rest of the sample and official
 value (each drawn, with a width proportional to its value and its sample size), headings that lead
 with the series' label, suppressed cells said to be suppressed, refugees and migrants (the same
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from browser import ensure_chromium, launch, png_stats
-from conftest import clean_warehouse, lnob
+from helpers import lnob
 from lnob import pipeline, report, sample
 from lnob.config import settings
 
@@ -47,31 +47,12 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_reports(session_dir):
-    """Reports of this module's runs only: other modules run the same night in this session, and
-    the index and the night's run folders are counted here."""
-    before = os.environ.get("LNOB_REPORTS_DIR")
-    os.environ["LNOB_REPORTS_DIR"] = str(session_dir / "reports-test_report")
-    yield
-    if before is None:
-        os.environ.pop("LNOB_REPORTS_DIR", None)
-    else:
-        os.environ["LNOB_REPORTS_DIR"] = before
-
-
 @pytest.fixture(scope="module")
-def night(warehouse_url):
-    """A clean warehouse and landing folder, then one night through the DAG; the report it wrote."""
-
-    clean_warehouse(warehouse_url, landing=True)
-    sample.generate(settings().landing_dir, persons=4000, seed=42, day=date.fromisoformat(NIGHT))
-    done = lnob(
-        "airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
-    )
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
-    summary = json.loads((settings().reports_dir / NIGHT / "summary.json").read_text())
-    return summary
+def night(published_night):
+    """The session's night (conftest: one night through the DAG on a clean warehouse and landing
+    folder), restored for this module with its reports folder; the summary the report was made of."""
+    assert published_night.night == NIGHT and published_night.run.returncode == 0
+    return json.loads((settings().reports_dir / NIGHT / "summary.json").read_text())
 
 
 @pytest.fixture
@@ -458,19 +439,19 @@ def test_data_quality_per_partner(night, page, db):
 
 
 @pytest.fixture(scope="module")
-def nights(night):
-    """The first night's run again (a new run: its page must not replace the first one's), then a
-    second night on a small sample. Returns the three summaries, oldest first."""
+def nights(night, rerun_night):
+    """The first night's run again (a new run: its page must not replace the first one's; the
+    session's re-run, conftest), then a second night on a small sample. Returns the three
+    summaries, oldest first."""
     reports = settings().reports_dir
-    first_page = Path(night["report_html"])
-    before = first_page.read_bytes()
-    again = lnob(
-        "airflow", "dags", "test", "lnob_nightly", NIGHT, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}
-    )
+    again = rerun_night.run
     assert again.returncode == 0, again.stdout[-5000:] + again.stderr[-5000:]
+    assert rerun_night.first_summary["run_id"] == night["run_id"]
     rerun = json.loads((reports / "latest.json").read_text())
     assert rerun["run_id"] != night["run_id"] and rerun["night"] == NIGHT
-    assert first_page.read_bytes() == before  # the first run's page, its load counts with it, kept
+    # the first run's page, its load counts with it, kept: by the re-run, and on disk now
+    assert rerun_night.first_page_after == rerun_night.first_page_before
+    assert Path(night["report_html"]).read_bytes() == rerun_night.first_page_before
     sample.generate(settings().landing_dir, persons=1000, seed=43, day=date.fromisoformat(NIGHT_2))
     done = lnob(
         "airflow", "dags", "test", "lnob_nightly", NIGHT_2, timeout=1200, env={"LNOB_TASK_RETRIES": "0"}

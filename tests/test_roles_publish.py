@@ -11,7 +11,7 @@ import time
 
 import psycopg2
 import pytest
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import meta, publish, roles
 
 pytestmark = pytest.mark.integration

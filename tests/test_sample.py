@@ -16,7 +16,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import sdmx
-from conftest import lnob
+from helpers import lnob
 from lnob import registry, sample
 from lnob.sample.signal import DISABILITY_EFFECT, PROFILES, SIGNAL
 

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import roles, sample, sdmx_export, warehouse
 from lnob.config import settings
 

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import registry, sample
 from lnob.config import settings
 from lnob.pseudonym import pseudonym

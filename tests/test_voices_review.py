@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from conftest import clean_warehouse, lnob
+from helpers import clean_warehouse, lnob
 from lnob import export, publish, registry, sample
 from lnob.config import settings
 from lnob.pseudonym import pseudonym

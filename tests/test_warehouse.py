@@ -3,7 +3,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import BIN, PROJECT, lnob
+from helpers import BIN, PROJECT, lnob
 from lnob import warehouse
 from lnob.config import settings
 
@@ -73,7 +73,7 @@ def test_port_conflict_is_one_line_and_a_changed_port_is_honoured(warehouse_url,
     another program is answered in one line, never a traceback; a changed LNOB_WAREHOUSE_PORT moves
     the server, stopped or running; unset, a taken port is replaced by a free one."""
     import psycopg2
-    from conftest import free_port
+    from helpers import free_port
 
     home = {"LNOB_HOME": str(tmp_path / "home")}
     held = free_port()
