@@ -2,7 +2,8 @@
 FROM apache/airflow:3.3.2-python3.11
 USER airflow
 COPY --chown=airflow:root requirements.txt pyproject.toml /opt/lnob/
-COPY --chown=airflow:root include /opt/lnob/include
+# the runtime package only: include/lnob_dev (sample generator, benchmarks) is for development
+COPY --chown=airflow:root include/lnob /opt/lnob/include/lnob
 RUN pip install --no-cache-dir -r /opt/lnob/requirements.txt \
  && pip install --no-cache-dir --no-deps --no-build-isolation -e /opt/lnob
 COPY --chown=airflow:root dags /opt/airflow/dags

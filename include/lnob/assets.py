@@ -13,7 +13,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from lnob.config import PUBLISHED_SCHEMA
+from lnob.config import PUBLISHED_SCHEMA, _project_dir
 
 #: Scheme of the marts' URIs: the warehouse is whatever the ``lnob_warehouse`` connection names.
 URI_PREFIX = f"lnob://warehouse/{PUBLISHED_SCHEMA}/"
@@ -24,8 +24,7 @@ def _dbt_project() -> Path:
     env = os.environ.get("LNOB_DBT_PROJECT_DIR")
     if env:
         return Path(env)
-    project = os.environ.get("LNOB_PROJECT_DIR")
-    return (Path(project) if project else Path(__file__).resolve().parents[2]) / "dbt_project"
+    return _project_dir() / "dbt_project"
 
 
 @lru_cache(maxsize=4)

@@ -33,6 +33,24 @@ import os
 import sys
 from datetime import UTC, date, timedelta
 from pathlib import Path
+from types import ModuleType
+
+
+def _dev_tool(module: str, command: str) -> ModuleType:
+    """A development tool (the sample generator, the benchmarks): in a source checkout's install, not
+    in the production image. Its absence is said in one line rather than as a traceback."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            raise SystemExit(
+                f"`{command}` needs the development tools ({module}), which this installation does not "
+                "have (the production image leaves them out): install the project from a source "
+                "checkout (`make install`, or `pip install -e .`)"
+            ) from None
+        raise
 
 
 def _cmd_warehouse(args) -> int:
@@ -114,8 +132,9 @@ def _cmd_registry(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    from lnob import sample
     from lnob.config import settings
+
+    sample = _dev_tool("lnob.sample", "lnob sample")
 
     out = Path(args.out) if args.out else settings().landing_dir
     for p in sample.generate(out, args.persons, args.seed, date.fromisoformat(args.date), args.only):
@@ -529,9 +548,10 @@ def _cmd_demo(args) -> int:
     import threading
     from datetime import datetime
 
-    from lnob import airflow_env, pipeline, sample, warehouse
+    from lnob import airflow_env, pipeline, warehouse
     from lnob.config import settings
 
+    sample = _dev_tool("lnob.sample", "lnob demo")
     style = _Style(sys.stdout)
     if not os.environ.get("LNOB_PSEUDONYM_KEY"):
         os.environ["LNOB_PSEUDONYM_KEY"] = demo_key()

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import lnob
 from lnob.errors import NotRetryable
 
 #: Schemas of the warehouse, named once.
@@ -31,8 +32,9 @@ def _project_dir() -> Path:
     env = os.environ.get("LNOB_PROJECT_DIR")
     if env:
         return Path(env).resolve()
-    # include/lnob/config.py -> repository root (the package is installed editable).
-    return Path(__file__).resolve().parents[2]
+    # include/lnob/ -> repository root (the package is installed editable); from the package, not this
+    # module, so the answer does not depend on where in the package the module sits.
+    return Path(lnob.__file__).resolve().parents[2]
 
 
 class ConfigurationError(NotRetryable, RuntimeError):

@@ -48,8 +48,9 @@ from typing import Any, cast
 from lnob import csv_safe
 from lnob.config import PUBLISHED_SCHEMA
 from lnob.errors import NotRetryable
+from lnob.reference import VENDORED_DIR
 
-DSD_FILE = Path(__file__).resolve().parent / "reference_data" / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"
+DSD_FILE = VENDORED_DIR / "sdmx" / "IAEG-SDGs_SDG_DSD.xml"
 AGENCY = "LNOB"
 AGENCY_NAME = "Leave No One Behind partnership (International Civil Society Centre)"
 DSD_ID = "SDG_LNOB"
