@@ -15,7 +15,7 @@ from datetime import date
 
 import psycopg2
 import pytest
-from conftest import clean_warehouse
+from helpers import clean_warehouse
 from lnob import gates, pipeline, sample, sdmx_export
 from lnob.config import settings
 
