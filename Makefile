@@ -49,21 +49,21 @@ lint: install  ## ruff's rules and its formatting (git blame skips the formattin
 	$(BIN)/mypy
 
 bench-load: install  ## the loader against psql \copy on a 1M-row delivery (printed, never asserted)
-	$(BIN)/python -m lnob.bench_load
+	$(BIN)/python -m lnob_dev.bench_load
 
 bench: install  ## speed and memory figures (printed, never asserted)
-	$(BIN)/python -m lnob.bench
-	$(BIN)/python -m lnob.bench_dbt
+	$(BIN)/python -m lnob_dev.bench
+	$(BIN)/python -m lnob_dev.bench_dbt
 
 bench-dbt: install  ## the dbt stage: from scratch, against one plain dbt build, and an incremental night
-	$(BIN)/python -m lnob.bench_dbt
+	$(BIN)/python -m lnob_dev.bench_dbt
 
 PERSONS ?= 1000000
 bench-night: install  ## the real nightly DAG on PERSONS persons (default 1M) in a scratch home: wall time per stage, peak memory, ratio to the plain parts
-	$(BIN)/python -m lnob.bench_night --persons $(PERSONS)
+	$(BIN)/python -m lnob_dev.bench_night --persons $(PERSONS)
 
 bench-celery: install  ## one night on the CeleryExecutor (real Redis) with 1 worker, then 2: load+gate wall time, speed-up
-	$(BIN)/python -m lnob.bench_celery
+	$(BIN)/python -m lnob_dev.bench_celery
 
 clean:  ## stop the embedded warehouse and remove local state (keeps the virtualenv)
 	-$(BIN)/lnob warehouse stop

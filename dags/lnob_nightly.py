@@ -14,8 +14,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 from airflow.sdk.definitions.context import Context
-from lnob.alerts import FailureAlert
-from lnob.assets import event_extra, mart_assets
+from lnob.airflow.alerts import FailureAlert
+from lnob.publish.assets import event_extra, mart_assets
 
 log = logging.getLogger("lnob.nightly")
 
@@ -65,7 +65,7 @@ exist (off otherwise).
 
 def _url() -> str:
     from airflow.sdk import BaseHook
-    from lnob.warehouse import ConnInfo
+    from lnob.platform.warehouse import ConnInfo
 
     conn = BaseHook.get_connection("lnob_warehouse")
     return ConnInfo(
@@ -82,7 +82,7 @@ def _endpoint(conn_id: str):
     Host (with scheme, or scheme in the connection's schema field), then a token in the password
     (KoboToolbox, ODK Central) or login and password (ODK Central basic auth)."""
     from airflow.sdk import BaseHook
-    from lnob.connectors import Endpoint
+    from lnob.ingest.connectors import Endpoint
 
     try:
         conn = BaseHook.get_connection(conn_id)
@@ -125,13 +125,13 @@ def _first_line(exc: BaseException) -> str:
 
 @contextmanager
 def _fail_fast() -> Iterator[None]:
-    """A failure that will not fix itself in five minutes (:class:`lnob.errors.NotRetryable`: an
+    """A failure that will not fix itself in five minutes (:class:`lnob.platform.errors.NotRetryable`: an
     invalid registry, a missing secret, credentials an API refuses, a failed gate) fails the task
     at once, with its message, instead of being retried; any other failure gets the task's
     retries. The cause is the first error line of the task log, before Airflow's traceback (see
     :func:`_cause_first`)."""
     from airflow.sdk.exceptions import AirflowFailException
-    from lnob.errors import NotRetryable
+    from lnob.platform.errors import NotRetryable
 
     with _cause_first():
         try:

@@ -53,7 +53,7 @@ os.environ.update(
     DBT_SEND_ANONYMOUS_USAGE_STATS="false",
 )
 # Superset's own virtualenv (tests/test_bi.py) is kept per user, not per clone: a fresh clone
-# reuses it while requirements-superset.txt is unchanged (lnob.superset.ensure_venv checks its hash).
+# reuses it while requirements-superset.txt is unchanged (lnob.publish.superset.ensure_venv checks its hash).
 os.environ.setdefault(
     "LNOB_SUPERSET_VENV",
     str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lnob" / "superset-venv"),
@@ -140,7 +140,7 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def warehouse_url():
     """The embedded PostgreSQL of this test session, started once and stopped at the end."""
-    from lnob import warehouse
+    from lnob.platform import warehouse
 
     url = warehouse.start()
     yield url
@@ -194,7 +194,7 @@ class RerunNight:
 def _night_folders() -> list[Path]:
     """The folders a night writes besides the warehouse (Airflow's metadata and logs only add
     runs, and the dbt target is a cache: neither is restored)."""
-    from lnob.config import settings
+    from lnob.platform.config import settings
 
     cfg = settings()
     return [cfg.landing_dir, cfg.quarantine_dir, cfg.exports_dir, cfg.reports_dir, cfg.runs_dir]
@@ -202,7 +202,7 @@ def _night_folders() -> list[Path]:
 
 def _admin(warehouse_url: str):
     import psycopg2
-    from lnob import warehouse
+    from lnob.platform import warehouse
 
     info = warehouse.ConnInfo.from_url(warehouse_url)
     conn = psycopg2.connect(
@@ -234,7 +234,7 @@ def _snapshot(warehouse_url: str, name: str) -> None:
 
 def restore_snapshot(warehouse_url: str, name: str) -> None:
     """The warehouse and the night's folders exactly as they were when snapshot ``name`` was taken."""
-    from lnob import roles, warehouse
+    from lnob.platform import roles, warehouse
 
     conn, dbname = _admin(warehouse_url)
     with conn.cursor() as cur:
@@ -260,7 +260,8 @@ def _hand_out(warehouse_url: str, name: str) -> None:
 @pytest.fixture(scope="session")
 def _published_night_once(warehouse_url) -> PublishedNight:
     from helpers import clean_warehouse
-    from lnob import assets, pipeline
+    from lnob import pipeline
+    from lnob.publish import assets
 
     clean_warehouse(warehouse_url, landing=True)
     started = time.monotonic()
@@ -285,8 +286,8 @@ def published_night(_published_night_once, warehouse_url) -> PublishedNight:
 @pytest.fixture(scope="session")
 def _rerun_once(_published_night_once, warehouse_url) -> RerunNight:
     import psycopg2
-    from lnob import publish
-    from lnob.config import settings
+    from lnob.platform.config import settings
+    from lnob.publish import swap as publish
 
     _hand_out(warehouse_url, "published_night")
     reports = settings().reports_dir
@@ -316,7 +317,7 @@ def rerun_night(_rerun_once, warehouse_url) -> RerunNight:
 
 
 def pytest_sessionfinish(session, exitstatus):
-    from lnob import warehouse
+    from lnob.platform import warehouse
 
     try:
         warehouse.stop()

@@ -42,7 +42,7 @@ def clean_warehouse(warehouse_url: str, landing: bool = False) -> None:
     """Drop every schema the project writes (and, with ``landing``, the landing folder): a test
     module starts from an empty warehouse."""
     import psycopg2
-    from lnob.config import settings
+    from lnob.platform.config import settings
 
     conn = psycopg2.connect(warehouse_url)
     conn.autocommit = True
@@ -64,7 +64,7 @@ def csv_data_rows(path: Path, encoding: str = "utf-8-sig", delimiter: str = ",")
 def blocking_registry(tmp_path: Path, source_id: str) -> Path:
     """A copy of the registry in which ``source_id`` has ``gate_policy: block`` (point
     ``LNOB_REGISTRY`` at it): its problems stop the night instead of holding it back."""
-    from lnob.config import settings
+    from lnob.platform.config import settings
 
     text = settings().registry_path.read_text()
     start = text.index(f"  - id: {source_id}\n")

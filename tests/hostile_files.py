@@ -107,7 +107,7 @@ def write_rows(path: Path, rows: list[list[str]], encoding: str = "utf-8-sig", d
 
 
 if __name__ == "__main__":  # write the XLSX cases for a measurement outside the tests
-    from lnob import sample
+    from lnob_dev import sample
 
     out = Path(sys.argv[1])
     (good,) = sample.generate(

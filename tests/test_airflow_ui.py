@@ -27,7 +27,7 @@ from urllib.parse import quote
 import pytest
 from browser import ensure_chromium, launch
 from helpers import BIN, PROJECT, free_port, lnob
-from lnob.config import settings
+from lnob.platform.config import settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 from helpers import lnob
-from lnob import alerts, registry
+from lnob import registry
+from lnob.airflow import alerts
 
 
 class _Webhook(BaseHTTPRequestHandler):

@@ -27,8 +27,12 @@ import pytest
 import yaml
 from api_server import TOKEN, FakePlatforms
 from helpers import PROJECT, clean_warehouse, lnob
-from lnob import connectors, gates, load, meta, pipeline, registry, sample
-from lnob.config import settings
+from lnob import pipeline, registry
+from lnob.ingest import connectors, load
+from lnob.platform import meta
+from lnob.platform.config import settings
+from lnob.quality import gates
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 from browser import ensure_chromium, launch, png_stats
-from lnob import data_docs, gates, roles
+from lnob.platform import roles
+from lnob.quality import data_docs, gates
 
 pytestmark = pytest.mark.integration
 
@@ -267,13 +268,14 @@ ADMIN_PASSWORD = "test-only-superset-admin"
 def superset_ui(night, warehouse_url, session_dir):
     """Superset from its own virtualenv (installed once per requirements-superset.txt hash), a
     SQLite metadata database in the session folder, `superset run` on a free port, and the
-    dashboard imported from bi/superset/assets by `lnob.superset.setup`; yields (base URL, target)."""
+    dashboard imported from bi/superset/assets by `lnob.publish.superset.setup`; yields (base URL, target)."""
     import signal
     import subprocess
     import time
 
     from helpers import free_port
-    from lnob import superset, warehouse
+    from lnob.platform import warehouse
+    from lnob.publish import superset
 
     started = time.monotonic()
     installed = superset.ensure_venv()
@@ -313,7 +315,7 @@ def superset_ui(night, warehouse_url, session_dir):
 
 def _api(target):
     import requests
-    from lnob import superset
+    from lnob.publish import superset
 
     http = requests.Session()
     superset.login(http, target)

@@ -1,6 +1,6 @@
 """Scale-out on a real distributed executor: a small night on Airflow's CeleryExecutor with a real
 Redis broker (Debian's `redis-server` on 127.0.0.1), two Celery workers, the api-server, the
-scheduler and the dag-processor (lnob.celery_local, the configuration docker-compose.yml runs),
+scheduler and the dag-processor (lnob.airflow.celery_local, the configuration docker-compose.yml runs),
 Airflow's metadata in PostgreSQL.
 
 The scheduler dispatches the mapped `load_raw` instances to both workers. While one worker is
@@ -20,9 +20,10 @@ from datetime import date
 
 import pytest
 from helpers import clean_warehouse, csv_data_rows
-from lnob import registry, sample
-from lnob.celery_local import celery_airflow
-from lnob.config import settings
+from lnob import registry
+from lnob.airflow.celery_local import celery_airflow
+from lnob.platform.config import settings
+from lnob_dev import sample
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -103,9 +103,9 @@ def test_airflow_runs_celery_on_redis_with_airflow_3_settings(services):
 
 def test_compose_runs_the_celery_configuration_the_scale_out_test_runs(services):
     """tests/test_celery_scale_out.py and `make bench-celery` start Airflow with
-    lnob.airflow_env.celery_environment: compose sets every one of those settings, under the
+    lnob.airflow.airflow_env.celery_environment: compose sets every one of those settings, under the
     same names, for every Airflow service, and the worker-facing values agree."""
-    from lnob import airflow_env
+    from lnob.airflow import airflow_env
 
     local = airflow_env.celery_environment(
         "postgresql://lnob:x@127.0.0.1:5432/lnob",
@@ -185,7 +185,7 @@ def test_no_secret_is_committed(services):
 
 
 def test_superset_reads_the_warehouse_as_lnob_bi_reader(services):
-    from lnob import roles
+    from lnob.platform import roles
 
     setup = services["superset-setup"]
     assert setup["entrypoint"] == ["lnob"] and setup["command"] == ["superset", "setup"]
@@ -212,7 +212,7 @@ def test_superset_reads_the_warehouse_as_lnob_bi_reader(services):
 
 
 def test_production_superset_is_the_one_the_tests_run(services):
-    """Same pins (requirements-superset.txt, what lnob.superset.ensure_venv installs for the tests
+    """Same pins (requirements-superset.txt, what lnob.publish.superset.ensure_venv installs for the tests
     and `make superset`), same configuration file, the image tagged with the pinned version."""
     pinned = re.search(
         r"^apache[-_]superset==(\S+)$",
@@ -243,7 +243,7 @@ def test_the_superset_bundle_holds_the_reader_and_never_a_password():
     import io
     import zipfile
 
-    from lnob import superset
+    from lnob.publish import superset
 
     target = superset.Target(
         url="http://superset:8088",
@@ -275,7 +275,7 @@ def test_the_superset_bundle_holds_the_reader_and_never_a_password():
 
 
 def test_superset_setup_names_what_is_missing(monkeypatch):
-    from lnob import superset
+    from lnob.publish import superset
 
     monkeypatch.delenv("LNOB_SUPERSET_ADMIN_PASSWORD", raising=False)
     monkeypatch.delenv("LNOB_WAREHOUSE_URL", raising=False)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from api_server import TOKEN, FakePlatforms
-from lnob import connectors, load, registry, sample
+from lnob import registry
+from lnob.ingest import connectors, load
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

@@ -49,8 +49,11 @@ def test_the_kind_of_error_decides_whether_a_task_is_retried():
     import importlib.util
 
     from airflow.sdk.exceptions import AirflowFailException
-    from lnob import connectors, errors, isolation, pipeline, warehouse
-    from lnob.config import ConfigurationError
+    from lnob import pipeline
+    from lnob.ingest import connectors
+    from lnob.platform import errors, warehouse
+    from lnob.platform.config import ConfigurationError
+    from lnob.quality import isolation
     from lnob.registry import RegistryError
 
     spec = importlib.util.spec_from_file_location("lnob_nightly_dag", DAGS / "lnob_nightly.py")

@@ -1,7 +1,7 @@
 """Disclosure control judged by attack, as an outsider holding the published marts would attack it.
 
 Two consecutive nights on a generated warehouse, the second with a few more Kenyan respondents:
-- the linear-programming audit (lnob.disclosure) on each night's published marts finds no
+- the linear-programming audit (lnob.transform.disclosure) on each night's published marts finds no
   suppressed cell whose numerator or denominator it can narrow below the protection, and it does
   find a cell we expose on purpose (the attack works);
 - differencing the two nights singles nobody out: no cell whose new respondents' numerator the
@@ -21,8 +21,11 @@ from datetime import date, timedelta
 
 import pytest
 from helpers import PROJECT, clean_warehouse
-from lnob import disclosure, pipeline, roles, sample, warehouse
-from lnob.config import settings
+from lnob import pipeline
+from lnob.platform import roles, warehouse
+from lnob.platform.config import settings
+from lnob.transform import disclosure
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +92,7 @@ def nights(warehouse_url):
         audit = _audit(warehouse_url, "marts_audit")  # what the mart gate runs before publishing
         attacked = _published(conn, "marts_audit")
         with warehouse.connect(roles.step_url(warehouse_url, roles.TRANSFORMER)) as tconn:
-            from lnob import publish
+            from lnob.publish import swap as publish
 
             publish.swap(tconn)
         out[night] = {
@@ -247,7 +250,8 @@ def test_the_suppression_and_perturbation_rules_are_pinned(nights, warehouse_url
     here on the warehouse the nights built: the threshold exactly (n = min_cell published,
     min_cell - 1 suppressed), a numerator below it with n above, the default minimum of 10,
     0%/100% of small groups, the remainder rule, the ptable's noise; and every other unit test."""
-    from lnob import roles, transform
+    from lnob.platform import roles
+    from lnob.transform import runner as transform
 
     result = transform.unit_tests(roles.step_url(warehouse_url, roles.TRANSFORMER), check=False)
     results = {r["node"]: r["status"] for r in result.results}
@@ -267,7 +271,7 @@ def test_the_suppression_and_perturbation_rules_are_pinned(nights, warehouse_url
 
 
 def test_the_default_minimum_cell_is_10(monkeypatch):
-    from lnob.config import settings as fresh
+    from lnob.platform.config import settings as fresh
 
     monkeypatch.delenv("LNOB_MIN_CELL", raising=False)
     assert fresh().min_cell == 10

@@ -15,9 +15,10 @@ import re
 from pathlib import Path
 
 import pytest
-from lnob import open_sdg, roles, sdmx_export, warehouse
-from lnob.config import settings
-from lnob.export import ExportError
+from lnob.platform import roles, warehouse
+from lnob.platform.config import settings
+from lnob.publish import open_sdg, sdmx_export
+from lnob.publish.export import ExportError
 
 NIGHT = "2026-11-21"
 SEEDS = settings().dbt_project_dir / "seeds"
@@ -141,7 +142,7 @@ def test_the_sdmx_ml_is_series_keyed_as_sdg_data_exchange_files_are(night, reade
 
 @pytest.mark.integration
 def test_the_flat_form_on_demand(night, tmp_path, capsys):
-    """``python -m lnob.sdmx_export --layout flat`` writes the flat SDMX-ML of what marts holds,
+    """``python -m lnob.publish.sdmx_export --layout flat`` writes the flat SDMX-ML of what marts holds,
     checked with both readers like the nightly one."""
     assert sdmx_export.main(["--layout", "flat", "--out", str(tmp_path)]) == 0
     xml = (tmp_path / "sdg_observations.sdmx.xml").read_text(encoding="utf-8")
@@ -440,7 +441,7 @@ def test_the_open_sdg_writer_neutralises_formulas_in_labels_and_keeps_negative_v
 
 @pytest.mark.integration
 def test_mart_csvs_neutralise_text_cells_only(warehouse_url, db, tmp_path):
-    from lnob.export import write_mart_csvs
+    from lnob.publish.export import write_mart_csvs
 
     with db.cursor() as cur:
         cur.execute("drop schema if exists csv_injection cascade")

@@ -16,8 +16,11 @@ from datetime import date
 import psycopg2
 import pytest
 from helpers import clean_warehouse
-from lnob import gates, pipeline, sample, sdmx_export
-from lnob.config import settings
+from lnob import pipeline
+from lnob.platform.config import settings
+from lnob.publish import sdmx_export
+from lnob.quality import gates
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

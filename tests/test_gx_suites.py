@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lnob import gates
-from lnob.config import AUDIT_SCHEMA, META_SCHEMA, RAW_SCHEMA, settings
+from lnob.platform.config import AUDIT_SCHEMA, META_SCHEMA, RAW_SCHEMA, settings
+from lnob.quality import gates
 from lnob.registry import load
 
 pytestmark = pytest.mark.unit

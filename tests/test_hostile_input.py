@@ -23,8 +23,12 @@ from pathlib import Path
 import hostile_files as hf
 import pytest
 from helpers import PROJECT, clean_warehouse, lnob
-from lnob import gates, load, pipeline, registry, report, sample
-from lnob.config import settings
+from lnob import pipeline, registry
+from lnob.ingest import load
+from lnob.platform.config import settings
+from lnob.publish import report
+from lnob.quality import gates
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 
@@ -437,7 +441,8 @@ def test_raw_gate_samples_of_identifier_fields_are_masked(tmp_path, db, warehous
 
 
 def test_names_are_shown_in_a_safe_form():
-    from lnob import landing, masking
+    from lnob.ingest import landing
+    from lnob.transform import masking
 
     assert landing.safe_name("a\nb\u202ec.csv") == "a\\x0ab\\u202ec.csv"
     assert landing.name_problem("ok name (1).csv") is None

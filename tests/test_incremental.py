@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 from helpers import clean_warehouse, lnob
-from lnob import sample
-from lnob.config import settings
+from lnob.platform.config import settings
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def test_a_rotated_pseudonym_key_restages_everything(clean):
 
 # --------------------------------------------------------------------------------------------------
 # A night builds only the staging of the sources whose deliveries changed, and what reads them
-# (lnob.transform.build_plan); after a sequence of such nights the result equals a from-scratch
+# (lnob.transform.runner.build_plan); after a sequence of such nights the result equals a from-scratch
 # `dbt build --full-refresh`, row for row.
 # --------------------------------------------------------------------------------------------------
 
@@ -127,7 +127,9 @@ WHEN_COMPUTED = {"staged_at", "harmonised_at"}
 
 
 def _deliver(url: str, day: str, only: list[str], seed: int = 7, persons: int = 600) -> list[int]:
-    from lnob import load, registry, warehouse
+    from lnob import registry
+    from lnob.ingest import load
+    from lnob.platform import warehouse
 
     cfg = settings()
     reg = registry.load()
@@ -140,7 +142,8 @@ def _deliver(url: str, day: str, only: list[str], seed: int = 7, persons: int = 
 def _night(url: str) -> list[str] | None:
     """The dbt stage of a night as the benchmark and `transform` run it; the sources it staged
     (None: every one). The nodes it ran are in ``NODES``."""
-    from lnob import pipeline, registry, transform
+    from lnob import pipeline, registry
+    from lnob.transform import runner as transform
 
     cfg = settings()
     pipeline.prepare_transform(url, registry.load(), cfg)
@@ -208,7 +211,9 @@ def nights(warehouse_url):
 
 
 def test_incremental_nights_equal_a_full_refresh_row_for_row(nights):
-    from lnob import load, registry, transform
+    from lnob import registry
+    from lnob.ingest import load
+    from lnob.transform import runner as transform
 
     url, db = nights
     community = ["aavn_household_survey", "wnta_hotspot_survey", "aak_clm_survey"]

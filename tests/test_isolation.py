@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from helpers import clean_warehouse, lnob
-from lnob import sample
-from lnob.config import settings
+from lnob.platform.config import settings
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

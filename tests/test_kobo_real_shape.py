@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers import PROJECT, clean_warehouse
 from lnob import pipeline, registry
-from lnob.config import settings
+from lnob.platform.config import settings
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +163,7 @@ def test_a_broken_submission_is_quarantined_alone_by_its_id(night, db):
 
 def test_a_page_that_is_not_the_envelope_still_quarantines_whole(night, tmp_path, warehouse_url):
     import psycopg2
-    from lnob import load
+    from lnob.ingest import load
 
     reg = registry.load()
     src = reg.source(KOBO)
@@ -241,7 +241,7 @@ def test_rejected_submissions_never_count(night, db, warehouse_url):
     assert all(by_key[k] == {False} for k in LOADED)  # on hold (hasIssues) and approved count
     # what every estimate reads leaves them out (the view computes keyed hashes: the key's session)
     import psycopg2
-    from lnob import pseudonym
+    from lnob.transform import pseudonym
 
     conn = psycopg2.connect(warehouse_url, options=pseudonym.pgoptions(settings().pseudonym_key))
     try:
@@ -290,7 +290,8 @@ def test_odk_central_a_broken_submission_is_named_by_its_id_and_a_rejection_coun
     """The same contract per submission for ODK Central OData pages (no database needed)."""
     import io
 
-    from lnob import load, sample
+    from lnob.ingest import load
+    from lnob_dev import sample
 
     reg = registry.load()
     src = reg.source("aak_clm_survey")

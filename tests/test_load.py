@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 from helpers import csv_data_rows
-from lnob import load, meta, registry, sample
+from lnob import registry
+from lnob.ingest import load
+from lnob.platform import meta
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +123,7 @@ def _set(rows, row, column, value):
 )
 def test_broken_delivery_is_quarantined_with_its_reason(kind, mutate, expect, reg, tmp_path, warehouse_url):
     import psycopg2
-    from lnob.config import settings
+    from lnob.platform.config import settings
 
     path = _broken_copy(tmp_path, "2025-04-01", mutate)
     conn = psycopg2.connect(warehouse_url)
@@ -176,7 +179,7 @@ def test_extra_column_is_kept_in_overflow(reg, tmp_path, warehouse_url, db):
 
 
 def test_missing_pseudonym_key_fails_clearly(warehouse_url, monkeypatch):
-    from lnob import transform
+    from lnob.transform import runner as transform
 
     monkeypatch.delenv("LNOB_PSEUDONYM_KEY")
     with pytest.raises(load.ConfigurationError, match="LNOB_PSEUDONYM_KEY is not set"):
@@ -189,7 +192,7 @@ def test_warehouse_hmac_equals_python_hmac(warehouse_url, db):
     import os
 
     import psycopg2
-    from lnob import pseudonym
+    from lnob.transform import pseudonym
 
     key = "a-test-key-" + "x" * 70  # longer than the SHA-256 block: hashed first, as RFC 2104 says
     with db.cursor() as cur:

@@ -1,5 +1,5 @@
 """JSON pages on the loader's fast path (issue 17): a page is parsed once and its clean records are
-checked column by column (``lnob.load._check_columns``) instead of value by value; any record
+checked column by column (``lnob.ingest.load._check_columns``) instead of value by value; any record
 that is not clean goes through the record-by-record checks that name row, column and submission.
 
 The fast path must change nothing but the speed: for real-shaped pages (the KoboToolbox fixtures,
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 from helpers import PROJECT, clean_warehouse
-from lnob import load, readers, registry, sample
-from lnob.config import settings
+from lnob import registry
+from lnob.ingest import load, readers
+from lnob.platform.config import settings
+from lnob_dev import sample
 
 NIGHT = "2026-11-21"
 KOBO_FIXTURES = PROJECT / "tests" / "fixtures" / "kobo"

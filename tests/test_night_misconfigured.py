@@ -52,7 +52,7 @@ def test_the_cause_of_a_failure_is_one_line():
 
     from helpers import PROJECT
     from lnob.pipeline import GateFailed
-    from lnob.transform import DbtError
+    from lnob.transform.runner import DbtError
 
     spec = importlib.util.spec_from_file_location("lnob_nightly_dag", PROJECT / "dags" / "lnob_nightly.py")
     dag_module = importlib.util.module_from_spec(spec)

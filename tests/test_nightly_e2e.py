@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from helpers import blocking_registry, csv_data_rows, lnob
-from lnob import publish, sample
-from lnob.config import settings
+from lnob.platform.config import settings
+from lnob.publish import swap as publish
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +76,7 @@ def test_first_night_publishes_the_sample(first_night, db):
         cur.execute("select distinct partners from marts.fct_sdg_observation where source_type = 'official'")
         assert {r[0] for r in cur.fetchall()} == {"un_sdg_database", "knbs_kenya", "statcan_canada"}
     # every published mart is there and not empty, except the testimonies: nobody reviewed one yet,
-    # so none is published (lnob.voices; tests/test_voices*.py publish them after review)
+    # so none is published (lnob.transform.voices; tests/test_voices*.py publish them after review)
     assert set(s["published_tables"]) >= {
         "fct_sdg_observation",
         "fct_lnob_gap",
@@ -222,7 +223,7 @@ def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, 
     """Logged in as lnob_bi_reader (the roles the night created): every table and view of marts
     reads; raw, staging, intermediate and the ledger do not."""
     import psycopg2
-    from lnob import roles
+    from lnob.platform import roles
 
     conn = psycopg2.connect(roles.reader_url(warehouse_url))
     conn.autocommit = True
@@ -234,7 +235,7 @@ def test_the_bi_reader_reads_every_published_mart_and_nothing_else(first_night, 
         assert published.get("bi_sdg_observation") == "VIEW" and "fct_sdg_observation" in published
         for table in published:
             cur.execute(f"select count(*) from marts.{table}")
-            # testimonies wait for review (lnob.voices): the reader reads an empty fct_voices
+            # testimonies wait for review (lnob.transform.voices): the reader reads an empty fct_voices
             assert (cur.fetchone()[0] > 0) == (table != "fct_voices"), table
         cur.execute("select count(*) from marts.bi_sdg_observation where area_name is null")
         assert cur.fetchone()[0] == 0
@@ -269,7 +270,7 @@ def _audit_copy_of_marts(db) -> None:
         cur.execute("select table_name from information_schema.tables where table_schema = 'marts'")
         for (table,) in cur.fetchall():  # the BI view copied as a table: what the tests read
             cur.execute(f"create table marts_audit.{table} as table marts.{table}")
-    from lnob import roles
+    from lnob.platform import roles
 
     roles.ensure(db)  # what dbt builds belongs to lnob_transformer, which runs the gate
 
@@ -290,7 +291,7 @@ def _rule_line(message: str, column: str, rule: str) -> bool:
 
 
 def settings_url(db) -> str:
-    from lnob import warehouse
+    from lnob.platform import warehouse
 
     return warehouse.url()
 
@@ -307,7 +308,7 @@ def test_an_unchanged_night_passes_the_mart_gate(first_night, db):
 
 
 def test_a_bad_mart_value_fails_the_gate_and_data_docs_show_it(first_night, db):
-    from lnob import gates
+    from lnob.quality import gates
 
     before = publish.schema_checksum(db)
     docs = Path(gates.data_docs_index())
@@ -386,7 +387,7 @@ def test_the_persons_suite_validates_what_was_harmonised_since_it_last_passed(fi
                        select * from intermediate.int_persons_harmonised__kept""")
         cur.execute("""update intermediate.int_persons_harmonised set age = 150
                        where ctid = (select min(ctid) from intermediate.int_persons_harmonised where age >= 5)""")
-    from lnob import roles
+    from lnob.platform import roles
 
     roles.ensure(db)
     try:

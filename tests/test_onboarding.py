@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import clean_warehouse, lnob
-from lnob import registry, sample
-from lnob.config import settings
+from lnob import registry
+from lnob.platform.config import settings
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

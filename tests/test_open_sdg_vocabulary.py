@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import clean_warehouse, lnob
-from lnob import isolation, registry, sample
-from lnob.config import settings
-from lnob.load import _open_sdg_row
+from lnob import registry
+from lnob.ingest.load import _open_sdg_row
+from lnob.platform.config import settings
+from lnob.quality import isolation
 from lnob.registry import vocabulary
+from lnob_dev import sample
 
 FIXTURE = Path(__file__).parent / "fixtures" / "open_sdg" / "indicator_16-1-1.csv"
 NIGHT = "2026-10-05"

@@ -17,8 +17,10 @@ from datetime import date
 import psycopg2
 import pytest
 from helpers import clean_warehouse
-from lnob import pipeline, publish, sample
-from lnob.config import settings
+from lnob import pipeline
+from lnob.platform.config import settings
+from lnob.publish import swap as publish
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

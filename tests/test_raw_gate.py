@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from helpers import blocking_registry
-from lnob import pipeline, sample
-from lnob.config import settings
+from lnob import pipeline
+from lnob.platform.config import settings
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from lnob import reference
+from lnob.transform import reference
 
 pytestmark = pytest.mark.unit
 

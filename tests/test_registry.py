@@ -213,8 +213,8 @@ def test_committed_raw_suites_are_what_the_contracts_imply(tmp_path: Path, monke
     gate rewrites a stale one before it runs, and that rewrite must never be needed on main)."""
     import shutil
 
-    from lnob import gates
-    from lnob.config import settings
+    from lnob.platform.config import settings
+    from lnob.quality import gates
 
     shutil.copytree(
         PROJECT / "expectations",

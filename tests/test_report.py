@@ -22,14 +22,16 @@ from pathlib import Path
 import pytest
 from browser import ensure_chromium, launch, png_stats
 from helpers import lnob
-from lnob import pipeline, report, sample
-from lnob.config import settings
+from lnob import pipeline
+from lnob.platform.config import settings
+from lnob.publish import report
+from lnob_dev import sample
 
 NIGHT = "2026-11-21"
 NIGHT_2 = "2026-11-22"
 #: where the screenshots are copied for people to see (when that folder's parent exists)
 SCREENSHOTS = Path(os.environ.get("LNOB_SCREENSHOTS_DIR", "/work/screenshots"))
-# Plan India uploads two days late (lnob.sample): on the night its newest delivery is for NIGHT - 2,
+# Plan India uploads two days late (lnob_dev.sample): on the night its newest delivery is for NIGHT - 2,
 # one day more than its daily cadence allows.
 STALE_PARTNER = "plan_india"
 RED, GREY, BLUE = "#c0392b", "#7f8c8d", "#2471a3"  # group, rest of sample, official (report.CSS)
@@ -603,7 +605,7 @@ def test_run_ids_become_safe_folder_names():
 
 @pytest.mark.unit
 def test_partner_quality_names_unmapped_codes_and_held_back_deliveries(tmp_path):
-    """What lnob.isolation logs for a held-back delivery (an unmapped spelling) reaches the
+    """What lnob.quality.isolation logs for a held-back delivery (an unmapped spelling) reaches the
     partner's row: the column, the spelling and its rows, and the delivery with its reason."""
     from lnob import registry
 

@@ -12,7 +12,8 @@ import time
 import psycopg2
 import pytest
 from helpers import clean_warehouse, lnob
-from lnob import meta, publish, roles
+from lnob.platform import meta, roles
+from lnob.publish import swap as publish
 
 pytestmark = pytest.mark.integration
 
@@ -331,7 +332,7 @@ def test_a_reader_idle_in_a_transaction_is_terminated_and_publish_completes(admi
         pid = cur.fetchone()[0]
     publisher = psycopg2.connect(roles.as_role(warehouse_url, roles.TRANSFORMER))
     started = time.monotonic()
-    with caplog.at_level("WARNING", logger="lnob.publish"):
+    with caplog.at_level("WARNING", logger="lnob.publish.swap"):
         terminated = publish.swap(publisher, attempts=5, lock_timeout="200ms", backoff=1.2, reader_grace=1.0)
     seconds = time.monotonic() - started
     publisher.close()

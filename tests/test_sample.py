@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 import sdmx
 from helpers import lnob
-from lnob import registry, sample
-from lnob.sample.signal import DISABILITY_EFFECT, PROFILES, SIGNAL
+from lnob import registry
+from lnob_dev import sample
+from lnob_dev.sample.signal import DISABILITY_EFFECT, PROFILES, SIGNAL
 
 pytestmark = pytest.mark.unit
 

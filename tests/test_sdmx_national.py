@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 from helpers import clean_warehouse, lnob
-from lnob import roles, sample, sdmx_export, warehouse
-from lnob.config import settings
+from lnob.platform import roles, warehouse
+from lnob.platform.config import settings
+from lnob.publish import sdmx_export
+from lnob_dev import sample
 
 pytestmark = pytest.mark.integration
 

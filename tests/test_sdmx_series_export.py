@@ -18,9 +18,9 @@ import copy
 from pathlib import Path
 
 import pytest
-from lnob import open_sdg, sdmx_export
-from lnob.config import settings
-from lnob.sdmx_export import ExportError
+from lnob.platform.config import settings
+from lnob.publish import open_sdg, sdmx_export
+from lnob.publish.sdmx_export import ExportError
 from lxml import etree
 
 SEEDS = settings().dbt_project_dir / "seeds"

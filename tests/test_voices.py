@@ -5,7 +5,7 @@ withdraws consent, another gives it with a text full of identifiers) are loaded 
 fct_voices for real; what is published is compared with the delivered files themselves, read here
 in Python, not with anything the warehouse computed.
 
-Since testimonies are published only after review (lnob.voices), each build is followed by a
+Since testimonies are published only after review (lnob.transform.voices), each build is followed by a
 reviewer who goes through the offline review file and approves every testimony with the masked
 suggestion (the automatic findings replaced by tags) as the edited text, or unedited where nothing
 was found; until then nothing is published (asserted).
@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 from helpers import clean_warehouse, lnob
-from lnob import registry, sample
-from lnob.config import settings
-from lnob.pseudonym import pseudonym
-from lnob.sample import names
+from lnob import registry
+from lnob.platform.config import settings
+from lnob.transform.pseudonym import pseudonym
+from lnob_dev import sample
+from lnob_dev.sample import names
 
 pytestmark = pytest.mark.integration
 

@@ -1,10 +1,10 @@
-"""Automatic detection of identifying details in testimonies (lnob.voices.detect), rule by rule,
+"""Automatic detection of identifying details in testimonies (lnob.transform.voices.detect), rule by rule,
 on the very sentences the attack on the demo found published, and on clean text that must stay."""
 
 from __future__ import annotations
 
 import pytest
-from lnob.voices import PartnerIdentifiers, detect, mask, normalise_digits
+from lnob.transform.voices import PartnerIdentifiers, detect, mask, normalise_digits
 
 pytestmark = pytest.mark.unit
 
@@ -101,7 +101,7 @@ def test_ascii_words_are_found_as_in_any_script():
     import random
     import string
 
-    from lnob.voices import _tokens_any_script, tokens
+    from lnob.transform.voices import _tokens_any_script, tokens
 
     rng = random.Random(17)
     alphabet = string.printable

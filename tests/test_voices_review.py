@@ -22,9 +22,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 from helpers import clean_warehouse, lnob
-from lnob import export, publish, registry, sample
-from lnob.config import settings
-from lnob.pseudonym import pseudonym
+from lnob import registry
+from lnob.platform.config import settings
+from lnob.publish import export
+from lnob.publish import swap as publish
+from lnob.transform.pseudonym import pseudonym
+from lnob_dev import sample
 from privacy import published_identifier_leaks
 
 pytestmark = pytest.mark.integration
@@ -111,7 +114,8 @@ def _key(source_id: str, testimony_id: str) -> str:
 
 def _publish_and_export(url: str, night: str) -> Path:
     """Publish as the pipeline does (the transformer swaps, the BI reader exports)."""
-    from lnob import pipeline, roles
+    from lnob import pipeline
+    from lnob.platform import roles
 
     pipeline.secure(url)  # `lnob dbt` built as the configured user: objects go back to their roles
     out = settings().exports_dir / night / "marts"

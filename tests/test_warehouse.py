@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 from helpers import BIN, PROJECT, lnob
-from lnob import warehouse
-from lnob.config import settings
+from lnob.platform import warehouse
+from lnob.platform.config import settings
 
 pytestmark = pytest.mark.integration
 

@@ -54,7 +54,7 @@ def _dev_tool(module: str, command: str) -> ModuleType:
 
 
 def _cmd_warehouse(args) -> int:
-    from lnob import warehouse
+    from lnob.platform import warehouse
 
     if args.action == "start":
         url = warehouse.start()
@@ -68,7 +68,7 @@ def _cmd_warehouse(args) -> int:
     elif args.action == "url":
         print(warehouse.url())
     elif args.action == "roles":
-        from lnob import roles
+        from lnob.platform import roles
 
         url = warehouse.start()
         with warehouse.connect(url) as conn:
@@ -82,7 +82,7 @@ def _cmd_warehouse(args) -> int:
 
 
 def _cmd_superset(args) -> int:
-    from lnob import superset
+    from lnob.publish import superset
 
     try:
         if args.action == "setup":
@@ -103,7 +103,7 @@ def _cmd_registry(args) -> int:
     except registry.RegistryError as exc:
         print(exc, file=sys.stderr)
         return 2
-    from lnob.config import settings
+    from lnob.platform.config import settings
     from lnob.registry import dbt_files
 
     if args.action in ("generate", "seeds"):
@@ -132,9 +132,9 @@ def _cmd_registry(args) -> int:
 
 
 def _cmd_sample(args) -> int:
-    from lnob.config import settings
+    from lnob.platform.config import settings
 
-    sample = _dev_tool("lnob.sample", "lnob sample")
+    sample = _dev_tool("lnob_dev.sample", "lnob sample")
 
     out = Path(args.out) if args.out else settings().landing_dir
     for p in sample.generate(out, args.persons, args.seed, date.fromisoformat(args.date), args.only):
@@ -145,7 +145,9 @@ def _cmd_sample(args) -> int:
 def _cmd_load(args) -> int:
     """Load one delivery and run its raw gate, exactly as the nightly DAG's load_raw and gate_raw
     do. The file is read as the DAG reads the landing folder: a regular file, no link, a safe name."""
-    from lnob import landing, load, pipeline, registry, roles, warehouse
+    from lnob import pipeline, registry
+    from lnob.ingest import landing, load
+    from lnob.platform import roles, warehouse
 
     reg = registry.load()
     src = reg.source(args.source_id)
@@ -182,7 +184,9 @@ def _cmd_load(args) -> int:
 
 
 def _cmd_quarantine(args) -> int:
-    from lnob import load, registry, warehouse
+    from lnob import registry
+    from lnob.ingest import load
+    from lnob.platform import warehouse
 
     with warehouse.connect(warehouse.url()) as conn:
         if args.action == "list":
@@ -213,8 +217,10 @@ def _cmd_quarantine(args) -> int:
 
 
 def _cmd_delivery(args) -> int:
-    from lnob import load, registry, warehouse
-    from lnob.config import META_SCHEMA
+    from lnob import registry
+    from lnob.ingest import load
+    from lnob.platform import warehouse
+    from lnob.platform.config import META_SCHEMA
 
     with warehouse.connect(warehouse.url()) as conn:
         if args.action == "history":
@@ -274,14 +280,16 @@ def _cmd_delivery(args) -> int:
 
 
 def _cmd_gates(args) -> int:
-    from lnob import gates, registry, warehouse
+    from lnob import registry
+    from lnob.platform import warehouse
+    from lnob.quality import gates
 
     print("\n".join(gates.scaffold(registry.load(), warehouse.url())))
     return 0
 
 
 def _cmd_reference(args) -> int:
-    from lnob import reference
+    from lnob.transform import reference
 
     for p in reference.write_seeds():
         print(p)
@@ -289,7 +297,8 @@ def _cmd_reference(args) -> int:
 
 
 def _cmd_publish(args) -> int:
-    from lnob import publish, warehouse
+    from lnob.platform import warehouse
+    from lnob.publish import swap as publish
 
     with warehouse.connect() as conn:
         publish.rollback(conn)
@@ -301,8 +310,10 @@ def _cmd_publish(args) -> int:
 
 
 def _cmd_voices(args) -> int:
-    """The testimony review queue (lnob.voices): decisions run as the loader, owner of lnob_meta."""
-    from lnob import registry, roles, voices, warehouse
+    """The testimony review queue (lnob.transform.voices): decisions run as the loader, owner of lnob_meta."""
+    from lnob import registry
+    from lnob.platform import roles, warehouse
+    from lnob.transform import voices
 
     url = warehouse.start()
     reg = registry.load()
@@ -375,8 +386,9 @@ def _cmd_voices(args) -> int:
 
 
 def _cmd_airflow(args) -> int:
-    from lnob import airflow_env, warehouse
-    from lnob.config import settings
+    from lnob.airflow import airflow_env
+    from lnob.platform import warehouse
+    from lnob.platform.config import settings
 
     if args.rest[:1] in (["standalone"], ["api-server"]):  # the UI: its port must be free
         port = airflow_env.api_port()
@@ -396,8 +408,10 @@ def _cmd_dbt(args) -> int:
     """dbt against the configured warehouse, with the project's profile, seeds and pseudonym key."""
     import subprocess
 
-    from lnob import pipeline, registry, transform, warehouse
-    from lnob.config import settings
+    from lnob import pipeline, registry
+    from lnob.platform import warehouse
+    from lnob.platform.config import settings
+    from lnob.transform import runner as transform
 
     cfg = settings()
     url = warehouse.start()
@@ -433,7 +447,7 @@ def _cmd_summary(args) -> int:
 def demo_key() -> str:
     """A throwaway pseudonymisation key for the demo only, derived from the local state folder
     (stable across demo runs so re-runs are idempotent; never used when LNOB_PSEUDONYM_KEY is set)."""
-    from lnob.config import settings
+    from lnob.platform.config import settings
 
     return "demo-only-" + hashlib.sha256(str(settings().home).encode()).hexdigest()[:32]
 
@@ -548,10 +562,12 @@ def _cmd_demo(args) -> int:
     import threading
     from datetime import datetime
 
-    from lnob import airflow_env, pipeline, warehouse
-    from lnob.config import settings
+    from lnob import pipeline
+    from lnob.airflow import airflow_env
+    from lnob.platform import warehouse
+    from lnob.platform.config import settings
 
-    sample = _dev_tool("lnob.sample", "lnob demo")
+    sample = _dev_tool("lnob_dev.sample", "lnob demo")
     style = _Style(sys.stdout)
     if not os.environ.get("LNOB_PSEUDONYM_KEY"):
         os.environ["LNOB_PSEUDONYM_KEY"] = demo_key()
@@ -714,8 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_summary)
 
     args = parser.parse_args(argv)
-    from lnob.config import ConfigurationError
-    from lnob.warehouse import WarehouseError
+    from lnob.platform.config import ConfigurationError
+    from lnob.platform.warehouse import WarehouseError
 
     try:
         return args.func(args)

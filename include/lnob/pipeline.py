@@ -14,14 +14,19 @@ from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
-from lnob import connectors, gates, isolation, load, meta, publish, registry, roles, transform, warehouse
-from lnob.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, make_private, settings
-from lnob.errors import NotRetryable
-from lnob.landing import safe_name
-from lnob.log_levels import quiet_libraries
+from lnob import registry
+from lnob.ingest import connectors, load
+from lnob.ingest.landing import safe_name
+from lnob.platform import meta, roles, warehouse
+from lnob.platform.config import AUDIT_SCHEMA, META_SCHEMA, PUBLISHED_SCHEMA, Settings, make_private, settings
+from lnob.platform.errors import NotRetryable
+from lnob.platform.log_levels import quiet_libraries
+from lnob.publish import swap as publish
+from lnob.quality import gates, isolation
+from lnob.transform import runner as transform
 
 log = logging.getLogger(__name__)
-quiet_libraries()  # GX and dbt noise out of the task logs (lnob.log_levels)
+quiet_libraries()  # GX and dbt noise out of the task logs (lnob.platform.log_levels)
 
 
 class GateFailed(NotRetryable, RuntimeError):
@@ -36,7 +41,7 @@ def _log(url: str, run_id: str, stage: str, subject: str, outcome: str, detail: 
 
 def secure(url: str, cfg: Settings | None = None) -> None:
     """Create or repair the least-privilege roles and their grants (idempotent) when the configured
-    user may; the night's steps then run as the narrowest role (see lnob.roles)."""
+    user may; the night's steps then run as the narrowest role (see lnob.platform.roles)."""
     with warehouse.connect(url) as conn:
         if roles.can_manage(conn):
             for line in roles.ensure(conn, cfg):
@@ -93,7 +98,7 @@ def require_secrets(url: str, run_id: str, cfg: Settings) -> None:
     load every delivery and fail in transform. Fails at once (a ConfigurationError, not retried),
     and the run log keeps the cause for the summary and the report (a trigger from the UI on a
     deployment without the secret)."""
-    from lnob import pseudonym
+    from lnob.transform import pseudonym
 
     if not cfg.pseudonym_key:
         _log(url, run_id, "config", "LNOB_PSEUDONYM_KEY", "failed", {"error": pseudonym.MISSING})
@@ -359,7 +364,7 @@ def _apply_gate(url: str, run_id: str, reg, src, loaded: dict, result, cfg: Sett
 def prepare_transform(url: str, reg, cfg: Settings) -> None:
     """What dbt expects before it runs: the registry's seeds and staging models written, the bookkeeping schema, a
     raw table for every registered source (a source with no delivery yet is an empty table), and
-    the testimony review queue up to date (lnob.voices: new testimonies queued, withdrawals purged
+    the testimony review queue up to date (lnob.transform.voices: new testimonies queued, withdrawals purged
     from the published schemas and files)."""
     registry.write_dbt_files(reg, cfg.dbt_project_dir)
     secure(url, cfg)  # objects someone created as the configured user go back to their role
@@ -368,7 +373,7 @@ def prepare_transform(url: str, reg, cfg: Settings) -> None:
         for src in reg.sources.values():
             load.ensure_raw_table(cur, src)
     # testimonies: queue new ones for review with their automatic findings, purge withdrawals
-    from lnob import voices
+    from lnob.transform import voices
 
     voices.refresh(url, reg, cfg)
 
@@ -381,7 +386,7 @@ MAX_HOLD_BACK_ROUNDS = 5
 def transform_stage(url: str, run_id: str, cfg: Settings | None = None) -> dict:
     """dbt: seeds and staging first; what a source broke there (an unmapped code, a code outside
     its codelist, a key delivered twice, an unknown breakdown column, a failing staging test) is
-    held back with its reason (lnob.isolation) and the others go on; then intermediate and the
+    held back with its reason (lnob.quality.isolation) and the others go on; then intermediate and the
     marts into the audit schema. A failure records its dbt node, message and failing values."""
     cfg = cfg or settings()
     reg = registry.load()
@@ -555,7 +560,7 @@ def publish_stage(url: str, run_id: str) -> dict:
 
 
 def export_stage(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
-    from lnob import export
+    from lnob.publish import export
 
     cfg = cfg or settings()
     out = cfg.exports_dir / night.isoformat()
@@ -597,7 +602,7 @@ def summary(url: str, run_id: str, night: date, cfg: Settings | None = None) -> 
                     "file": detail.get("file_name"),
                     "delivery_date": detail.get("delivery_date"),
                     "why": [_problem_line(p) for p in detail.get("problems", [])],
-                    # codes as lnob.isolation bounds them (a spelling, or its shape)
+                    # codes as lnob.quality.isolation bounds them (a spelling, or its shape)
                     "unmapped": [
                         {"column": p.get("column"), "values": p.get("values", [])}
                         for p in detail.get("problems", [])
@@ -765,14 +770,14 @@ def format_summary(s: dict) -> str:
 
 
 def report_stage(url: str, run_id: str, night: date, cfg: Settings | None = None) -> dict:
-    """Write the run summary (JSON and text) and the HTML run report (lnob.report) of this run in
+    """Write the run summary (JSON and text) and the HTML run report (lnob.publish.report) of this run in
     ``<reports>/<night>/<run>/`` (a re-run of the night is a new run with its own folder, nothing
     is overwritten), and the pointers to the latest: ``<reports>/<night>/summary.{json,txt}`` and
     ``report.html`` (the night's latest run), ``<reports>/latest.{json,html}`` and the index of
     every run ``<reports>/index.html``. ``complete`` says whether every stage succeeded."""
     from datetime import UTC, datetime
 
-    from lnob import report
+    from lnob.publish import report
 
     cfg = cfg or settings()
     s = summary(url, run_id, night, cfg)

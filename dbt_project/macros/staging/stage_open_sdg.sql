@@ -13,7 +13,7 @@
   A category nobody mapped stages as `UNMAPPED:<column>=<label>` and two non-total columns of one
   dimension in a row as `UNMAPPED:<column>=<label> + <column>=<label>`: the isolation check holds
   the delivery back naming them. A column the vocabulary does not know is held back by
-  lnob.isolation.unmapped_columns; it is never read as a total here.
+  lnob.quality.isolation.unmapped_columns; it is never read as a total here.
 
   Nothing in this macro is specific to a source: the country comes from `lnob_sources`, the
   producer's name from `lnob_partners`. The output columns are those of every official staging

@@ -11,7 +11,7 @@
       be a DSD code too, `KE` in CL_AREA, is still turned into the partnership's `404`);
     - a code of the column's codelist (sdmx_codelist_codes: the DSD with the partnership's
       extensions and the registry's declared series) passes as delivered;
-    - anything else: `UNMAPPED:<code>`, which holds the delivery back, naming it (lnob.isolation).
+    - anything else: `UNMAPPED:<code>`, which holds the delivery back, naming it (lnob.quality.isolation).
   REF_AREA accepts the registry's countries (M49) and first-level areas only: an area the registry
   does not know would be published without a name.
 

@@ -13,7 +13,7 @@
     - the language only when it is a language code (the contract types it as free text: anything
       else, a name or a phone number typed into it, becomes null).
   Scrubbing is a safety net, not the rule: a testimony is published only after a person approved
-  it (lnob.voices, lnob_meta.testimony_review, int_testimonies_reviewed).
+  it (lnob.transform.voices, lnob_meta.testimony_review, int_testimonies_reviewed).
   The respondent's name, the recorder and the raw text and id are never selected.
 #}
 

@@ -4,7 +4,7 @@
     of that record delivered, and no `language` that is not a language code. Runs with the mart
     gate (tag marts): one row per leak, naming the testimony and the kind of leak, stops
     publication. This is the last line of defence: what is published was approved by a reviewer
-    after automatic detection (lnob.voices). -#}
+    after automatic detection (lnob.transform.voices). -#}
 {{ config(tags=['marts']) }}
 
 {%- set sources = ['brac_voices', 'aak_voices'] %}

@@ -1,7 +1,7 @@
 {#- Every official observation published is the one row its source delivered for that key, with
     the value delivered. A delivery holding two rows for one key (a breakdown column nobody mapped)
     would otherwise publish one of them, say a sub-group's value, as the total. Staging holds such
-    a delivery back (lnob.isolation); this is the mart gate's own check, naming partner and key. -#}
+    a delivery back (lnob.quality.isolation); this is the mart gate's own check, naming partner and key. -#}
 {{ config(tags=['marts']) }}
 
 {% set sources = staged_models('observations') %}

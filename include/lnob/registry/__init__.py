@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from lnob.config import settings
-from lnob.errors import NotRetryable
+from lnob.platform.config import settings
+from lnob.platform.errors import NotRetryable
 from lnob.registry import vocabulary as vocab
 
 SOURCE_TYPES = {"file_drop", "kobotoolbox", "odk_central", "unsd_sdg_api", "sdmx_ml", "open_sdg_csv"}

@@ -21,7 +21,7 @@ Everything here is parsed into :class:`VocabColumn` and :class:`SeriesRule` and 
 - ``series:<indicator>`` that column's value (or a series name) -> series code; ``*`` the default
 
 A column or category nobody declared is never read as a total: the column holds the delivery back
-(:func:`lnob.isolation.unmapped_columns`), the category stages as ``UNMAPPED:<column>=<label>``.
+(:func:`lnob.quality.isolation.unmapped_columns`), the category stages as ``UNMAPPED:<column>=<label>``.
 """
 
 from __future__ import annotations

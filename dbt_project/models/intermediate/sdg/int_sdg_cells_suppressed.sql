@@ -2,7 +2,7 @@
     `primary_suppression` and `exposed_members` for the rules). `suppression` says why a cell is
     hidden: 'primary' (fewer than LNOB_MIN_CELL respondents in numerator or denominator), 'extreme'
     (0% or 100% of a group of fewer than LNOB_SDC_EXTREME_MIN_N) or 'secondary' (it would have let
-    a suppressed one be recomputed). The disclosure audit (lnob.disclosure) then attacks the result
+    a suppressed one be recomputed). The disclosure audit (lnob.transform.disclosure) then attacks the result
     with linear programming at the mart gate. -#}
 {#- The passes are CTEs the planner has no statistics for; nested loops over them cost seconds. -#}
 {{ config(pre_hook="set local enable_nestloop = off") }}

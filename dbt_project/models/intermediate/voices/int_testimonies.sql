@@ -2,7 +2,7 @@
     testimony (a later delivery of the same testimony id replaces the earlier one, so a corrected
     text wins) gives the text; consent must hold in the latest version by delivery date AND in the
     latest one loaded, so a withdrawal delivered in an earlier-dated folder but loaded later still
-    withdraws (lnob.voices.current decides the same in Python). Text scrubbed in staging; what is
+    withdraws (lnob.transform.voices.current decides the same in Python). Text scrubbed in staging; what is
     published is decided by review (int_testimonies_reviewed). -#}
 {%- set sources = staged_models('testimonies') %}
 

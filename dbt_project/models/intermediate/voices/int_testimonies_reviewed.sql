@@ -1,5 +1,5 @@
 {#- Testimonies a person approved: the consented testimonies of int_testimonies joined to the
-    review queue (lnob_meta.testimony_review, kept by lnob.voices) on the version that was
+    review queue (lnob_meta.testimony_review, kept by lnob.transform.voices) on the version that was
     reviewed, so a new text of an approved testimony waits for a new review. The reviewer's
     edited text replaces the original when given; it passes the same scrubber (a safety net: the
     review already refused an edit with an automatic finding unless overridden). Pending, rejected

@@ -1,5 +1,5 @@
 {#- Voices: testimonies in people's own words that their speakers consented to publish and a person
-    approved (int_testimonies_reviewed, lnob.voices), with
+    approved (int_testimonies_reviewed, lnob.transform.voices), with
     identifying details removed (names, phone numbers, e-mail addresses, id numbers: see
     `scrub_identifiers`), coded like the SDG observations: country as M49 (REF_AREA), first-level
     area as ISO 3166-2, the group in the same SDMX breakdown code as fct_sdg_observation

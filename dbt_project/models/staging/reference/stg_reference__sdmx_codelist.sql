@@ -8,7 +8,7 @@
       CL_AREA            + the first-level areas (lnob_areas, ISO 3166-2)
     `extension` names the seed a code comes from when it is not the DSD's own (null for the DSD's).
     Readers: the in_codelist test and the SDMX staging (macro sdmx_codelist_codes), the persons
-    suite of the mart gate (lnob.gates), the per-source checks (lnob.isolation). A table with a
+    suite of the mart gate (lnob.quality.gates), the per-source checks (lnob.quality.isolation). A table with a
     unique index, rebuilt with staging (after the seeds): the SDMX staging looks a code up per row. -#}
 {{ config(
     materialized='table',
