@@ -290,3 +290,21 @@ def test_every_section_reports_its_problems_by_key_path_all_at_once(tmp_path: Pa
     found = [next((i for i, p in enumerate(err.value.problems) if p.startswith(e)), None) for e in expected]
     assert None not in found, [e for e, i in zip(expected, found, strict=True) if i is None]
     assert found == sorted(found)  # reported section by section, in the file's order
+
+
+def test_a_registry_is_parsed_again_only_when_its_file_or_seeds_change(tmp_path):
+    """One parse per process for the same bytes and seeds (a night's tasks load it ~30 times);
+    each caller gets its own copy; an edited file is parsed again; an invalid one fails every time."""
+    path = tmp_path / "registry.yml"
+    path.write_bytes(registry.load().path.read_bytes())
+    first, second = registry.load(path), registry.load(path)
+    assert first == second and first is not second and first.partners is not second.partners
+    first.partners.clear()  # what one caller does to its copy, the next does not see
+    assert registry.load(path).partners == second.partners
+    doc = yaml.safe_load(path.read_text())
+    doc["partners"][0]["name"] = "A renamed partner"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert registry.load(path).partners[doc["partners"][0]["id"]].name == "A renamed partner"
+    path.write_text("partners: [")
+    for _ in range(2):
+        assert "not valid YAML" in _problems(path)
