@@ -859,7 +859,9 @@ def _read(path: Path) -> dict:
     """The registry file as a YAML mapping; a missing or unreadable file is a problem on its own."""
     try:
         # libyaml's safe loader when PyYAML has it (the same documents, about 7x faster)
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = yaml.load(
+            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except FileNotFoundError:
         raise RegistryError(path, ["file not found"]) from None
     except yaml.YAMLError as exc:
