@@ -59,8 +59,9 @@ bench-dbt: install  ## the dbt stage: from scratch, against one plain dbt build,
 	$(BIN)/python -m lnob_dev.bench_dbt
 
 PERSONS ?= 1000000
-bench-night: install  ## the real nightly DAG on PERSONS persons (default 1M) in a scratch home: wall time per stage, peak memory, ratio to the plain parts
-	$(BIN)/python -m lnob_dev.bench_night --persons $(PERSONS)
+INCREMENTAL ?= 1
+bench-night: install  ## the real nightly DAG on PERSONS persons (default 1M) in a scratch home: wall time per stage, peak memory, ratio to the plain parts; then the next night with INCREMENTAL% (default 1) more persons
+	$(BIN)/python -m lnob_dev.bench_night --persons $(PERSONS) --incremental $(INCREMENTAL)
 
 bench-celery: install  ## one night on the CeleryExecutor (real Redis) with 1 worker, then 2: load+gate wall time, speed-up
 	$(BIN)/python -m lnob_dev.bench_celery
