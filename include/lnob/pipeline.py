@@ -34,9 +34,18 @@ class GateFailed(NotRetryable, RuntimeError):
 
 
 def _log(url: str, run_id: str, stage: str, subject: str, outcome: str, detail: dict | None = None) -> None:
+    _log_many(url, run_id, stage, [(subject, outcome, detail)])
+
+
+def _log_many(url: str, run_id: str, stage: str, entries: list[tuple[str, str, dict | None]]) -> None:
+    """Record the outcomes of several subjects of one stage in one connection and transaction (a
+    source's hundreds of API pages are hundreds of deliveries)."""
+    if not entries:
+        return
     with warehouse.connect(url) as conn, conn.cursor() as cur:
         meta.ensure(cur)
-        meta.log_outcome(cur, run_id, stage, subject, outcome, detail)
+        for subject, outcome, detail in entries:
+            meta.log_outcome(cur, run_id, stage, subject, outcome, detail)
 
 
 def secure(url: str, cfg: Settings | None = None) -> None:
@@ -290,6 +299,7 @@ def gate_source(url: str, run_id: str, loaded: dict, cfg: Settings | None = None
             cfg,
         )
         blocked = []
+        passed: list[tuple[str, str, dict | None]] = []
         for delivery_id, result in results.items():
             info = {
                 **pending[delivery_id],
@@ -298,9 +308,28 @@ def gate_source(url: str, run_id: str, loaded: dict, cfg: Settings | None = None
                 "outcome": "loaded",
                 **outcomes.get(delivery_id, {}),
             }
+            if result.success:  # recorded together below: one connection for every page of an API fetch
+                passed.append(
+                    (
+                        _gate_subject(src, info),
+                        "passed",
+                        {"failed": result.failed, "evaluated": result.evaluated},
+                    )
+                )
+                outcomes[delivery_id] = {**info, "gate": "passed"}
+                continue
             outcomes[delivery_id] = _apply_gate(url, run_id, reg, src, info, result, cfg)
             if outcomes[delivery_id]["gate"] == "blocked":
                 blocked.append(result.describe())
+        _log_many(url, run_id, "gate_raw", passed)
+        if passed:
+            first, last = passed[0][0], passed[-1][0]
+            log.info(
+                "%s: raw gate passed (%s expectations) on %s",
+                src.id,
+                max((detail or {}).get("evaluated", 0) for _, _, detail in passed),
+                first if len(passed) == 1 else f"{len(passed)} deliveries, {first} ... {last}",
+            )
         _passed(url, [d for d, o in outcomes.items() if o["gate"] == "passed"])
         if blocked:
             raise GateFailed("\n".join(blocked))
@@ -322,10 +351,14 @@ def gate_raw(url: str, run_id: str, loaded: dict, cfg: Settings | None = None) -
     return out
 
 
+def _gate_subject(src, loaded: dict) -> str:
+    return f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
+
+
 def _apply_gate(url: str, run_id: str, reg, src, loaded: dict, result, cfg: Settings | None) -> dict:
     """Record one delivery's raw gate; a failure quarantines it (``gate_policy: quarantine``) or
     is returned as ``blocked`` for the caller to stop the night (``gate_policy: block``)."""
-    subject = f"{src.id}:{loaded['delivery_date']}:{loaded['file_name']}"
+    subject = _gate_subject(src, loaded)
     _log(
         url,
         run_id,
