@@ -16,7 +16,21 @@
     `perturbation_key`: the person's record key of the cell key method (0..255; macro record_key_of_cell_key, kept in int_persons_harmonised), a keyed hash of
     the pseudonymised person id: the same person has the same key every night, and nobody without
     the pseudonymisation key can compute it. -#}
-{{ config(materialized='view') }}
+{#- Incremental by unit (a household, or a person without one): a night deletes and recomputes
+    the responses of the units it touched (lnob_sdg_touched_units: a member with a new version, a
+    member's earlier version's unit, a member whose delivery left the ledger, a household whose
+    health share or poverty status changed), and logs the fine cells of the rows it deleted and
+    inserted (lnob_sdg_changed_cells) for int_sdg_fine_cells to recompute only those. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "set local work_mem = '" ~ var('aggregate_work_mem') ~ "'",
+        "{{ lnob_sdg_touched_units() }}",
+    ],
+    post_hook=["{{ lnob_sdg_responses_logged() }}"],
+) }}
 
 with
 
@@ -24,6 +38,9 @@ persons as (
 
     select * from {{ ref('int_persons_harmonised') }}
     where not is_rejected
+    {% if is_incremental() %}
+    and (source_id, {{ lnob_sdg_unit_id() }}) in (select source_id, unit_id from lnob_sdg_touched_units)
+    {% endif %}
 
 ),
 
@@ -77,7 +94,13 @@ final as (
         survey_weight, y,
         -- harmonised once per record version (int_persons_harmonised); a row harmonised before that
         -- column existed gets it here
-        coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key
+        coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key,
+        -- what the night's delta maintenance keys on (macros/sdg_delta.sql)
+        record_key,
+        {{ lnob_sdg_unit_id() }}                                    as unit_id,
+        delivery_id,
+        harmonised_at,
+        {{ lnob_sdg_fine_cell_id() }}                               as fine_cell_id
     from responses
 
 )
