@@ -176,12 +176,15 @@ def _deliver_edits(url: str, day: str) -> None:
     reg = registry.load()
     pages = sorted((cfg.landing_dir / reg.source("aak_clm_survey").partner).glob("*/Submissions_page-*.json"))
     latest = json.loads(pages[-1].read_text())
-    first, second = latest["value"][:2]
-    third = next(
-        s for s in latest["value"] if s["respondent"]["household_code"] != second["respondent"]["household_code"]
-    )
+    def household(sub: dict) -> str:
+        return sub["respondent"]["household_code"]
+
+    # three households: the rejection's, the mover's (which it leaves) and the one it joins
+    first = latest["value"][0]
+    second = next(s for s in latest["value"] if household(s) != household(first))
+    third = next(s for s in latest["value"] if household(s) not in (household(first), household(second)))
     first["__system"]["reviewState"] = "rejected"
-    second["respondent"]["household_code"] = third["respondent"]["household_code"]
+    second["respondent"]["household_code"] = household(third)
     for n, sub in enumerate((first, second)):
         when = datetime.fromisoformat(sub["__system"]["submissionDate"].replace("Z", "+00:00")) + timedelta(days=1)
         sub["__system"]["submissionDate"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")

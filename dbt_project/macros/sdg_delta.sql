@@ -108,6 +108,7 @@ create index if not exists {{ this.name }}__unit on {{ this }} (source_id, unit_
 create index if not exists {{ this.name }}__record on {{ this }} (source_id, record_key);
 create index if not exists {{ this.name }}__delivery on {{ this }} (delivery_id);
 create index if not exists {{ this.name }}__fine_cell on {{ this }} (fine_cell_id);
+create index if not exists {{ this.name }}__harmonised_at on {{ this }} (harmonised_at);
 {% endmacro %}
 
 {#- int_sdg_fine_cells' pre-hook: the cells to recompute (lnob_sdg_recompute; none and

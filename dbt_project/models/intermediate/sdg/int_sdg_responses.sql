@@ -62,26 +62,21 @@ people as (
 
 responses as (
 
-    select 'SH_XPD_EARN10' as series, people.*, (health_share > 0.10)::int as y
-    from people where health_share is not null
-    union all
-    select 'SH_XPD_EARN25', people.*, (health_share > 0.25)::int
-    from people where health_share is not null
-    union all
-    select 'SI_POV_NAHC', people.*, below_poverty_line::int
-    from people where below_poverty_line is not null
-    union all
-    select 'SG_REG_BRTH', people.*, birth_registered::int
-    from people where age < 5 and birth_registered in ('0', '1')
-    union all
-    select 'SH_H2O_SAFE', people.*, water_safe::int
-    from people where water_safe in ('0', '1')
-    union all
-    select 'VC_VOV_GDSD', people.*, felt_discriminated::int
-    from people where age >= 15 and felt_discriminated in ('0', '1')
-    union all
-    select '_L_LNOB_HLTH_ACS', people.*, health_access::int
-    from people where health_need = '1' and health_access in ('0', '1')
+    -- one pass over the people, each series a row of a lateral list (y null: no response); the
+    -- people are not materialised and read once per series (a union of 7 scans of a CTE)
+    select answers.series, people.*, answers.y
+    from people
+    cross join lateral (
+        values
+            ('SH_XPD_EARN10', case when health_share is not null then (health_share > 0.10)::int end),
+            ('SH_XPD_EARN25', case when health_share is not null then (health_share > 0.25)::int end),
+            ('SI_POV_NAHC', below_poverty_line::int),
+            ('SG_REG_BRTH', case when age < 5 and birth_registered in ('0', '1') then birth_registered::int end),
+            ('SH_H2O_SAFE', case when water_safe in ('0', '1') then water_safe::int end),
+            ('VC_VOV_GDSD', case when age >= 15 and felt_discriminated in ('0', '1') then felt_discriminated::int end),
+            ('_L_LNOB_HLTH_ACS', case when health_need = '1' and health_access in ('0', '1') then health_access::int end)
+    ) as answers (series, y)
+    where answers.y is not null
 
 ),
 
