@@ -176,6 +176,7 @@ def _deliver_edits(url: str, day: str) -> None:
     reg = registry.load()
     pages = sorted((cfg.landing_dir / reg.source("aak_clm_survey").partner).glob("*/Submissions_page-*.json"))
     latest = json.loads(pages[-1].read_text())
+
     def household(sub: dict) -> str:
         return sub["respondent"]["household_code"]
 
@@ -186,7 +187,8 @@ def _deliver_edits(url: str, day: str) -> None:
     first["__system"]["reviewState"] = "rejected"
     second["respondent"]["household_code"] = household(third)
     for n, sub in enumerate((first, second)):
-        when = datetime.fromisoformat(sub["__system"]["submissionDate"].replace("Z", "+00:00")) + timedelta(days=1)
+        submitted = datetime.fromisoformat(sub["__system"]["submissionDate"].replace("Z", "+00:00"))
+        when = submitted + timedelta(days=1)
         sub["__system"]["submissionDate"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sub["meta"] = {"instanceID": f"uuid:edit-{day}-{n}", "deprecatedID": sub["meta"]["instanceID"]}
     folder = cfg.landing_dir / reg.source("aak_clm_survey").partner / day

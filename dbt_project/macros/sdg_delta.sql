@@ -66,7 +66,8 @@ households_changed as (
 
 select source_id, unit_id from changed
 union
--- the unit of a changed record's earlier version (a person who moved household)
+-- the unit of a changed record's earlier version (a person who moved household); two scans, not
+-- one with an OR: each is a semi-join the planner may hash, whatever the number of changes
 select source_id, unit_id from {{ this }}
 where (source_id, record_key) in (select source_id, record_key from changed)
 union
@@ -77,11 +78,12 @@ where delivery_id in (select delivery_id from lnob_meta.delivery_ledger where st
 union
 select source_id, household_pid from households_changed;
 analyze lnob_sdg_touched_units;
-insert into {{ log }}
-select distinct fine_cell_id from {{ this }}
-where (source_id, unit_id) in (select source_id, unit_id from lnob_sdg_touched_units);
-delete from {{ this }}
-where (source_id, unit_id) in (select source_id, unit_id from lnob_sdg_touched_units);
+with gone as (
+    delete from {{ this }}
+    where (source_id, unit_id) in (select source_id, unit_id from lnob_sdg_touched_units)
+    returning fine_cell_id
+)
+insert into {{ log }} select distinct fine_cell_id from gone;
 delete from {{ used }}
 where (source_id, household_pid) in (select source_id, unit_id from lnob_sdg_touched_units);
 insert into {{ used }}
@@ -99,16 +101,14 @@ where household_pid is not null;
 {% endif %}
 {% endmacro %}
 
-{#- int_sdg_responses' post-hook: the fine cells of the rows inserted tonight, and the indexes. -#}
+{#- int_sdg_responses' post-hook: the fine cells of the rows inserted tonight. No index: at a
+    million persons five indexes on the 2.5M responses took 32 s to build, and the few scans a
+    night makes take well under a second each (a fine cell holds some 200 responses there, so 1%
+    new persons touch most cells: the recomputation reads most rows anyway). -#}
 {% macro lnob_sdg_responses_logged() %}
 insert into {{ lnob_sdg_changed_cells(this.schema) }}
 select distinct fine_cell_id from {{ this }}
 where (source_id, unit_id) in (select source_id, unit_id from lnob_sdg_touched_units);
-create index if not exists {{ this.name }}__unit on {{ this }} (source_id, unit_id);
-create index if not exists {{ this.name }}__record on {{ this }} (source_id, record_key);
-create index if not exists {{ this.name }}__delivery on {{ this }} (delivery_id);
-create index if not exists {{ this.name }}__fine_cell on {{ this }} (fine_cell_id);
-create index if not exists {{ this.name }}__harmonised_at on {{ this }} (harmonised_at);
 {% endmacro %}
 
 {#- int_sdg_fine_cells' pre-hook: the cells to recompute (lnob_sdg_recompute; none and
