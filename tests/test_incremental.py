@@ -155,6 +155,53 @@ def _night(url: str) -> list[str] | None:
 NODES: list[str] = []
 
 
+def _fine_cell_versions(db) -> dict[str, str]:
+    """fine cell -> the row version (xmin) holding it: which cells a night rewrote."""
+    with db.cursor() as cur:
+        cur.execute("select fine_cell_id::text, xmin::text from intermediate.int_sdg_fine_cells")
+        return dict(cur.fetchall())
+
+
+def _deliver_edits(url: str, day: str) -> None:
+    """A further ODK page of aak_clm_survey: the first loaded submission rejected by the reviewers,
+    the second moved to another household (edits: same __id, a later submission date)."""
+    import json
+    from datetime import datetime, timedelta
+
+    from lnob import registry
+    from lnob.ingest import load
+    from lnob.platform import warehouse
+
+    cfg = settings()
+    reg = registry.load()
+    pages = sorted((cfg.landing_dir / reg.source("aak_clm_survey").partner).glob("*/Submissions_page-*.json"))
+    latest = json.loads(pages[-1].read_text())
+
+    def household(sub: dict) -> str:
+        return sub["respondent"]["household_code"]
+
+    # three households: the rejection's, the mover's (which it leaves) and the one it joins
+    first = latest["value"][0]
+    second = next(s for s in latest["value"] if household(s) != household(first))
+    third = next(s for s in latest["value"] if household(s) not in (household(first), household(second)))
+    first["__system"]["reviewState"] = "rejected"
+    second["respondent"]["household_code"] = household(third)
+    for n, sub in enumerate((first, second)):
+        submitted = datetime.fromisoformat(sub["__system"]["submissionDate"].replace("Z", "+00:00"))
+        when = submitted + timedelta(days=1)
+        sub["__system"]["submissionDate"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sub["meta"] = {"instanceID": f"uuid:edit-{day}-{n}", "deprecatedID": sub["meta"]["instanceID"]}
+    folder = cfg.landing_dir / reg.source("aak_clm_survey").partner / day
+    folder.mkdir(parents=True)
+    body = {**latest, "value": [first, second], "@odata.count": 2}
+    body.pop("@odata.nextLink", None)
+    (folder / "Submissions_page-0001.json").write_text(json.dumps(body))
+    with warehouse.connect(url) as conn:
+        fresh, _ = load.new_deliveries(conn, reg, cfg.landing_dir, date.fromisoformat(day))
+        assert len(fresh) == 1
+        load.load_delivery(conn, reg, fresh[0], "test", cfg)
+
+
 def _snapshot(db, into: str) -> list[str]:
     """Every table dbt builds in staging, intermediate and the audit schema, copied into schema
     ``into`` (as ``<schema>__<table>``) without the columns that say when a row was computed, and
@@ -261,6 +308,31 @@ def test_incremental_nights_equal_a_full_refresh_row_for_row(nights):
 
     _deliver(url, "2026-11-03", ["aak_clm_survey", "aavn_household_survey"], seed=10)
     assert _night(url) == ["aak_clm_survey", "aavn_household_survey"]
+
+    # the reviewers reject a submission and an edit moves a respondent to another household (the
+    # partner's next page: same __id, later submission date); the fine cells are kept by delta
+    fine_before = _fine_cell_versions(db)
+    _deliver_edits(url, "2026-11-04")
+    assert _night(url) == ["aak_clm_survey"]
+    fine_after = _fine_cell_versions(db)
+    kept = set(fine_before.items()) & set(fine_after.items())
+    assert kept and len(kept) < len(fine_after)  # only the changed cells were rewritten
+    with db.cursor() as cur:
+        cur.execute(
+            "select count(*) from intermediate.int_persons_harmonised where source_id = 'aak_clm_survey' and is_rejected"
+        )
+        assert cur.fetchone()[0] >= 1
+
+    # one delivery unloaded (not a whole partner): its persons leave their households
+    with db.cursor() as cur:
+        cur.execute(
+            """select max(delivery_id) from lnob_meta.delivery_ledger
+                where source_id = 'aavn_household_survey' and status = 'loaded'"""
+        )
+        (one,) = cur.fetchone()
+    with psycopg2.connect(url) as conn:
+        load.unload_delivery(conn, reg, one, {}, cfg, status="unloaded", by="test", why="sent by mistake")
+    assert _night(url) == ["aavn_household_survey"]
 
     incremental = _snapshot(db, "incremental_nights")
     assert "intermediate__int_sdg_cells_suppressed" in incremental

@@ -107,6 +107,7 @@ def _stage(url, cfg, breakdown: list[str] | None = None, label: str = "") -> flo
 
 def main() -> None:
     persons = int(os.environ.get("LNOB_BENCH_PERSONS", "200000"))
+    started_load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     project = Path(__file__).resolve().parents[2]
     home = project / ".lnob" / "bench-dbt"
     os.environ.update(
@@ -177,7 +178,8 @@ def main() -> None:
     figures.append(
         (
             "dbt stage, incremental night",
-            f"{incremental:.1f} s; incremental / full {incremental / full:.2f}x (target <= 0.3)",
+            f"{incremental:.1f} s; incremental / full {incremental / full:.2f}x at {persons:,} persons "
+            "(target <= 0.3)",
         )
     )
 
@@ -197,6 +199,7 @@ def main() -> None:
         )
     )
     figures.append(("load average (1, 5, 15 min) at the end", " ".join(f"{x:.1f}" for x in os.getloadavg())))
+    figures.insert(0, ("load average (1, 5, 15 min) at the start", started_load))
 
     print(f"\nLNOB dbt benchmark, {persons:,} persons, {os.cpu_count()} cores")
     for name, value in figures:

@@ -3,7 +3,13 @@
     out-of-pocket health spending as a share of annual consumption (SDG 3.8.2) and whether the
     household is below the national poverty line (SDG 1.2.1). Households without consumption are
     kept with null shares: they count for nothing in those series. -#}
-{{ config(pre_hook="set local work_mem = '" ~ var('aggregate_work_mem') ~ "'") }}
+{#- analyze: a table created anew every night has no statistics until autovacuum comes by; the
+    planner then hashes the million persons to join these households (int_sdg_responses) instead of
+    the households. -#}
+{{ config(
+    pre_hook="set local work_mem = '" ~ var('aggregate_work_mem') ~ "'",
+    post_hook="analyze {{ this }}",
+) }}
 
 with
 

@@ -16,7 +16,21 @@
     `perturbation_key`: the person's record key of the cell key method (0..255; macro record_key_of_cell_key, kept in int_persons_harmonised), a keyed hash of
     the pseudonymised person id: the same person has the same key every night, and nobody without
     the pseudonymisation key can compute it. -#}
-{{ config(materialized='view') }}
+{#- Incremental by unit (a household, or a person without one): a night deletes and recomputes
+    the responses of the units it touched (lnob_sdg_touched_units: a member with a new version, a
+    member's earlier version's unit, a member whose delivery left the ledger, a household whose
+    health share or poverty status changed), and logs the fine cells of the rows it deleted and
+    inserted (lnob_sdg_changed_cells) for int_sdg_fine_cells to recompute only those. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "set local work_mem = '" ~ var('aggregate_work_mem') ~ "'",
+        "{{ lnob_sdg_touched_units() }}",
+    ],
+    post_hook=["{{ lnob_sdg_responses_logged() }}"],
+) }}
 
 with
 
@@ -24,6 +38,9 @@ persons as (
 
     select * from {{ ref('int_persons_harmonised') }}
     where not is_rejected
+    {% if is_incremental() %}
+    and (source_id, {{ lnob_sdg_unit_id() }}) in (select source_id, unit_id from lnob_sdg_touched_units)
+    {% endif %}
 
 ),
 
@@ -45,26 +62,21 @@ people as (
 
 responses as (
 
-    select 'SH_XPD_EARN10' as series, people.*, (health_share > 0.10)::int as y
-    from people where health_share is not null
-    union all
-    select 'SH_XPD_EARN25', people.*, (health_share > 0.25)::int
-    from people where health_share is not null
-    union all
-    select 'SI_POV_NAHC', people.*, below_poverty_line::int
-    from people where below_poverty_line is not null
-    union all
-    select 'SG_REG_BRTH', people.*, birth_registered::int
-    from people where age < 5 and birth_registered in ('0', '1')
-    union all
-    select 'SH_H2O_SAFE', people.*, water_safe::int
-    from people where water_safe in ('0', '1')
-    union all
-    select 'VC_VOV_GDSD', people.*, felt_discriminated::int
-    from people where age >= 15 and felt_discriminated in ('0', '1')
-    union all
-    select '_L_LNOB_HLTH_ACS', people.*, health_access::int
-    from people where health_need = '1' and health_access in ('0', '1')
+    -- one pass over the people, each series a row of a lateral list (y null: no response); the
+    -- people are not materialised and read once per series (a union of 7 scans of a CTE)
+    select answers.series, people.*, answers.y
+    from people
+    cross join lateral (
+        values
+            ('SH_XPD_EARN10', case when health_share is not null then (health_share > 0.10)::int end),
+            ('SH_XPD_EARN25', case when health_share is not null then (health_share > 0.25)::int end),
+            ('SI_POV_NAHC', below_poverty_line::int),
+            ('SG_REG_BRTH', case when age < 5 and birth_registered in ('0', '1') then birth_registered::int end),
+            ('SH_H2O_SAFE', case when water_safe in ('0', '1') then water_safe::int end),
+            ('VC_VOV_GDSD', case when age >= 15 and felt_discriminated in ('0', '1') then felt_discriminated::int end),
+            ('_L_LNOB_HLTH_ACS', case when health_need = '1' and health_access in ('0', '1') then health_access::int end)
+    ) as answers (series, y)
+    where answers.y is not null
 
 ),
 
@@ -77,7 +89,13 @@ final as (
         survey_weight, y,
         -- harmonised once per record version (int_persons_harmonised); a row harmonised before that
         -- column existed gets it here
-        coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key
+        coalesce(perturbation_key, {{ record_key_of_cell_key('person_pid') }}) as perturbation_key,
+        -- what the night's delta maintenance keys on (macros/sdg_delta.sql)
+        record_key,
+        {{ lnob_sdg_unit_id() }}                                    as unit_id,
+        delivery_id,
+        harmonised_at,
+        {{ lnob_sdg_fine_cell_id() }}                               as fine_cell_id
     from responses
 
 )
