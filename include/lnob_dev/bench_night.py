@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     project = Path(__file__).resolve().parents[2]
     home = Path(tempfile.mkdtemp(prefix="lnob-bench-night-"))
     _scratch(home, project)
-    from lnob import pipeline, registry
+    from lnob import registry
     from lnob.airflow import airflow_env
     from lnob.platform import warehouse
     from lnob.platform.config import settings
@@ -533,20 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             gen_end = time.time()
             print(f"generated in {gen_end - gen_start:.1f} s; the night runs (log: {log_path})", flush=True)
-            night_start = time.time()
-            with open(log_path, "w") as log:
-                rc = subprocess.run(
-                    [airflow_env.airflow_bin(), "dags", "test", "lnob_nightly", NIGHT],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                ).returncode
-            night_end = time.time()
-        summary = pipeline.latest_summary(cfg)
-        complete = bool(summary and summary.get("night") == NIGHT and summary.get("complete"))
-        if rc != 0 or not complete:
-            print(f"the night did not complete (airflow exit {rc}); the tail of its log:", file=sys.stderr)
-            print(log_path.read_text(errors="replace")[-6000:], file=sys.stderr)
+            rc, complete, night_start, night_end = run_night(NIGHT, env, cfg, log_path)
         report(
             args.persons,
             cfg,
@@ -578,7 +565,8 @@ def incremental_night(persons: int, percent: float, cfg, env: dict, url: str, ho
     """The next night: every community source delivers ``percent``% of ``persons`` more (new
     persons, new files and API pages), and the DAG runs again. Prints its stages against the
     first night's and the ratio of the whole nights. Returns (airflow's exit code, complete)."""
-    from lnob import pipeline, registry
+    from lnob import registry
+    from lnob.platform import warehouse
 
     from lnob_dev import sample
 
@@ -595,23 +583,11 @@ def incremental_night(persons: int, percent: float, cfg, env: dict, url: str, ho
         flush=True,
     )
     postmaster = _postmaster(cfg.pgdata)
-    with Sampler(postmaster) as sampler, open(log_path, "w") as log:
-        night_start = time.time()
-        rc = subprocess.run(
-            [_airflow_bin(), "dags", "test", "lnob_nightly", NEXT_NIGHT],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        ).returncode
-        night_end = time.time()
-    summary = pipeline.latest_summary(cfg)
-    complete = bool(summary and summary.get("night") == NEXT_NIGHT and summary.get("complete"))
-    if rc != 0 or not complete:
-        print(f"the next night did not complete (airflow exit {rc}); the tail of its log:", file=sys.stderr)
-        print(log_path.read_text(errors="replace")[-6000:], file=sys.stderr)
+    with Sampler(postmaster) as sampler:
+        rc, complete, night_start, night_end = run_night(NEXT_NIGHT, env, cfg, log_path)
     first = task_instances(cfg.airflow_home, logical_date=NIGHT)
     second = task_instances(cfg.airflow_home, logical_date=NEXT_NIGHT)
-    with _connect(url) as conn, conn.cursor() as cur:
+    with warehouse.connect(url) as conn, conn.cursor() as cur:
         cur.execute(
             "select count(*), coalesce(sum(rows_loaded), 0) from lnob_meta.delivery_ledger "
             "where status = 'loaded' and delivery_date = %s",
@@ -647,16 +623,30 @@ def incremental_night(persons: int, percent: float, cfg, env: dict, url: str, ho
     return rc, complete
 
 
-def _airflow_bin() -> str:
+def run_night(night: str, env: dict, cfg, log_path: Path) -> tuple[int, bool, float, float]:
+    """``airflow dags test lnob_nightly <night>`` as `lnob demo` runs it, its output in
+    ``log_path``. Returns (exit code, whether the night's summary says complete, start, end); the
+    tail of the log is printed when it did not complete."""
+    from lnob import pipeline
     from lnob.airflow import airflow_env
 
-    return airflow_env.airflow_bin()
-
-
-def _connect(url: str):
-    from lnob.platform import warehouse
-
-    return warehouse.connect(url)
+    with open(log_path, "w") as log:
+        start = time.time()
+        rc = subprocess.run(
+            [airflow_env.airflow_bin(), "dags", "test", "lnob_nightly", night],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ).returncode
+        end = time.time()
+    summary = pipeline.latest_summary(cfg)
+    complete = bool(summary and summary.get("night") == night and summary.get("complete"))
+    if rc != 0 or not complete:
+        print(
+            f"the night {night} did not complete (airflow exit {rc}); the tail of its log:", file=sys.stderr
+        )
+        print(log_path.read_text(errors="replace")[-6000:], file=sys.stderr)
+    return rc, complete, start, end
 
 
 def report(
