@@ -28,7 +28,8 @@ What the intruder can know, written as constraints on the true counts of every c
 - ``0 <= y <= n``.
 
 The programmes are solved per linked table (series x country x period: every area and breakdown of
-it), never as one system, with HiGHS (``scipy.optimize.linprog``).
+it), never as one system, with HiGHS (``highspy``): each linked table is given to the solver once
+and each programme changes only its objective.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from lnob.platform.config import AUDIT_SCHEMA, INTERMEDIATE_SCHEMA, Settings, settings
@@ -147,6 +147,59 @@ class _Cells:
     def bound(self, i: int, lo: float, hi: float) -> None:
         self.lower[i] = max(self.lower[i], lo)
         self.upper[i] = min(self.upper[i], hi)
+
+
+#: Programmes with random signs over a linked table's suppressed cells, solved before each cell's own.
+SPREAD_PROGRAMMES = 10
+#: :meth:`_LinkedTable.solve` of a programme with no finite optimum.
+_UNBOUNDED = object()
+
+
+class _LinkedTable:
+    """The constraints of one linked table, given to HiGHS once; each programme changes only the
+    objective, so the solver starts from the last optimal basis (a few pivots, not a new solve)."""
+
+    def __init__(self, a_eq, a_ub, b_ub, lower, upper) -> None:
+        import highspy
+        from scipy.sparse import vstack
+
+        self.solved = 0
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("presolve", "off")  # keeps the basis between objectives
+        inf = highspy.kHighsInf
+        matrix = vstack([a_eq, a_ub]).tocsc()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+        lp.col_cost_ = np.zeros(lp.num_col_)
+        lp.col_lower_ = np.asarray(lower, dtype=float)
+        lp.col_upper_ = np.where(np.isinf(upper), inf, upper).astype(float)
+        lp.row_lower_ = np.concatenate([np.zeros(a_eq.shape[0]), np.full(a_ub.shape[0], -inf)])
+        lp.row_upper_ = np.concatenate([np.zeros(a_eq.shape[0]), np.asarray(b_ub, dtype=float)])
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr
+        lp.a_matrix_.index_ = matrix.indices
+        lp.a_matrix_.value_ = matrix.data
+        self.highs.passModel(lp)
+        self.all_columns = np.arange(lp.num_col_, dtype=np.int32)
+        self.status = highspy.HighsModelStatus
+
+    def solve(self, objective: np.ndarray):
+        """Minimise ``objective``: (value, solution), :data:`_UNBOUNDED`, or None if no solution
+        satisfies the constraints."""
+        self.highs.changeColsCost(len(self.all_columns), self.all_columns, objective.astype(float))
+        self.highs.run()
+        self.solved += 1
+        status = self.highs.getModelStatus()
+        if status == self.status.kOptimal:
+            return self.highs.getInfo().objective_function_value, np.array(self.highs.getSolution().col_value)
+        if status == self.status.kInfeasible:
+            return None
+        if status in (self.status.kUnbounded, self.status.kUnboundedOrInfeasible):
+            # the first programme has no objective, so it cannot be unbounded: the constraints
+            # have no solution; after it they had one, so the objective has no finite optimum
+            return None if self.solved == 1 else _UNBOUNDED
+        raise RuntimeError(f"disclosure audit: HiGHS ended with {self.highs.modelStatusToString(status)}")
 
 
 def audit(
@@ -379,17 +432,30 @@ def audit(
         local = {g: i for i, g in enumerate(ids)}
         eq_rows = np.unique(A_eq[:, ids].nonzero()[0])
         ub_rows_c = np.unique(A_ub[:, ids].nonzero()[0])
-        Aeq = A_eq[eq_rows][:, ids]
-        Aub = A_ub[ub_rows_c][:, ids]
-        bub = b_ub_arr[ub_rows_c]
-        bounds = list(zip(lower[ids], [None if math.isinf(u) else u for u in upper[ids]], strict=False))
-        inconsistent = False
+        lp = _LinkedTable(
+            A_eq[eq_rows][:, ids], A_ub[ub_rows_c][:, ids], b_ub_arr[ub_rows_c], lower[ids], upper[ids]
+        )
         # Every solution is a point the intruder cannot rule out: the spread of the points seen so
         # far is a lower bound on each cell's interval, so a cell already seen spread by the
-        # protection needs no programme of its own (most cells, after the first few).
+        # protection needs no programme of its own. A few programmes with random signs over all
+        # the table's suppressed cells spread most of them at once; the rest get their own two.
         seen_lo = np.full(len(ids), math.inf)
         seen_hi = np.full(len(ids), -math.inf)
+        inconsistent = lp.solve(np.zeros(len(ids))) is None
+        cols = np.array([local[cells.index[(k, what)]] for k in targets for what in ("y", "n")])
+        rng = np.random.default_rng(0)  # the same programmes every night for the same tables
+        for _ in range(0 if inconsistent else SPREAD_PROGRAMMES):
+            open_ = cols[seen_hi[cols] - seen_lo[cols] < prot]
+            if not len(open_):
+                break
+            obj = np.zeros(len(ids))
+            obj[open_] = rng.choice((-1.0, 1.0), len(open_))
+            solution = lp.solve(obj)
+            if solution is not None and solution is not _UNBOUNDED:
+                seen_lo, seen_hi = np.minimum(seen_lo, solution[1]), np.maximum(seen_hi, solution[1])
         for k in targets:
+            if inconsistent:
+                break
             for what in ("y", "n"):
                 j = local[cells.index[(k, what)]]
                 low, high = 0.0, math.inf
@@ -398,30 +464,19 @@ def audit(
                         break
                     obj = np.zeros(len(ids))
                     obj[j] = sense
-                    res = linprog(
-                        obj,
-                        A_ub=Aub,
-                        b_ub=bub,
-                        A_eq=Aeq,
-                        b_eq=np.zeros(Aeq.shape[0]),
-                        bounds=bounds,
-                        method="highs",
-                    )
-                    result.linear_programmes += 1
-                    if res.status == 2:
+                    solution = lp.solve(obj)
+                    if solution is None:
                         inconsistent = True
                         break
-                    if res.status == 3:  # unbounded: no upper limit at all
+                    if solution is _UNBOUNDED:  # no upper limit at all
                         seen_hi[j] = math.inf
                         continue
-                    if res.status != 0:
-                        raise RuntimeError(f"disclosure audit: {res.message} ({c})")
-                    seen_lo = np.minimum(seen_lo, res.x)
-                    seen_hi = np.maximum(seen_hi, res.x)
+                    fun, x = solution
+                    seen_lo, seen_hi = np.minimum(seen_lo, x), np.maximum(seen_hi, x)
                     if sense > 0:
-                        low = res.fun
+                        low = fun
                     else:
-                        high = -res.fun
+                        high = -fun
                 if inconsistent:
                     break
                 if seen_hi[j] - seen_lo[j] >= prot:
@@ -432,8 +487,7 @@ def audit(
                 result.exposed.append(exposure)
                 if what == "y" and math.floor(high + 1e-6) - math.ceil(low - 1e-6) <= 0:
                     result.recovered_exactly.append(exposure)
-            if inconsistent:
-                break
+        result.linear_programmes += lp.solved
         if inconsistent:
             result.inconsistent.append(f"{c[0]} {c[1]} {c[2]}")
     result.seconds = time.monotonic() - started
