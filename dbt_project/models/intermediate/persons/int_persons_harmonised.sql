@@ -5,15 +5,19 @@
 
     Incremental: a night recomputes only the records (source, record key) that have a newly staged
     version (a new delivery, or a source restaged after a code-map or key change), replacing their
-    row (delete+insert on the key). A row whose delivery left the ledger (superseded, quarantined,
-    unloaded) gives way to the record's latest version still loaded, or goes; `dbt build
-    --full-refresh` recomputes everything. Rejected submissions are kept, flagged `is_rejected`, so
-    that a rejection replaces an earlier accepted version; every estimate leaves them out. -#}
+    row (delete+insert on the key; the pre-hook persons_to_harmonise lists the records). A row whose
+    delivery left the ledger (superseded, quarantined, unloaded) gives way to the record's latest
+    version still loaded, or goes; `dbt build --full-refresh` recomputes everything. Rejected
+    submissions are kept, flagged `is_rejected`, so that a rejection replaces an earlier accepted
+    version; every estimate leaves them out. -#}
 {{ config(
     materialized='incremental',
     unique_key=['source_id', 'record_key'],
     incremental_strategy='delete+insert',
-    pre_hook="set local work_mem = '" ~ var('aggregate_work_mem') ~ "'",
+    pre_hook=[
+        "set local work_mem = '" ~ var('aggregate_work_mem') ~ "'",
+        "{% if is_incremental() %}{{ persons_to_harmonise() }}{% endif %}",
+    ],
     post_hook=[
         "delete from {{ this }} where delivery_id not in (select delivery_id from lnob_meta.delivery_ledger where status = 'loaded')",
         "create index if not exists {{ this.name }}__key on {{ this }} (source_id, record_key)",
@@ -26,15 +30,8 @@ versions as (
 
     select * from {{ ref('int_persons_unioned') }}
     {% if is_incremental() %}
-    where (source_id, record_key) in (
-        select source_id, record_key from {{ ref('int_persons_unioned') }}
-        where staged_at > (select coalesce(max(staged_at), '-infinity'::timestamptz) from {{ this }})
-        union
-        -- a record whose current version left the ledger (unloaded, quarantined): its earlier
-        -- version, still staged, becomes current again
-        select source_id, record_key from {{ this }}
-        where delivery_id not in (select delivery_id from lnob_meta.delivery_ledger where status = 'loaded')
-    )
+    -- the records to harmonise again, listed and analyzed by the pre-hook (persons_to_harmonise)
+    where (source_id, record_key) in (select source_id, record_key from int_persons_harmonised__changed)
     {% endif %}
 
 ),
