@@ -51,6 +51,8 @@ os.environ.update(
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
     GX_ANALYTICS_ENABLED="false",
     DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+    # dbt's file log without its debug lines (every statement): dozens of nights write it, no test reads it
+    LNOB_DBT_FILE_LOG_LEVEL="info",
 )
 # Superset's own virtualenv (tests/test_bi.py) is kept per user, not per clone: a fresh clone
 # reuses it while requirements-superset.txt is unchanged (lnob.publish.superset.ensure_venv checks its hash).

@@ -90,11 +90,16 @@ def rewrite_page(page: Path, site: Path) -> int:
     return count
 
 
-def make_offline(site: Path | str) -> int:
-    """Vendor the CDN files into ``site/static/vendor`` and rewrite every page of the site to them;
-    returns how many references were rewritten (0 on a site already offline)."""
+def make_offline(site: Path | str, since: float | None = None) -> int:
+    """Vendor the CDN files into ``site/static/vendor`` and rewrite every page of the site to them
+    (only the pages written at or after ``since``, a POSIX time, when given: the others were
+    rewritten when they were written); returns how many references were rewritten (0 on a site
+    already offline)."""
     site = Path(site)
     if not (site / "index.html").is_file():
         raise DataDocsError(f"no Data Docs site at {site} (index.html missing)")
     shutil.copytree(VENDOR, site / "static" / "vendor", dirs_exist_ok=True)
-    return sum(rewrite_page(page, site) for page in sorted(site.rglob("*.html")))
+    pages = sorted(site.rglob("*.html"))
+    if since is not None:
+        pages = [page for page in pages if page.stat().st_mtime >= since]
+    return sum(rewrite_page(page, site) for page in pages)

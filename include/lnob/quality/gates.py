@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from lnob.platform.config import AUDIT_SCHEMA, RAW_SCHEMA, STAGING_SCHEMA, Settings, settings
@@ -1062,13 +1063,20 @@ def gate_marts(warehouse_url: str, cfg: Settings | None = None) -> GateResult:
 
 
 def build_data_docs(warehouse_url: str, cfg: Settings | None = None, hours: float = 24) -> int:
-    """Render the Data Docs pages of the validation results of the last ``hours`` (tonight's raw and
-    mart gates) and the index, once a night; returns how many results were rendered."""
+    """Render the Data Docs pages of the validation results not rendered yet (those since the last
+    rendering; the last ``hours`` on a site never rendered) and the index, once a night; returns
+    how many results were rendered. Each page is rendered once: the results of earlier nights keep
+    theirs, so a night's rendering does not grow with the nights kept."""
     from datetime import datetime, timedelta
 
     cfg = cfg or settings()
     _env(warehouse_url)
-    since = datetime.now(UTC) - timedelta(hours=hours)
+    marker = Path(data_docs_index(cfg)).parent / ".lnob_rendered_through"
+    started = datetime.now(UTC)
+    try:
+        since = datetime.fromisoformat(marker.read_text().strip())
+    except (OSError, ValueError):
+        since = started - timedelta(hours=hours)
     with _context_lock(cfg):
         ctx = context(cfg)
         recent = []
@@ -1082,7 +1090,9 @@ def build_data_docs(warehouse_url: str, cfg: Settings | None = None, hours: floa
         ctx.build_data_docs(resource_identifiers=recent)
         from lnob.quality import data_docs  # the pages' CDN scripts and styles served from the site itself
 
-        data_docs.make_offline(os.path.dirname(data_docs_index(cfg)))
+        data_docs.make_offline(os.path.dirname(data_docs_index(cfg)), since=started.timestamp() - 1)
+        # results written while this ran are rendered next time (``>=``: at most once more)
+        marker.write_text(started.isoformat())
     return len(recent)
 
 
