@@ -59,10 +59,13 @@ def test_host_less_url_is_refused_with_a_clear_message():
 
 
 def _listening_socket(port: int):
-    """Another program on ``port``: a real socket bound and listening on 127.0.0.1."""
+    """Another program on ``port``: a real socket bound and listening on 127.0.0.1. With
+    SO_REUSEADDR, as servers (PostgreSQL among them) bind: a port the warehouse has just left may
+    still have connections in TIME_WAIT, and a plain bind to it fails (seen once in CI)."""
     import socket
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(1)
     return sock
