@@ -179,3 +179,41 @@ def test_no_total_is_taken_from_a_sub_group_row(nights):
                        where partners = 'statcan_canada' and ref_area = '124' and cust_breakdown = '_T'""")
         total, wrong = cur.fetchone()
     assert total > 0 and wrong == 0
+
+
+@pytest.mark.unit
+def test_a_merged_not_null_test_names_its_failing_columns():
+    """The staging models' columns that must be set are tested together (one `not_null_columns`
+    test per model, one scan); its failing rows name their column, and the problem held back names
+    it as a per-column test's name did."""
+    from lnob.quality import isolation
+
+    model = "model.lnob.stg_aavn_household_survey__persons"
+    test = "test.lnob.not_null_stg_aavn_household_survey__persons"
+    man = {
+        "nodes": {
+            test: {
+                "resource_type": "test",
+                "name": "not_null_stg_aavn_household_survey__persons",
+                "column_name": None,
+                "depends_on": {"nodes": [model]},
+            }
+        }
+    }
+    models = {model: {"name": "stg_aavn_household_survey__persons", "source_id": "aavn_household_survey"}}
+    result = {
+        "node": test,
+        "status": "fail",
+        "message": "Got 3 results, configured to fail if != 0",
+        "sample": ["column_name=age", "column_name=record_key", "column_name=age"],
+    }
+    (problem,) = isolation.dbt_failures([result], man, models)
+    assert (problem.source_id, problem.check, problem.column) == (
+        "aavn_household_survey",
+        "dbt_test",
+        "age, record_key",
+    )
+    assert "not_null_stg_aavn_household_survey__persons failed" in problem.message
+    # a per-column test (dbt's own not_null) keeps the column its node names
+    man["nodes"][test]["column_name"] = "age"
+    assert isolation.dbt_failures([{**result, "sample": []}], man, models)[0].column == "age"

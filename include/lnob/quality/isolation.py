@@ -166,8 +166,11 @@ def unmapped_codes(cur, model: dict) -> list[Problem]:
     if not cols:
         return []
     pairs = ", ".join(f"('{c}', \"{c}\")" for c in cols)
+    # rows without an unmapped code (nearly all) are passed over before the lateral list of columns
+    any_unmapped = " or ".join(f"\"{c}\" like 'UNMAPPED:%%'" for c in cols)
     cur.execute(f"""select delivery_id, c.col, c.val, count(*)
-                    from {model["relation"]} cross join lateral (values {pairs}) as c(col, val)
+                    from (select * from {model["relation"]} where {any_unmapped}) as r
+                    cross join lateral (values {pairs}) as c(col, val)
                     where c.val like 'UNMAPPED:%%'
                     group by 1, 2, 3 order by 2, 4 desc""")
     return _grouped(
@@ -290,7 +293,7 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
         if node.get("resource_type") != "test":
             continue
         targets = [d for d in node.get("depends_on", {}).get("nodes", []) if d in models]
-        column = node.get("column_name")
+        column = node.get("column_name") or _failing_columns(r.get("sample", []))
         for t in targets[:1]:
             out.append(
                 Problem(
@@ -302,6 +305,17 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
                 )
             )
     return out
+
+
+def _failing_columns(sample: list[str]) -> str | None:
+    """The columns a model-level test's failing rows name (``column_name=<column>``: the merged
+    ``not_null_columns`` test), in the order they come, or None."""
+    columns = []
+    for row in sample:
+        for part in str(row).split(", "):
+            if part.startswith("column_name=") and part[12:] not in columns:
+                columns.append(part[12:])
+    return ", ".join(columns) or None
 
 
 def staging_problems(conn, reg: Registry, results: list[dict], cfg: Settings | None = None) -> list[Problem]:

@@ -294,14 +294,23 @@ def models_yml(reg: Registry, folder: str, dbt_project_dir: Path | None = None) 
     for src in staged(reg, dbt_project_dir):
         if SHAPES[src.entity][0] != folder:
             continue
+        name = model_name(src)
         models.append(
             {
-                "name": model_name(src),
+                "name": name,
                 "description": src.description
                 or f"{reg.partners[src.partner].name}: staged {SHAPES[src.entity][1]}.",
-                "columns": [
-                    {"name": n, "description": d, "data_tests": ["not_null"]} for n, d, _ in _TESTED[folder]
+                # one test and one scan for every column that must be set (a failing row names its
+                # column), as the marts' contracts are tested (ADR 0008)
+                "data_tests": [
+                    {
+                        "not_null_columns": {
+                            "name": f"not_null_{name}",
+                            "arguments": {"columns": [n for n, _, _ in _TESTED[folder]]},
+                        }
+                    }
                 ],
+                "columns": [{"name": n, "description": d} for n, d, _ in _TESTED[folder]],
             }
         )
     return _yml({"version": 2, "models": models}) if models else None
