@@ -206,6 +206,7 @@ def test_a_merged_not_null_test_names_its_failing_columns():
         "status": "fail",
         "message": "Got 3 results, configured to fail if != 0",
         "sample": ["column_name=age", "column_name=record_key", "column_name=age"],
+        "failing_columns": ["age", "record_key"],  # lnob.transform.runner.failing_sample, every failing row
     }
     (problem,) = isolation.dbt_failures([result], man, models)
     assert (problem.source_id, problem.check, problem.column) == (
@@ -216,4 +217,31 @@ def test_a_merged_not_null_test_names_its_failing_columns():
     assert "not_null_stg_aavn_household_survey__persons failed" in problem.message
     # a per-column test (dbt's own not_null) keeps the column its node names
     man["nodes"][test]["column_name"] = "age"
-    assert isolation.dbt_failures([{**result, "sample": []}], man, models)[0].column == "age"
+    assert isolation.dbt_failures([{**result, "failing_columns": []}], man, models)[0].column == "age"
+
+
+def test_the_failing_columns_come_from_every_failing_row_not_the_sample(db, warehouse_url):
+    """The columns a merged not-null test fails in are read from all its failing rows: the sample
+    shows five rows, and a column whose only null is the sixth is still named."""
+    from lnob.transform import runner
+
+    with db.cursor() as cur:
+        cur.execute("drop table if exists public.t_failing_columns")
+        cur.execute("create table public.t_failing_columns (age int, record_key text)")
+        cur.execute("insert into public.t_failing_columns select null, 'k' from generate_series(1, 7)")
+        cur.execute("insert into public.t_failing_columns values (30, null)")
+    code = """with failing as (select age, record_key from public.t_failing_columns
+                                where age is null or record_key is null)
+              select nulls.column_name from failing
+              cross join lateral (values ('age', failing.age is null),
+                                         ('record_key', failing.record_key is null)) as nulls (column_name, is_null)
+              where nulls.is_null"""
+    try:
+        sample, _, columns = runner.failing_sample(
+            {"node": "test.lnob.not_null_t", "compiled_code": code}, warehouse_url
+        )
+    finally:
+        with db.cursor() as cur:
+            cur.execute("drop table public.t_failing_columns")
+    assert len(sample) == 5 and all(row == "column_name=age" for row in sample), sample
+    assert columns == ["age", "record_key"]

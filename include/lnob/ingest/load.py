@@ -281,9 +281,10 @@ def ensure_raw_table(cur, src: Source) -> list[str]:
     removes keeps its column and history; nothing requires it any more (the loader no longer
     writes it, and the raw gate follows the contract).
 
-    Append-only, indexed by delivery and (where records have one) by record key. Lineage columns default to the loader's per-delivery settings and the
-    row number to a per-source sequence the loader resets before each delivery (loads of one
-    source are serialised by an advisory lock), so a plain COPY of the partner's file fills them.
+    Append-only, indexed by delivery and (where records have one) by record key. Lineage columns
+    default to the loader's per-delivery settings and the row number to a per-source sequence the
+    loader resets before each delivery (loads of one source are serialised by an advisory lock),
+    so a plain COPY of the partner's file fills them.
     """
     cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"raw_ddl:{src.id}",))
     table = f'{RAW_SCHEMA}."{src.raw_table}"'

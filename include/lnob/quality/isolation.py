@@ -293,7 +293,7 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
         if node.get("resource_type") != "test":
             continue
         targets = [d for d in node.get("depends_on", {}).get("nodes", []) if d in models]
-        column = node.get("column_name") or _failing_columns(r.get("sample", []))
+        column = node.get("column_name") or ", ".join(r.get("failing_columns") or []) or None
         for t in targets[:1]:
             out.append(
                 Problem(
@@ -305,17 +305,6 @@ def dbt_failures(results: list[dict], man: dict, models: dict[str, dict]) -> lis
                 )
             )
     return out
-
-
-def _failing_columns(sample: list[str]) -> str | None:
-    """The columns a model-level test's failing rows name (``column_name=<column>``: the merged
-    ``not_null_columns`` test), in the order they come, or None."""
-    columns = []
-    for row in sample:
-        for part in str(row).split(", "):
-            if part.startswith("column_name=") and part[12:] not in columns:
-                columns.append(part[12:])
-    return ", ".join(columns) or None
 
 
 def staging_problems(conn, reg: Registry, results: list[dict], cfg: Settings | None = None) -> list[Problem]:

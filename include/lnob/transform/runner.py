@@ -156,7 +156,7 @@ def _invoke(
                 parsed = dbtRunner(callbacks=[keep]).invoke(["parse", *(options or [])])
                 if parsed.success and parsed.result is not None:
                     _PARSED.update(key=key, manifest=parsed.result)
-                log.info("dbt: project parsed in %.1f s (%s)", time.monotonic() - started, key[:12])
+                    log.info("dbt: project parsed in %.1f s (%s)", time.monotonic() - started, key[:12])
             manifest = _PARSED.get("manifest")
         outcome = dbtRunner(manifest=manifest, callbacks=[keep, _log_node]).invoke(argv)  # type: ignore[arg-type]
     tail = "\n".join(str(line) for line in lines)
@@ -262,7 +262,7 @@ def run_dbt(
             for r in doc.get("results", [])
         ]
     for r in result.failures:
-        r["sample"], r["attributed_to"] = failing_sample(r, warehouse_url, cfg)
+        r["sample"], r["attributed_to"], r["failing_columns"] = failing_sample(r, warehouse_url, cfg)
     for r in result.results:
         r.pop("compiled_code", None)
     if not success:
@@ -283,19 +283,22 @@ _SAMPLE_ROWS = 5
 ATTRIBUTION_COLUMNS = ("partner_id", "partners", "source_id")
 
 
-def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None) -> tuple[list[str], dict]:
+def failing_sample(
+    result: dict, warehouse_url: str, cfg: Settings | None = None
+) -> tuple[list[str], dict, list[str]]:
     """A few rows that fail a dbt test, re-read with the test's own compiled query, so that the
     summary, the report and the run log say which values failed, not only how many. Columns that
     could hold personal data are left out and every value is bounded. Also whose rows fail:
     ``{"partner_id": [...], "source_id": [...]}`` from every failing row (not only the sample), or
-    ``{}`` when the test's rows do not say."""
+    ``{}`` when the test's rows do not say; and the columns they fail in, for a test whose rows
+    name them (``column_name``: the merged ``not_null_columns``), from every failing row."""
     import psycopg2
 
     from lnob import registry as registry_module
 
     code = result.get("compiled_code")
     if not code or not result["node"].startswith("test."):
-        return [], {}
+        return [], {}, []
     try:
         reg = registry_module.load()
         private = {
@@ -324,6 +327,10 @@ def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None
                 cur.execute(f"select * from ({query}) as failing limit {_SAMPLE_ROWS}")
                 names = [c.name for c in cur.description or ()]
                 rows = cur.fetchall()
+                columns: list[str] = []
+                if "column_name" in names:
+                    cur.execute(f"select distinct column_name::text from ({query}) as failing order by 1")
+                    columns = [c for (c,) in cur.fetchall() if c]
                 attributed: dict[str, list[str]] = {}
                 for column in ATTRIBUTION_COLUMNS:
                     if column in names:
@@ -337,7 +344,7 @@ def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None
         finally:
             conn.close()
     except Exception as exc:  # noqa: BLE001 - a sample is a courtesy; the failure is named anyway
-        return [f"(no sample: {type(exc).__name__})"], {}
+        return [f"(no sample: {type(exc).__name__})"], {}, []
     keep = [
         i
         for i, n in enumerate(names)
@@ -348,7 +355,7 @@ def failing_sample(result: dict, warehouse_url: str, cfg: Settings | None = None
     out = []
     for row in rows:
         out.append(", ".join(f"{names[i]}={_bound(row[i])}" for i in keep) or "(a failing row)")
-    return out, {k: v for k, v in attributed.items() if v and "" not in v}
+    return out, {k: v for k, v in attributed.items() if v and "" not in v}, columns
 
 
 def _bound(value, limit: int = 60) -> str:
