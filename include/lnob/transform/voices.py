@@ -660,15 +660,72 @@ def _table_exists(cur, schema: str, table: str) -> bool:
     return bool(cur.fetchone()[0])
 
 
-def partner_identifiers(cur, reg, partner_id: str) -> PartnerIdentifiers:
-    """Every value the partner delivered in an identifier or pseudonymised column of any source."""
+@dataclass(frozen=True)
+class TextKeys:
+    """What a delivered identifier must share with the texts about to be scanned to give a finding
+    in any of them: one of their words (folded, as :func:`tokens` gives them to :func:`detect`) or
+    the last nine digits of one of their digit runs (as :func:`detect` compares phones)."""
+
+    words: frozenset[str]
+    tails: frozenset[str]
+
+
+def text_keys(texts: Iterable[str | None]) -> TextKeys:
+    words: set[str] = set()
+    tails: set[str] = set()
+    for text in texts:
+        if not text:
+            continue
+        words.update(w for _, _, w in tokens(text))
+        for m in _DIGIT_RUN.finditer(normalise_digits(text)):
+            tails.add(re.sub(r"\D", "", m.group())[-9:])
+    return TextKeys(frozenset(words), frozenset(tails))
+
+
+#: The delivered values that could match ``keys``, chosen in the warehouse so a million identifiers
+#: never cross to Python to be dropped there. Exact for ASCII values, where the words of
+#: :meth:`PartnerIdentifiers.add` are the runs of [a-z0-9] of the lower-cased value (``translate``:
+#: ASCII lower case, whatever the collation) and its phone the last nine of its digits; a value that
+#: is not ASCII (more bytes than characters in UTF-8) is always kept, for Python's own tokens. A
+#: value left out shares no word and no phone with the texts: :func:`detect` could not find it.
+_RELEVANT = """
+with delivered as materialized ({union}),
+     ascii as (select v, regexp_replace(v, '[^0-9]', '', 'g') as digits
+               from delivered where octet_length(v) = char_length(v))
+select v from delivered where octet_length(v) <> char_length(v)
+union
+select v from ascii
+    cross join lateral regexp_split_to_table(translate(v, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+                                                          'abcdefghijklmnopqrstuvwxyz'), '[^a-z0-9]+') w(word)
+    where w.word = any(%(words)s::text[])
+union
+select v from ascii where length(digits) >= 7 and right(digits, 9) = any(%(tails)s::text[])
+"""
+
+
+def partner_identifiers(
+    cur, reg, partner_id: str, texts: Iterable[str | None] | None = None
+) -> PartnerIdentifiers:
+    """Every value the partner delivered in an identifier or pseudonymised column of any source;
+    with ``texts``, only those that could be found in them (the same findings for those texts,
+    :data:`_RELEVANT`): every text later scanned with the result must be among ``texts``."""
     out = PartnerIdentifiers()
+    keys = text_keys(texts) if texts is not None else None
+    if keys is not None:
+        cur.execute("show server_encoding")
+        if cur.fetchone()[0] != "UTF8":  # octet_length = char_length says ASCII only in UTF-8
+            keys = None
     for src in reg.sources_of(partner_id):
         cols = [f.name for f in src.fields if f.identifier or f.pseudonymise]
         if not cols or not _table_exists(cur, RAW_SCHEMA, src.raw_table):
             continue
-        union = " union ".join(f'select "{c}"::text from {RAW_SCHEMA}."{src.raw_table}"' for c in cols)
-        cur.execute(union)
+        union = " union ".join(f'select "{c}"::text as v from {RAW_SCHEMA}."{src.raw_table}"' for c in cols)
+        if keys is None:
+            cur.execute(union)
+        else:
+            cur.execute(
+                _RELEVANT.format(union=union), {"words": sorted(keys.words), "tails": sorted(keys.tails)}
+            )
         for (value,) in cur:
             out.add(value)
     return out
@@ -799,6 +856,9 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
             (src.id,),
         )
         reviews = {r[0]: r[1:] for r in cur.fetchall()}
+        # every text this source's loop may scan: any loaded version, any reviewer's edit
+        scanned = [t for vs in versions.values() for v in vs for t in v.texts.values()]
+        scanned += [r[4] for r in reviews.values()]
         ids: PartnerIdentifiers | None = None
         for tid, vs in versions.items():
             tkey = pseudonym(key, src.partner, tid)
@@ -850,7 +910,7 @@ def sync_queue(cur, reg, key: str) -> RefreshResult:
             if existing and existing[3] == "rejected" and existing[2] == fingerprint:
                 continue
             if ids is None:
-                ids = partner_identifiers(cur, reg, src.partner)
+                ids = partner_identifiers(cur, reg, src.partner, texts=scanned)
             if existing and existing[3] == "approved" and existing[2] == fingerprint:
                 # an approval stands while what it published has no finding it did not override
                 published = dict(version.texts)
